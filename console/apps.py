@@ -1,0 +1,9 @@
+from django.apps import AppConfig
+
+
+class ConsoleConfig(AppConfig):
+    name = "console"
+    verbose_name = "Streamdesk console"
+
+    def ready(self) -> None:
+        from console import checks  # noqa: F401 - registers the system checks

@@ -1,0 +1,8 @@
+from typing import Any
+
+from django.conf import settings
+from django.http import HttpRequest
+
+
+def streamdesk(request: HttpRequest) -> dict[str, Any]:
+    return {"read_only": settings.READ_ONLY, "nav": request.path.strip("/").split("/")[0]}

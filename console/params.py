@@ -1,0 +1,79 @@
+"""Strict parsing of query parameters and JSON bodies: bad input is a 400 naming the field."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from streams.errors import InvalidInput
+
+
+def int_param(
+    data: Mapping[str, Any],
+    name: str,
+    default: int | None = None,
+    *,
+    minimum: int | None = None,
+    maximum: int | None = None,
+) -> int | None:
+    raw = data.get(name)
+    if raw is None or raw == "":
+        return default
+    if isinstance(raw, bool):
+        raise InvalidInput(f"{name} must be an integer.", field=name)
+    try:
+        value = int(raw)
+    except (TypeError, ValueError):
+        raise InvalidInput(f"{name} must be an integer, not {str(raw)[:40]!r}.", field=name) from None
+    if minimum is not None and value < minimum:
+        raise InvalidInput(f"{name} must be at least {minimum}.", field=name)
+    if maximum is not None and value > maximum:
+        raise InvalidInput(f"{name} must be at most {maximum}.", field=name)
+    return value
+
+
+def choice_param(
+    data: Mapping[str, Any], name: str, choices: tuple[str, ...], default: str | None = None
+) -> str | None:
+    raw = data.get(name)
+    if raw is None or raw == "":
+        return default
+    if raw not in choices:
+        raise InvalidInput(f"{name} must be one of {', '.join(choices)}.", field=name)
+    return str(raw)
+
+
+def str_param(data: Mapping[str, Any], name: str, default: str = "", *, max_length: int = 1000) -> str:
+    raw = data.get(name)
+    if raw is None:
+        return default
+    if not isinstance(raw, str):
+        raise InvalidInput(f"{name} must be a string.", field=name)
+    if len(raw) > max_length:
+        raise InvalidInput(f"{name} is longer than {max_length} characters.", field=name)
+    return raw
+
+
+def datetime_param(data: Mapping[str, Any], name: str) -> datetime | None:
+    """ISO-8601 (``Z`` allowed) or epoch milliseconds; naive times are UTC."""
+    raw = data.get(name)
+    if raw is None or raw == "":
+        return None
+    text = str(raw).strip()
+    if text.isdigit():
+        return datetime.fromtimestamp(int(text) / 1000, tz=UTC)
+    try:
+        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidInput(
+            f"{name} must be an ISO-8601 time (2026-01-31T12:00:00Z) or epoch milliseconds.", field=name
+        ) from None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def page_params(data: Mapping[str, Any], default_size: int = 50, max_size: int = 500) -> tuple[int, int]:
+    page = int_param(data, "page", 1, minimum=1, maximum=1_000_000)
+    size = int_param(data, "page_size", default_size, minimum=1, maximum=max_size)
+    assert page is not None and size is not None
+    return page, size

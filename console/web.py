@@ -1,0 +1,203 @@
+"""Every page has a JSON twin: one handler, two renderers.
+
+``endpoint()`` registers ``/X`` (HTML, when a template is given) and
+``/api/v1/X`` (JSON) for the same async handler. The handler returns plain
+data in the API's shape; typed errors become a banner on the page and
+``{"error", "field"}`` with the right status under /api/.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.contrib.auth.decorators import login_not_required
+from django.core.serializers.json import DjangoJSONEncoder
+from django.http import HttpRequest, HttpResponse, JsonResponse, QueryDict
+from django.middleware.csrf import CsrfViewMiddleware
+from django.shortcuts import render
+from django.urls import URLPattern, path
+from django.views.decorators.csrf import csrf_exempt
+
+from console.access import Forbidden, Unauthenticated, authenticate, can_operate, require
+from streams import registry
+from streams.clusters import ClusterConfig
+from streams.errors import InvalidInput, StreamdeskError
+
+logger = logging.getLogger("console.web")
+
+MAX_JSON_BODY = 2 * 1024 * 1024
+
+
+@dataclass
+class Result:
+    """A handler's answer when it is not a plain 200."""
+
+    data: dict[str, Any]
+    status: int = 200
+
+
+@dataclass
+class Ctx:
+    request: HttpRequest
+    user: Any
+    kwargs: dict[str, Any]
+    cluster: ClusterConfig | None = None
+    is_api: bool = False
+    operator: bool = False
+    _body: dict[str, Any] | None = field(default=None, repr=False)
+
+    @property
+    def query(self) -> QueryDict:
+        return self.request.GET
+
+    @property
+    def adapter(self) -> Any:
+        if self.cluster is None:
+            raise RuntimeError("this endpoint has no cluster")
+        return registry.adapter_for(self.cluster)
+
+    def body(self) -> dict[str, Any]:
+        """The JSON object of an API call, or the form fields of a page post."""
+        if self._body is not None:
+            return self._body
+        request = self.request
+        if not self.is_api:
+            self._body = {k: request.POST.get(k) for k in request.POST}
+            return self._body
+        if len(request.body) > MAX_JSON_BODY:
+            raise InvalidInput("The request body is too large.", field=None)
+        if not request.body:
+            self._body = {}
+            return self._body
+        try:
+            data = json.loads(request.body)
+        except (ValueError, UnicodeDecodeError):
+            raise InvalidInput("The request body is not valid JSON.", field=None) from None
+        if not isinstance(data, dict):
+            raise InvalidInput("The request body must be a JSON object.", field=None)
+        self._body = data
+        return data
+
+
+Handler = Callable[[Ctx], Awaitable[dict[str, Any] | Result]]
+
+
+def json_response(data: Any, status: int = 200) -> JsonResponse:
+    return JsonResponse(data, status=status, encoder=DjangoJSONEncoder, json_dumps_params={"ensure_ascii": False})
+
+
+def json_error(message: str, status: int, field: str | None = None) -> JsonResponse:
+    return json_response({"error": message, "field": field}, status=status)
+
+
+async def arender(request: HttpRequest, template: str, context: dict[str, Any], status: int = 200) -> HttpResponse:
+    """Render off the event loop: templates and context processors may touch the database."""
+    return await sync_to_async(render)(request, template, context, status=status)
+
+
+async def error_page(request: HttpRequest, message: str, status: int, field: str | None = None) -> HttpResponse:
+    template = "partials/error_banner.html" if getattr(request, "htmx", False) else "error.html"
+    return await arender(request, template, {"error": message, "field": field, "status": status}, status)
+
+
+async def _resolve_cluster(kwargs: dict[str, Any], kind: str | None) -> ClusterConfig | None:
+    slug = kwargs.pop("cluster", None)
+    if slug is None:
+        return None
+    return await registry.aget_config(slug, kind)
+
+
+def _csrf_failure(request: HttpRequest) -> HttpResponse | None:
+    """API calls on a session cookie need the CSRF token; bearer-token calls do not."""
+    if request.method in ("GET", "HEAD", "OPTIONS") or request.headers.get("Authorization", "").startswith("Bearer "):
+        return None
+    checker = CsrfViewMiddleware(lambda r: HttpResponse())
+    return checker.process_view(request, lambda r: HttpResponse(), (), {})
+
+
+def endpoint(
+    route: str,
+    *,
+    name: str,
+    kind: str | None = None,
+    template: str | None = None,
+    partial: str | None = None,
+    get: Handler | None = None,
+    post: Handler | None = None,
+    delete: Handler | None = None,
+    extra_context: Callable[[Ctx, dict[str, Any]], Awaitable[dict[str, Any]]] | None = None,
+) -> list[URLPattern]:
+    """URL patterns for an API resource and, with ``template``, its page."""
+    handlers: dict[str, Handler] = {}
+    if get:
+        handlers["GET"] = get
+    if post:
+        handlers["POST"] = post
+    if delete:
+        handlers["DELETE"] = delete
+
+    async def api_view(request: HttpRequest, **kwargs: Any) -> HttpResponse:
+        handler = handlers.get(request.method or "")
+        if handler is None:
+            response = json_error(f"{request.method} is not allowed here.", 405)
+            response["Allow"] = ", ".join(handlers)
+            return response
+        try:
+            user = await authenticate(request)
+            write = request.method != "GET"
+            await require(user, write=write)
+            failure = _csrf_failure(request)
+            if failure is not None:
+                return json_error("CSRF token missing or wrong; send X-CSRFToken or use a bearer token.", 403)
+            cluster = await _resolve_cluster(kwargs, kind)
+            ctx = Ctx(request=request, user=user, kwargs=kwargs, cluster=cluster, is_api=True)
+            outcome = await handler(ctx)
+        except Unauthenticated:
+            return json_error("Authentication required: log in or send 'Authorization: Bearer <token>'.", 401)
+        except Forbidden as exc:
+            return json_error(exc.message, 403)
+        except StreamdeskError as exc:
+            return json_error(exc.message, exc.status, exc.field)
+        except Exception:
+            logger.exception("API %s %s failed", request.method, request.path)
+            return json_error("Internal error; the server log has the details.", 500)
+        if isinstance(outcome, Result):
+            return json_response(outcome.data, outcome.status)
+        return json_response(outcome)
+
+    api_view.__name__ = f"api_{name.replace('-', '_')}"
+    patterns = [path(f"api/v1/{route}", login_not_required(csrf_exempt(api_view)), name=f"api-{name}")]
+
+    if template and get:
+        read = get
+
+        async def page_view(request: HttpRequest, **kwargs: Any) -> HttpResponse:
+            if request.method not in ("GET", "HEAD"):
+                return HttpResponse(status=405, headers={"Allow": "GET"})
+            user = await request.auser()
+            request.user = user
+            try:
+                await require(user, write=False)
+                cluster = await _resolve_cluster(kwargs, kind)
+                ctx = Ctx(request=request, user=user, kwargs=kwargs, cluster=cluster)
+                ctx.operator = await can_operate(user)
+                outcome = await read(ctx)
+                data = outcome.data if isinstance(outcome, Result) else outcome
+                context = {"data": data, "cluster": cluster, "operator": ctx.operator, **kwargs}
+                if extra_context is not None:
+                    context.update(await extra_context(ctx, data))
+            except Forbidden as exc:
+                return await error_page(request, exc.message, 403)
+            except StreamdeskError as exc:
+                return await error_page(request, exc.message, exc.status, exc.field)
+            chosen = partial if partial and getattr(request, "htmx", False) else template
+            return await arender(request, chosen, context)
+
+        page_view.__name__ = f"page_{name.replace('-', '_')}"
+        patterns.append(path(route, page_view, name=name))
+    return patterns

@@ -1,0 +1,80 @@
+"""Admin for clusters, tokens and the audit trail. Secrets are write-only here."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin
+from django.http import HttpRequest
+
+from streams.clusters import ClusterConfigError, validate_monitor_url, validate_servers
+from streams.models import ApiToken, AuditEvent, Cluster
+
+
+class ClusterForm(forms.ModelForm):
+    class Meta:
+        model = Cluster
+        fields = [f.name for f in Cluster._meta.fields if f.name not in ("id", "created_at", "updated_at")]
+        widgets = {name: forms.PasswordInput(render_value=False) for name in Cluster.SECRET_FIELDS}
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for name in Cluster.SECRET_FIELDS:
+            self.fields[name].required = False
+            if self.instance.pk and getattr(self.instance, name):
+                self.fields[name].help_text = "Set. Leave empty to keep it; type a new value to replace it."
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        servers = tuple(s.strip() for s in (data.get("servers") or "").split(",") if s.strip())
+        try:
+            validate_servers(data.get("kind", ""), servers, "servers")
+        except ClusterConfigError as exc:
+            self.add_error("servers", str(exc).removeprefix("servers: "))
+        try:
+            validate_monitor_url(data.get("monitor_url", ""), "monitor_url")
+        except ClusterConfigError as exc:
+            self.add_error("monitor_url", str(exc).removeprefix("monitor_url: "))
+        for name in Cluster.SECRET_FIELDS:
+            if not data.get(name) and self.instance.pk:
+                data[name] = getattr(self.instance, name)
+        return data
+
+
+@admin.register(Cluster)
+class ClusterAdmin(admin.ModelAdmin):
+    form = ClusterForm
+    list_display = ("slug", "name", "kind", "servers", "enabled")
+    list_filter = ("kind", "enabled")
+    fieldsets = (
+        (None, {"fields": ("slug", "kind", "name", "enabled", "servers", "monitor_url")}),
+        ("Kafka auth", {"fields": ("security_protocol", "sasl_mechanism"), "classes": ("collapse",)}),
+        ("Credentials", {"fields": ("username", "password", "token", "nkey_seed", "creds_file")}),
+        ("TLS", {"fields": ("tls_ca_file", "tls_cert_file", "tls_key_file"), "classes": ("collapse",)}),
+    )
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    list_display = ("prefix", "user", "name", "created_at", "last_used_at")
+    readonly_fields = ("prefix", "created_at", "last_used_at")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # tokens are shown once: issue them with `manage.py create_token`
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(admin.ModelAdmin):
+    list_display = ("created_at", "username", "action", "cluster", "target", "result")
+    list_filter = ("result", "action", "cluster")
+    search_fields = ("username", "target", "message")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

@@ -1,0 +1,83 @@
+"""The one way every write action runs: check nothing here, but record everything.
+
+``perform`` runs the action, writes an ``AuditEvent`` with its outcome, and
+re-raises failures so the caller still answers with the right status.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from streams.errors import StreamdeskError
+from streams.models import AuditEvent
+
+T = TypeVar("T")
+
+
+async def record(
+    user: Any,
+    action: str,
+    *,
+    cluster: str = "",
+    target: str = "",
+    params: dict[str, Any] | None = None,
+    result: str = AuditEvent.Result.OK,
+    message: str = "",
+) -> AuditEvent:
+    authenticated = user is not None and getattr(user, "is_authenticated", False)
+    return await AuditEvent.objects.acreate(
+        user=user if authenticated else None,
+        username=user.get_username() if authenticated else "anonymous",
+        action=action,
+        cluster=cluster,
+        target=target[:500],
+        params=params or {},
+        result=result,
+        message=message[:2000],
+    )
+
+
+async def perform(
+    user: Any,
+    action: str,
+    run: Callable[[], Awaitable[T]],
+    *,
+    cluster: str = "",
+    target: str = "",
+    params: dict[str, Any] | None = None,
+    describe: Callable[[T], str] | None = None,
+) -> T:
+    try:
+        outcome = await run()
+    except StreamdeskError as exc:
+        await record(
+            user,
+            action,
+            cluster=cluster,
+            target=target,
+            params=params,
+            result=AuditEvent.Result.ERROR,
+            message=exc.message,
+        )
+        raise
+    except Exception as exc:
+        await record(
+            user,
+            action,
+            cluster=cluster,
+            target=target,
+            params=params,
+            result=AuditEvent.Result.ERROR,
+            message=f"{exc.__class__.__name__}: {exc}",
+        )
+        raise
+    await record(
+        user,
+        action,
+        cluster=cluster,
+        target=target,
+        params=params,
+        message=describe(outcome) if describe else "",
+    )
+    return outcome

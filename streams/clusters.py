@@ -1,0 +1,191 @@
+"""Where cluster definitions come from: the environment, a clusters file, the admin.
+
+All three become the same frozen ``ClusterConfig``; the registry keys adapters on
+it, so editing a cluster in the admin gives the next request a fresh client.
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+
+KINDS = ("kafka", "nats")
+SECRET_KEYS = frozenset({"password", "token", "nkey_seed"})
+
+
+class ClusterConfigError(ValueError):
+    """A cluster definition that cannot be used; ``source`` names where it came from."""
+
+    def __init__(self, source: str, message: str) -> None:
+        super().__init__(f"{source}: {message}")
+        self.source = source
+
+
+@dataclass(frozen=True)
+class ClusterConfig:
+    slug: str
+    kind: str
+    name: str
+    servers: tuple[str, ...]
+    monitor_url: str = ""
+    security_protocol: str = ""
+    sasl_mechanism: str = ""
+    username: str = ""
+    password: str = field(default="", repr=False)
+    token: str = field(default="", repr=False)
+    nkey_seed: str = field(default="", repr=False)
+    creds_file: str = ""
+    tls_ca_file: str = ""
+    tls_cert_file: str = ""
+    tls_key_file: str = ""
+    source: str = "env"
+
+    def public(self) -> dict[str, Any]:
+        """The definition with secrets masked: safe for pages and logs."""
+        data = asdict(self)
+        for key in SECRET_KEYS:
+            data[key] = "••••••" if data[key] else ""
+        data["servers"] = list(self.servers)
+        return data
+
+
+def validate_servers(kind: str, servers: tuple[str, ...], source: str) -> None:
+    if not servers:
+        raise ClusterConfigError(source, "no servers given")
+    for server in servers:
+        if kind == "nats":
+            parsed = urlparse(server if "://" in server else f"nats://{server}")
+            if parsed.scheme not in {"nats", "tls", "ws", "wss"} or not parsed.hostname:
+                raise ClusterConfigError(source, f"{server!r} is not a nats:// URL")
+            try:
+                parsed.port  # noqa: B018 - raises on a malformed port
+            except ValueError as exc:
+                raise ClusterConfigError(source, f"{server!r}: {exc}") from None
+        else:
+            host, sep, port = server.rpartition(":")
+            if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+                raise ClusterConfigError(source, f"{server!r} is not host:port")
+
+
+def validate_monitor_url(url: str, source: str) -> None:
+    if not url:
+        return
+    parsed = urlparse(url)
+    if parsed.scheme not in {"http", "https"} or not parsed.hostname:
+        raise ClusterConfigError(source, f"{url!r} is not an http(s):// URL")
+
+
+def _split(raw: str | list[str]) -> tuple[str, ...]:
+    items = raw if isinstance(raw, list) else raw.split(",")
+    return tuple(str(item).strip() for item in items if str(item).strip())
+
+
+def from_env() -> list[ClusterConfig]:
+    found: list[ClusterConfig] = []
+    if settings.KAFKA_BOOTSTRAP_SERVERS:
+        servers = _split(settings.KAFKA_BOOTSTRAP_SERVERS)
+        validate_servers("kafka", servers, "KAFKA_BOOTSTRAP_SERVERS")
+        found.append(ClusterConfig(slug="kafka", kind="kafka", name="Kafka", servers=servers))
+    if settings.NATS_URL:
+        servers = _split(settings.NATS_URL)
+        validate_servers("nats", servers, "NATS_URL")
+        validate_monitor_url(settings.NATS_MONITOR_URL, "NATS_MONITOR_URL")
+        found.append(
+            ClusterConfig(slug="nats", kind="nats", name="NATS", servers=servers, monitor_url=settings.NATS_MONITOR_URL)
+        )
+    return found
+
+
+def _from_mapping(item: dict[str, Any], source: str) -> ClusterConfig:
+    from streams.models import slug_validator
+
+    slug = str(item.get("slug", ""))
+    kind = str(item.get("kind", ""))
+    try:
+        slug_validator(slug)
+    except ValidationError:
+        raise ClusterConfigError(source, f"cluster slug {slug!r} is not valid") from None
+    if kind not in KINDS:
+        raise ClusterConfigError(source, f"cluster {slug!r}: kind must be kafka or nats")
+    servers = _split(item.get("servers", item.get("bootstrap_servers", item.get("url", ""))))
+    validate_servers(kind, servers, f"{source} ({slug})")
+    monitor_url = str(item.get("monitor_url", ""))
+    validate_monitor_url(monitor_url, f"{source} ({slug})")
+    known = {f for f in ClusterConfig.__dataclass_fields__} - {"slug", "kind", "servers", "source"}
+    unknown = set(item) - known - {"slug", "kind", "servers", "bootstrap_servers", "url"}
+    if unknown:
+        raise ClusterConfigError(source, f"cluster {slug!r}: unknown keys {sorted(unknown)}")
+    extra = {key: str(item[key]) for key in known if key in item}
+    extra.setdefault("name", slug)
+    secret_files = {key: item.get(f"{key}_file") for key in SECRET_KEYS}
+    for key, path in secret_files.items():
+        if path:
+            extra[key] = Path(str(path)).read_text().strip()
+    return ClusterConfig(slug=slug, kind=kind, servers=servers, source=source, **extra)
+
+
+def from_file(path: str) -> list[ClusterConfig]:
+    """Clusters from a TOML (``[[clusters]]``) or JSON (``{"clusters": [...]}``) file."""
+    source = "STREAMDESK_CLUSTERS"
+    file = Path(path)
+    try:
+        raw = file.read_bytes()
+    except OSError as exc:
+        raise ClusterConfigError(source, f"cannot read {path}: {exc.strerror}") from None
+    try:
+        if file.suffix == ".json":
+            data = json.loads(raw)
+        else:
+            data = tomllib.loads(raw.decode())
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ClusterConfigError(source, f"{path} is not valid: {exc}") from None
+    items = data.get("clusters") if isinstance(data, dict) else None
+    if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+        raise ClusterConfigError(source, f"{path} needs a list of tables named 'clusters'")
+    return [_from_mapping(item, source) for item in items]
+
+
+def from_model(cluster: Any) -> ClusterConfig:
+    return ClusterConfig(
+        slug=cluster.slug,
+        kind=cluster.kind,
+        name=cluster.name,
+        servers=_split(cluster.servers),
+        monitor_url=cluster.monitor_url,
+        security_protocol=cluster.security_protocol,
+        sasl_mechanism=cluster.sasl_mechanism,
+        username=cluster.username,
+        password=cluster.password,
+        token=cluster.token,
+        nkey_seed=cluster.nkey_seed,
+        creds_file=cluster.creds_file,
+        tls_ca_file=cluster.tls_ca_file,
+        tls_cert_file=cluster.tls_cert_file,
+        tls_key_file=cluster.tls_key_file,
+        source="admin",
+    )
+
+
+def static_clusters() -> list[ClusterConfig]:
+    """Clusters from env and file (no database); raises ClusterConfigError when malformed."""
+    found = from_env()
+    if settings.STREAMDESK_CLUSTERS:
+        found.extend(from_file(settings.STREAMDESK_CLUSTERS))
+    return found
+
+
+def load_all() -> list[ClusterConfig]:
+    """Every configured cluster; env/file win over an admin row with the same slug."""
+    from streams.models import Cluster
+
+    found = {c.slug: c for c in static_clusters()}
+    for row in Cluster.objects.filter(enabled=True):
+        found.setdefault(row.slug, from_model(row))
+    return sorted(found.values(), key=lambda c: (c.kind, c.slug))

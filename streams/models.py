@@ -1,0 +1,133 @@
+"""Persistent state: clusters defined in the admin, API tokens and the audit trail."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+from django.conf import settings
+from django.core.validators import RegexValidator
+from django.db import models
+
+slug_validator = RegexValidator(
+    r"^[a-z0-9][a-z0-9-]{0,49}$", "lowercase letters, digits and dashes, starting with a letter or digit"
+)
+
+
+class Cluster(models.Model):
+    """A broker connection defined in the admin. Env/file clusters are not stored here."""
+
+    class Kind(models.TextChoices):
+        KAFKA = "kafka", "Kafka"
+        NATS = "nats", "NATS"
+
+    slug = models.CharField(max_length=50, unique=True, validators=[slug_validator])
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    name = models.CharField(max_length=100)
+    enabled = models.BooleanField(default=True)
+    servers = models.CharField(
+        max_length=1000,
+        help_text="Kafka: bootstrap servers host:port,host:port. NATS: nats://host:port,...",
+    )
+    monitor_url = models.CharField(
+        max_length=500, blank=True, help_text="NATS HTTP monitoring URL, e.g. http://host:8222"
+    )
+    # Kafka auth
+    security_protocol = models.CharField(
+        max_length=20,
+        blank=True,
+        choices=[
+            ("PLAINTEXT", "PLAINTEXT"),
+            ("SSL", "SSL"),
+            ("SASL_PLAINTEXT", "SASL_PLAINTEXT"),
+            ("SASL_SSL", "SASL_SSL"),
+        ],
+    )
+    sasl_mechanism = models.CharField(
+        max_length=20,
+        blank=True,
+        choices=[
+            ("PLAIN", "PLAIN"),
+            ("SCRAM-SHA-256", "SCRAM-SHA-256"),
+            ("SCRAM-SHA-512", "SCRAM-SHA-512"),
+        ],
+    )
+    username = models.CharField(max_length=200, blank=True, help_text="SASL or NATS user")
+    password = models.CharField(max_length=500, blank=True, help_text="SASL or NATS password")
+    # NATS auth
+    token = models.CharField(max_length=500, blank=True)
+    nkey_seed = models.CharField(max_length=500, blank=True)
+    creds_file = models.CharField(max_length=500, blank=True)
+    # TLS (both kinds)
+    tls_ca_file = models.CharField(max_length=500, blank=True)
+    tls_cert_file = models.CharField(max_length=500, blank=True)
+    tls_key_file = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    SECRET_FIELDS = ("password", "token", "nkey_seed")
+
+    class Meta:
+        ordering = ["slug"]
+        permissions = [
+            ("read_brokers", "Can inspect brokers"),
+            ("operate_brokers", "Can change broker state (publish, delete, reset, pause)"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.slug})"
+
+
+def _hash_token(raw: str) -> str:
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+class ApiToken(models.Model):
+    """A bearer token; only its SHA-256 is stored, the raw value is shown once."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=100, blank=True)
+    prefix = models.CharField(max_length=8, editable=False)
+    key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    PREFIX = "sdk_"
+
+    def __str__(self) -> str:
+        return f"{self.prefix}… ({self.user})"
+
+    @classmethod
+    def issue(cls, user: object, name: str = "") -> tuple[ApiToken, str]:
+        raw = cls.PREFIX + secrets.token_urlsafe(32)
+        token = cls.objects.create(user=user, name=name, prefix=raw[:8], key_hash=_hash_token(raw))
+        return token, raw
+
+    @classmethod
+    def hash(cls, raw: str) -> str:
+        return _hash_token(raw)
+
+
+class AuditEvent(models.Model):
+    """Who did what to which broker object, when, and how it ended."""
+
+    class Result(models.TextChoices):
+        OK = "ok", "ok"
+        ERROR = "error", "error"
+        DENIED = "denied", "denied"
+
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    username = models.CharField(max_length=150)
+    action = models.CharField(max_length=100, db_index=True)
+    cluster = models.CharField(max_length=50, blank=True)
+    target = models.CharField(max_length=500, blank=True)
+    params = models.JSONField(default=dict, blank=True)
+    result = models.CharField(max_length=10, choices=Result.choices)
+    message = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.username} {self.action} {self.target} {self.result}"

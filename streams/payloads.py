@@ -1,0 +1,97 @@
+"""Binary-safe, bounded rendering of message bodies, keys and headers.
+
+Broker data is hostile: it may be any size, any encoding, or not text at all.
+The API form is ``{"text": str|None, "base64": str}`` plus a ``truncated`` flag;
+the page form adds a pretty-printed JSON view and a hex dump.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass
+from typing import Any
+
+DISPLAY_LIMIT = 64 * 1024
+HEX_LIMIT = 4 * 1024
+
+
+@dataclass(frozen=True)
+class Payload:
+    raw: bytes | None
+    size: int
+    truncated: bool
+
+    @classmethod
+    def of(cls, data: bytes | str | None, limit: int | None = DISPLAY_LIMIT) -> Payload:
+        if data is None:
+            return cls(raw=None, size=0, truncated=False)
+        if isinstance(data, str):
+            data = data.encode("utf-8", "surrogateescape")
+        size = len(data)
+        if limit is not None and size > limit:
+            return cls(raw=data[:limit], size=size, truncated=True)
+        return cls(raw=data, size=size, truncated=False)
+
+    @property
+    def text(self) -> str | None:
+        if self.raw is None:
+            return None
+        try:
+            return self.raw.decode("utf-8")
+        except UnicodeDecodeError:
+            if self.truncated:
+                # The cut may have split a multi-byte character: drop up to 3 trailing bytes.
+                for cut in range(1, 4):
+                    try:
+                        return self.raw[:-cut].decode("utf-8")
+                    except UnicodeDecodeError:
+                        continue
+            return None
+
+    @property
+    def b64(self) -> str:
+        return base64.b64encode(self.raw or b"").decode("ascii")
+
+    @property
+    def is_binary(self) -> bool:
+        return self.raw is not None and self.text is None
+
+    @property
+    def pretty_json(self) -> str | None:
+        text = self.text
+        if text is None or self.truncated or text.lstrip()[:1] not in ("{", "["):
+            return None
+        try:
+            return json.dumps(json.loads(text), indent=2, ensure_ascii=False, sort_keys=False)
+        except ValueError:
+            return None
+
+    @property
+    def hex(self) -> str:
+        data = (self.raw or b"")[:HEX_LIMIT]
+        return " ".join(f"{byte:02x}" for byte in data)
+
+    def as_api(self) -> dict[str, Any] | None:
+        if self.raw is None:
+            return None
+        return {"text": self.text, "base64": self.b64}
+
+
+def header_pairs(headers: Any, limit: int = 4096) -> list[tuple[str, Payload]]:
+    """Normalise headers from either client into ``[(name, Payload)]``."""
+    if not headers:
+        return []
+    items = headers.items() if isinstance(headers, dict) else headers
+    pairs: list[tuple[str, Payload]] = []
+    for name, value in items:
+        if isinstance(name, bytes):
+            name = name.decode("utf-8", "replace")
+        values = value if isinstance(value, list) else [value]
+        for one in values:
+            pairs.append((str(name)[:256], Payload.of(one, limit)))
+    return pairs
+
+
+def headers_api(pairs: list[tuple[str, Payload]]) -> list[list[Any]]:
+    return [[name, payload.as_api()] for name, payload in pairs]

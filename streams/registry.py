@@ -1,0 +1,108 @@
+"""Hands out one long-lived adapter per cluster per process.
+
+Adapters are keyed on the cluster's whole config, so an edit in the admin (new
+servers, new password) retires the old client and the next call gets a new one.
+Views ask here; they never import a broker client.
+"""
+
+from __future__ import annotations
+
+import atexit
+import threading
+import time
+from typing import Any
+
+from asgiref.sync import sync_to_async
+
+from streams.clusters import ClusterConfig, load_all
+from streams.errors import NotFound
+
+_lock = threading.Lock()
+_adapters: dict[str, tuple[ClusterConfig, Any]] = {}
+_configs: tuple[float, list[ClusterConfig]] | None = None
+CONFIG_TTL_SECONDS = 2.0
+
+
+def clusters(*, fresh: bool = False) -> list[ClusterConfig]:
+    """Every cluster, re-read from env/file/database at most every couple of seconds."""
+    global _configs
+    now = time.monotonic()
+    cached = _configs
+    if not fresh and cached is not None and now - cached[0] < CONFIG_TTL_SECONDS:
+        return cached[1]
+    found = load_all()
+    _configs = (now, found)
+    return found
+
+
+async def aclusters() -> list[ClusterConfig]:
+    cached = _configs
+    if cached is not None and time.monotonic() - cached[0] < CONFIG_TTL_SECONDS:
+        return cached[1]
+    return await sync_to_async(clusters)()
+
+
+def find(slug: str, found: list[ClusterConfig], kind: str | None = None) -> ClusterConfig:
+    for config in found:
+        if config.slug == slug and (kind is None or config.kind == kind):
+            return config
+    what = f"{kind} cluster" if kind else "cluster"
+    raise NotFound(f"No {what} named {slug!r}.")
+
+
+def get_config(slug: str, kind: str | None = None) -> ClusterConfig:
+    return find(slug, clusters(), kind)
+
+
+async def aget_config(slug: str, kind: str | None = None) -> ClusterConfig:
+    return find(slug, await aclusters(), kind)
+
+
+def adapter_for(config: ClusterConfig) -> Any:
+    with _lock:
+        current = _adapters.get(config.slug)
+        if current is not None and current[0] == config:
+            return current[1]
+        adapter = _build(config)
+        _adapters[config.slug] = (config, adapter)
+    if current is not None:
+        current[1].close()
+    return adapter
+
+
+def _build(config: ClusterConfig) -> Any:
+    if config.kind == "kafka":
+        from streams.brokers.kafka import KafkaAdapter
+
+        return KafkaAdapter(config)
+    from streams.brokers.nats import NatsAdapter
+
+    return NatsAdapter(config)
+
+
+def get_adapter(slug: str, kind: str | None = None) -> Any:
+    return adapter_for(get_config(slug, kind))
+
+
+async def aget_adapter(slug: str, kind: str | None = None) -> Any:
+    return adapter_for(await aget_config(slug, kind))
+
+
+def invalidate() -> None:
+    """Forget the cached cluster list so the next call re-reads it."""
+    global _configs
+    _configs = None
+
+
+def reset() -> None:
+    """Close every adapter (tests, shutdown)."""
+    global _configs
+    with _lock:
+        old = list(_adapters.values())
+        _adapters.clear()
+        _configs = None
+    for _, adapter in old:
+        adapter.close()
+
+
+atexit.register(reset)

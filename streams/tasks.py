@@ -1,0 +1,26 @@
+"""Celery tasks. Beat runs ``refresh_cluster_health`` so every page and the API can
+show the last background check, and WebSocket clients get it pushed."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from celery import shared_task
+from channels.layers import get_channel_layer
+
+from streams import health
+
+HEALTH_GROUP = "cluster-health"
+
+
+@shared_task(ignore_result=False)
+def refresh_cluster_health() -> list[dict[str, Any]]:
+    results = asyncio.run(health.check_all())
+    health.store(results)
+    payload = [r.as_api() for r in results]
+    layer = get_channel_layer()
+    if layer is not None:
+        async_to_sync(layer.group_send)(HEALTH_GROUP, {"type": "health.update", "clusters": payload})
+    return payload

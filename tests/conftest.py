@@ -1,0 +1,139 @@
+"""Real servers for the suite, and the people who use Streamdesk.
+
+Session fixtures start nats-server (JetStream, monitoring), tansu and, when a
+test needs it, Valkey, on free ports; under xdist every worker has its own.
+When KAFKA_BOOTSTRAP_SERVERS / NATS_URL (+ NATS_MONITOR_URL) / REDIS_URL are set,
+the same tests run against those servers instead.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from django.contrib.auth.models import Group, Permission
+from django.test import override_settings
+
+from console import devstack
+from streams import registry
+
+EXTERNAL = {
+    name: os.environ.get(name, "")
+    for name in ("KAFKA_BOOTSTRAP_SERVERS", "NATS_URL", "NATS_MONITOR_URL", "REDIS_URL")
+}
+ROLES = {"Viewers": ["read_brokers"], "Operators": ["read_brokers", "operate_brokers"]}
+
+
+@pytest.fixture(scope="session")
+def servers_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("servers")
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(servers_dir: Path) -> Iterator[str]:
+    if EXTERNAL["KAFKA_BOOTSTRAP_SERVERS"]:
+        yield EXTERNAL["KAFKA_BOOTSTRAP_SERVERS"]
+        return
+    server = devstack.tansu_server(servers_dir).start()
+    yield f"127.0.0.1:{server.port}"
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def nats_urls(servers_dir: Path) -> Iterator[tuple[str, str]]:
+    """(client URL, monitoring URL)."""
+    if EXTERNAL["NATS_URL"]:
+        yield EXTERNAL["NATS_URL"], EXTERNAL["NATS_MONITOR_URL"]
+        return
+    server = devstack.nats_server(servers_dir).start()
+    yield f"nats://127.0.0.1:{server.port}", f"http://127.0.0.1:{server.extra_ports['monitor']}"
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_url(servers_dir: Path) -> Iterator[str]:
+    if EXTERNAL["REDIS_URL"]:
+        yield EXTERNAL["REDIS_URL"]
+        return
+    server = devstack.valkey_server(servers_dir).start()
+    yield f"redis://127.0.0.1:{server.port}/0"
+    server.stop()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def broker_settings(kafka_bootstrap: str, nats_urls: tuple[str, str]) -> Iterator[None]:
+    """Point the default clusters (slugs ``kafka`` and ``nats``) at the test servers."""
+    with override_settings(
+        KAFKA_BOOTSTRAP_SERVERS=kafka_bootstrap,
+        NATS_URL=nats_urls[0],
+        NATS_MONITOR_URL=nats_urls[1],
+        STREAMDESK_CLUSTERS="",
+        READ_ONLY=False,
+    ):
+        yield
+    registry.reset()
+
+
+@pytest.fixture(autouse=True)
+def fresh_cluster_list() -> None:
+    """Each test sees the clusters as configured now; adapters themselves are reused."""
+    registry.invalidate()
+
+
+@pytest.fixture
+def unique() -> str:
+    """A name no other test (or earlier run against an external server) uses."""
+    return f"sd-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def dead_port() -> int:
+    """A local port with nothing listening: connections are refused at once."""
+    return devstack.free_port()
+
+
+def _role(name: str) -> Group:
+    group, _ = Group.objects.get_or_create(name=name)
+    group.permissions.set(Permission.objects.filter(content_type__app_label="streams", codename__in=ROLES[name]))
+    return group
+
+
+@pytest.fixture
+def operator(db: None, django_user_model: type) -> object:
+    user = django_user_model.objects.create_user("olivia", password="operator-pass-123")
+    user.groups.add(_role("Operators"))
+    return user
+
+
+@pytest.fixture
+def viewer(db: None, django_user_model: type) -> object:
+    user = django_user_model.objects.create_user("victor", password="viewer-pass-123")
+    user.groups.add(_role("Viewers"))
+    return user
+
+
+@pytest.fixture
+def stranger(db: None, django_user_model: type) -> object:
+    """Logged in, but in no role."""
+    return django_user_model.objects.create_user("sam", password="stranger-pass-123")
+
+
+@pytest.fixture
+def operator_client(client, operator):  # type: ignore[no-untyped-def]
+    client.force_login(operator)
+    return client
+
+
+@pytest.fixture
+def viewer_client(client, viewer):  # type: ignore[no-untyped-def]
+    client.force_login(viewer)
+    return client
+
+
+@pytest.fixture
+def stranger_client(client, stranger):  # type: ignore[no-untyped-def]
+    client.force_login(stranger)
+    return client
