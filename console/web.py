@@ -17,7 +17,7 @@ from typing import Any
 from asgiref.sync import sync_to_async
 from django.contrib.auth.decorators import login_not_required
 from django.core.serializers.json import DjangoJSONEncoder
-from django.http import HttpRequest, HttpResponse, JsonResponse, QueryDict
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse, QueryDict
 from django.middleware.csrf import CsrfViewMiddleware
 from django.shortcuts import render
 from django.urls import URLPattern, path
@@ -201,3 +201,45 @@ def endpoint(
         page_view.__name__ = f"page_{name.replace('-', '_')}"
         patterns.append(path(route, page_view, name=name))
     return patterns
+
+
+def action(
+    route: str,
+    *,
+    name: str,
+    handler: Handler,
+    redirect: Callable[[Ctx, dict[str, Any]], str],
+    kind: str | None = None,
+) -> list[URLPattern]:
+    """A page form that changes broker state (operators only), POST-redirect-GET.
+
+    The handler is the same one the API's POST/DELETE uses; ``ctx.body()`` holds
+    the form fields. Success and failure come back as a message on the next page.
+    """
+    from django.contrib import messages
+
+    async def form_view(request: HttpRequest, **kwargs: Any) -> HttpResponse:
+        if request.method != "POST":
+            return HttpResponse(status=405, headers={"Allow": "POST"})
+        user = await request.auser()
+        request.user = user
+        back = request.headers.get("Referer") or "/"
+        try:
+            await require(user, write=True)
+            cluster = await _resolve_cluster(kwargs, kind)
+            ctx = Ctx(request=request, user=user, kwargs=kwargs, cluster=cluster, operator=True)
+            outcome = await handler(ctx)
+        except Forbidden as exc:
+            return await error_page(request, exc.message, 403)
+        except StreamdeskError as exc:
+            if exc.status == 404:
+                return await error_page(request, exc.message, 404)
+            await sync_to_async(messages.error)(request, exc.message)
+            return HttpResponseRedirect(back)
+        data = outcome.data if isinstance(outcome, Result) else outcome
+        if data.get("message"):
+            await sync_to_async(messages.success)(request, str(data["message"]))
+        return HttpResponseRedirect(redirect(ctx, data))
+
+    form_view.__name__ = f"form_{name.replace('-', '_')}"
+    return [path(route, form_view, name=name)]

@@ -21,8 +21,7 @@ from console import devstack
 from streams import registry
 
 EXTERNAL = {
-    name: os.environ.get(name, "")
-    for name in ("KAFKA_BOOTSTRAP_SERVERS", "NATS_URL", "NATS_MONITOR_URL", "REDIS_URL")
+    name: os.environ.get(name, "") for name in ("KAFKA_BOOTSTRAP_SERVERS", "NATS_URL", "NATS_MONITOR_URL", "REDIS_URL")
 }
 ROLES = {"Viewers": ["read_brokers"], "Operators": ["read_brokers", "operate_brokers"]}
 

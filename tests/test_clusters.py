@@ -37,8 +37,10 @@ def test_overview_page_shows_each_cluster(viewer_client):
 
 @pytest.mark.parametrize("kind", ["kafka", "nats"])
 def test_dead_broker_is_unreachable_with_its_error_quickly(viewer_client, dead_port, kind):
-    env = {"kafka": {"KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{dead_port}"},
-           "nats": {"NATS_URL": f"nats://127.0.0.1:{dead_port}"}}[kind]
+    env = {
+        "kafka": {"KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{dead_port}"},
+        "nats": {"NATS_URL": f"nats://127.0.0.1:{dead_port}"},
+    }[kind]
     with override_settings(**env):
         started = time.monotonic()
         response = viewer_client.get("/api/v1/clusters")

@@ -187,7 +187,7 @@ class NatsAdapter:
 
         async def roundtrip() -> str | None:
             nc = await self._client()
-            await nc.flush(timeout=self.timeout)
+            await nc.flush(timeout=max(1, round(self.timeout)))
             info = getattr(nc, "_server_info", None) or {}
             return str(info.get("version") or "") or None
 
