@@ -119,15 +119,21 @@ def _from_mapping(item: dict[str, Any], source: str) -> ClusterConfig:
     monitor_url = str(item.get("monitor_url", ""))
     validate_monitor_url(monitor_url, f"{source} ({slug})")
     known = {f for f in ClusterConfig.__dataclass_fields__} - {"slug", "kind", "servers", "source"}
-    unknown = set(item) - known - {"slug", "kind", "servers", "bootstrap_servers", "url"}
+    secret_file_keys = {f"{key}_file" for key in SECRET_KEYS}
+    unknown = set(item) - known - secret_file_keys - {"slug", "kind", "servers", "bootstrap_servers", "url"}
     if unknown:
         raise ClusterConfigError(source, f"cluster {slug!r}: unknown keys {sorted(unknown)}")
     extra = {key: str(item[key]) for key in known if key in item}
     extra.setdefault("name", slug)
-    secret_files = {key: item.get(f"{key}_file") for key in SECRET_KEYS}
-    for key, path in secret_files.items():
-        if path:
-            extra[key] = Path(str(path)).read_text().strip()
+    for key in SECRET_KEYS:
+        secret_path = item.get(f"{key}_file")
+        if secret_path:
+            try:
+                extra[key] = Path(str(secret_path)).read_text().strip()
+            except OSError as exc:
+                raise ClusterConfigError(
+                    source, f"cluster {slug!r}: cannot read {secret_path}: {exc.strerror}"
+                ) from None
     return ClusterConfig(slug=slug, kind=kind, servers=servers, source=source, **extra)
 
 
@@ -177,12 +183,19 @@ def static_clusters() -> list[ClusterConfig]:
     """Clusters from env and file (no database); raises ClusterConfigError when malformed."""
     found = from_env()
     if settings.STREAMDESK_CLUSTERS:
-        found.extend(from_file(settings.STREAMDESK_CLUSTERS))
+        taken = {c.slug for c in found}
+        for config in from_file(settings.STREAMDESK_CLUSTERS):
+            if config.slug in taken:
+                raise ClusterConfigError(
+                    "STREAMDESK_CLUSTERS", f"cluster slug {config.slug!r} is defined twice (the environment sets it)"
+                )
+            taken.add(config.slug)
+            found.append(config)
     return found
 
 
 def load_all() -> list[ClusterConfig]:
-    """Every configured cluster; env/file win over an admin row with the same slug."""
+    """Every configured cluster; env and file win over an admin row with the same slug."""
     from streams.models import Cluster
 
     found = {c.slug: c for c in static_clusters()}
