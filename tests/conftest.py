@@ -76,6 +76,17 @@ def broker_settings(kafka_bootstrap: str, nats_urls: tuple[str, str]) -> Iterato
     registry.reset()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def close_async_db_connections(django_db_setup: None) -> Iterator[None]:
+    """Async tests reach the database through asgiref's one sync thread; close that
+    connection before the test database is dropped (PostgreSQL refuses otherwise)."""
+    yield
+    from asgiref.sync import SyncToAsync
+    from django.db import connections
+
+    SyncToAsync.single_thread_executor.submit(connections.close_all).result(timeout=10)
+
+
 @pytest.fixture(autouse=True)
 def fresh_cluster_list() -> None:
     """Each test sees the clusters as configured now; adapters themselves are reused."""
