@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from django.contrib.auth.decorators import login_not_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
+from console.access import authenticate
 from console.web import json_error
 
 
@@ -12,6 +14,15 @@ def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpR
     if request.path.startswith("/api/"):
         return json_error("Not found.", 404)
     return render(request, "error.html", {"error": "Page not found.", "status": 404}, status=404)
+
+
+@login_not_required
+async def api_fallback(request: HttpRequest, rest: str = "") -> HttpResponse:
+    """Unknown API paths: 401 for strangers (never a login redirect), else 404 JSON."""
+    user = await authenticate(request)
+    if not user.is_authenticated:
+        return json_error("Authentication required: log in or send 'Authorization: Bearer <token>'.", 401)
+    return json_error(f"No API endpoint at {request.path}.", 404)
 
 
 def server_error(request: HttpRequest) -> HttpResponse:

@@ -1,7 +1,8 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 from django.views.generic import RedirectView
 
+from console import errors
 from console.views import audit, clusters, kafka, lag, nats, workers
 
 urlpatterns = [
@@ -14,6 +15,7 @@ urlpatterns = [
     *lag.urlpatterns,
     *workers.urlpatterns,
     *audit.urlpatterns,
+    re_path(r"^api/(?P<rest>.*)$", errors.api_fallback),
 ]
 
 handler404 = "console.errors.not_found"

@@ -84,10 +84,13 @@ def test_create_token_for_unknown_user_fails_clearly(db):
         call_command("create_token", "ghost")
 
 
-def test_unknown_api_path_is_json_404(viewer_client):
-    response = viewer_client.get("/api/v1/clusters/nope/topics")
+def test_unknown_api_path_is_json_404_or_401(viewer_client, db):
+    response = viewer_client.get("/api/v1/no/such/thing")
     assert response.status_code == 404
     assert response["Content-Type"] == "application/json"
+    from django.test import Client
+
+    assert Client().get("/api/v1/no/such/thing").status_code == 401
 
 
 def test_kind_listing_names_only_clusters_of_that_kind(viewer_client):
