@@ -16,3 +16,13 @@ document.addEventListener("submit", (event) => {
     }
   }
 }, true);
+
+// Error answers (400/404/409/503) carry a banner partial: show it where the
+// content would have gone instead of leaving the old content silently in place.
+document.addEventListener("htmx:beforeSwap", (event) => {
+  const status = event.detail.xhr.status;
+  if (status >= 400) {
+    event.detail.shouldSwap = true;
+    event.detail.isError = false;
+  }
+});

@@ -1,0 +1,123 @@
+"""Put known state on the test Kafka broker with confluent-kafka, outside the console.
+
+The producer sends one record per batch (``linger.ms=0``, ``batch.num.messages=1``):
+tansu answers ListOffsets(latest) with the base offset of the last batch + 1, so
+watermarks and lag are only exact when every batch holds one record.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
+
+Header = tuple[str, bytes | None]
+
+
+def admin(bootstrap: str) -> AdminClient:
+    return AdminClient({"bootstrap.servers": bootstrap})
+
+
+def create_topic(bootstrap: str, name: str, partitions: int = 1) -> str:
+    client = admin(bootstrap)  # kept referenced: a collected client cancels its futures
+    futures = client.create_topics([NewTopic(name, partitions, 1)], operation_timeout=10, request_timeout=10)
+    futures[name].result(10)
+    wait_for(lambda: name in client.list_topics(timeout=5).topics, what=f"topic {name}")
+    return name
+
+
+def topics(bootstrap: str) -> set[str]:
+    return set(admin(bootstrap).list_topics(timeout=5).topics)
+
+
+def produce(
+    bootstrap: str,
+    topic: str,
+    values: Iterable[bytes | str | None],
+    *,
+    partition: int | None = None,
+    key: bytes | str | None = None,
+    headers: Sequence[Header] | None = None,
+) -> int:
+    """Send ``values`` one record per batch; returns how many the broker acknowledged."""
+    producer = Producer(
+        {"bootstrap.servers": bootstrap, "linger.ms": 0, "batch.num.messages": 1, "message.max.bytes": 4_000_000}
+    )
+    failures: list[Any] = []
+    sent = 0
+    for value in values:
+        kwargs: dict[str, Any] = {"value": value, "key": key, "on_delivery": _record_failure(failures)}
+        if partition is not None:
+            kwargs["partition"] = partition
+        if headers is not None:
+            kwargs["headers"] = list(headers)
+        producer.produce(topic, **kwargs)
+        producer.poll(0)
+        sent += 1
+    remaining = producer.flush(10)
+    assert remaining == 0 and not failures, (remaining, failures)
+    return sent
+
+
+def _record_failure(failures: list[Any]) -> Any:
+    def callback(err: Any, msg: Any) -> None:
+        if err is not None:
+            failures.append(err)
+
+    return callback
+
+
+def commit(bootstrap: str, group: str, offsets: Mapping[tuple[str, int], int]) -> None:
+    """Commit offsets for ``group`` from outside it (the group must have no members)."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False})
+    try:
+        tps = [TopicPartition(t, p, o) for (t, p), o in offsets.items()]
+        for tp in consumer.commit(offsets=tps, asynchronous=False) or ():
+            if tp.error is not None:
+                raise KafkaException(tp.error)
+    finally:
+        consumer.close()
+
+
+def committed(bootstrap: str, group: str, topic: str, partitions: Sequence[int]) -> dict[int, int]:
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False})
+    try:
+        answer = consumer.committed([TopicPartition(topic, p) for p in partitions], timeout=10)
+        return {tp.partition: tp.offset for tp in answer}
+    finally:
+        consumer.close()
+
+
+@contextmanager
+def live_member(bootstrap: str, group: str, topic: str, timeout: float = 20) -> Iterator[Consumer]:
+    """A consumer that has joined ``group`` and holds an assignment until the block ends."""
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": group,
+            "session.timeout.ms": 6000,
+            "heartbeat.interval.ms": 500,
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+        }
+    )
+    try:
+        consumer.subscribe([topic])
+        deadline = time.monotonic() + timeout
+        while not consumer.assignment():
+            assert time.monotonic() < deadline, f"{group} got no assignment in {timeout} s"
+            consumer.poll(0.2)
+        yield consumer
+    finally:
+        consumer.close()
+
+
+def wait_for(check: Any, *, what: str, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, f"{what} did not happen within {timeout} s"
+        time.sleep(0.1)
