@@ -135,7 +135,7 @@ class Server:
 def nats_server(var_dir: Path, port: int | None = None, monitor_port: int | None = None) -> Server:
     port = port or free_port()
     monitor_port = monitor_port or free_port()
-    store = var_dir / "nats" / f"jetstream-{port}"
+    store = var_dir / "nats" / "jetstream"
     store.mkdir(parents=True, exist_ok=True)
     argv = [
         nats_binary(),

@@ -1,0 +1,152 @@
+"""What the demo data is called and where it goes; shared by ``seed_demo`` and ``demo_traffic``.
+
+These commands talk to the brokers directly (they are producers and consumers,
+not views). They refuse non-local brokers unless told otherwise, so a stray
+``manage.py seed_demo`` never writes demo orders into a real cluster.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import random
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlparse
+
+from django.conf import settings
+from django.core.management.base import CommandError
+
+CUSTOMERS = ["ada", "grace", "linus", "margaret", "ken", "barbara", "dennis", "frances"]
+PRODUCTS = [
+    ("kb-01", "keyboard", 49.0),
+    ("ms-02", "mouse", 19.5),
+    ("mn-27", "monitor", 229.0),
+    ("hd-10", "headset", 89.9),
+]
+
+
+@dataclass(frozen=True)
+class DemoNames:
+    """Topic, group, stream and subject names, optionally prefixed (tests use a unique prefix)."""
+
+    prefix: str = ""
+
+    @property
+    def orders(self) -> str:
+        return f"{self.prefix}orders"
+
+    @property
+    def payments(self) -> str:
+        return f"{self.prefix}payments"
+
+    @property
+    def audit_log(self) -> str:
+        return f"{self.prefix}audit.log"
+
+    @property
+    def billing(self) -> str:
+        return f"{self.prefix}billing"
+
+    @property
+    def ledger(self) -> str:
+        return f"{self.prefix}ledger"
+
+    @property
+    def stream(self) -> str:
+        return f"{self.prefix}ORDERS".upper()
+
+    @property
+    def subject_root(self) -> str:
+        return f"{self.prefix}orders"
+
+    @property
+    def shipper(self) -> str:
+        return f"{self.prefix}shipper"
+
+    @property
+    def sensors(self) -> str:
+        return f"{self.prefix}sensors"
+
+    @property
+    def echo(self) -> str:
+        return f"{self.prefix}demo.echo"
+
+
+def producer_config(bootstrap: str) -> dict[str, Any]:
+    # One record per batch keeps watermarks exact on brokers that answer ListOffsets
+    # with the last batch's base offset (tansu).
+    return {
+        "bootstrap.servers": bootstrap,
+        "client.id": "streamdesk-demo",
+        "linger.ms": 0,
+        "batch.num.messages": 1,
+        "socket.timeout.ms": 5000,
+        "message.timeout.ms": 10000,
+    }
+
+
+def consumer_config(bootstrap: str, group: str) -> dict[str, Any]:
+    return {
+        "bootstrap.servers": bootstrap,
+        "client.id": "streamdesk-demo",
+        "group.id": group,
+        "enable.auto.commit": False,
+        "session.timeout.ms": 6000,
+        "socket.timeout.ms": 5000,
+    }
+
+
+def _is_local(host: str | None) -> bool:
+    if not host:
+        return False
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def kafka_bootstrap(allow_remote: bool) -> str:
+    servers = settings.KAFKA_BOOTSTRAP_SERVERS
+    if not servers:
+        raise CommandError("KAFKA_BOOTSTRAP_SERVERS is not set.")
+    hosts = [server.strip().rpartition(":")[0] for server in servers.split(",") if server.strip()]
+    if not allow_remote and not all(_is_local(host) for host in hosts):
+        raise CommandError(f"Kafka at {servers} is not on this machine; pass --allow-remote to write demo data there.")
+    return str(servers)
+
+
+def nats_servers(allow_remote: bool) -> list[str]:
+    raw = settings.NATS_URL
+    if not raw:
+        raise CommandError("NATS_URL is not set.")
+    servers = [server.strip() for server in raw.split(",") if server.strip()]
+    hosts = [urlparse(server if "://" in server else f"nats://{server}").hostname for server in servers]
+    if not allow_remote and not all(_is_local(host) for host in hosts):
+        raise CommandError(f"NATS at {raw} is not on this machine; pass --allow-remote to write demo data there.")
+    return servers
+
+
+def order(rng: random.Random, number: int) -> tuple[str, bytes]:
+    """A plausible order as (customer key, JSON bytes)."""
+    customer = rng.choice(CUSTOMERS)
+    sku, name, price = rng.choice(PRODUCTS)
+    quantity = rng.randint(1, 3)
+    body = {
+        "order_id": f"o-{number:06d}",
+        "customer": customer,
+        "items": [{"sku": sku, "name": name, "quantity": quantity, "price": price}],
+        "total": round(price * quantity, 2),
+        "currency": "EUR",
+        "created_at": datetime.now(UTC).isoformat(timespec="milliseconds"),
+    }
+    return customer, json.dumps(body).encode()
+
+
+def payment_record(rng: random.Random, number: int) -> bytes:
+    """A fixed-layout binary record: not UTF-8, so the console shows it as hex/base64."""
+    amount_cents = rng.randint(500, 50_000)
+    return b"\x00PAY" + number.to_bytes(4, "big") + amount_cents.to_bytes(4, "big") + bytes([0xFF, 0xFE, 0x80, 0x00])
