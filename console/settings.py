@@ -170,5 +170,6 @@ LOGGING = {
         # librdkafka logs every refused connection; the health page already says so.
         "streams.brokers": {"level": envstr("BROKER_LOG_LEVEL", "WARNING")},
         "django.channels.server": {"level": "WARNING"},
+        "httpx": {"level": "WARNING"},
     },
 }

@@ -5,21 +5,27 @@ private loop thread (``LoopThread``) and every call is submitted there with a
 deadline. The connection is made lazily and again after a failure, with a
 growing pause between attempts, so a server that comes back is used without a
 restart and a dead one costs each request at most one timeout.
+
+JetStream is read and changed through its JSON API (``$JS.API.*``) directly: the
+answers stay plain dicts (cheap for a thousand streams), every paged list is
+read to the end, and each ``error`` object maps to one typed error.
 """
 
 from __future__ import annotations
 
+import asyncio
+import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import httpx
 import nats
 from django.conf import settings
 from nats.aio.client import Client as NatsClient
-from nats.errors import ConnectionClosedError, NoServersError
+from nats.errors import ConnectionClosedError, NoRespondersError, NoServersError
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
 from nats.js.errors import APIError, NotFoundError, ServiceUnavailableError
@@ -28,16 +34,36 @@ from streams.brokers.base import (
     BrokerError,
     BrokerUnavailable,
     ClusterHealth,
+    Conflict,
+    InvalidInput,
     NotFound,
     NotSupported,
+    StreamdeskError,
 )
 from streams.brokers.loopthread import LoopThread
 from streams.clusters import ClusterConfig
+from streams.nats_subjects import subjects_overlap
+from streams.nats_types import (
+    Browse,
+    ConnectionRow,
+    ConsumerSummary,
+    StoredMessage,
+    StreamDetail,
+    StreamSummary,
+    as_dict,
+    as_int,
+    at_least,
+    rfc3339,
+    server_overview,
+)
+from streams.payloads import DISPLAY_LIMIT
+from streams.ttlcache import TTLCache
 
 T = TypeVar("T")
 logger = logging.getLogger("streams.brokers.nats")
 
 MAX_BACKOFF_SECONDS = 10.0
+RECONNECT_TIME_WAIT = 1
 
 
 def translate(exc: BaseException, what: str) -> Exception:
@@ -56,6 +82,55 @@ def translate(exc: BaseException, what: str) -> Exception:
     return BrokerError(f"{what} failed: {exc}")
 
 
+JS_API = "$JS.API."
+PAUSE_MIN_VERSION = (2, 11, 0)
+BATCH_GET_MIN_VERSION = (2, 11, 0)
+BROWSE_MAX_BYTES = 32 * 1024 * 1024
+STREAM_SUBJECTS_CONCURRENCY = 16
+SUBSCRIPTIONS_LIMIT = 10_000
+# "Until resumed": the JetStream API has no open-ended pause, so pause for a century.
+INDEFINITE_PAUSE = timedelta(days=36500)
+
+# err_code -> the typed error it becomes. The server's "code" decides the rest.
+JS_NOT_FOUND = {10059, 10014, 10037, 10043}
+JS_NOT_ENABLED = {10039, 10076}
+JS_CONFLICT = {10058, 10148, 10013}
+
+
+def js_error(error: Any, what: str) -> StreamdeskError:
+    """A JetStream API ``error`` object as one typed error."""
+    info = error if isinstance(error, dict) else {}
+    code = as_int(info.get("code"))
+    err_code = as_int(info.get("err_code"))
+    description = str(info.get("description") or "error")
+    message = f"{what}: {description}"
+    if err_code in JS_NOT_FOUND or code == 404:
+        return NotFound(message)
+    if err_code in JS_NOT_ENABLED:
+        return NotSupported(f"{what}: JetStream is not enabled for this account")
+    if err_code in JS_CONFLICT or code == 409:
+        return Conflict(message)
+    if code == 400:
+        return InvalidInput(message)
+    if code == 503:
+        return BrokerUnavailable(message)
+    return BrokerError(f"{what} failed: {description} (code {code}, err_code {err_code})")
+
+
+def valid_name(name: str) -> bool:
+    """Stream and consumer names become subject tokens: no dots, wildcards, spaces or slashes."""
+    return (
+        0 < len(name) <= 255
+        and not any(ch in name for ch in ".*>/\\")
+        and not any(ch.isspace() or ord(ch) < 32 for ch in name)
+    )
+
+
+def require_name(kind: str, name: str) -> None:
+    if not valid_name(name):
+        raise NotFound(f"No {kind} named {name[:80]!r}: that is not a valid {kind} name.")
+
+
 class NatsAdapter:
     kind = "nats"
 
@@ -69,6 +144,7 @@ class NatsAdapter:
         self._next_attempt = 0.0
         self._failures = 0
         self._last_error = ""
+        self.cache = TTLCache(max_entries=512)
 
     # -- connection management (runs on the private loop) -----------------------------
 
@@ -79,7 +155,7 @@ class NatsAdapter:
             "connect_timeout": self.timeout,
             "allow_reconnect": True,
             "max_reconnect_attempts": -1,
-            "reconnect_time_wait": 1,
+            "reconnect_time_wait": RECONNECT_TIME_WAIT,
             "ping_interval": 20,
             "error_cb": self._on_error,
             "disconnected_cb": self._on_disconnect,
@@ -103,6 +179,7 @@ class NatsAdapter:
         return options
 
     async def _on_error(self, exc: Exception) -> None:
+        self._last_error = str(exc) or exc.__class__.__name__
         logger.debug("nats %s: %s", self.config.slug, exc)
 
     async def _on_disconnect(self) -> None:
@@ -117,23 +194,37 @@ class NatsAdapter:
         now = time.monotonic()
         if now < self._next_attempt:
             raise BrokerUnavailable(f"NATS is unreachable: {self._last_error}")
+        # The reconnect settings govern the first connect too. nats-py (2.16) retries
+        # forever when max_reconnect_attempts is 0, so allow one retry per server, with
+        # no pause between: a refused connection then fails this call at once.
+        options = self._connect_options()
+        options["max_reconnect_attempts"] = 1
+        options["reconnect_time_wait"] = 0
+        self._last_error = ""
         try:
-            # max_reconnect_attempts applies to the first connect too; cap it so that a
-            # dead server fails this call instead of retrying forever.
-            options = self._connect_options()
-            options["max_reconnect_attempts"] = 0
             nc = await nats.connect(**options)
+        except asyncio.CancelledError:
+            # The caller's deadline passed mid-connect (a server that does not answer).
+            self._note_failure(now, self._last_error or "connect timed out")
+            raise
         except Exception as exc:
-            self._failures += 1
-            self._last_error = str(exc) or exc.__class__.__name__
-            self._next_attempt = now + min(MAX_BACKOFF_SECONDS, 0.5 * 2 ** (self._failures - 1))
+            # "no servers available" says less than the error each attempt reported.
+            if not (isinstance(exc, NoServersError) and self._last_error):
+                self._last_error = str(exc) or exc.__class__.__name__
+            self._note_failure(now, self._last_error)
             raise BrokerUnavailable(f"NATS is unreachable: {self._last_error}") from exc
         # From here on, reconnect forever in the background.
         nc.options["max_reconnect_attempts"] = -1
+        nc.options["reconnect_time_wait"] = RECONNECT_TIME_WAIT
         self._failures = 0
         self._nc = nc
         self._js = nc.jetstream(timeout=self.timeout)
         return nc
+
+    def _note_failure(self, now: float, error: str) -> None:
+        self._failures += 1
+        self._last_error = error
+        self._next_attempt = now + min(MAX_BACKOFF_SECONDS, 0.5 * 2 ** (self._failures - 1))
 
     async def jetstream(self) -> JetStreamContext:
         await self._client()
@@ -151,7 +242,7 @@ class NatsAdapter:
         """Run ``factory()`` on the adapter loop with a deadline and typed errors."""
         try:
             return await self._loop.run(factory, (timeout or self.timeout) + 0.5)
-        except (BrokerUnavailable, NotFound, NotSupported, BrokerError):
+        except StreamdeskError:
             raise
         except Exception as exc:
             raise translate(exc, what) from exc
@@ -159,7 +250,7 @@ class NatsAdapter:
     def call_sync(self, factory: Callable[[], Awaitable[T]], *, what: str, timeout: float | None = None) -> T:
         try:
             return self._loop.call(factory, (timeout or self.timeout) + 0.5)
-        except (BrokerUnavailable, NotFound, NotSupported, BrokerError):
+        except StreamdeskError:
             raise
         except Exception as exc:
             raise translate(exc, what) from exc
@@ -207,6 +298,448 @@ class NatsAdapter:
             checked_at=datetime.now(UTC),
         )
 
+    # -- JetStream API (runs on the private loop) ---------------------------------------
+
+    def server_version(self) -> str | None:
+        info = getattr(self._nc, "_server_info", None) or {}
+        return str(info.get("version") or "") or None
+
+    async def _api(self, api: str, body: dict[str, Any] | None = None, *, what: str) -> dict[str, Any]:
+        """One JetStream API request; its ``error`` object becomes a typed error."""
+        nc = await self._client()
+        payload = b"" if body is None else json.dumps(body).encode()
+        try:
+            reply = await nc.request(JS_API + api, payload, timeout=self.timeout)
+        except NoRespondersError:
+            raise NotSupported(f"{what}: JetStream is not enabled on this server (no responders)") from None
+        try:
+            data = json.loads(reply.data)
+        except ValueError:
+            raise BrokerError(f"{what}: the server answered something that is not JSON") from None
+        if not isinstance(data, dict):
+            raise BrokerError(f"{what}: the server answered something that is not an object")
+        if data.get("error"):
+            raise js_error(data["error"], what)
+        return data
+
+    async def _list_all(self, api: str, key: str, name_of: Callable[[dict[str, Any]], str], *, what: str) -> list[Any]:
+        """Every item of a paged JetStream list (the server answers 256 per page).
+
+        The first page gives the total; the rest are asked for at once. Items added or
+        removed between pages may shift the offsets, so duplicates are dropped.
+        """
+        first = await self._api(api, {"offset": 0}, what=what)
+        items = [i for i in first.get(key) or [] if isinstance(i, dict)]
+        total = as_int(first.get("total"))
+        step = as_int(first.get("limit")) or len(items) or 256
+        offsets = range(len(items), total, step) if items else range(0)
+        pages = await asyncio.gather(*(self._api(api, {"offset": o}, what=what) for o in offsets))
+        for page in pages:
+            items.extend(i for i in page.get(key) or [] if isinstance(i, dict))
+        seen: set[str] = set()
+        unique: list[dict[str, Any]] = []
+        for item in items:
+            name = name_of(item)
+            if name not in seen:
+                seen.add(name)
+                unique.append(item)
+        return unique
+
+    def _ttl(self) -> float:
+        return float(settings.BROKER_CACHE_SECONDS)
+
+    # -- server, connections, subscriptions -------------------------------------------
+
+    async def server_overview(self) -> dict[str, Any]:
+        """varz + jsz when monitoring is configured, the client's INFO and the account's usage always."""
+
+        async def from_client() -> tuple[dict[str, Any], dict[str, Any] | None]:
+            nc = await self._client()
+            info = dict(getattr(nc, "_server_info", None) or {})
+            try:
+                account = await self._api("INFO", what="JetStream account info")
+            except NotSupported:
+                account = None
+            return info, account
+
+        monitored = bool(self.config.monitor_url)
+        results = await asyncio.gather(
+            self.call(from_client, what="server info"),
+            self.monitor("varz") if monitored else _none(),
+            self.monitor("jsz") if monitored else _none(),
+            return_exceptions=True,
+        )
+        client = results[0]
+        if isinstance(client, BaseException):
+            raise client
+        info, account = client
+        monitor_error = next((r for r in results[1:] if isinstance(r, BaseException)), None)
+        varz = results[1] if isinstance(results[1], dict) else None
+        jsz = results[2] if isinstance(results[2], dict) else None
+        data = server_overview(info, account, varz, jsz)
+        data["monitoring"] = monitored
+        data["monitor_error"] = None if monitor_error is None else getattr(monitor_error, "message", str(monitor_error))
+        return data
+
+    async def connections(self, *, sort: str, offset: int, limit: int) -> tuple[list[ConnectionRow], int, int | None]:
+        """One page of client connections (connz), and the server's slow-consumer count."""
+        connz, varz = await asyncio.gather(
+            self.monitor("connz", {"sort": sort, "offset": offset, "limit": limit}), self.monitor("varz")
+        )
+        max_pending = as_int(varz.get("max_pending")) or None
+        rows = [ConnectionRow.from_connz(c, max_pending) for c in connz.get("connections") or [] if isinstance(c, dict)]
+        total = as_int(connz.get("total"), len(rows))
+        slow = as_int(varz.get("slow_consumers")) if "slow_consumers" in varz else None
+        return rows, total, slow
+
+    async def subscriptions(self) -> tuple[list[dict[str, Any]], int]:
+        """Active subscriptions from subsz (at most SUBSCRIPTIONS_LIMIT) and how many there are."""
+        ttl = self._ttl()
+
+        async def load() -> tuple[list[dict[str, Any]], int]:
+            subsz = await self.monitor("subsz", {"subs": 1, "limit": SUBSCRIPTIONS_LIMIT})
+            items = [s for s in subsz.get("subscriptions_list") or [] if isinstance(s, dict)]
+            return items, as_int(subsz.get("total"), len(items))
+
+        return await self.cache.get_or_load(("subsz",), ttl, load)
+
+    # -- streams ----------------------------------------------------------------------
+
+    async def streams(self) -> list[StreamSummary]:
+        """Every stream, sorted by name (paged past the server's 256 per answer)."""
+
+        async def fetch() -> list[Any]:
+            return await self._list_all("STREAM.LIST", "streams", _stream_name, what="Listing streams")
+
+        async def load() -> list[StreamSummary]:
+            infos = await self.call(fetch, what="listing streams")
+            found = [StreamSummary.from_info(i) for i in infos]
+            found.sort(key=lambda s: s.name)
+            return found
+
+        return await self.cache.get_or_load(("streams",), self._ttl(), load)
+
+    async def stream(self, name: str, *, subjects_filter: str | None = ">") -> StreamDetail:
+        require_name("stream", name)
+
+        async def fetch() -> StreamDetail:
+            body = {"subjects_filter": subjects_filter} if subjects_filter else None
+            info = await self._api(f"STREAM.INFO.{name}", body, what=f"Stream {name!r}")
+            state = as_dict(info.get("state"))
+            subjects = as_dict(state.get("subjects"))
+            counts = {str(k): as_int(v) for k, v in subjects.items()}
+            total = as_int(info.get("total"), len(counts)) if subjects_filter else as_int(state.get("num_subjects"))
+            return StreamDetail.from_info(info, counts, max(total, len(counts)))
+
+        return await self.call(fetch, what=f"stream {name}")
+
+    async def stream_subjects(self, subjects_filter: str = ">") -> dict[str, dict[str, int]]:
+        """{stream: {subject: stored messages}} for every stream that stores something."""
+        streams = await self.streams()
+        # Only streams whose subjects can overlap the filter; mirrors and sourced streams
+        # have no subjects of their own, so they are always asked.
+        names = [
+            s.name
+            for s in streams
+            if s.messages > 0
+            and (
+                subjects_filter == ">"
+                or not s.subjects
+                or any(subjects_overlap(subjects_filter, own) for own in s.subjects)
+            )
+        ]
+
+        async def fetch() -> dict[str, dict[str, int]]:
+            gate = asyncio.Semaphore(STREAM_SUBJECTS_CONCURRENCY)
+
+            async def one(name: str) -> tuple[str, dict[str, int]]:
+                async with gate:
+                    try:
+                        info = await self._api(
+                            f"STREAM.INFO.{name}", {"subjects_filter": subjects_filter}, what=f"Stream {name!r}"
+                        )
+                    except NotFound:
+                        return name, {}
+                state = as_dict(info.get("state"))
+                subjects = as_dict(state.get("subjects"))
+                return name, {str(k): as_int(v) for k, v in subjects.items()}
+
+            pairs = await asyncio.gather(*(one(n) for n in names))
+            return {name: subjects for name, subjects in pairs if subjects}
+
+        async def load() -> dict[str, dict[str, int]]:
+            return await self.call(fetch, what="stream subjects")
+
+        return await self.cache.get_or_load(("stream-subjects", subjects_filter), self._ttl(), load)
+
+    def _forget_streams(self) -> None:
+        self.cache.invalidate(("streams",))
+        self.cache.invalidate(("stream-subjects",))
+
+    async def purge_stream(self, name: str, *, subject: str | None = None, keep: int | None = None) -> int:
+        """Purge a stream, or one subject filter of it, optionally keeping the newest ``keep``; the count purged."""
+        require_name("stream", name)
+        body: dict[str, Any] = {}
+        if subject:
+            body["filter"] = subject
+        if keep is not None:
+            body["keep"] = keep
+
+        async def run() -> int:
+            reply = await self._api(f"STREAM.PURGE.{name}", body, what=f"Purging stream {name!r}")
+            return as_int(reply.get("purged"))
+
+        try:
+            return await self.call(run, what=f"purging stream {name}")
+        finally:
+            self._forget_streams()
+
+    async def delete_stream(self, name: str) -> None:
+        require_name("stream", name)
+
+        async def run() -> None:
+            await self._api(f"STREAM.DELETE.{name}", what=f"Deleting stream {name!r}")
+
+        try:
+            await self.call(run, what=f"deleting stream {name}")
+        finally:
+            self._forget_streams()
+            self.cache.invalidate(("consumers", name))
+
+    async def delete_message(self, name: str, seq: int, *, erase: bool = False) -> None:
+        """Remove one message; ``erase`` overwrites its bytes on disk too (slower)."""
+        require_name("stream", name)
+
+        async def run() -> None:
+            body = {"seq": seq} if erase else {"seq": seq, "no_erase": True}
+            await self._api(f"STREAM.MSG.DELETE.{name}", body, what=f"Message {seq} of stream {name!r}")
+
+        try:
+            await self.call(run, what=f"deleting message {seq} of {name}")
+        finally:
+            self._forget_streams()
+
+    # -- the message browser ----------------------------------------------------------
+
+    async def messages(
+        self,
+        name: str,
+        *,
+        seq: int | None = None,
+        since: datetime | None = None,
+        subject: str | None = None,
+        limit: int = 50,
+    ) -> Browse:
+        """Up to ``limit`` stored messages from ``seq`` (or the first at/after ``since``),
+        optionally only those matching ``subject``.
+
+        Reads with direct get (one batched request) when the stream allows it and the
+        server is 2.11+, else with message get, one request per message. Neither creates
+        a consumer, so browsing leaves no trace on the server. Stops early, with
+        ``next_seq`` set, when the deadline or the byte budget comes near. Values are cut
+        at DISPLAY_LIMIT; ``message()`` gives one whole.
+        """
+        require_name("stream", name)
+        value_limit = DISPLAY_LIMIT
+
+        async def run() -> Browse:
+            deadline = time.monotonic() + self.timeout * 0.8
+            info = await self._api(f"STREAM.INFO.{name}", what=f"Stream {name!r}")
+            summary = StreamSummary.from_info(info)
+            start = seq if seq is not None else (None if since is not None else max(1, summary.first_seq))
+            direct = summary.allow_direct and at_least(self.server_version(), BATCH_GET_MIN_VERSION)
+            if summary.messages == 0 or (start is not None and start > summary.last_seq):
+                found: list[StoredMessage] = []
+                more = False
+            elif direct:
+                found, more = await self._direct_batch(name, start, since, subject, limit, value_limit, deadline)
+            else:
+                found, more = await self._msg_get_loop(name, start, since, subject, limit, value_limit, deadline)
+            last = found[-1].seq if found else None
+            next_seq = last + 1 if last is not None and (more or len(found) >= limit) else None
+            if next_seq is not None and next_seq > summary.last_seq:
+                next_seq = None
+            return Browse(
+                stream=name,
+                messages=found,
+                method="direct get" if direct else "message get",
+                first_seq=summary.first_seq,
+                last_seq=summary.last_seq,
+                next_seq=next_seq,
+            )
+
+        return await self.call(run, what=f"browsing stream {name}")
+
+    async def message(self, name: str, seq: int, *, full: bool = True) -> StoredMessage:
+        """Exactly the message at ``seq`` (404 when deleted or never stored), whole by default."""
+        require_name("stream", name)
+
+        async def run() -> StoredMessage:
+            reply = await self._api(f"STREAM.MSG.GET.{name}", {"seq": seq}, what=f"Message {seq} of stream {name!r}")
+            return StoredMessage.from_msg_get(as_dict(reply.get("message")), None if full else DISPLAY_LIMIT)
+
+        return await self.call(run, what=f"message {seq} of {name}")
+
+    async def _direct_batch(
+        self,
+        name: str,
+        start: int | None,
+        since: datetime | None,
+        subject: str | None,
+        limit: int,
+        value_limit: int | None,
+        deadline: float,
+    ) -> tuple[list[StoredMessage], bool]:
+        nc = await self._client()
+        request: dict[str, Any] = {"batch": limit, "max_bytes": BROWSE_MAX_BYTES}
+        if start is not None:
+            request["seq"] = start
+        elif since is not None:
+            request["start_time"] = rfc3339(since)
+        if subject:
+            request["next_by_subj"] = subject
+        inbox = nc.new_inbox()
+        sub = await nc.subscribe(inbox)
+        found: list[StoredMessage] = []
+        more = False
+        try:
+            await nc.publish(f"{JS_API}DIRECT.GET.{name}", json.dumps(request).encode(), reply=inbox)
+            # The server sends up to ``batch`` messages, then a 204 status carrying Nats-Num-Pending.
+            while len(found) <= limit:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    more = True
+                    break
+                try:
+                    msg = await sub.next_msg(timeout=remaining)
+                except NatsTimeoutError:
+                    if not found:
+                        raise
+                    more = True
+                    break
+                headers = msg.headers or {}
+                status = headers.get("Status")
+                if not status:
+                    found.append(StoredMessage.from_direct(headers, msg.data, value_limit))
+                    continue
+                if status == "204":
+                    more = as_int(headers.get("Nats-Num-Pending")) > 0
+                elif status != "404":
+                    description = headers.get("Description", "")
+                    raise BrokerError(f"Direct get on stream {name!r} answered {status} {description}".strip())
+                break
+        finally:
+            try:
+                await sub.unsubscribe()
+            except nats.errors.Error:
+                logger.debug("nats %s: unsubscribing the browse inbox failed", self.config.slug, exc_info=True)
+        return found, more
+
+    async def _msg_get_loop(
+        self,
+        name: str,
+        start: int | None,
+        since: datetime | None,
+        subject: str | None,
+        limit: int,
+        value_limit: int | None,
+        deadline: float,
+    ) -> tuple[list[StoredMessage], bool]:
+        found: list[StoredMessage] = []
+        budget = BROWSE_MAX_BYTES
+        request: dict[str, Any] = {"next_by_subj": subject or ">"}
+        if start is not None:
+            request["seq"] = start
+        elif since is not None:
+            request["start_time"] = rfc3339(since)
+        while len(found) < limit:
+            if time.monotonic() > deadline or budget <= 0:
+                return found, True
+            try:
+                reply = await self._api(f"STREAM.MSG.GET.{name}", request, what=f"Messages of stream {name!r}")
+            except NotFound:
+                # No message at or after the cursor (the stream itself was found above).
+                return found, False
+            stored = StoredMessage.from_msg_get(as_dict(reply.get("message")), value_limit)
+            found.append(stored)
+            budget -= stored.value.size
+            request = {"seq": stored.seq + 1, "next_by_subj": subject or ">"}
+        return found, True
+
+    # -- consumers --------------------------------------------------------------------
+
+    async def consumers(self, stream: str) -> list[ConsumerSummary]:
+        require_name("stream", stream)
+
+        async def fetch() -> list[Any]:
+            return await self._list_all(
+                f"CONSUMER.LIST.{stream}", "consumers", _consumer_name, what=f"Consumers of stream {stream!r}"
+            )
+
+        async def load() -> list[ConsumerSummary]:
+            infos = await self.call(fetch, what=f"listing consumers of {stream}")
+            found = [ConsumerSummary.from_info(i) for i in infos]
+            found.sort(key=lambda c: c.name)
+            return found
+
+        return await self.cache.get_or_load(("consumers", stream), self._ttl(), load)
+
+    async def consumer(self, stream: str, name: str) -> ConsumerSummary:
+        require_name("stream", stream)
+        require_name("consumer", name)
+
+        async def fetch() -> ConsumerSummary:
+            info = await self._api(f"CONSUMER.INFO.{stream}.{name}", what=f"Consumer {name!r} of stream {stream!r}")
+            return ConsumerSummary.from_info(info)
+
+        return await self.call(fetch, what=f"consumer {stream}/{name}")
+
+    def _require_pause_support(self) -> None:
+        version = self.server_version()
+        if version and not at_least(version, PAUSE_MIN_VERSION):
+            raise NotSupported(
+                f"Pausing consumers needs nats-server 2.11 or newer; this server runs {version}. "
+                "Upgrade the server, or stop the consumer's clients instead."
+            )
+
+    async def _pause_request(self, stream: str, name: str, body: dict[str, Any], what: str) -> dict[str, Any]:
+        await self._client()
+        self._require_pause_support()
+        try:
+            return await self._api(f"CONSUMER.PAUSE.{stream}.{name}", body, what=what)
+        except NotSupported:
+            raise NotSupported(
+                f"{what}: this server does not answer the consumer pause API (it needs nats-server 2.11 or newer)."
+            ) from None
+
+    async def pause_consumer(self, stream: str, name: str, until: datetime) -> dict[str, Any]:
+        """Pause a consumer server-side until ``until``; the server's answer, with times parsed."""
+        require_name("stream", stream)
+        require_name("consumer", name)
+
+        async def run() -> dict[str, Any]:
+            return await self._pause_request(
+                stream, name, {"pause_until": rfc3339(until)}, f"Pausing consumer {name!r} of stream {stream!r}"
+            )
+
+        try:
+            return await self.call(run, what=f"pausing consumer {stream}/{name}")
+        finally:
+            self.cache.invalidate(("consumers", stream))
+
+    async def resume_consumer(self, stream: str, name: str) -> dict[str, Any]:
+        require_name("stream", stream)
+        require_name("consumer", name)
+
+        async def run() -> dict[str, Any]:
+            # No pause_until (the zero time) means "resume now".
+            return await self._pause_request(stream, name, {}, f"Resuming consumer {name!r} of stream {stream!r}")
+
+        try:
+            return await self.call(run, what=f"resuming consumer {stream}/{name}")
+        finally:
+            self.cache.invalidate(("consumers", stream))
+
     def close(self) -> None:
         async def shutdown() -> None:
             if self._nc is not None and not self._nc.is_closed:
@@ -219,3 +752,16 @@ class NatsAdapter:
         except Exception:
             logger.debug("nats %s: close failed", self.config.slug, exc_info=True)
         self._loop.stop()
+
+
+async def _none() -> None:
+    return None
+
+
+def _stream_name(info: dict[str, Any]) -> str:
+    config = info.get("config")
+    return str(config.get("name", "")) if isinstance(config, dict) else ""
+
+
+def _consumer_name(info: dict[str, Any]) -> str:
+    return str(info.get("name", ""))
