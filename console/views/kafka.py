@@ -342,7 +342,7 @@ async def topic_messages(ctx: Ctx) -> dict[str, Any]:
 # -- consumer groups ---------------------------------------------------------------------
 
 
-async def _lags(
+async def group_lags(
     adapter: Any, md: ClusterMetadata, groups: list[str], described: Mapping[str, GroupDescription] | None = None
 ) -> tuple[dict[str, GroupLag], str | None]:
     committed = await adapter.committed(groups)
@@ -379,11 +379,11 @@ async def groups_list(ctx: Ctx) -> dict[str, Any]:
     window = slice((page - 1) * size, page * size)
     if sort == "lag":
         # Ordering by lag needs every group's lag; rows on screen alone get described.
-        lags, warning = await _lags(adapter, md, [g.group for g in listings])
+        lags, warning = await group_lags(adapter, md, [g.group for g in listings])
         shown = [g.group for g in sort_by_lag(lags.values())][window]
     else:
         shown = [g.group for g in listings][window]
-        lags, warning = await _lags(adapter, md, shown)
+        lags, warning = await group_lags(adapter, md, shown)
     described, note = await _describe(adapter, shown)
     by_name = {g.group: g for g in listings}
     items = []
@@ -420,7 +420,7 @@ async def group_detail(ctx: Ctx) -> dict[str, Any]:
     md: ClusterMetadata = await adapter.metadata()
     described, note = await _describe(adapter, [group])
     desc = described.get(group)
-    lags, warning = await _lags(adapter, md, [group], described)
+    lags, warning = await group_lags(adapter, md, [group], described)
     lag = lags[group]
     members = [
         {

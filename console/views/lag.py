@@ -1,18 +1,84 @@
-"""Lag and Workers: where each cluster's lag and the managed consumers are read."""
+"""Lag across every cluster: the Kafka groups and JetStream consumers furthest behind.
+
+Each cluster is read on its own, at the same time; one that does not answer
+shows its error in its own section and never hides the others.
+"""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from django.urls import URLPattern
 
+from console.params import int_param
+from console.views.kafka import group_lags
 from console.web import Ctx, endpoint
 from streams import registry
+from streams.clusters import ClusterConfig
+from streams.errors import StreamdeskError
+from streams.kafka_lag import sort_by_lag
+
+# Stream consumer lists are fetched with this much parallelism per NATS cluster.
+NATS_FANOUT = 16
+
+
+async def kafka_laggards(adapter: Any, limit: int) -> tuple[list[dict[str, Any]], int]:
+    md = await adapter.metadata()
+    listings = await adapter.groups()
+    lags, _ = await group_lags(adapter, md, [g.group for g in listings])
+    ranked = sort_by_lag(lags.values())
+    items = [
+        {"group": g.group, "lag": g.total, "topics": g.topics, "uncommitted": g.uncommitted} for g in ranked[:limit]
+    ]
+    return items, len(ranked)
+
+
+async def nats_laggards(adapter: Any, limit: int) -> tuple[list[dict[str, Any]], int]:
+    streams = await adapter.streams()
+    gate = asyncio.Semaphore(NATS_FANOUT)
+
+    async def consumers_of(stream: str) -> list[Any]:
+        async with gate:
+            return list(await adapter.consumers(stream))
+
+    found = [c for batch in await asyncio.gather(*(consumers_of(s.name) for s in streams)) for c in batch]
+    found.sort(key=lambda c: (-c.num_pending, -c.num_ack_pending, c.stream, c.name))
+    items = [
+        {
+            "stream": c.stream,
+            "consumer": c.name,
+            "lag": c.num_pending,
+            "num_ack_pending": c.num_ack_pending,
+            "num_redelivered": c.num_redelivered,
+            "paused": c.paused,
+        }
+        for c in found[:limit]
+    ]
+    return items, len(found)
+
+
+async def cluster_lag(config: ClusterConfig, limit: int) -> dict[str, Any]:
+    section: dict[str, Any] = {"slug": config.slug, "kind": config.kind, "name": config.name, "error": None}
+    adapter = registry.adapter_for(config)
+    try:
+        if config.kind == "kafka":
+            section["items"], section["total"] = await kafka_laggards(adapter, limit)
+        else:
+            section["items"], section["total"] = await nats_laggards(adapter, limit)
+    except StreamdeskError as exc:
+        section.update(items=[], total=0, error=exc.message)
+    return section
 
 
 async def lag_data(ctx: Ctx) -> dict[str, Any]:
+    limit = int_param(ctx.query, "limit", 10, minimum=1, maximum=100)
+    assert limit is not None
     configs = await registry.aclusters()
-    return {"clusters": [{"slug": c.slug, "kind": c.kind, "name": c.name} for c in configs]}
+    sections = await asyncio.gather(*(cluster_lag(c, limit) for c in configs))
+    return {"clusters": list(sections), "limit": limit}
 
 
-urlpatterns: list[URLPattern] = endpoint("lag", name="lag", template="lag/index.html", get=lag_data)
+urlpatterns: list[URLPattern] = endpoint(
+    "lag", name="lag", template="lag/index.html", partial="lag/_clusters.html", get=lag_data
+)
