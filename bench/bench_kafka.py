@@ -11,15 +11,12 @@ template; no network to a browser). Each figure is the median of several runs;
 
 from __future__ import annotations
 
-import os
-import platform
-import statistics
-import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from bench._common import django_on, machine, median_seconds, superuser_get, table
 
 GROUPS = 1000
 LAG_TOPICS = 100
@@ -29,21 +26,6 @@ TOPICS = 5000
 COLD_RUNS = 5
 WARM_RUNS = 20
 TARGETS = {"lag_cold": 2.0, "lag_cached": 0.050, "topics_page": 0.300}
-
-
-def _median(run: Callable[[], Any], times: int, before: Callable[[], None] | None = None) -> float:
-    samples = []
-    for _ in range(times):
-        if before is not None:
-            before()
-        started = time.perf_counter()
-        run()
-        samples.append(time.perf_counter() - started)
-    return statistics.median(samples)
-
-
-def _ms(seconds: float) -> str:
-    return f"{seconds * 1000:,.1f} ms"
 
 
 def _seed(bootstrap: str) -> tuple[list[str], list[str]]:
@@ -107,25 +89,15 @@ def _naive_lag(bootstrap: str, groups: list[str]) -> int:
 
 
 def measure(bootstrap: str) -> dict[str, Any]:
-    from django.contrib.auth import get_user_model
-    from django.test import Client
-
     from streams import registry
 
-    user = get_user_model().objects.create_superuser("bench", "bench@example.invalid", "bench-pass-123")
-    client = Client()
-    client.force_login(user)
+    get = superuser_get()
 
     def adapter() -> Any:
         return registry.get_adapter("kafka")
 
     def cold() -> None:
         adapter().invalidate()
-
-    def get(path: str, **params: Any) -> Any:
-        response = client.get(path, params)
-        assert response.status_code == 200, (path, response.status_code, response.content[:300])
-        return response
 
     seeded_started = time.perf_counter()
     _, groups = _seed(bootstrap)
@@ -152,29 +124,29 @@ def measure(bootstrap: str) -> dict[str, Any]:
     assert asyncio.run(every_lag()) == expected
 
     results: dict[str, Any] = {"seed_seconds": seeded}
-    results["lag_compute_cold"] = _median(lambda: asyncio.run(every_lag()), COLD_RUNS, cold)
-    results["lag_page_cold"] = _median(lambda: get(lag_path, sort="lag", page_size=50), COLD_RUNS, cold)
+    results["lag_compute_cold"] = median_seconds(lambda: asyncio.run(every_lag()), COLD_RUNS, cold)
+    results["lag_page_cold"] = median_seconds(lambda: get(lag_path, sort="lag", page_size=50), COLD_RUNS, cold)
     get(lag_path, sort="lag", page_size=50)
-    results["lag_page_cached"] = _median(lambda: get(lag_path, sort="lag", page_size=50), WARM_RUNS)
-    results["lag_html_cached"] = _median(lambda: get("/clusters/kafka/groups", sort="lag"), WARM_RUNS)
-    results["lag_naive"] = _median(lambda: _naive_lag(bootstrap, groups), 1)
+    results["lag_page_cached"] = median_seconds(lambda: get(lag_path, sort="lag", page_size=50), WARM_RUNS)
+    results["lag_html_cached"] = median_seconds(lambda: get("/clusters/kafka/groups", sort="lag"), WARM_RUNS)
+    results["lag_naive"] = median_seconds(lambda: _naive_lag(bootstrap, groups), 1)
 
     topics_api = "/api/v1/clusters/kafka/topics"
     listing = get(topics_api).json()
     assert listing["total"] >= TOPICS + LAG_TOPICS, listing["total"]
     results["topics_total"] = listing["total"]
-    results["topics_page_cold"] = _median(lambda: get("/clusters/kafka/topics"), COLD_RUNS, cold)
+    results["topics_page_cold"] = median_seconds(lambda: get("/clusters/kafka/topics"), COLD_RUNS, cold)
     get("/clusters/kafka/topics")
-    results["topics_page_cached"] = _median(lambda: get("/clusters/kafka/topics"), WARM_RUNS)
-    results["topics_search_cached"] = _median(lambda: get("/clusters/kafka/topics", q="topic-049"), WARM_RUNS)
+    results["topics_page_cached"] = median_seconds(lambda: get("/clusters/kafka/topics"), WARM_RUNS)
+    results["topics_search_cached"] = median_seconds(lambda: get("/clusters/kafka/topics", q="topic-049"), WARM_RUNS)
     last = (listing["total"] + 49) // 50
-    results["topics_last_page_cold"] = _median(lambda: get(topics_api, page=last), COLD_RUNS, cold)
+    results["topics_last_page_cold"] = median_seconds(lambda: get(topics_api, page=last), COLD_RUNS, cold)
 
     async def all_watermarks() -> int:
         md = await adapter_lag.metadata()
         return len(await adapter_lag.watermarks(list(md.topics.values())))
 
-    results["describe_all_first"] = _median(lambda: asyncio.run(all_watermarks()), COLD_RUNS, cold)
+    results["describe_all_first"] = median_seconds(lambda: asyncio.run(all_watermarks()), COLD_RUNS, cold)
     return results
 
 
@@ -209,14 +181,12 @@ def report(results: dict[str, Any]) -> str:
     lines = [
         "## Kafka inspection",
         "",
-        f"Measured on {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, against "
+        f"Measured on {machine()}, against "
         "tansu (memory storage) on localhost, started by the benchmark. Server time through Django's test client; "
         f"medians of {COLD_RUNS} cold runs (adapter cache emptied before each) and {WARM_RUNS} cached runs. "
         f"Seeding the broker took {results['seed_seconds']:.1f} s.",
         "",
-        "| What | Median | Target | Met |",
-        "|---|---:|---|---|",
-        *[f"| {what} | {_ms(value)} | {target} | {met} |" for what, value, target, met in rows],
+        *table(rows),
         "",
         f"Batched and concurrent lag is {speedup:,.1f}x faster than the sequential baseline in the same process. "
         "A cold page sorted by lag asks one ListGroups, 1,000 OffsetFetch requests (32 in flight), one ListOffsets "
@@ -231,37 +201,14 @@ def report(results: dict[str, Any]) -> str:
 
 def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="streamdesk-bench-kafka-"))
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     from console import devstack
 
     tansu = devstack.tansu_server(workdir).start()
     bootstrap = f"127.0.0.1:{tansu.port}"
-    os.environ.update(
-        {
-            "DJANGO_SETTINGS_MODULE": "console.settings",
-            "STREAMDESK_VAR_DIR": str(workdir),
-            "DATABASE_URL": f"sqlite:///{workdir / 'bench.sqlite3'}",
-            "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
-            "NATS_URL": "",
-            "STREAMDESK_CLUSTERS": "",
-            "REDIS_URL": "",
-            "LOG_LEVEL": "WARNING",
-        }
-    )
     try:
-        import django
-
-        django.setup()
-        from django.core.management import call_command
-        from django.test.utils import setup_test_environment
-
-        setup_test_environment()
-        call_command("migrate", verbosity=0)
-        print(report(measure(bootstrap)))
+        with django_on(workdir, {"KAFKA_BOOTSTRAP_SERVERS": bootstrap}):
+            print(report(measure(bootstrap)))
     finally:
-        from streams import registry
-
-        registry.reset()
         tansu.stop()
 
 

@@ -17,15 +17,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import platform
-import statistics
-import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from bench._common import django_on, machine, median_seconds, superuser_get, table
 
 STREAMS = 1000
 CONSUMERS = 1000
@@ -34,21 +31,6 @@ WARM_RUNS = 20
 TARGET = 0.300
 CONSUMERS_STREAM = "BENCH_CONSUMERS"
 BROWSE = 500
-
-
-def _median(run: Callable[[], Any], times: int, before: Callable[[], None] | None = None) -> float:
-    samples = []
-    for _ in range(times):
-        if before is not None:
-            before()
-        started = time.perf_counter()
-        run()
-        samples.append(time.perf_counter() - started)
-    return statistics.median(samples)
-
-
-def _ms(seconds: float) -> str:
-    return f"{seconds * 1000:,.1f} ms"
 
 
 async def _seed(url: str) -> None:
@@ -144,22 +126,12 @@ async def _naive_lists(url: str) -> tuple[int, int]:
 
 
 def measure(url: str) -> dict[str, Any]:
-    from django.contrib.auth import get_user_model
-    from django.test import Client
-
     from streams import registry
 
-    user = get_user_model().objects.create_superuser("bench", "bench@example.invalid", "bench-pass-123")
-    client = Client()
-    client.force_login(user)
+    get = superuser_get()
 
     def cold() -> None:
         registry.get_adapter("nats").cache.invalidate()
-
-    def get(path: str, **params: Any) -> Any:
-        response = client.get(path, params)
-        assert response.status_code == 200, (path, response.status_code, response.content[:300])
-        return response
 
     seeded_started = time.perf_counter()
     asyncio.run(_seed(url))
@@ -172,44 +144,48 @@ def measure(url: str) -> dict[str, Any]:
     consumers = get(f"/api/v1{consumers_path}").json()
     assert consumers["total"] == CONSUMERS, consumers["total"]
 
-    results["streams_page_cold"] = _median(lambda: get("/clusters/nats/streams"), COLD_RUNS, cold)
-    results["streams_page_all_cold"] = _median(lambda: get("/clusters/nats/streams", page_size=1000), COLD_RUNS, cold)
-    results["streams_page_sorted_cold"] = _median(
+    results["streams_page_cold"] = median_seconds(lambda: get("/clusters/nats/streams"), COLD_RUNS, cold)
+    results["streams_page_all_cold"] = median_seconds(
+        lambda: get("/clusters/nats/streams", page_size=1000), COLD_RUNS, cold
+    )
+    results["streams_page_sorted_cold"] = median_seconds(
         lambda: get("/clusters/nats/streams", sort="messages", page=20), COLD_RUNS, cold
     )
-    results["streams_api_all_cold"] = _median(lambda: get(streams_api, page_size=1000), COLD_RUNS, cold)
+    results["streams_api_all_cold"] = median_seconds(lambda: get(streams_api, page_size=1000), COLD_RUNS, cold)
     get("/clusters/nats/streams")
-    results["streams_page_cached"] = _median(lambda: get("/clusters/nats/streams"), WARM_RUNS)
-    results["streams_search_cached"] = _median(lambda: get("/clusters/nats/streams", q="bench.99"), WARM_RUNS)
+    results["streams_page_cached"] = median_seconds(lambda: get("/clusters/nats/streams"), WARM_RUNS)
+    results["streams_search_cached"] = median_seconds(lambda: get("/clusters/nats/streams", q="bench.99"), WARM_RUNS)
 
-    results["consumers_page_cold"] = _median(lambda: get(consumers_path), COLD_RUNS, cold)
-    results["consumers_page_all_cold"] = _median(lambda: get(consumers_path, page_size=1000), COLD_RUNS, cold)
-    results["consumers_page_lag_cold"] = _median(lambda: get(consumers_path, sort="lag"), COLD_RUNS, cold)
+    results["consumers_page_cold"] = median_seconds(lambda: get(consumers_path), COLD_RUNS, cold)
+    results["consumers_page_all_cold"] = median_seconds(lambda: get(consumers_path, page_size=1000), COLD_RUNS, cold)
+    results["consumers_page_lag_cold"] = median_seconds(lambda: get(consumers_path, sort="lag"), COLD_RUNS, cold)
     get(consumers_path)
-    results["consumers_page_cached"] = _median(lambda: get(consumers_path), WARM_RUNS)
+    results["consumers_page_cached"] = median_seconds(lambda: get(consumers_path), WARM_RUNS)
 
-    results["server_page"] = _median(lambda: get("/clusters/nats/server"), COLD_RUNS)
-    results["subjects_page_cold"] = _median(lambda: get("/clusters/nats/subjects"), COLD_RUNS, cold)
-    results["subjects_search_cold"] = _median(lambda: get("/clusters/nats/subjects", q="bench.7.*"), COLD_RUNS, cold)
+    results["server_page"] = median_seconds(lambda: get("/clusters/nats/server"), COLD_RUNS)
+    results["subjects_page_cold"] = median_seconds(lambda: get("/clusters/nats/subjects"), COLD_RUNS, cold)
+    results["subjects_search_cold"] = median_seconds(
+        lambda: get("/clusters/nats/subjects", q="bench.7.*"), COLD_RUNS, cold
+    )
 
     messages_api = f"/api/v1/clusters/nats/streams/{CONSUMERS_STREAM}/messages"
     assert len(get(messages_api, limit=BROWSE).json()["messages"]) == BROWSE
-    results["browse_msg_get"] = _median(lambda: get(messages_api, limit=BROWSE), COLD_RUNS)
+    results["browse_msg_get"] = median_seconds(lambda: get(messages_api, limit=BROWSE), COLD_RUNS)
     asyncio.run(_allow_direct(url))
     direct = get(messages_api, limit=BROWSE).json()
     assert direct["method"] == "direct get" and len(direct["messages"]) == BROWSE
-    results["browse_direct"] = _median(lambda: get(messages_api, limit=BROWSE), COLD_RUNS)
+    results["browse_direct"] = median_seconds(lambda: get(messages_api, limit=BROWSE), COLD_RUNS)
     messages_page = f"/clusters/nats/streams/{CONSUMERS_STREAM}/messages"
-    results["browse_page_direct"] = _median(lambda: get(messages_page, limit=50), COLD_RUNS)
+    results["browse_page_direct"] = median_seconds(lambda: get(messages_page, limit=50), COLD_RUNS)
     assert asyncio.run(_naive_lists(url)) == (STREAMS, CONSUMERS)
-    results["naive_lists"] = _median(lambda: asyncio.run(_naive_lists(url)), COLD_RUNS)
+    results["naive_lists"] = median_seconds(lambda: asyncio.run(_naive_lists(url)), COLD_RUNS)
 
     adapter = registry.get_adapter("nats")
 
     async def adapter_lists() -> tuple[int, int]:
         return len(await adapter.streams()), len(await adapter.consumers(CONSUMERS_STREAM))
 
-    results["adapter_lists"] = _median(lambda: asyncio.run(adapter_lists()), COLD_RUNS, cold)
+    results["adapter_lists"] = median_seconds(lambda: asyncio.run(adapter_lists()), COLD_RUNS, cold)
     return results
 
 
@@ -245,15 +221,13 @@ def report(results: dict[str, Any]) -> str:
     lines = [
         "## NATS inspection",
         "",
-        f"Measured on {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, against "
+        f"Measured on {machine()}, against "
         "nats-server 2.15 (JetStream, memory storage) on localhost, started by the benchmark. Server time through "
         f"Django's test client; medians of {COLD_RUNS} cold runs (adapter cache emptied before each) and "
         f"{WARM_RUNS} cached runs. Creating {STREAMS:,} streams, {CONSUMERS:,} consumers and their messages "
         f"took {results['seed_seconds']:.1f} s.",
         "",
-        "| What | Median | Target | Met |",
-        "|---|---:|---|---|",
-        *[f"| {what} | {_ms(results[key])} | {target} | {met(key) if target else ''} |" for what, key, target in rows],
+        *table((what, results[key], target, met(key) if target else "") for what, key, target in rows),
         "",
         "A cold streams page asks `$JS.API.STREAM.LIST` for the first 256 streams, then for the other three pages "
         "at once, and keeps the raw JSON (no typed client objects); the consumers page does the same with "
@@ -270,38 +244,15 @@ def report(results: dict[str, Any]) -> str:
 
 def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="streamdesk-bench-nats-"))
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     from console import devstack
 
     server = devstack.nats_server(workdir).start()
     url = f"nats://127.0.0.1:{server.port}"
-    os.environ.update(
-        {
-            "DJANGO_SETTINGS_MODULE": "console.settings",
-            "STREAMDESK_VAR_DIR": str(workdir),
-            "DATABASE_URL": f"sqlite:///{workdir / 'bench.sqlite3'}",
-            "KAFKA_BOOTSTRAP_SERVERS": "",
-            "NATS_URL": url,
-            "NATS_MONITOR_URL": f"http://127.0.0.1:{server.extra_ports['monitor']}",
-            "STREAMDESK_CLUSTERS": "",
-            "REDIS_URL": "",
-            "LOG_LEVEL": "WARNING",
-        }
-    )
+    monitor = f"http://127.0.0.1:{server.extra_ports['monitor']}"
     try:
-        import django
-
-        django.setup()
-        from django.core.management import call_command
-        from django.test.utils import setup_test_environment
-
-        setup_test_environment()
-        call_command("migrate", verbosity=0)
-        print(report(measure(url)))
+        with django_on(workdir, {"NATS_URL": url, "NATS_MONITOR_URL": monitor}):
+            print(report(measure(url)))
     finally:
-        from streams import registry
-
-        registry.reset()
         server.stop()
 
 

@@ -22,7 +22,6 @@ import platform
 import shutil
 import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -32,19 +31,6 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-OWN_SETTINGS = (
-    "DATABASE_URL",
-    "REDIS_URL",
-    "KAFKA_BOOTSTRAP_SERVERS",
-    "NATS_URL",
-    "NATS_MONITOR_URL",
-    "STREAMDESK_CLUSTERS",
-    "STREAMDESK_VAR_DIR",
-    "SECRET_KEY",
-    "DEBUG",
-    "ALLOWED_HOSTS",
-)
 TIMEOUT = 120.0
 
 
@@ -55,26 +41,12 @@ class Sample:
     stop: float
 
 
-def free_port() -> int:
-    sys.path.insert(0, str(ROOT))
-    from console import devstack
-
-    return devstack.free_port()
-
-
 def one_run(var_dir: Path) -> Sample:
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(OWN_SETTINGS)}
+    from console import devrun, devstack
+
+    port = devstack.free_port()
     started = time.monotonic()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "console.devrun", "--var-dir", str(var_dir), "--any-ports", "--port", str(port)],
-        cwd=ROOT,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    proc = devrun.launch(var_dir, "--port", str(port))
     ready_at: list[float] = []
     output: list[str] = []
 

@@ -37,6 +37,19 @@ STANDARD_PORTS = {"web": 8000, "nats": 4222, "nats_monitor": 8222, "kafka": 9092
 STARTUP_TIMEOUT = 90.0
 APP_GRACE_SECONDS = 10.0
 SERVER_GRACE_SECONDS = 5.0
+# Settings the dev stack decides for itself; see ``launch``.
+OWN_SETTINGS = (
+    "DATABASE_URL",
+    "REDIS_URL",
+    "KAFKA_BOOTSTRAP_SERVERS",
+    "NATS_URL",
+    "NATS_MONITOR_URL",
+    "STREAMDESK_CLUSTERS",
+    "STREAMDESK_VAR_DIR",
+    "SECRET_KEY",
+    "DEBUG",
+    "ALLOWED_HOSTS",
+)
 
 
 class Stopped(Exception):
@@ -335,6 +348,23 @@ class DevRun:
                 self.say(f"  {child.name} did not stop within {grace:g} s; killing it")
                 child.proc.kill()
                 child.proc.wait(5)
+
+
+def launch(var_dir: Path, *args: str) -> subprocess.Popen[str]:
+    """Start ``python -m console.devrun`` from outside (tests, benchmarks), on free ports and
+    with none of the caller's (CI's, say) OWN_SETTINGS, so it decides them as it does for a
+    newcomer. Its output, stderr included, is the text on the process's ``stdout``.
+    """
+    env = {k: v for k, v in os.environ.items() if not k.startswith(OWN_SETTINGS)}
+    return subprocess.Popen(
+        [sys.executable, "-m", "console.devrun", "--var-dir", str(var_dir), "--any-ports", *args],
+        cwd=BASE_DIR,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
 def _raise_stopped(signum: int, frame: FrameType | None) -> None:

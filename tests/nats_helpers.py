@@ -3,6 +3,10 @@
 Each helper opens its own short connection (``asyncio.run``), so tests stay plain
 synchronous Django tests. ``Subscriber`` and ``StuckClient`` keep a connection open
 in the background while a test looks at the server.
+
+``fresh_reads`` and ``url`` are fixtures for the NATS test modules; a module uses them
+by naming them at its top level (``fresh_reads, url = h.fresh_reads, h.url``), since
+pytest finds fixtures among a module's names.
 """
 
 from __future__ import annotations
@@ -15,11 +19,23 @@ from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
 import nats
+import pytest
 from nats.aio.client import Client
 
 T = TypeVar("T")
 # nats-py 2.16 retries a first connect forever with max_reconnect_attempts=0; this fails fast.
 FAIL_FAST = {"connect_timeout": 3, "max_reconnect_attempts": 1, "reconnect_time_wait": 0}
+
+
+@pytest.fixture(autouse=True)
+def fresh_reads(settings: Any) -> None:
+    """The console asks the server on every read, so a test sees what it has just put there."""
+    settings.BROKER_CACHE_SECONDS = 0
+
+
+@pytest.fixture
+def url(nats_urls: tuple[str, str]) -> str:
+    return nats_urls[0]
 
 
 def run(url: str, work: Callable[[Client], Awaitable[T]]) -> T:
@@ -40,9 +56,21 @@ async def api(nc: Client, subject: str, body: dict[str, Any] | None = None) -> d
     return data
 
 
+def stream_name(unique: str) -> str:
+    """A test's unique name as a stream name."""
+    return unique.upper().replace("-", "_")
+
+
 def create_stream(url: str, name: str, subjects: list[str], *, allow_direct: bool = False, **extra: Any) -> None:
     config = {"name": name, "subjects": subjects, "storage": "memory", "allow_direct": allow_direct, **extra}
     run(url, lambda nc: api(nc, f"STREAM.CREATE.{name}", config))
+
+
+def create_own_stream(url: str, unique: str, subjects: list[str] | None = None, **config: Any) -> str:
+    """The test's own memory stream, named after ``unique``, on ``<unique>.>`` unless told; its name."""
+    name = stream_name(unique)
+    create_stream(url, name, subjects or [f"{unique}.>"], **config)
+    return name
 
 
 def create_streams(url: str, names: list[str], subject_prefix: str) -> None:

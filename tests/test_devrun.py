@@ -6,8 +6,6 @@ import os
 import queue
 import re
 import signal
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -16,37 +14,16 @@ import httpx
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 
+from console import devrun
+
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("devrun")]
 
-ROOT = Path(__file__).resolve().parent.parent
-# Settings the dev stack decides for itself; the caller's (CI's) values must not leak in.
-OWN_SETTINGS = (
-    "DATABASE_URL",
-    "REDIS_URL",
-    "KAFKA_BOOTSTRAP_SERVERS",
-    "NATS_URL",
-    "NATS_MONITOR_URL",
-    "STREAMDESK_CLUSTERS",
-    "STREAMDESK_VAR_DIR",
-    "SECRET_KEY",
-    "DEBUG",
-    "ALLOWED_HOSTS",
-)
 READY_TIMEOUT = 90.0
 
 
 class DevRunProcess:
     def __init__(self, var_dir: Path, *args: str) -> None:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(OWN_SETTINGS)}
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "console.devrun", "--var-dir", str(var_dir), "--any-ports", *args],
-            cwd=ROOT,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
+        self.proc = devrun.launch(var_dir, *args)
         self.lines: queue.Queue[str | None] = queue.Queue()
         self.output: list[str] = []
         threading.Thread(target=self._read, daemon=True).start()

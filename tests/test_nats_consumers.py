@@ -11,22 +11,14 @@ from streams import registry
 from streams.models import AuditEvent
 from tests import nats_helpers as h
 
-
-@pytest.fixture(autouse=True)
-def _fresh_reads(settings):
-    settings.BROKER_CACHE_SECONDS = 0
-
-
-@pytest.fixture
-def url(nats_urls) -> str:
-    return nats_urls[0]
+# Shared fixtures: pytest finds fixtures among a module's names.
+fresh_reads, url = h.fresh_reads, h.url
 
 
 @pytest.fixture
 def stream(url, unique) -> str:
     """Ten messages: six on <unique>.a, four on <unique>.b."""
-    name = unique.upper().replace("-", "_")
-    h.create_stream(url, name, [f"{unique}.>"])
+    name = h.create_own_stream(url, unique)
     h.publish(url, [(f"{unique}.{'a' if i < 6 else 'b'}", f"m{i}".encode(), None) for i in range(10)])
     return name
 

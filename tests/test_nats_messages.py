@@ -14,22 +14,14 @@ from django.test import Client
 from streams.models import AuditEvent
 from tests import nats_helpers as h
 
-
-@pytest.fixture(autouse=True)
-def _fresh_reads(settings):
-    settings.BROKER_CACHE_SECONDS = 0
-
-
-@pytest.fixture
-def url(nats_urls) -> str:
-    return nats_urls[0]
+# Shared fixtures: pytest finds fixtures among a module's names.
+fresh_reads, url = h.fresh_reads, h.url
 
 
 @pytest.fixture(params=[True, False], ids=["direct-get", "message-get"])
 def stream(request, url, unique) -> str:
     """Ten messages on <unique>.even / <unique>.odd, sequence 1..10, both read paths."""
-    name = unique.upper().replace("-", "_")
-    h.create_stream(url, name, [f"{unique}.>"], allow_direct=request.param)
+    name = h.create_own_stream(url, unique, allow_direct=request.param)
     h.publish(url, [(f"{unique}.{'even' if i % 2 == 0 else 'odd'}", f"m{i}".encode(), None) for i in range(1, 11)])
     return name
 
@@ -105,8 +97,7 @@ def test_browse_leaves_no_consumer_behind(viewer_client, url, stream):
 
 
 def test_headers_hostile_and_binary_payloads(viewer_client, url, unique):
-    name = unique.upper().replace("-", "_")
-    h.create_stream(url, name, [f"{unique}.>"], allow_direct=True)
+    name = h.create_own_stream(url, unique, allow_direct=True)
     binary = bytes(range(256))
     script = b"<script>alert('x')</script>"
     h.publish(
@@ -139,8 +130,7 @@ def test_headers_hostile_and_binary_payloads(viewer_client, url, unique):
 
 
 def test_large_value_is_truncated_with_show_all(viewer_client, url, unique):
-    name = unique.upper().replace("-", "_")
-    h.create_stream(url, name, [f"{unique}.>"])
+    name = h.create_own_stream(url, unique)
     big = b"x" * (200 * 1024)
     h.publish(url, [(f"{unique}.big", big, None)])
     body = browse(viewer_client, name)

@@ -5,21 +5,13 @@ from __future__ import annotations
 import time
 from urllib.parse import urlparse
 
-import pytest
 from django.test import override_settings
 
 from console import devstack
 from tests import nats_helpers as h
 
-
-@pytest.fixture(autouse=True)
-def _fresh_reads(settings):
-    settings.BROKER_CACHE_SECONDS = 0
-
-
-@pytest.fixture
-def url(nats_urls) -> str:
-    return nats_urls[0]
+# Shared fixtures: pytest finds fixtures among a module's names.
+fresh_reads, url = h.fresh_reads, h.url
 
 
 def test_server_api_has_the_contract_fields(viewer_client, url, unique):
@@ -52,8 +44,7 @@ def test_nats_landing_redirects_to_the_server_page(viewer_client):
 
 @override_settings(NATS_MONITOR_URL="")
 def test_without_monitoring_the_pages_say_so(viewer_client, url, unique):
-    name = unique.upper().replace("-", "_")
-    h.create_stream(url, name, [f"{unique}.>"])
+    h.create_own_stream(url, unique)
     h.publish(url, [(f"{unique}.kept", b"x", None)])
     body = viewer_client.get("/api/v1/clusters/nats/server").json()
     assert body["monitoring"] is False
@@ -111,8 +102,7 @@ def test_a_client_that_stopped_reading_stands_out(viewer_client, url, unique):
 
 
 def test_subjects_from_subscriptions_and_streams(viewer_client, url, unique):
-    name = unique.upper().replace("-", "_")
-    h.create_stream(url, name, [f"{unique}.stored.>"])
+    name = h.create_own_stream(url, unique, [f"{unique}.stored.>"])
     h.publish(url, [(f"{unique}.stored.one", b"1", None), (f"{unique}.stored.one", b"2", None)])
     with h.Subscriber(url, f"{unique}.live.*", queue="workers", publish=3):
         body = viewer_client.get("/api/v1/clusters/nats/subjects", {"q": unique}).json()
@@ -128,8 +118,7 @@ def test_subjects_from_subscriptions_and_streams(viewer_client, url, unique):
 
 
 def test_subject_search_by_pattern_and_source(viewer_client, url, unique):
-    name = unique.upper().replace("-", "_")
-    h.create_stream(url, name, [f"{unique}.>"])
+    h.create_own_stream(url, unique)
     h.publish(
         url, [(f"{unique}.orders.eu", b"1", None), (f"{unique}.orders.us", b"1", None), (f"{unique}.users", b"1", None)]
     )

@@ -8,22 +8,14 @@ from django.test import Client
 from streams.models import AuditEvent
 from tests import nats_helpers as h
 
-
-@pytest.fixture(autouse=True)
-def _fresh_reads(settings):
-    settings.BROKER_CACHE_SECONDS = 0
-
-
-@pytest.fixture
-def url(nats_urls) -> str:
-    return nats_urls[0]
+# Shared fixtures: pytest finds fixtures among a module's names.
+fresh_reads, url = h.fresh_reads, h.url
 
 
 @pytest.fixture
 def stream(url, unique) -> str:
     """A stream on ``<unique>.>`` holding 3 messages on .a, 2 on .b, 1 on .c."""
-    name = unique.upper().replace("-", "_")
-    h.create_stream(url, name, [f"{unique}.>"])
+    name = h.create_own_stream(url, unique)
     h.publish(url, [(f"{unique}.{s}", f"m{i}".encode(), None) for i, s in enumerate("aaabbc")])
     return name
 
@@ -41,7 +33,7 @@ def test_list_shows_numbers_for_a_known_stream(viewer_client, stream, unique):
 
 
 def test_list_pages_past_the_servers_256_per_answer(viewer_client, url, unique):
-    names = [f"{unique}_{i:03d}".upper().replace("-", "_") for i in range(300)]
+    names = [h.stream_name(f"{unique}_{i:03d}") for i in range(300)]
     h.create_streams(url, names, unique)
     try:
         prefix = names[0][:-4]

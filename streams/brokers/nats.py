@@ -18,6 +18,7 @@ import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
@@ -129,6 +130,27 @@ def valid_name(name: str) -> bool:
 def require_name(kind: str, name: str) -> None:
     if not valid_name(name):
         raise NotFound(f"No {kind} named {name[:80]!r}: that is not a valid {kind} name.")
+
+
+@dataclass(frozen=True)
+class BrowseRequest:
+    """What one browse reads, by direct get or by message get alike."""
+
+    stream: str
+    start: int | None
+    since: datetime | None
+    subject: str | None
+    limit: int
+    value_limit: int | None
+    deadline: float
+
+    def start_at(self) -> dict[str, Any]:
+        """Where reading starts, in the JetStream API's words: a sequence, a time, or neither."""
+        if self.start is not None:
+            return {"seq": self.start}
+        if self.since is not None:
+            return {"start_time": rfc3339(self.since)}
+        return {}
 
 
 class NatsAdapter:
@@ -278,7 +300,13 @@ class NatsAdapter:
 
         async def roundtrip() -> str | None:
             nc = await self._client()
-            await nc.flush(timeout=max(1, round(self.timeout)))
+            # A request nobody answers comes back at once as "no responders": a full
+            # round trip. flush() is avoided because nats-py leaves a timed-out PING's
+            # future queued, and the late PONG then breaks the client's read loop.
+            try:
+                await nc.request(nc.new_inbox(), b"", timeout=self.timeout)
+            except NoRespondersError:
+                pass
             info = getattr(nc, "_server_info", None) or {}
             return str(info.get("version") or "") or None
 
@@ -548,13 +576,14 @@ class NatsAdapter:
             summary = StreamSummary.from_info(info)
             start = seq if seq is not None else (None if since is not None else max(1, summary.first_seq))
             direct = summary.allow_direct and at_least(self.server_version(), BATCH_GET_MIN_VERSION)
+            want = BrowseRequest(name, start, since, subject, limit, value_limit, deadline)
             if summary.messages == 0 or (start is not None and start > summary.last_seq):
                 found: list[StoredMessage] = []
                 more = False
             elif direct:
-                found, more = await self._direct_batch(name, start, since, subject, limit, value_limit, deadline)
+                found, more = await self._direct_batch(want)
             else:
-                found, more = await self._msg_get_loop(name, start, since, subject, limit, value_limit, deadline)
+                found, more = await self._msg_get_loop(want)
             last = found[-1].seq if found else None
             next_seq = last + 1 if last is not None and (more or len(found) >= limit) else None
             if next_seq is not None and next_seq > summary.last_seq:
@@ -580,33 +609,20 @@ class NatsAdapter:
 
         return await self.call(run, what=f"message {seq} of {name}")
 
-    async def _direct_batch(
-        self,
-        name: str,
-        start: int | None,
-        since: datetime | None,
-        subject: str | None,
-        limit: int,
-        value_limit: int | None,
-        deadline: float,
-    ) -> tuple[list[StoredMessage], bool]:
+    async def _direct_batch(self, want: BrowseRequest) -> tuple[list[StoredMessage], bool]:
         nc = await self._client()
-        request: dict[str, Any] = {"batch": limit, "max_bytes": BROWSE_MAX_BYTES}
-        if start is not None:
-            request["seq"] = start
-        elif since is not None:
-            request["start_time"] = rfc3339(since)
-        if subject:
-            request["next_by_subj"] = subject
+        request: dict[str, Any] = {"batch": want.limit, "max_bytes": BROWSE_MAX_BYTES, **want.start_at()}
+        if want.subject:
+            request["next_by_subj"] = want.subject
         inbox = nc.new_inbox()
         sub = await nc.subscribe(inbox)
         found: list[StoredMessage] = []
         more = False
         try:
-            await nc.publish(f"{JS_API}DIRECT.GET.{name}", json.dumps(request).encode(), reply=inbox)
+            await nc.publish(f"{JS_API}DIRECT.GET.{want.stream}", json.dumps(request).encode(), reply=inbox)
             # The server sends up to ``batch`` messages, then a 204 status carrying Nats-Num-Pending.
-            while len(found) <= limit:
-                remaining = deadline - time.monotonic()
+            while len(found) <= want.limit:
+                remaining = want.deadline - time.monotonic()
                 if remaining <= 0:
                     more = True
                     break
@@ -620,13 +636,13 @@ class NatsAdapter:
                 headers = msg.headers or {}
                 status = headers.get("Status")
                 if not status:
-                    found.append(StoredMessage.from_direct(headers, msg.data, value_limit))
+                    found.append(StoredMessage.from_direct(headers, msg.data, want.value_limit))
                     continue
                 if status == "204":
                     more = as_int(headers.get("Nats-Num-Pending")) > 0
                 elif status != "404":
                     description = headers.get("Description", "")
-                    raise BrokerError(f"Direct get on stream {name!r} answered {status} {description}".strip())
+                    raise BrokerError(f"Direct get on stream {want.stream!r} answered {status} {description}".strip())
                 break
         finally:
             try:
@@ -635,35 +651,24 @@ class NatsAdapter:
                 logger.debug("nats %s: unsubscribing the browse inbox failed", self.config.slug, exc_info=True)
         return found, more
 
-    async def _msg_get_loop(
-        self,
-        name: str,
-        start: int | None,
-        since: datetime | None,
-        subject: str | None,
-        limit: int,
-        value_limit: int | None,
-        deadline: float,
-    ) -> tuple[list[StoredMessage], bool]:
+    async def _msg_get_loop(self, want: BrowseRequest) -> tuple[list[StoredMessage], bool]:
         found: list[StoredMessage] = []
         budget = BROWSE_MAX_BYTES
-        request: dict[str, Any] = {"next_by_subj": subject or ">"}
-        if start is not None:
-            request["seq"] = start
-        elif since is not None:
-            request["start_time"] = rfc3339(since)
-        while len(found) < limit:
-            if time.monotonic() > deadline or budget <= 0:
+        request: dict[str, Any] = {"next_by_subj": want.subject or ">", **want.start_at()}
+        while len(found) < want.limit:
+            if time.monotonic() > want.deadline or budget <= 0:
                 return found, True
             try:
-                reply = await self._api(f"STREAM.MSG.GET.{name}", request, what=f"Messages of stream {name!r}")
+                reply = await self._api(
+                    f"STREAM.MSG.GET.{want.stream}", request, what=f"Messages of stream {want.stream!r}"
+                )
             except NotFound:
                 # No message at or after the cursor (the stream itself was found above).
                 return found, False
-            stored = StoredMessage.from_msg_get(as_dict(reply.get("message")), value_limit)
+            stored = StoredMessage.from_msg_get(as_dict(reply.get("message")), want.value_limit)
             found.append(stored)
             budget -= stored.value.size
-            request = {"seq": stored.seq + 1, "next_by_subj": subject or ">"}
+            request = {"seq": stored.seq + 1, "next_by_subj": want.subject or ">"}
         return found, True
 
     # -- consumers --------------------------------------------------------------------

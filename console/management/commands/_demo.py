@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from django.conf import settings
-from django.core.management.base import CommandError
+from django.core.management.base import CommandError, CommandParser
 
 CUSTOMERS = ["ada", "grace", "linus", "margaret", "ken", "barbara", "dennis", "frances"]
 PRODUCTS = [
@@ -25,6 +25,8 @@ PRODUCTS = [
     ("mn-27", "monitor", 229.0),
     ("hd-10", "headset", 89.9),
 ]
+# Weighted: most order events are new orders.
+ORDER_EVENTS = ("created", "created", "paid", "shipped")
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,12 @@ class DemoNames:
     @property
     def echo(self) -> str:
         return f"{self.prefix}demo.echo"
+
+
+def add_target_arguments(parser: CommandParser) -> None:
+    """Which demo names, and whether brokers off this machine may be written to."""
+    parser.add_argument("--prefix", default="", help="prefix every demo name (for tests)")
+    parser.add_argument("--allow-remote", action="store_true", help="also write to brokers on other machines")
 
 
 def producer_config(bootstrap: str) -> dict[str, Any]:

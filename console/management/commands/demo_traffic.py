@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import nats
-from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
+from confluent_kafka import OFFSET_INVALID, Consumer, KafkaException, Producer, TopicPartition
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
@@ -31,7 +31,9 @@ from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 
 from console.management.commands._demo import (
+    ORDER_EVENTS,
     DemoNames,
+    add_target_arguments,
     consumer_config,
     kafka_bootstrap,
     nats_servers,
@@ -42,7 +44,6 @@ from console.management.commands._demo import (
 
 logger = logging.getLogger("streamdesk.demo")
 BROKER_TIMEOUT = 5.0
-NO_OFFSET = -1001
 
 
 class Traffic:
@@ -111,7 +112,7 @@ class Traffic:
         except (KafkaException, BufferError) as exc:
             self._note("kafka produce", exc)
         try:
-            event = self.rng.choice(["created", "created", "paid", "shipped"])
+            event = self.rng.choice(ORDER_EVENTS)
             await self.js.publish(f"{self.names.subject_root}.{event}", body, headers={"source": "demo"})
             room = self.rng.choice(["lab", "office", "server-room"])
             reading = {"room": room, "celsius": round(self.rng.gauss(21, 2), 2)}
@@ -145,7 +146,7 @@ class Traffic:
         for tp in committed:
             _, high = consumer.get_watermark_offsets(TopicPartition(topic, tp.partition), timeout=BROKER_TIMEOUT)
             target = target_for(high)
-            if tp.offset == NO_OFFSET or target > tp.offset:
+            if tp.offset == OFFSET_INVALID or target > tp.offset:
                 moves.append(TopicPartition(topic, tp.partition, target))
         if moves:
             consumer.commit(offsets=moves, asynchronous=False)
@@ -188,8 +189,7 @@ class Command(BaseCommand):
         parser.add_argument("--rate", type=float, default=1.0, help="orders per second to each broker (default 1)")
         parser.add_argument("--settle-every", type=float, default=8.0, help="seconds between consumer catch-ups")
         parser.add_argument("--duration", type=float, default=0.0, help="stop after this many seconds (0: run on)")
-        parser.add_argument("--prefix", default="", help="prefix every demo name (for tests)")
-        parser.add_argument("--allow-remote", action="store_true", help="also write to brokers on other machines")
+        add_target_arguments(parser)
 
     def handle(self, *args: Any, **options: Any) -> None:
         logging.getLogger("streamdesk.demo").setLevel(logging.INFO)

@@ -12,14 +12,16 @@ import random
 from typing import Any
 
 import nats
-from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
+from confluent_kafka import OFFSET_INVALID, Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from nats.js.api import AckPolicy, ConsumerConfig, StorageType, StreamConfig
 from nats.js.errors import NotFoundError
 
 from console.management.commands._demo import (
+    ORDER_EVENTS,
     DemoNames,
+    add_target_arguments,
     consumer_config,
     kafka_bootstrap,
     nats_servers,
@@ -31,15 +33,13 @@ from console.management.commands._demo import (
 TIMEOUT = 10.0
 # How far behind the end "billing" stays on each partition of "orders".
 BILLING_LAG = (2, 1, 3)
-NO_OFFSET = -1001
 
 
 class Command(BaseCommand):
     help = "Create the demo topics, consumer groups, JetStream stream and consumer (leaves existing ones alone)."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--prefix", default="", help="prefix every demo name (for tests)")
-        parser.add_argument("--allow-remote", action="store_true", help="also write to brokers on other machines")
+        add_target_arguments(parser)
         parser.add_argument("--skip-kafka", action="store_true")
         parser.add_argument("--skip-nats", action="store_true")
 
@@ -153,7 +153,7 @@ def commit_groups(bootstrap: str, names: DemoNames) -> list[str]:
         consumer = Consumer(consumer_config(bootstrap, group))
         try:
             committed = consumer.committed([TopicPartition(topic, p) for p in range(partitions)], timeout=TIMEOUT)
-            if any(tp.offset != NO_OFFSET for tp in committed):
+            if any(tp.offset != OFFSET_INVALID for tp in committed):
                 done.append(f"group {group} already has offsets")
                 continue
             offsets = []
@@ -202,7 +202,7 @@ async def seed_nats(servers: list[str], names: DemoNames, rng: random.Random) ->
             count = 0
             for number in range(1, 21):
                 _, body = order(rng, number)
-                event = rng.choice(["created", "created", "paid", "shipped"])
+                event = rng.choice(ORDER_EVENTS)
                 headers = {"Nats-Msg-Id": f"seed-{number}", "source": rng.choice(["web", "mobile"])}
                 await js.publish(f"{root}.{event}", body, headers=headers)
                 count += 1

@@ -1,0 +1,97 @@
+"""What the in-process benchmarks share: timing, the markdown they print, and Streamdesk's
+Django on a throwaway database, measured through the test client."""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+
+def median_seconds(run: Callable[[], Any], times: int, before: Callable[[], None] | None = None) -> float:
+    """The median time of ``times`` calls of ``run``; ``before`` runs ahead of each call, untimed."""
+    samples = []
+    for _ in range(times):
+        if before is not None:
+            before()
+        started = time.perf_counter()
+        run()
+        samples.append(time.perf_counter() - started)
+    return statistics.median(samples)
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:,.1f} ms"
+
+
+def machine() -> str:
+    """Where the figures were measured, for a section's first sentence."""
+    return f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
+
+
+def table(rows: Iterable[tuple[str, float, str, str]]) -> list[str]:
+    """The markdown lines of a table of medians; a row is (what, seconds, target, met)."""
+    return [
+        "| What | Median | Target | Met |",
+        "|---|---:|---|---|",
+        *[f"| {what} | {ms(seconds)} | {target} | {met} |" for what, seconds, target, met in rows],
+    ]
+
+
+@contextmanager
+def django_on(workdir: Path, brokers: dict[str, str]) -> Iterator[None]:
+    """Django set up for the test client, on a migrated SQLite database in ``workdir``.
+
+    Only the brokers given (settings variables such as ``NATS_URL``) are configured, so
+    the caller's environment cannot point the benchmark elsewhere. The adapters are
+    closed on the way out, before the caller stops its servers.
+    """
+    os.environ.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "console.settings",
+            "STREAMDESK_VAR_DIR": str(workdir),
+            "DATABASE_URL": f"sqlite:///{workdir / 'bench.sqlite3'}",
+            "KAFKA_BOOTSTRAP_SERVERS": "",
+            "NATS_URL": "",
+            "STREAMDESK_CLUSTERS": "",
+            "REDIS_URL": "",
+            "LOG_LEVEL": "WARNING",
+            **brokers,
+        }
+    )
+    try:
+        import django
+
+        django.setup()
+        from django.core.management import call_command
+        from django.test.utils import setup_test_environment
+
+        setup_test_environment()
+        call_command("migrate", verbosity=0)
+        yield
+    finally:
+        from streams import registry
+
+        registry.reset()
+
+
+def superuser_get() -> Callable[..., Any]:
+    """A GET through the test client as a new, logged-in superuser; anything but 200 fails."""
+    from django.contrib.auth import get_user_model
+    from django.test import Client
+
+    user = get_user_model().objects.create_superuser("bench", "bench@example.invalid", "bench-pass-123")
+    client = Client()
+    client.force_login(user)
+
+    def get(path: str, **params: Any) -> Any:
+        response = client.get(path, params)
+        assert response.status_code == 200, (path, response.status_code, response.content[:300])
+        return response
+
+    return get
