@@ -286,3 +286,17 @@ def test_write_refusals_map_to_statuses_naming_the_field(code, kind, field):
 
 def test_timeouts_are_unavailable_not_errors():
     assert isinstance(translate(TimeoutError(), "metadata"), BrokerUnavailable)
+
+
+def test_gather_keeps_answers_when_one_partition_never_answers():
+    import time
+    from concurrent.futures import Future
+
+    from streams.brokers.kafka import _gather
+
+    answered: Future[int] = Future()
+    answered.set_result(7)
+    silent: Future[int] = Future()  # e.g. a partition of a topic deleted a moment ago
+    results, failures = _gather({"a": answered, "b": silent}, time.monotonic() + 0.05)
+    assert results == {"a": 7}
+    assert isinstance(failures["b"], TimeoutError)

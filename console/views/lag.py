@@ -23,18 +23,18 @@ from streams.kafka_lag import sort_by_lag
 NATS_FANOUT = 16
 
 
-async def kafka_laggards(adapter: Any, limit: int) -> tuple[list[dict[str, Any]], int]:
+async def kafka_laggards(adapter: Any, limit: int) -> tuple[list[dict[str, Any]], int, str | None]:
     md = await adapter.metadata()
     listings = await adapter.groups()
-    lags, _ = await group_lags(adapter, md, [g.group for g in listings])
+    lags, warning = await group_lags(adapter, md, [g.group for g in listings])
     ranked = sort_by_lag(lags.values())
     items = [
         {"group": g.group, "lag": g.total, "topics": g.topics, "uncommitted": g.uncommitted} for g in ranked[:limit]
     ]
-    return items, len(ranked)
+    return items, len(ranked), warning
 
 
-async def nats_laggards(adapter: Any, limit: int) -> tuple[list[dict[str, Any]], int]:
+async def nats_laggards(adapter: Any, limit: int) -> tuple[list[dict[str, Any]], int, str | None]:
     streams = await adapter.streams()
     gate = asyncio.Semaphore(NATS_FANOUT)
 
@@ -55,17 +55,23 @@ async def nats_laggards(adapter: Any, limit: int) -> tuple[list[dict[str, Any]],
         }
         for c in found[:limit]
     ]
-    return items, len(found)
+    return items, len(found), None
 
 
 async def cluster_lag(config: ClusterConfig, limit: int) -> dict[str, Any]:
-    section: dict[str, Any] = {"slug": config.slug, "kind": config.kind, "name": config.name, "error": None}
+    section: dict[str, Any] = {
+        "slug": config.slug,
+        "kind": config.kind,
+        "name": config.name,
+        "error": None,
+        "warning": None,
+    }
     adapter = registry.adapter_for(config)
     try:
         if config.kind == "kafka":
-            section["items"], section["total"] = await kafka_laggards(adapter, limit)
+            section["items"], section["total"], section["warning"] = await kafka_laggards(adapter, limit)
         else:
-            section["items"], section["total"] = await nats_laggards(adapter, limit)
+            section["items"], section["total"], section["warning"] = await nats_laggards(adapter, limit)
     except StreamdeskError as exc:
         section.update(items=[], total=0, error=exc.message)
     return section

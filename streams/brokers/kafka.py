@@ -289,7 +289,9 @@ def _gather(futures: Mapping[Any, Future[Any]], deadline: float) -> tuple[dict[A
     for key, future in futures.items():
         try:
             results[key] = future.result(timeout=max(0.01, deadline - time.monotonic()))
-        except KafkaException as exc:
+        except (KafkaException, TimeoutError) as exc:
+            # One partition without a leader (a topic deleted a moment ago) must not
+            # cost the answers of all the others.
             failures[key] = exc
     return results, failures
 
