@@ -94,6 +94,14 @@ def invalidate() -> None:
     _configs = None
 
 
+def forget_answers() -> None:
+    """Drop every adapter's cached broker answers; the clients stay connected."""
+    with _lock:
+        adapters = [adapter for _, adapter in _adapters.values()]
+    for adapter in adapters:
+        adapter.invalidate()
+
+
 def reset() -> None:
     """Close every adapter (tests, shutdown)."""
     global _configs

@@ -89,8 +89,10 @@ def close_async_db_connections(django_db_setup: None) -> Iterator[None]:
 
 @pytest.fixture(autouse=True)
 def fresh_cluster_list() -> None:
-    """Each test sees the clusters as configured now; adapters themselves are reused."""
+    """Each test sees the clusters as configured now and the brokers as they are now,
+    not as an earlier test's cache saw them; adapters themselves are reused."""
     registry.invalidate()
+    registry.forget_answers()
 
 
 @pytest.fixture

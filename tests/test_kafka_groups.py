@@ -8,16 +8,8 @@ from urllib.parse import quote
 
 import pytest
 
-from streams import registry
 from streams.models import AuditEvent
 from tests import kafka_helpers as kh
-
-
-@pytest.fixture(autouse=True)
-def fresh_kafka_answers() -> None:
-    for _, adapter in list(registry._adapters.values()):
-        if hasattr(adapter, "invalidate"):
-            adapter.invalidate()
 
 
 @pytest.fixture

@@ -9,17 +9,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from streams import registry
 from streams.brokers.kafka import BROWSER_GROUP
 from streams.payloads import DISPLAY_LIMIT
 from tests import kafka_helpers as kh
-
-
-@pytest.fixture(autouse=True)
-def fresh_kafka_answers() -> None:
-    for _, adapter in list(registry._adapters.values()):
-        if hasattr(adapter, "invalidate"):
-            adapter.invalidate()
 
 
 def _read(client, topic: str, **params):

@@ -9,14 +9,6 @@ from streams.models import AuditEvent
 from tests import kafka_helpers as kh
 
 
-@pytest.fixture(autouse=True)
-def fresh_kafka_answers() -> None:
-    """Each test sees the broker as it is now, not as an earlier test's cache saw it."""
-    for _, adapter in list(registry._adapters.values()):
-        if hasattr(adapter, "invalidate"):
-            adapter.invalidate()
-
-
 def test_list_counts_messages_from_watermarks(viewer_client, kafka_bootstrap, unique):
     kh.create_topic(kafka_bootstrap, f"{unique}.orders", partitions=3)
     kh.produce(kafka_bootstrap, f"{unique}.orders", [b"a", b"b", b"c"], partition=0)

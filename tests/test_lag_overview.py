@@ -28,10 +28,9 @@ def test_lag_overview_ranks_real_kafka_groups_and_jetstream_consumers(
     assert sections["kafka"]["error"] is None and sections["nats"]["error"] is None
 
     groups = {g["group"]: g for g in sections["kafka"]["items"]}
-    assert groups[f"{unique}-behind"]["lag"] == 7, (
-        sections["kafka"]["warning"],
-        groups[f"{unique}-behind"],
-    ) and groups[f"{unique}-current"]["lag"] == 0
+    behind = groups[f"{unique}-behind"]
+    assert behind["lag"] == 7, (sections["kafka"]["warning"], behind)
+    assert groups[f"{unique}-current"]["lag"] == 0
     lags = [g["lag"] for g in sections["kafka"]["items"] if g["lag"] is not None]
     assert lags == sorted(lags, reverse=True)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -61,6 +62,10 @@ class Adapter(Protocol):
 
     async def ping(self) -> ClusterHealth:
         """Round-trip the broker; never raises, reports failure in the result."""
+        ...
+
+    def invalidate(self, *prefix: Hashable) -> None:
+        """Forget cached broker answers (all, or those whose key starts with ``prefix``)."""
         ...
 
     def close(self) -> None:

@@ -286,12 +286,16 @@ def _gather(futures: Mapping[Any, Future[Any]], deadline: float) -> tuple[dict[A
     """Results and failures of admin futures, keyed like the input, within one deadline."""
     results: dict[Any, Any] = {}
     failures: dict[Any, BaseException] = {}
+    # Wait for all of them at once: one silent partition (a topic deleted a moment
+    # ago has no leader) must not use up the time the others' answers need.
+    wait(list(futures.values()), timeout=max(0.0, deadline - time.monotonic()))
     for key, future in futures.items():
+        if not future.done():
+            failures[key] = TimeoutError(f"no answer for {key}")
+            continue
         try:
-            results[key] = future.result(timeout=max(0.01, deadline - time.monotonic()))
-        except (KafkaException, TimeoutError) as exc:
-            # One partition without a leader (a topic deleted a moment ago) must not
-            # cost the answers of all the others.
+            results[key] = future.result(timeout=0)
+        except KafkaException as exc:
             failures[key] = exc
     return results, failures
 

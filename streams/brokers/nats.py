@@ -17,7 +17,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
@@ -372,6 +372,10 @@ class NatsAdapter:
                 seen.add(name)
                 unique.append(item)
         return unique
+
+    def invalidate(self, *prefix: Hashable) -> None:
+        """Forget cached answers (all of them, or those under ``prefix``)."""
+        self.cache.invalidate(tuple(prefix) if prefix else None)
 
     def _ttl(self) -> float:
         return float(settings.BROKER_CACHE_SECONDS)
