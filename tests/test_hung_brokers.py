@@ -11,6 +11,7 @@ import pytest
 from django.test import override_settings
 
 from console import devstack
+from tests import kafka_helpers as kh
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("hung")]
 
@@ -26,12 +27,20 @@ def _until_ok(client, path: str, bound: float) -> float:
 
 @pytest.mark.parametrize(
     ("kind", "path"),
-    [("kafka", "/api/v1/clusters/kafka/topics"), ("nats", "/api/v1/clusters/nats/streams")],
+    [
+        ("kafka", "/api/v1/clusters/kafka/topics"),
+        ("kafka", "/api/v1/clusters/kafka/groups"),
+        ("nats", "/api/v1/clusters/nats/streams"),
+    ],
 )
 def test_hung_broker_gives_503_then_recovers(viewer_client, tmp_path, kind, path):
     if kind == "kafka":
         server = devstack.tansu_server(tmp_path).start()
-        env = {"KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{server.port}"}
+        bootstrap = f"127.0.0.1:{server.port}"
+        env = {"KAFKA_BOOTSTRAP_SERVERS": bootstrap}
+        kh.create_topic(bootstrap, "orders")
+        kh.produce(bootstrap, "orders", [b"a", b"b"])
+        kh.commit(bootstrap, "billing", {("orders", 0): 1})
     else:
         server = devstack.nats_server(tmp_path).start()
         env = {"NATS_URL": f"nats://127.0.0.1:{server.port}"}
@@ -51,7 +60,7 @@ def test_hung_broker_gives_503_then_recovers(viewer_client, tmp_path, kind, path
                 assert next(c for c in health if c["slug"] == kind)["reachable"] is False
             finally:
                 os.kill(server.proc.pid, signal.SIGCONT)
-            _until_ok(viewer_client, path, bound=15)
+            _until_ok(viewer_client, path, bound=20)
             health = viewer_client.get("/api/v1/clusters").json()["clusters"]
             assert next(c for c in health if c["slug"] == kind)["reachable"] is True
     finally:

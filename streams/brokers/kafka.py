@@ -71,6 +71,7 @@ logger = logging.getLogger("streams.brokers.kafka")
 librdkafka_logger = logging.getLogger("streams.brokers.librdkafka")
 
 _UNAVAILABLE_CODES = {
+    KafkaError._DESTROY,
     KafkaError._TRANSPORT,
     KafkaError._TIMED_OUT,
     KafkaError._ALL_BROKERS_DOWN,
@@ -300,6 +301,13 @@ def _gather(futures: Mapping[Any, Future[Any]], deadline: float) -> tuple[dict[A
     return results, failures
 
 
+RETIRE_INTERVAL_SECONDS = 10.0
+
+
+def _release(client: AdminClient) -> None:
+    """Holds the last reference to a retired client, so it is destroyed on a pool thread."""
+
+
 class KafkaAdapter:
     kind = "kafka"
 
@@ -310,6 +318,7 @@ class KafkaAdapter:
             max_workers=settings.BROKER_EXECUTOR_THREADS, thread_name_prefix=f"kafka-{config.slug}"
         )
         self._admin: AdminClient | None = None
+        self._retired_at = float("-inf")
         self._lock = threading.Lock()
         # Room for a per-group entry of every group of a large cluster, so one sweep fits.
         self.cache = TTLCache(max_entries=50_000)
@@ -328,9 +337,31 @@ class KafkaAdapter:
         try:
             return await asyncio.wait_for(loop.run_in_executor(self._executor, fn, *args), deadline + 0.5)
         except (KafkaException, TimeoutError) as exc:
-            raise translate(exc, what) from exc
+            error = translate(exc, what)
+            if isinstance(error, BrokerUnavailable):
+                self._retire_admin()
+            raise error from exc
         except RuntimeError as exc:  # executor shut down while the config changed
             raise BrokerUnavailable(f"Kafka client was restarting ({what}); try again") from exc
+
+    def _retire_admin(self) -> None:
+        """Start the next call on a new client after one timed out.
+
+        A broker that stalls and comes back can leave librdkafka's connection to it
+        answering nothing (seen with the group coordinator), while a new connection
+        works at once. At most one new client per ``RETIRE_INTERVAL_SECONDS``, so a
+        broker that is simply down does not churn clients.
+        """
+        now = time.monotonic()
+        with self._lock:
+            old = self._admin
+            if old is None or now - self._retired_at < RETIRE_INTERVAL_SECONDS:
+                return
+            self._admin = None
+            self._retired_at = now
+        # Destroying a client waits for its threads: do it on the pool, not the loop.
+        self._executor.submit(_release, old)
+        del old
 
     # -- caching -------------------------------------------------------------------------
 
