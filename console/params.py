@@ -61,15 +61,38 @@ def datetime_param(data: Mapping[str, Any], name: str) -> datetime | None:
     if raw is None or raw == "":
         return None
     text = str(raw).strip()
-    if text.isdigit():
-        return datetime.fromtimestamp(int(text) / 1000, tz=UTC)
     try:
-        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
+        if text.isdigit():
+            value = datetime.fromtimestamp(int(text) / 1000, tz=UTC)
+        else:
+            value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except (ValueError, OverflowError, OSError):
         raise InvalidInput(
             f"{name} must be an ISO-8601 time (2026-01-31T12:00:00Z) or epoch milliseconds.", field=name
         ) from None
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
+    value = value if value.tzinfo else value.replace(tzinfo=UTC)
+    if value.year < 1970:
+        raise InvalidInput(f"{name} must not be before 1970.", field=name)
+    return value
+
+
+TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
+FALSE_WORDS = frozenset({"0", "false", "no", "off"})
+
+
+def bool_param(data: Mapping[str, Any], name: str, default: bool = False) -> bool:
+    """A flag from a query string, a form (checkbox "on") or JSON (true/false)."""
+    raw = data.get(name)
+    if raw is None or raw == "":
+        return default
+    if isinstance(raw, bool):
+        return raw
+    word = str(raw).strip().lower()
+    if word in TRUE_WORDS:
+        return True
+    if word in FALSE_WORDS:
+        return False
+    raise InvalidInput(f"{name} must be true or false.", field=name)
 
 
 def page_params(data: Mapping[str, Any], default_size: int = 50, max_size: int = 500) -> tuple[int, int]:

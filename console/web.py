@@ -21,6 +21,8 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonRes
 from django.middleware.csrf import CsrfViewMiddleware
 from django.shortcuts import render
 from django.urls import URLPattern, path
+from django.utils.cache import patch_vary_headers
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.csrf import csrf_exempt
 
 from console.access import Forbidden, Unauthenticated, authenticate, can_operate, require
@@ -195,8 +197,12 @@ def endpoint(
                 return await error_page(request, exc.message, 403)
             except StreamdeskError as exc:
                 return await error_page(request, exc.message, exc.status, exc.field)
-            chosen = partial if partial and getattr(request, "htmx", False) else template
-            return await arender(request, chosen, context)
+            htmx = getattr(request, "htmx", None)
+            # A history restore (the browser's back button after a cache miss) needs the whole page.
+            chosen = partial if partial and htmx and not htmx.history_restore_request else template
+            response = await arender(request, chosen, context)
+            patch_vary_headers(response, ["HX-Request"])
+            return response
 
         page_view.__name__ = f"page_{name.replace('-', '_')}"
         patterns.append(path(route, page_view, name=name))
@@ -223,7 +229,9 @@ def action(
             return HttpResponse(status=405, headers={"Allow": "POST"})
         user = await request.auser()
         request.user = user
-        back = request.headers.get("Referer") or "/"
+        referer = request.headers.get("Referer", "")
+        safe = url_has_allowed_host_and_scheme(referer, {request.get_host()}, require_https=request.is_secure())
+        back = referer if referer and safe else "/"
         try:
             await require(user, write=True)
             cluster = await _resolve_cluster(kwargs, kind)

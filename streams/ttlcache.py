@@ -19,8 +19,11 @@ T = TypeVar("T")
 class TTLCache:
     def __init__(self, max_entries: int = 2048) -> None:
         self._data: dict[Hashable, tuple[float, Any]] = {}
-        self._inflight: dict[Hashable, asyncio.Future[Any]] = {}
+        self._inflight: dict[Hashable, asyncio.Task[Any]] = {}
         self._lock = threading.Lock()
+        # Bumped by every invalidation: a load that began before it may hold the
+        # state from before a write, so its answer is returned but not kept.
+        self._generation = 0
         self.max_entries = max_entries
 
     def get(self, key: Hashable) -> Any | None:
@@ -34,41 +37,52 @@ class TTLCache:
         if ttl <= 0:
             return
         with self._lock:
-            if len(self._data) >= self.max_entries:
-                now = time.monotonic()
-                for stale in [k for k, (exp, _) in self._data.items() if exp < now] or list(self._data)[:1]:
-                    self._data.pop(stale, None)
+            self._data.pop(key, None)
+            while len(self._data) >= self.max_entries:
+                # Insertion order is age order: drop the oldest entry.
+                del self._data[next(iter(self._data))]
             self._data[key] = (time.monotonic() + ttl, value)
 
     def invalidate(self, prefix: tuple[Any, ...] | None = None) -> None:
         """Drop everything, or every tuple key that starts with ``prefix`` (after a write)."""
         with self._lock:
+            self._generation += 1
             if prefix is None:
                 self._data.clear()
+                self._inflight.clear()
                 return
             n = len(prefix)
-            for key in [k for k in self._data if isinstance(k, tuple) and k[:n] == prefix]:
-                del self._data[key]
+            for store in (self._data, self._inflight):
+                for key in [k for k in store if isinstance(k, tuple) and k[:n] == prefix]:
+                    del store[key]
 
     async def get_or_load(self, key: Hashable, ttl: float, load: Callable[[], Awaitable[T]]) -> T:
         hit = self.get(key)
         if hit is not None:
             return hit
         loop = asyncio.get_running_loop()
-        pending = self._inflight.get(key)
-        if pending is not None and pending.get_loop() is loop:
-            return await asyncio.shield(pending)
-        future: asyncio.Future[Any] = loop.create_future()
-        self._inflight[key] = future
-        try:
-            value = await load()
-        except BaseException as exc:
-            future.set_exception(exc)
-            future.exception()  # mark retrieved: nobody else may be waiting
-            raise
-        finally:
-            if self._inflight.get(key) is future:
-                del self._inflight[key]
-        future.set_result(value)
-        self.put(key, value, ttl)
-        return value
+        with self._lock:
+            task = self._inflight.get(key)
+            if task is None or task.get_loop() is not loop:
+                task = loop.create_task(_run(load))
+                self._inflight[key] = task
+                task.add_done_callback(self._finisher(key, ttl, self._generation))
+        # The load is shared: one caller giving up (a closed browser tab) must not
+        # cancel it for the others.
+        return await asyncio.shield(task)
+
+    def _finisher(self, key: Hashable, ttl: float, generation: int) -> Callable[[asyncio.Task[Any]], None]:
+        def finish(task: asyncio.Task[Any]) -> None:
+            with self._lock:
+                if self._inflight.get(key) is task:
+                    del self._inflight[key]
+                current = self._generation == generation
+            if task.cancelled() or task.exception() is not None or not current:
+                return
+            self.put(key, task.result(), ttl)
+
+        return finish
+
+
+async def _run(load: Callable[[], Awaitable[T]]) -> T:
+    return await load()

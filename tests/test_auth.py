@@ -107,3 +107,14 @@ def test_api_write_with_session_needs_csrf(operator, db):
     response = client.post("/api/v1/audit", data="{}", content_type="application/json")
     # no POST handler: 405 JSON, and the method list
     assert response.status_code == 405 and response.json()["error"]
+
+
+def test_form_failure_never_redirects_to_a_foreign_referer(operator_client):
+    response = operator_client.post(
+        "/clusters/kafka/new-topic", {"name": "bad name!"}, headers={"Referer": "https://evil.example/phish"}
+    )
+    assert response.status_code == 302 and response["Location"] == "/"
+    same_site = operator_client.post(
+        "/clusters/kafka/new-topic", {"name": "bad name!"}, headers={"Referer": "http://testserver/clusters/kafka/topics"}
+    )
+    assert same_site["Location"] == "http://testserver/clusters/kafka/topics"

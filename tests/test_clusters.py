@@ -75,3 +75,9 @@ def test_nats_stopped_mid_way_then_back_without_restart(viewer_client, tmp_path)
 
 def _nats(client) -> dict:
     return next(c for c in client.get("/api/v1/clusters").json()["clusters"] if c["slug"] == "nats")
+
+
+def test_htmx_history_restore_gets_the_whole_page(viewer_client):
+    restore = viewer_client.get("/clusters", headers={"HX-Request": "true", "HX-History-Restore-Request": "true"})
+    assert b"<html" in restore.content
+    assert "HX-Request" in restore["Vary"]

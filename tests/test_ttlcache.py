@@ -56,3 +56,44 @@ def test_bounded_size():
     for i in range(10):
         cache.put(i, i, ttl=10)
     assert sum(cache.get(i) is not None for i in range(10)) <= 3
+
+
+async def test_one_caller_giving_up_does_not_cancel_the_others():
+    cache = TTLCache()
+    release = asyncio.Event()
+
+    async def load() -> str:
+        await release.wait()
+        return "answer"
+
+    first = asyncio.ensure_future(cache.get_or_load("k", 10, load))
+    second = asyncio.ensure_future(cache.get_or_load("k", 10, load))
+    await asyncio.sleep(0)
+    first.cancel()
+    await asyncio.sleep(0)
+    release.set()
+    assert await second == "answer"
+    assert first.cancelled()
+    assert cache.get("k") == "answer"
+
+
+async def test_a_load_begun_before_an_invalidation_is_not_kept():
+    cache = TTLCache()
+    release = asyncio.Event()
+    loads = 0
+
+    async def load() -> int:
+        nonlocal loads
+        loads += 1
+        mine = loads
+        await release.wait()
+        return mine
+
+    stale = asyncio.ensure_future(cache.get_or_load(("t", "x"), 10, load))
+    await asyncio.sleep(0)
+    cache.invalidate(("t",))  # a write happened while the load was under way
+    fresh = asyncio.ensure_future(cache.get_or_load(("t", "x"), 10, load))
+    await asyncio.sleep(0)
+    release.set()
+    assert await stale == 1 and await fresh == 2  # the later caller did not join the stale load
+    assert cache.get(("t", "x")) == 2  # the stale answer was never stored over the fresh one
