@@ -24,6 +24,10 @@ _UNIT_NANOS = {
     "d": 86400 * 1_000_000_000,
     "w": 7 * 86400 * 1_000_000_000,
 }
+# The longest duration a person may type: a century. Longer is a typo, and far longer
+# overflows ``timedelta`` (at most 999,999,999 days).
+MAX_DURATION = timedelta(days=36525)
+_MAX_DURATION_NANOS = int(MAX_DURATION.total_seconds()) * 1_000_000_000
 _PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h|d|w)")
 
 
@@ -76,16 +80,22 @@ def seconds(value: Any) -> float | None:
 
 
 def parse_duration(text: str) -> timedelta:
-    """A positive duration typed by a person: "90s", "10m", "1h30m", "2d"; a bare number is seconds."""
+    """A positive duration typed by a person: "90s", "10m", "1h30m", "2d"; a bare number is seconds.
+
+    ValueError for anything else, including durations longer than MAX_DURATION.
+    """
     raw = text.strip().lower().replace(" ", "")
     if not raw:
         raise ValueError("empty duration")
-    if raw.isdigit():
-        ns = int(raw) * 1_000_000_000
-    else:
-        ns = _parse_parts(raw)
+    try:
+        ns = int(raw) * 1_000_000_000 if raw.isdigit() else _parse_parts(raw)
+    except OverflowError:
+        # A float part too large for a float ("1e400" digits) becomes infinity.
+        raise ValueError("a duration may be at most 100 years") from None
     if ns <= 0:
         raise ValueError("a duration must be positive")
+    if ns > _MAX_DURATION_NANOS:
+        raise ValueError("a duration may be at most 100 years")
     return timedelta(microseconds=ns // 1000)
 
 

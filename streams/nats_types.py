@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from streams.nats_durations import humanize, seconds
-from streams.payloads import DISPLAY_LIMIT, Payload, headers_api
+from streams.nats_durations import MAX_DURATION, humanize, seconds
+from streams.payloads import DISPLAY_LIMIT, Payload, header_pairs, headers_api
 
 # Headers the server adds to a direct-get reply; they describe the message, they are not its headers.
 DIRECT_GET_META = frozenset(
@@ -27,7 +27,6 @@ DIRECT_GET_META = frozenset(
         "nats-upto-sequence",
     }
 )
-HEADER_LIMIT = 4096
 
 
 def as_int(value: Any, default: int = 0) -> int:
@@ -197,11 +196,28 @@ class StreamDetail:
             "state": self.state,
             "subjects": self.subjects,
             "subjects_total": self.subjects_total,
+            "subjects_truncated": self.subjects_truncated,
             "cluster": self.cluster,
         }
 
 
 # -- consumers ------------------------------------------------------------------------
+
+# The JetStream API has no open-ended pause, so "until resumed" pauses for the longest
+# duration the console accepts; a pause with more than half of that left reads "until resumed".
+INDEFINITE_PAUSE = MAX_DURATION
+_UNTIL_RESUMED_AFTER_S = INDEFINITE_PAUSE.total_seconds() / 2
+
+
+def pause_until_resumed(remaining_s: float | None) -> bool:
+    return remaining_s is not None and remaining_s > _UNTIL_RESUMED_AFTER_S
+
+
+def pause_description(remaining_s: float | None) -> str:
+    """How long a pause lasts, for messages: "until resumed", "for 9m 59s", or "" when unknown."""
+    if remaining_s is None:
+        return ""
+    return "until resumed" if pause_until_resumed(remaining_s) else f"for {humanize(remaining_s)}"
 
 
 @dataclass(frozen=True)
@@ -273,7 +289,7 @@ class ConsumerSummary:
     @property
     def until_resumed(self) -> bool:
         """Paused with no practical end (the console's "until resumed" is a century away)."""
-        return self.pause_remaining_s is not None and self.pause_remaining_s > 50 * 365 * 86400
+        return pause_until_resumed(self.pause_remaining_s)
 
     def as_api(self, *, with_config: bool = False) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -335,7 +351,7 @@ class StoredMessage:
         """From a ``$JS.API.STREAM.MSG.GET`` reply's ``message`` object (base64 data and headers)."""
         data = base64.b64decode(message.get("data") or "")
         raw_headers = base64.b64decode(message.get("hdrs") or "")
-        headers = [(name, Payload.of(value, HEADER_LIMIT)) for name, value in parse_header_block(raw_headers)]
+        headers = header_pairs(parse_header_block(raw_headers))
         return cls(
             seq=as_int(message.get("seq")),
             subject=str(message.get("subject", "")),
@@ -351,7 +367,7 @@ class StoredMessage:
         """From a ``$JS.API.DIRECT.GET`` reply: the message's facts come as ``Nats-*`` headers."""
         found = headers or {}
         meta = {str(k).lower(): v for k, v in found.items() if str(k).lower() in DIRECT_GET_META}
-        own = [(str(k), Payload.of(v, HEADER_LIMIT)) for k, v in found.items() if str(k).lower() not in DIRECT_GET_META]
+        own = header_pairs([(k, v) for k, v in found.items() if str(k).lower() not in DIRECT_GET_META])
         return cls(
             seq=as_int(meta.get("nats-sequence")),
             subject=str(meta.get("nats-subject", "")),

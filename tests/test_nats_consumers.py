@@ -127,6 +127,8 @@ def test_pause_from_the_page_form(operator_client, url, stream, worker):
     assert "until resumed" in indefinite.content.decode()
     empty = operator_client.post(form, {"for": "", "until": ""}, follow=True)
     assert "Give a duration" in empty.content.decode()
+    garbage = operator_client.post(form, {"for": "", "until": "", "indefinitely": "maybe"}, follow=True)
+    assert "indefinitely must be true or false" in garbage.content.decode()
 
 
 def test_pause_bad_parameters_name_the_field(operator_client, stream, worker):
@@ -139,6 +141,9 @@ def test_pause_bad_parameters_name_the_field(operator_client, stream, worker):
         ({"until": "tomorrow"}, "until"),
         ({"until": past}, "until"),
         ({"until": 12}, "until"),
+        ({"for": "999999999999999999w"}, "for"),
+        ({"for": "9" * 39 + "h"}, "for"),
+        ({"for": "36526d"}, "for"),
     ):
         response = operator_client.post(api, body, content_type="application/json")
         assert response.status_code == 400, body

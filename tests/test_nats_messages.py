@@ -11,7 +11,9 @@ from datetime import UTC, datetime
 import pytest
 from django.test import Client
 
+from console.views import nats as nats_views
 from streams.models import AuditEvent
+from streams.payloads import DISPLAY_LIMIT
 from tests import nats_helpers as h
 
 # Shared fixtures: pytest finds fixtures among a module's names.
@@ -138,11 +140,36 @@ def test_large_value_is_truncated_with_show_all(viewer_client, url, unique):
     assert message["truncated"] is True and message["size"] == len(big)
     assert len(base64.b64decode(message["value"]["base64"])) < len(big)
     page = viewer_client.get(f"/clusters/nats/streams/{name}/messages").content.decode()
-    assert "Show all" in page and f"/clusters/nats/streams/{name}/messages/1" in page
-    whole = viewer_client.get(f"/api/v1/clusters/nats/streams/{name}/messages/1").json()["message"]
+    assert "Show all" in page and f"/clusters/nats/streams/{name}/messages/1?full=1" in page
+    # One message is cut like the list unless all of it is asked for.
+    api = f"/api/v1/clusters/nats/streams/{name}/messages/1"
+    cut = viewer_client.get(api).json()
+    assert cut["full"] is False and cut["message"]["truncated"] is True and cut["message"]["size"] == len(big)
+    assert len(base64.b64decode(cut["message"]["value"]["base64"])) == DISPLAY_LIMIT
+    whole = viewer_client.get(api, {"full": "1"}).json()["message"]
     assert whole["truncated"] is False and base64.b64decode(whole["value"]["base64"]) == big
-    assert viewer_client.get(f"/clusters/nats/streams/{name}/messages/1").status_code == 200
+    one_page = viewer_client.get(f"/clusters/nats/streams/{name}/messages/1")
+    assert one_page.status_code == 200 and "Show all" in one_page.content.decode()
+    assert 'href="?full=1"' in one_page.content.decode()
+    full_page = viewer_client.get(f"/clusters/nats/streams/{name}/messages/1", {"full": "1"}).content.decode()
+    assert "Show all" not in full_page and "Showing" not in full_page
     assert viewer_client.get(f"/api/v1/clusters/nats/streams/{name}/messages/99").status_code == 404
+    bad = viewer_client.get(api, {"full": "please"})
+    assert bad.status_code == 400 and bad.json()["field"] == "full"
+
+
+def test_show_all_stops_at_the_hard_limit(viewer_client, url, unique, monkeypatch):
+    monkeypatch.setattr(nats_views, "FULL_DISPLAY_LIMIT", 100 * 1024)
+    name = h.create_own_stream(url, unique)
+    big = b"y" * (200 * 1024)
+    h.publish(url, [(f"{unique}.big", big, None)])
+    body = viewer_client.get(f"/api/v1/clusters/nats/streams/{name}/messages/1", {"full": "1"}).json()
+    assert body["full"] is True and body["limit"] == 100 * 1024
+    message = body["message"]
+    assert message["truncated"] is True and message["size"] == len(big)
+    assert len(base64.b64decode(message["value"]["base64"])) == 100 * 1024
+    page = viewer_client.get(f"/clusters/nats/streams/{name}/messages/1", {"full": "1"}).content.decode()
+    assert "the console shows at most 100.0\xa0KB of one value" in page and "Show all" not in page
 
 
 def test_delete_one_message(operator_client, viewer, url, stream):
@@ -154,6 +181,8 @@ def test_delete_one_message(operator_client, viewer, url, stream):
     assert response.status_code == 200 and response.json()["deleted"] == 4
     assert [m["seq"] for m in browse(operator_client, stream, seq=3, limit=2)["messages"]] == [3, 5]
     assert operator_client.delete(api).status_code == 404
+    bad = operator_client.delete(api, {"erase": "perhaps"}, content_type="application/json")
+    assert bad.status_code == 400 and bad.json()["field"] == "erase"
     # the page form needs the sequence typed
     form = f"/clusters/nats/streams/{stream}/messages/5/delete"
     operator_client.post(form, {"confirm": "4"})

@@ -8,6 +8,7 @@ from urllib.parse import urlparse
 from django.test import override_settings
 
 from console import devstack
+from streams.brokers import nats as nats_broker
 from tests import nats_helpers as h
 
 # Shared fixtures: pytest finds fixtures among a module's names.
@@ -132,6 +133,31 @@ def test_subject_search_by_pattern_and_source(viewer_client, url, unique):
     assert bad.status_code == 400 and bad.json()["field"] == "q"
     partial = viewer_client.get("/clusters/nats/subjects", {"q": unique}, headers={"HX-Request": "true"})
     assert b"<html" not in partial.content and unique.encode() in partial.content
+
+
+def test_stored_subjects_are_capped_per_stream_and_in_all(viewer_client, url, unique, monkeypatch):
+    first, second = h.stream_name(unique) + "_1", h.stream_name(unique) + "_2"
+    h.create_stream(url, first, [f"{unique}.one.>"])
+    h.create_stream(url, second, [f"{unique}.two.>"])
+    h.publish(
+        url,
+        [(f"{unique}.one.{s}", b"1", None) for s in ("a", "a", "a", "b", "b", "c")]
+        + [(f"{unique}.two.{s}", b"1", None) for s in ("x", "x", "y")],
+    )
+    query = {"q": f"{unique}.>", "source": "stream"}
+    whole = viewer_client.get("/api/v1/clusters/nats/subjects", query).json()
+    assert whole["total"] == 5 and whole["truncated"] is False
+    monkeypatch.setattr(nats_broker, "SUBJECTS_PER_STREAM", 2)
+    monkeypatch.setattr(nats_broker, "SUBJECTS_TOTAL", 3)
+    capped = viewer_client.get("/api/v1/clusters/nats/subjects", query).json()
+    assert capped["truncated"] is True
+    assert {(i["stream"], i["subject"]) for i in capped["items"]} == {
+        (first, f"{unique}.one.a"),
+        (first, f"{unique}.one.b"),
+        (second, f"{unique}.two.x"),
+    }
+    page = viewer_client.get("/clusters/nats/subjects", query).content.decode()
+    assert 'data-truncated="stored"' in page and "the busiest 2 per stream and 3 in all" in page
 
 
 def test_internal_subscriptions_are_hidden_unless_asked(viewer_client):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 
+from streams.brokers import nats as nats_broker
 from streams.models import AuditEvent
 from tests import nats_helpers as h
 
@@ -79,9 +80,19 @@ def test_detail_has_config_state_and_per_subject_counts(viewer_client, stream, u
     assert body["config"]["subjects"] == [f"{unique}.>"]
     assert body["state"]["messages"] == 6
     assert body["subjects"] == {f"{unique}.a": 3, f"{unique}.b": 2, f"{unique}.c": 1}
+    assert body["subjects_total"] == 3 and body["subjects_truncated"] is False
     page = viewer_client.get(f"/clusters/nats/streams/{stream}").content.decode()
     assert f"{unique}.a" in page and "Messages per subject" in page
     assert "Operator actions" not in page  # a viewer sees no write forms
+
+
+def test_detail_keeps_only_the_busiest_subjects(viewer_client, stream, unique, monkeypatch):
+    monkeypatch.setattr(nats_broker, "SUBJECTS_PER_STREAM", 2)
+    body = viewer_client.get(f"/api/v1/clusters/nats/streams/{stream}").json()
+    assert body["subjects"] == {f"{unique}.a": 3, f"{unique}.b": 2}
+    assert body["subjects_total"] == 3 and body["subjects_truncated"] is True
+    page = viewer_client.get(f"/clusters/nats/streams/{stream}").content.decode()
+    assert "Showing the 2 busiest of 3 subjects" in page
 
 
 def test_unknown_stream_is_404_and_bad_names_too(viewer_client):

@@ -10,7 +10,7 @@ import pytest
 
 from streams.brokers.nats import js_error, valid_name
 from streams.errors import BrokerError, BrokerUnavailable, Conflict, InvalidInput, NotFound, NotSupported
-from streams.nats_durations import humanize, nanos, parse_duration, seconds
+from streams.nats_durations import MAX_DURATION, humanize, nanos, parse_duration, seconds
 from streams.nats_subjects import (
     SubjectRow,
     from_streams,
@@ -22,6 +22,7 @@ from streams.nats_subjects import (
     validate_subject,
 )
 from streams.nats_types import (
+    INDEFINITE_PAUSE,
     ConsumerSummary,
     StoredMessage,
     StreamSummary,
@@ -29,6 +30,8 @@ from streams.nats_types import (
     parse_header_block,
     parse_time,
     parse_version,
+    pause_description,
+    pause_until_resumed,
     pending_level,
     rfc3339,
     server_overview,
@@ -120,6 +123,10 @@ def test_durations_typed_by_people():
     for bad in ("", "0s", "ten minutes", "5q", "-3m", "1h 30x"):
         with pytest.raises(ValueError):
             parse_duration(bad)
+    assert parse_duration("36525d") == MAX_DURATION
+    for too_long in ("36526d", "999999999999999999w", "9" * 400 + "s", "9" * 400 + ".5h", "99999999999999999999"):
+        with pytest.raises(ValueError):
+            parse_duration(too_long)
     assert humanize(None) == "—" and humanize(45) == "45s" and humanize(3725) == "1h 2m"
     assert humanize(2 * 86400 + 3600) == "2d 1h" and humanize(400 * 86400) == "1y 35d"
     assert seconds("1500ms") == 1.5
@@ -305,3 +312,21 @@ def test_pending_bytes_levels():
     assert pending_level(10, 64) == "warn"
     assert pending_level(32, 64) == "down"
     assert pending_level(10, None) == "warn"
+
+
+def test_header_names_are_capped_like_every_other_header():
+    long_name = "X-" + "n" * 1000
+    raw = f"NATS/1.0\r\n{long_name}: v\r\n\r\n".encode()
+    stored = StoredMessage.from_msg_get({"seq": 1, "hdrs": base64.b64encode(raw).decode()})
+    direct = StoredMessage.from_direct({"Nats-Sequence": "1", long_name: "v"}, b"")
+    for message in (stored, direct):
+        ((name, value),) = message.headers
+        assert name == long_name[:256] and value.text == "v"
+
+
+def test_pause_descriptions():
+    assert pause_description(None) == ""
+    assert pause_description(599.5) == "for 9m 59s"
+    assert pause_description(INDEFINITE_PAUSE.total_seconds() - 60) == "until resumed"
+    assert pause_until_resumed(INDEFINITE_PAUSE.total_seconds() * 0.6)
+    assert not pause_until_resumed(10 * 365 * 86400) and not pause_until_resumed(None)

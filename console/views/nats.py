@@ -10,16 +10,17 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote, urlencode
 
 from django.urls import URLPattern
 
-from console.params import choice_param, datetime_param, int_param, page_params, str_param
+from console.params import bool_param, choice_param, datetime_param, int_param, page_params, str_param
 from console.web import Ctx, action, endpoint
 from streams import audit
-from streams.brokers.nats import INDEFINITE_PAUSE, PAUSE_MIN_VERSION, NatsAdapter
+from streams.brokers import nats as nats_broker
+from streams.brokers.nats import PAUSE_MIN_VERSION, NatsAdapter
 from streams.errors import InvalidInput, NotSupported, StreamdeskError
 from streams.nats_durations import humanize, parse_duration, seconds
 from streams.nats_subjects import (
@@ -30,7 +31,8 @@ from streams.nats_subjects import (
     search,
     validate_subject,
 )
-from streams.nats_types import at_least, parse_time
+from streams.nats_types import INDEFINITE_PAUSE, at_least, parse_time, pause_description
+from streams.payloads import DISPLAY_LIMIT
 
 BROWSE_MAX = 500
 CONNECTION_SORTS = {
@@ -49,7 +51,8 @@ PAGE_SUBJECTS_SHOWN = 500
 DURATION_KEYS = frozenset(
     {"max_age", "duplicate_window", "ack_wait", "inactive_threshold", "idle_heartbeat", "subject_delete_marker_ttl"}
 )
-MAX_PAUSE = timedelta(days=36600)
+# The most of one value the single-message view shows, even when asked for all of it.
+FULL_DISPLAY_LIMIT = 8 * 1024 * 1024
 
 
 def _adapter(ctx: Ctx) -> NatsAdapter:
@@ -145,7 +148,7 @@ async def subjects_data(ctx: Ctx) -> dict[str, Any]:
     async def subscriptions() -> tuple[list[dict[str, Any]], int] | None:
         return await adapter.subscriptions() if monitored and source != "stream" else None
 
-    async def stored() -> dict[str, dict[str, int]] | None:
+    async def stored() -> tuple[dict[str, dict[str, int]], bool] | None:
         if source == "subscription":
             return None
         try:
@@ -164,7 +167,8 @@ async def subjects_data(ctx: Ctx) -> dict[str, Any]:
             raise subs
         monitor_error, subs = subs.message, None
     sub_rows, hidden = from_subscriptions(subs[0], include_internal=internal) if subs else ([], 0)
-    rows = search(merge(sub_rows, from_streams(per_stream or {})), q)
+    stream_subjects, stored_truncated = per_stream or ({}, False)
+    rows = search(merge(sub_rows, from_streams(stream_subjects)), q)
     return {
         "items": [r.as_api() for r in _paged(rows, page, size)],
         "total": len(rows),
@@ -177,6 +181,17 @@ async def subjects_data(ctx: Ctx) -> dict[str, Any]:
         "hidden_internal": hidden,
         "subscriptions_total": subs[1] if subs else None,
         "subscriptions_truncated": bool(subs and subs[1] > len(subs[0])),
+        "truncated": stored_truncated,
+    }
+
+
+async def subjects_context(ctx: Ctx, data: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "nav": "nats",
+        "tab": "subjects",
+        # Read at request time: the limits are the adapter module's.
+        "subjects_per_stream": nats_broker.SUBJECTS_PER_STREAM,
+        "subjects_total": nats_broker.SUBJECTS_TOTAL,
     }
 
 
@@ -307,15 +322,18 @@ async def messages_data(ctx: Ctx) -> dict[str, Any]:
 
 
 async def message_data(ctx: Ctx) -> dict[str, Any]:
+    """One message, its value cut at the display limit like the list; ``full=1`` shows up to FULL_DISPLAY_LIMIT."""
     name, seq = ctx.kwargs["stream"], ctx.kwargs["seq"]
-    message = await _adapter(ctx).message(name, seq)
+    full = bool_param(ctx.query, "full", False)
+    limit = FULL_DISPLAY_LIMIT if full else DISPLAY_LIMIT
+    message = await _adapter(ctx).message(name, seq, limit=limit)
     _for_page(ctx, message=message)
-    return {"stream": name, "message": message.as_api()}
+    return {"stream": name, "message": message.as_api(), "full": full, "limit": limit}
 
 
 async def message_delete(ctx: Ctx) -> dict[str, Any]:
     name, seq = ctx.kwargs["stream"], ctx.kwargs["seq"]
-    erase = ctx.body().get("erase") in (True, "1", "true", "on")
+    erase = bool_param(ctx.body(), "erase", False)
     _confirm(ctx, str(seq), "deleting the message")
     await audit.perform(
         ctx.user,
@@ -379,16 +397,16 @@ def _pause_until(ctx: Ctx) -> tuple[datetime, dict[str, Any]]:
     """When the pause ends, from ``for`` (a duration) or ``until`` (a time; null: until resumed)."""
     body = ctx.body()
     now = datetime.now(UTC)
-    if not ctx.is_api and body.get("indefinitely"):
+    if not ctx.is_api and bool_param(body, "indefinitely", False):
         return now + INDEFINITE_PAUSE, {"until": None}
     duration = str_param(body, "for", max_length=40).strip()
     if duration:
         try:
             span = parse_duration(duration)
         except ValueError:
-            raise InvalidInput("for must be a duration such as 90s, 10m or 1h30m.", field="for") from None
-        if span > MAX_PAUSE:
-            raise InvalidInput("for may be at most 100 years.", field="for")
+            raise InvalidInput(
+                "for must be a duration such as 90s, 10m or 1h30m, of at most 100 years.", field="for"
+            ) from None
         return now + span, {"for": duration}
     if ctx.is_api and "until" in body and body["until"] is None:
         return now + INDEFINITE_PAUSE, {"until": None}
@@ -401,7 +419,7 @@ def _pause_until(ctx: Ctx) -> tuple[datetime, dict[str, Any]]:
         raise InvalidInput("Give a duration (for example 10m) or a time to pause until.", field="for")
     if until <= now:
         raise InvalidInput("until must be in the future.", field="until")
-    if until - now > MAX_PAUSE:
+    if until - now > INDEFINITE_PAUSE:
         raise InvalidInput("until may be at most 100 years away.", field="until")
     return until, {"until": until.isoformat()}
 
@@ -418,17 +436,15 @@ async def consumer_pause(ctx: Ctx) -> dict[str, Any]:
         params=params,
         describe=lambda r: f"paused until {r.get('pause_until')}",
     )
-    paused_until = parse_time(reply.get("pause_until"))
     remaining = seconds(reply.get("pause_remaining"))
-    forever = remaining is not None and remaining > 50 * 365 * 86400
-    when = "until resumed" if forever else f"for {humanize(remaining)}" if remaining is not None else ""
+    when = pause_description(remaining)
     return {
         "stream": stream,
         "name": name,
         "paused": bool(reply.get("paused")),
-        "pause_until": paused_until,
+        "pause_until": parse_time(reply.get("pause_until")),
         "pause_remaining_s": None if remaining is None else round(remaining, 3),
-        "message": f"Consumer {name} paused {when}.".replace("  ", " "),
+        "message": f"Consumer {name} paused {when}." if when else f"Consumer {name} paused.",
     }
 
 
@@ -496,7 +512,7 @@ urlpatterns: list[URLPattern] = [
         template="nats/subjects.html",
         partial="nats/_subjects.html",
         get=subjects_data,
-        extra_context=_tab("subjects"),
+        extra_context=subjects_context,
     ),
     *endpoint(
         f"{C}/streams",

@@ -14,12 +14,13 @@ read to the end, and each ``error`` object maps to one typed error.
 from __future__ import annotations
 
 import asyncio
+import heapq
 import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import httpx
@@ -28,7 +29,6 @@ from django.conf import settings
 from nats.aio.client import Client as NatsClient
 from nats.errors import ConnectionClosedError, NoRespondersError, NoServersError
 from nats.errors import TimeoutError as NatsTimeoutError
-from nats.js import JetStreamContext
 from nats.js.errors import APIError, NotFoundError, ServiceUnavailableError
 
 from streams.brokers.base import (
@@ -89,8 +89,13 @@ BATCH_GET_MIN_VERSION = (2, 11, 0)
 BROWSE_MAX_BYTES = 32 * 1024 * 1024
 STREAM_SUBJECTS_CONCURRENCY = 16
 SUBSCRIPTIONS_LIMIT = 10_000
-# "Until resumed": the JetStream API has no open-ended pause, so pause for a century.
-INDEFINITE_PAUSE = timedelta(days=36500)
+# The server answers up to 100,000 subjects per stream; keep the busiest of them, and
+# across all streams (the subjects page) at most SUBJECTS_TOTAL.
+SUBJECTS_PER_STREAM = 10_000
+SUBJECTS_TOTAL = 10_000
+# Paged lists: pages asked for at once, and pages read at most (256 items each).
+LIST_CONCURRENCY = 8
+LIST_MAX_PAGES = 400
 
 # err_code -> the typed error it becomes. The server's "code" decides the rest.
 JS_NOT_FOUND = {10059, 10014, 10037, 10043}
@@ -161,7 +166,8 @@ class NatsAdapter:
         self.timeout = settings.BROKER_TIMEOUT_SECONDS
         self._loop = LoopThread(name=f"nats-{config.slug}")
         self._nc: NatsClient | None = None
-        self._js: JetStreamContext | None = None
+        # Made on the private loop by the first _client() call: an asyncio.Lock belongs to one loop.
+        self._connecting: asyncio.Lock | None = None
         self._http: httpx.AsyncClient | None = None
         self._next_attempt = 0.0
         self._failures = 0
@@ -207,12 +213,27 @@ class NatsAdapter:
     async def _on_disconnect(self) -> None:
         logger.info("nats %s: disconnected, reconnecting in the background", self.config.slug)
 
-    async def _client(self) -> NatsClient:
+    def _current(self) -> NatsClient | None:
+        """The live connection; None when there is none yet (or it was closed)."""
         nc = self._nc
-        if nc is not None and not nc.is_closed:
-            if nc.is_connected:
-                return nc
-            raise BrokerUnavailable(f"NATS connection lost; reconnecting ({self._last_error or 'server gone'})")
+        if nc is None or nc.is_closed:
+            return None
+        if nc.is_connected:
+            return nc
+        raise BrokerUnavailable(f"NATS connection lost; reconnecting ({self._last_error or 'server gone'})")
+
+    async def _client(self) -> NatsClient:
+        nc = self._current()
+        if nc is not None:
+            return nc
+        if self._connecting is None:
+            self._connecting = asyncio.Lock()
+        # One connect at a time: callers that arrive meanwhile get its connection, or its
+        # failure through the backoff, instead of each opening (and leaking) their own.
+        async with self._connecting:
+            return self._current() or await self._connect()
+
+    async def _connect(self) -> NatsClient:
         now = time.monotonic()
         if now < self._next_attempt:
             raise BrokerUnavailable(f"NATS is unreachable: {self._last_error}")
@@ -240,18 +261,12 @@ class NatsAdapter:
         nc.options["reconnect_time_wait"] = RECONNECT_TIME_WAIT
         self._failures = 0
         self._nc = nc
-        self._js = nc.jetstream(timeout=self.timeout)
         return nc
 
     def _note_failure(self, now: float, error: str) -> None:
         self._failures += 1
         self._last_error = error
         self._next_attempt = now + min(MAX_BACKOFF_SECONDS, 0.5 * 2 ** (self._failures - 1))
-
-    async def jetstream(self) -> JetStreamContext:
-        await self._client()
-        assert self._js is not None
-        return self._js
 
     def http(self) -> httpx.AsyncClient:
         if self._http is None:
@@ -307,8 +322,7 @@ class NatsAdapter:
                 await nc.request(nc.new_inbox(), b"", timeout=self.timeout)
             except NoRespondersError:
                 pass
-            info = getattr(nc, "_server_info", None) or {}
-            return str(info.get("version") or "") or None
+            return self.server_version()
 
         try:
             version = await self.call(roundtrip, what="ping")
@@ -353,15 +367,25 @@ class NatsAdapter:
     async def _list_all(self, api: str, key: str, name_of: Callable[[dict[str, Any]], str], *, what: str) -> list[Any]:
         """Every item of a paged JetStream list (the server answers 256 per page).
 
-        The first page gives the total; the rest are asked for at once. Items added or
+        The first page gives the total; the rest are asked for LIST_CONCURRENCY at a time,
+        and at most LIST_MAX_PAGES in all, whatever total the server claims. Items added or
         removed between pages may shift the offsets, so duplicates are dropped.
         """
         first = await self._api(api, {"offset": 0}, what=what)
         items = [i for i in first.get(key) or [] if isinstance(i, dict)]
         total = as_int(first.get("total"))
-        step = as_int(first.get("limit")) or len(items) or 256
-        offsets = range(len(items), total, step) if items else range(0)
-        pages = await asyncio.gather(*(self._api(api, {"offset": o}, what=what) for o in offsets))
+        step = max(1, as_int(first.get("limit")) or len(items) or 256)
+        end = min(total, len(items) + step * (LIST_MAX_PAGES - 1))
+        if total > end:
+            logger.warning("nats %s: %s lists %d items; reading the first %d", self.config.slug, api, total, end)
+        offsets = range(len(items), end, step) if items else range(0)
+        gate = asyncio.Semaphore(LIST_CONCURRENCY)
+
+        async def one_page(offset: int) -> dict[str, Any]:
+            async with gate:
+                return await self._api(api, {"offset": offset}, what=what)
+
+        pages = await asyncio.gather(*(one_page(o) for o in offsets))
         for page in pages:
             items.extend(i for i in page.get(key) or [] if isinstance(i, dict))
         seen: set[str] = set()
@@ -395,6 +419,8 @@ class NatsAdapter:
             return info, account
 
         monitored = bool(self.config.monitor_url)
+        # Connect before asking varz, so that its counts include the console's own connection.
+        await self.call(self._client, what="server info")
         results = await asyncio.gather(
             self.call(from_client, what="server info"),
             self.monitor("varz") if monitored else _none(),
@@ -451,22 +477,29 @@ class NatsAdapter:
 
         return await self.cache.get_or_load(("streams",), self._ttl(), load)
 
-    async def stream(self, name: str, *, subjects_filter: str | None = ">") -> StreamDetail:
+    async def _subject_counts(self, name: str, subjects_filter: str) -> tuple[dict[str, Any], dict[str, int], int]:
+        """Stream info with the busiest SUBJECTS_PER_STREAM of its subjects matching the
+        filter, and how many match in all."""
+        info = await self._api(f"STREAM.INFO.{name}", {"subjects_filter": subjects_filter}, what=f"Stream {name!r}")
+        state = as_dict(info.get("state"))
+        subjects = as_dict(state.pop("subjects", None))
+        total = max(as_int(info.get("total"), len(subjects)), len(subjects))
+        return info, _busiest(subjects, SUBJECTS_PER_STREAM), total
+
+    async def stream(self, name: str) -> StreamDetail:
+        """The stream, with the busiest SUBJECTS_PER_STREAM of its subjects."""
         require_name("stream", name)
 
         async def fetch() -> StreamDetail:
-            body = {"subjects_filter": subjects_filter} if subjects_filter else None
-            info = await self._api(f"STREAM.INFO.{name}", body, what=f"Stream {name!r}")
-            state = as_dict(info.get("state"))
-            subjects = as_dict(state.get("subjects"))
-            counts = {str(k): as_int(v) for k, v in subjects.items()}
-            total = as_int(info.get("total"), len(counts)) if subjects_filter else as_int(state.get("num_subjects"))
-            return StreamDetail.from_info(info, counts, max(total, len(counts)))
+            info, counts, total = await self._subject_counts(name, ">")
+            return StreamDetail.from_info(info, counts, total)
 
         return await self.call(fetch, what=f"stream {name}")
 
-    async def stream_subjects(self, subjects_filter: str = ">") -> dict[str, dict[str, int]]:
-        """{stream: {subject: stored messages}} for every stream that stores something."""
+    async def stream_subjects(self, subjects_filter: str = ">") -> tuple[dict[str, dict[str, int]], bool]:
+        """{stream: {subject: stored messages}} for every stream that stores something, and
+        whether subjects were left out: at most SUBJECTS_PER_STREAM (the busiest) per stream
+        and SUBJECTS_TOTAL in all, streams taken by name."""
         streams = await self.streams()
         # Only streams whose subjects can overlap the filter; mirrors and sourced streams
         # have no subjects of their own, so they are always asked.
@@ -481,25 +514,32 @@ class NatsAdapter:
             )
         ]
 
-        async def fetch() -> dict[str, dict[str, int]]:
-            gate = asyncio.Semaphore(STREAM_SUBJECTS_CONCURRENCY)
+        async def one(name: str) -> tuple[dict[str, int], int]:
+            try:
+                _, counts, total = await self._subject_counts(name, subjects_filter)
+            except NotFound:
+                return {}, 0
+            return counts, total
 
-            async def one(name: str) -> tuple[str, dict[str, int]]:
-                async with gate:
-                    try:
-                        info = await self._api(
-                            f"STREAM.INFO.{name}", {"subjects_filter": subjects_filter}, what=f"Stream {name!r}"
-                        )
-                    except NotFound:
-                        return name, {}
-                state = as_dict(info.get("state"))
-                subjects = as_dict(state.get("subjects"))
-                return name, {str(k): as_int(v) for k, v in subjects.items()}
+        async def fetch() -> tuple[dict[str, dict[str, int]], bool]:
+            found: dict[str, dict[str, int]] = {}
+            truncated = False
+            budget = SUBJECTS_TOTAL
+            # In batches, in name order, so that the budget runs out at the same stream every time.
+            for start in range(0, len(names), STREAM_SUBJECTS_CONCURRENCY):
+                if budget <= 0:
+                    return found, True
+                batch = names[start : start + STREAM_SUBJECTS_CONCURRENCY]
+                answers = await asyncio.gather(*(one(n) for n in batch))
+                for name, (counts, total) in zip(batch, answers, strict=True):
+                    kept = _busiest(counts, budget)
+                    truncated = truncated or total > len(kept)
+                    budget -= len(kept)
+                    if kept:
+                        found[name] = kept
+            return found, truncated
 
-            pairs = await asyncio.gather(*(one(n) for n in names))
-            return {name: subjects for name, subjects in pairs if subjects}
-
-        async def load() -> dict[str, dict[str, int]]:
+        async def load() -> tuple[dict[str, dict[str, int]], bool]:
             return await self.call(fetch, what="stream subjects")
 
         return await self.cache.get_or_load(("stream-subjects", subjects_filter), self._ttl(), load)
@@ -603,13 +643,13 @@ class NatsAdapter:
 
         return await self.call(run, what=f"browsing stream {name}")
 
-    async def message(self, name: str, seq: int, *, full: bool = True) -> StoredMessage:
-        """Exactly the message at ``seq`` (404 when deleted or never stored), whole by default."""
+    async def message(self, name: str, seq: int, *, limit: int = DISPLAY_LIMIT) -> StoredMessage:
+        """Exactly the message at ``seq`` (404 when deleted or never stored), its value cut at ``limit``."""
         require_name("stream", name)
 
         async def run() -> StoredMessage:
             reply = await self._api(f"STREAM.MSG.GET.{name}", {"seq": seq}, what=f"Message {seq} of stream {name!r}")
-            return StoredMessage.from_msg_get(as_dict(reply.get("message")), None if full else DISPLAY_LIMIT)
+            return StoredMessage.from_msg_get(as_dict(reply.get("message")), limit)
 
         return await self.call(run, what=f"message {seq} of {name}")
 
@@ -765,6 +805,14 @@ class NatsAdapter:
 
 async def _none() -> None:
     return None
+
+
+def _busiest(subjects: dict[str, Any], keep: int) -> dict[str, int]:
+    """The ``keep`` subjects with the most messages (ties by name), as {subject: count}."""
+    counts = ((str(k), as_int(v)) for k, v in subjects.items())
+    if len(subjects) <= keep:
+        return dict(counts)
+    return dict(heapq.nsmallest(max(keep, 0), counts, key=lambda kv: (-kv[1], kv[0])))
 
 
 def _stream_name(info: dict[str, Any]) -> str:
