@@ -251,3 +251,11 @@ def action(
 
     form_view.__name__ = f"form_{name.replace('-', '_')}"
     return [path(route, form_view, name=name)]
+
+
+def require_confirmation(ctx: Ctx, expected: str, field: str = "confirm", *, what: str = "the change") -> None:
+    """Page forms carry a typed confirmation; the server checks it too (scripts use the API, which has none)."""
+    if ctx.is_api:
+        return
+    if str(ctx.body().get(field) or "") != expected:
+        raise InvalidInput(f"Type {expected} to confirm {what}.", field=field)

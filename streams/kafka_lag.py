@@ -2,8 +2,10 @@
 
 Partition lag = max(high watermark - committed offset, 0). A partition the group
 has never committed is "no commit" (lag None), not zero: nothing says the group
-has read it. A committed offset beyond the high watermark (topic recreated,
-records deleted) is lag 0, never negative.
+has read it. A committed partition whose high watermark could not be read (the
+broker did not answer, the topic was deleted) has an unknown lag, also None but
+counted apart, so it is never shown as "no commit". A committed offset beyond
+the high watermark (topic recreated, records deleted) is lag 0, never negative.
 """
 
 from __future__ import annotations
@@ -53,9 +55,14 @@ class GroupLag:
 
     @property
     def total(self) -> int | None:
-        """Summed over the partitions with a commit; None when there is none."""
+        """Summed over the partitions with a known lag; None when there is none."""
         lags = [p.lag for p in self.partitions if p.lag is not None]
         return sum(lags) if lags else None
+
+    @property
+    def lag_unknown(self) -> int:
+        """Partitions with a commit whose lag is unknown (no high watermark was read)."""
+        return sum(1 for p in self.partitions if p.has_commit and p.lag is None)
 
     @property
     def topics(self) -> list[str]:
@@ -111,6 +118,15 @@ def topics_of(committed: Iterable[Mapping[TopicPartitionKey, int]]) -> set[str]:
     return {topic for offsets in committed for (topic, _), offset in offsets.items() if offset >= 0}
 
 
+def _rank(lag: GroupLag) -> int:
+    if lag.total is not None:
+        return 0
+    return 1 if lag.lag_unknown else 2
+
+
 def sort_by_lag(lags: Iterable[GroupLag]) -> list[GroupLag]:
-    """Largest total lag first; groups without any commit last; ties by name."""
-    return sorted(lags, key=lambda g: (g.total is None, -(g.total or 0), g.group))
+    """Largest total lag first; then groups whose lag is unknown, then those without any commit; ties by name.
+
+    An unknown lag may be the largest of all, so it ranks above "no commit".
+    """
+    return sorted(lags, key=lambda g: (_rank(g), -(g.total or 0), g.group))

@@ -37,10 +37,6 @@ def validate_topic_name(name: Any, field: str = "name") -> str:
     return name
 
 
-def is_valid_topic_name(name: str) -> bool:
-    return topic_name_problem(name) is None
-
-
 def collides(name: str, existing: str) -> bool:
     """Kafka treats '.' and '_' alike in metric names, so it refuses such pairs."""
     return name != existing and name.replace(".", "_") == existing.replace(".", "_")

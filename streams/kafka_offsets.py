@@ -1,10 +1,13 @@
 """Planning a consumer-group offset reset: what each partition moves from and to.
 
-The plan is computed the same way for a dry run and for the real reset, so the
-preview an operator approves is exactly what gets committed. Targets follow
-``kafka-consumer-groups --reset-offsets``: a specific offset is clamped into the
-partition's [low, high] range, and a time with no record at or after it means
-the end of the partition.
+The plan is computed by the same rule for a dry run and for the real reset, each
+time from what the broker reports at that moment: the page shows the preview, and
+the reset applies the same rule when it runs. For a specific offset the result is
+the same; for earliest, latest and a time it follows records written (or deleted)
+in between, as ``kafka-consumer-groups --reset-offsets --execute`` does. Targets
+follow that tool too: a specific offset is clamped into the partition's
+[low, high] range, and a time with no record at or after it means the end of the
+partition.
 """
 
 from __future__ import annotations

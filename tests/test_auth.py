@@ -115,6 +115,8 @@ def test_form_failure_never_redirects_to_a_foreign_referer(operator_client):
     )
     assert response.status_code == 302 and response["Location"] == "/"
     same_site = operator_client.post(
-        "/clusters/kafka/new-topic", {"name": "bad name!"}, headers={"Referer": "http://testserver/clusters/kafka/topics"}
+        "/clusters/kafka/new-topic",
+        {"name": "bad name!"},
+        headers={"Referer": "http://testserver/clusters/kafka/topics"},
     )
     assert same_site["Location"] == "http://testserver/clusters/kafka/topics"

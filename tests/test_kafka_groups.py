@@ -129,6 +129,7 @@ def test_reset_to_a_time_and_one_partition(operator_client, kafka_bootstrap, uni
         ({"topic": "TOPIC", "to": "timestamp", "value": "soon"}, "value"),
         ({"topic": "TOPIC", "to": "earliest", "partitions": [9]}, "partitions"),
         ({"topic": "TOPIC", "to": "earliest", "partitions": "0"}, "partitions"),
+        ({"topic": "TOPIC", "to": "earliest", "dry_run": "maybe"}, "dry_run"),
     ],
 )
 def test_reset_rejects_bad_input_naming_the_field(operator_client, lagging, body, field):

@@ -116,6 +116,26 @@ def test_sort_by_lag_largest_first_then_name_and_uncommitted_last():
     assert [g.group for g in sort_by_lag(lags)] == ["c", "a", "b", "d"]
 
 
+def test_committed_partitions_without_a_high_watermark_have_unknown_lag_not_no_commit():
+    # The watermarks could not be read: every committed partition's lag is unknown.
+    lag = group_lag("g", {("t", 0): 4, ("t", 1): 2}, {}, {"t": [0, 1, 2]})
+    assert lag.total is None and lag.lag_unknown == 2 and lag.uncommitted == 1
+    partial = group_lag("g", {("t", 0): 4, ("t", 1): 2}, {("t", 0): Watermark(0, 10)}, {"t": [0, 1]})
+    assert partial.total == 6 and partial.lag_unknown == 1
+    never = group_lag("g", {}, {}, {"t": [0]}, assigned={("t", 0): "client-1"})
+    assert never.total is None and never.lag_unknown == 0 and never.uncommitted == 1
+
+
+def test_sort_by_lag_puts_unknown_lag_before_groups_without_commits():
+    marks = {("t", 0): Watermark(0, 10)}
+    lags = [
+        group_lag("a-none", {}, marks, {"t": [0]}, assigned={("t", 0): "c"}),
+        group_lag("b-unknown", {("gone", 0): 3}, marks, {"t": [0]}),
+        group_lag("c-known", {("t", 0): 9}, marks, {"t": [0]}),
+    ]
+    assert [g.group for g in sort_by_lag(lags)] == ["c-known", "b-unknown", "a-none"]
+
+
 # -- reset plans -------------------------------------------------------------------------
 
 MARKS = {0: Watermark(2, 10), 1: Watermark(0, 4)}

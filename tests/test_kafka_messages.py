@@ -165,6 +165,7 @@ def test_substring_filter_on_key_or_value(viewer_client, kafka_bootstrap, unique
         ({"from": "offset"}, "offset"),
         ({"timestamp": "yesterday"}, "timestamp"),
         ({"offset": "1", "timestamp": "2026-01-01T00:00:00Z"}, "timestamp"),
+        ({"full": "maybe"}, "full"),
     ],
 )
 def test_bad_browser_parameters_are_400(viewer_client, numbered, params, field):

@@ -7,10 +7,12 @@ that hands back those recorded answers, through the same pages and API.
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from concurrent.futures import Future
 from types import SimpleNamespace
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from confluent_kafka import ConsumerGroupTopicPartitions, KafkaError, KafkaException, Node, TopicPartition
@@ -63,6 +65,9 @@ class RecordedAdmin:
         )
         self.delete_group_error: KafkaException | None = None
         self.alter_error: KafkaError | None = None
+        self.offsets_error: KafkaException | None = None
+        self.list_offsets_calls = 0
+        self.reads: list[str] = []
 
     def list_topics(self, timeout: float = -1) -> ClusterMetadata:
         md = ClusterMetadata()
@@ -81,6 +86,9 @@ class RecordedAdmin:
         return md
 
     def list_offsets(self, specs: dict[TopicPartition, Any], request_timeout: float = -1) -> dict[Any, Future[Any]]:
+        self.list_offsets_calls += 1
+        if self.offsets_error is not None:
+            return {TopicPartition(tp.topic, tp.partition): done(self.offsets_error) for tp in specs}
         out = {}
         for tp, spec in specs.items():
             value = spec._value
@@ -103,6 +111,7 @@ class RecordedAdmin:
         return done(ListConsumerGroupsResult(valid=[listing], errors=[]))
 
     def describe_consumer_groups(self, ids: list[str], request_timeout: float = -1) -> dict[str, Future[Any]]:
+        self.reads.append("describe")
         members = []
         if self.members:
             members = [
@@ -121,6 +130,7 @@ class RecordedAdmin:
 
     def list_consumer_group_offsets(self, requests: list[Any], request_timeout: float = -1) -> dict[str, Future[Any]]:
         group = requests[0].group_id
+        self.reads.append("offsets")
         tps = [TopicPartition(TOPIC, 0, 100), TopicPartition(TOPIC, 1, 80)] if group == GROUP else []
         return {group: done(ConsumerGroupTopicPartitions(group, tps))}
 
@@ -181,7 +191,7 @@ def test_topic_configs_are_shown_with_sensitive_values_hidden(viewer_client, rec
 
 def test_topic_detail_lists_the_group_with_its_lag(viewer_client, recorded):
     (group,) = viewer_client.get(f"/api/v1/clusters/kafka/topics/{TOPIC}").json()["groups"]
-    assert group == {"group": GROUP, "lag": 20, "committed": 2, "uncommitted": 1}
+    assert group == {"group": GROUP, "lag": 20, "lag_unknown": False, "committed": 2, "uncommitted": 1}
 
 
 def test_group_members_and_their_assignments(viewer_client, recorded):
@@ -197,6 +207,20 @@ def test_group_members_and_their_assignments(viewer_client, recorded):
     assert body["lag"] == 20 and body["uncommitted"] == 1
     html = viewer_client.get(f"/clusters/kafka/groups/{GROUP}").content.decode()
     assert "billing-2" in html and "orders[2]" in html and "no commit" in html
+
+
+def test_unknown_lag_is_not_shown_as_no_commit(viewer_client, recorded):
+    recorded.offsets_error = refusal(KafkaError.TOPIC_AUTHORIZATION_FAILED, "Not authorized to access topics")
+    body = viewer_client.get(f"/api/v1/clusters/kafka/groups/{GROUP}").json()
+    # null, as before, and why: the group has commits, their lag could not be computed
+    assert body["lag"] is None and body["lag_unknown"] is True and body["uncommitted"] == 1
+    assert body["warning"].startswith("Offsets unavailable")
+    (item,) = viewer_client.get("/api/v1/clusters/kafka/groups").json()["items"]
+    assert item["lag"] is None and item["lag_unknown"] is True
+    html = viewer_client.get(f"/clusters/kafka/groups/{GROUP}").content.decode()
+    assert "Offsets unavailable" in html and 'title="Offsets unavailable' in html and ">unknown</span>" in html
+    listing = viewer_client.get("/clusters/kafka/groups").content.decode()
+    assert ">unknown</span>" in listing and "no commit" not in listing
 
 
 def test_group_list_counts_members(viewer_client, recorded):
@@ -231,6 +255,51 @@ def test_reset_of_an_empty_group_commits_the_plan(operator_client, recorded):
     assert response.status_code == 200, response.content
     assert recorded.writes == [("alter", [(0, 60), (1, 60), (2, 50)])]
     assert "clamped" in response.json()["partitions"][2]["note"]
+
+
+def test_group_page_preview_is_planned_from_what_the_page_read(operator_client, recorded):
+    recorded.group_state, recorded.members = "EMPTY", False
+    page = operator_client.get(f"/clusters/kafka/groups/{GROUP}", {"preview": "1", "topic": TOPIC, "to": "latest"})
+    assert page.status_code == 200 and 'id="reset-preview"' in page.content.decode()
+    # One fresh read of each, shared by the page and its preview.
+    assert sorted(recorded.reads) == ["describe", "offsets"] and recorded.list_offsets_calls == 2
+
+
+def test_group_ids_with_a_slash(operator_client, recorded, monkeypatch):
+    # Apache Kafka allows "/" in a group id (tansu cuts the id at it, so this is replayed).
+    # The path is decoded before routing: %2F arrives as "/", so the group routes take a path.
+    group = "billing/eu"
+    monkeypatch.setitem(globals(), "GROUP", group)
+    recorded.group_state, recorded.members = "EMPTY", False
+    encoded = quote(group, safe="")
+    for path in (encoded, group):
+        response = operator_client.get(f"/api/v1/clusters/kafka/groups/{path}")
+        assert response.status_code == 200, response.content
+        assert response.json()["group"] == group and response.json()["lag"] == 20
+    listing = operator_client.get("/clusters/kafka/groups").content.decode()
+    assert f'href="/clusters/kafka/groups/{encoded}"' in listing
+
+    page = operator_client.get(f"/clusters/kafka/groups/{encoded}", {"preview": "1", "topic": TOPIC, "to": "latest"})
+    html = page.content.decode()
+    assert page.status_code == 200 and 'id="reset-preview"' in html
+    assert f'action="/clusters/kafka/groups/{encoded}/reset"' in html
+    assert f'action="/clusters/kafka/groups/{encoded}/delete"' in html
+
+    dry = operator_client.post(
+        f"/api/v1/clusters/kafka/groups/{encoded}/reset",
+        {"topic": TOPIC, "to": "earliest", "dry_run": True},
+        content_type="application/json",
+    )
+    assert dry.status_code == 200 and dry.json()["group"] == group and recorded.writes == []
+    done = operator_client.post(f"/clusters/kafka/groups/{encoded}/reset", {"topic": TOPIC, "to": "latest"})
+    assert done.status_code == 302 and done["Location"] == f"/clusters/kafka/groups/{encoded}"
+    assert recorded.writes == [("alter", [(0, 120), (1, 80), (2, 50)])]
+
+    gone = operator_client.post(f"/clusters/kafka/groups/{encoded}/delete", {"confirm": group})
+    assert gone.status_code == 302 and gone["Location"] == "/clusters/kafka/groups"
+    assert recorded.writes[-1] == ("delete_group", [group])
+    deleted = operator_client.delete(f"/api/v1/clusters/kafka/groups/{encoded}")
+    assert deleted.status_code == 200 and recorded.writes[-1] == ("delete_group", [group])
 
 
 def test_a_member_joining_between_check_and_commit_is_409(operator_client, recorded):
@@ -315,5 +384,35 @@ async def test_group_offsets_go_out_concurrently_but_bounded_and_are_cached():
         assert 1 < admin.peak <= GROUP_FETCH_PARALLELISM
         await adapter.committed(groups)
         assert len(admin.asked) == 200  # the second sweep came from the cache
+    finally:
+        adapter.close()
+
+
+async def test_concurrent_identical_sweeps_share_one_load():
+    admin = SlowOffsetFetch()
+    adapter = KafkaAdapter(ClusterConfig(slug="recorded", kind="kafka", name="Recorded", servers=("kafka-1:9092",)))
+    adapter._admin = admin  # type: ignore[assignment]
+    try:
+        groups = [f"group-{i}" for i in range(50)]
+        first, second = await asyncio.gather(adapter.committed(groups), adapter.committed(groups[::-1]))
+        assert first == second and len(first) == 50
+        assert len(admin.asked) == 50  # the second sweep waited for the first instead of asking again
+        await adapter.committed(groups[:1], fresh=True)
+        assert len(admin.asked) == 51  # a fresh read never joins
+    finally:
+        adapter.close()
+
+
+async def test_concurrent_watermark_and_describe_sweeps_share_one_load():
+    admin = RecordedAdmin()
+    adapter = KafkaAdapter(ClusterConfig(slug="recorded", kind="kafka", name="Recorded", servers=("kafka-1:9092",)))
+    adapter._admin = admin  # type: ignore[assignment]
+    try:
+        info = (await adapter.metadata()).topics[TOPIC]
+        marks = await asyncio.gather(*(adapter.watermarks([info]) for _ in range(3)))
+        assert marks[0] == marks[1] == marks[2] and marks[0][(TOPIC, 0)].high == 120
+        assert admin.list_offsets_calls == 2  # one sweep: earliest and latest
+        described = await asyncio.gather(adapter.describe_groups([GROUP]), adapter.describe_groups([GROUP]))
+        assert described[0] == described[1] and described[0][GROUP].members
     finally:
         adapter.close()

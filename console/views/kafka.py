@@ -7,15 +7,15 @@ descriptions, except where the order itself needs every group's lag.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
 from django.urls import URLPattern
 
-from console.params import choice_param, datetime_param, int_param, page_params, str_param
-from console.web import Ctx, Result, action, endpoint
+from console.params import bool_param, choice_param, datetime_param, int_param, page_params, str_param
+from console.web import Ctx, Result, action, endpoint, require_confirmation
 from streams import audit
 from streams.brokers.kafka_types import (
     ClusterMetadata,
@@ -28,7 +28,8 @@ from streams.brokers.kafka_types import (
 )
 from streams.errors import Conflict, InvalidInput, NotFound, NotSupported, StreamdeskError
 from streams.kafka_browse import DEFAULT_LIMIT, FROM_CHOICES, MAX_LIMIT, read_ranges
-from streams.kafka_lag import GroupLag, group_lag, sort_by_lag, topics_of
+from streams.kafka_groups import LagSweep, group_lags, read_watermarks, sweep_lags
+from streams.kafka_lag import GroupLag, group_lag, sort_by_lag
 from streams.kafka_names import collides, parse_configs, validate_topic_name
 from streams.kafka_offsets import RESET_TARGETS, ResetStep, plan_reset
 from streams.payloads import headers_api
@@ -39,29 +40,27 @@ NOT_SUPPORTED = "not supported by this broker"
 GROUP_SORTS = ("name", "lag")
 
 
-def _truthy(value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    return str(value or "").strip().lower() in ("1", "true", "yes", "on")
-
-
 def _slug(ctx: Ctx) -> str:
     assert ctx.cluster is not None
     return ctx.cluster.slug
 
 
-async def _marks(adapter: Any, topics: list[TopicInfo]) -> tuple[dict[TopicPartitionKey, Watermark], str | None]:
-    """Watermarks, or none and the reason: a table without counts beats an error page."""
-    if not topics:
-        return {}, None
-    try:
-        return await adapter.watermarks(topics), None
-    except StreamdeskError as exc:
-        return {}, f"Offsets unavailable: {exc.message}"
+async def _all(*calls: Awaitable[Any]) -> list[Any]:
+    """Await independent calls together; a failure raises the first in argument order.
+
+    All of them are awaited to the end, so an early 404 (unknown group) wins over a
+    later one (unknown topic) and no failure is left unretrieved.
+    """
+    results = await asyncio.gather(*calls, return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+    return results
 
 
-def _partitions_of(md: ClusterMetadata, topics: Iterable[str]) -> dict[str, list[int]]:
-    return {t: md.topics[t].partition_ids for t in topics if t in md.topics}
+def _lag_api(lag: GroupLag) -> dict[str, Any]:
+    """Lag null with ``lag_unknown`` says the watermarks were not read, not that nothing was committed."""
+    return {"lag": lag.total, "lag_unknown": lag.lag_unknown > 0}
 
 
 def _count(info: TopicInfo, marks: Mapping[TopicPartitionKey, Watermark]) -> int | None:
@@ -81,7 +80,7 @@ async def topics_list(ctx: Ctx) -> dict[str, Any]:
     needle = q.casefold()
     names = [n for n in md.sorted_names if needle in n.casefold() and (internal == "show" or not md.topics[n].internal)]
     shown = [md.topics[n] for n in names[(page - 1) * size : page * size]]
-    marks, warning = await _marks(adapter, shown)
+    marks, warning = await read_watermarks(adapter, shown)
     items = [
         {
             "name": info.name,
@@ -135,7 +134,7 @@ async def topic_detail(ctx: Ctx) -> dict[str, Any]:
     name = ctx.kwargs["topic"]
     adapter = ctx.adapter
     info: TopicInfo = await adapter.topic(name)
-    marks, warning = await _marks(adapter, [info])
+    marks, warning = await read_watermarks(adapter, [info])
     (configs, details, configs_note), (readers, groups_note) = await asyncio.gather(
         _configs(adapter, name), _readers(adapter, info, marks)
     )
@@ -210,15 +209,19 @@ async def _readers(
         lag = group_lag(group, mine, marks, {info.name: info.partition_ids})
         rows.append(lag)
     return [
-        {"group": g.group, "lag": g.total, "committed": len(g.partitions) - g.uncommitted, "uncommitted": g.uncommitted}
+        {
+            "group": g.group,
+            **_lag_api(g),
+            "committed": len(g.partitions) - g.uncommitted,
+            "uncommitted": g.uncommitted,
+        }
         for g in sort_by_lag(rows)
     ], None
 
 
 async def topic_delete(ctx: Ctx) -> dict[str, Any]:
     name = ctx.kwargs["topic"]
-    if not ctx.is_api and ctx.body().get("confirm") != name:
-        raise InvalidInput(f"Type the topic name ({name}) to confirm the deletion.", field="confirm")
+    require_confirmation(ctx, name, what="the deletion")
     adapter = ctx.adapter
 
     async def run() -> None:
@@ -276,7 +279,7 @@ async def topic_messages(ctx: Ctx) -> dict[str, Any]:
     when = datetime_param(query, "timestamp")
     mode = choice_param(query, "from", FROM_CHOICES)
     needle_text = str_param(query, "q", max_length=200)
-    full = _truthy(query.get("full"))
+    full = bool_param(query, "full")
     assert limit is not None
     if offset is not None and when is not None:
         raise InvalidInput("Give offset or timestamp, not both.", field="timestamp")
@@ -342,26 +345,13 @@ async def topic_messages(ctx: Ctx) -> dict[str, Any]:
 # -- consumer groups ---------------------------------------------------------------------
 
 
-async def group_lags(
-    adapter: Any, md: ClusterMetadata, groups: list[str], described: Mapping[str, GroupDescription] | None = None
-) -> tuple[dict[str, GroupLag], str | None]:
-    committed = await adapter.committed(groups)
-    described = described or {}
-    assigned: dict[str, dict[TopicPartitionKey, str]] = {
-        g: {tp: m.client_id or m.member_id for tp, m in d.assigned_to().items()} for g, d in described.items()
-    }
-    topics = topics_of(committed.values()) | {t for a in assigned.values() for t, _ in a}
-    marks, warning = await _marks(adapter, [md.topics[t] for t in sorted(topics) if t in md.topics])
-    partitions_of = _partitions_of(md, topics)
-    lags = {g: group_lag(g, committed.get(g, {}), marks, partitions_of, assigned.get(g)) for g in groups}
-    return lags, warning
-
-
-async def _describe(adapter: Any, groups: list[str]) -> tuple[dict[str, GroupDescription], str | None]:
+async def _describe(
+    adapter: Any, groups: list[str], *, fresh: bool = False
+) -> tuple[dict[str, GroupDescription], str | None]:
     if not groups:
         return {}, None
     try:
-        return await adapter.describe_groups(groups), None
+        return await adapter.describe_groups(groups, fresh=fresh), None
     except NotSupported:
         return {}, f"Group descriptions are {NOT_SUPPORTED}."
     except StreamdeskError as exc:
@@ -373,18 +363,18 @@ async def groups_list(ctx: Ctx) -> dict[str, Any]:
     sort = choice_param(ctx.query, "sort", GROUP_SORTS, "name")
     page, size = page_params(ctx.query, default_size=50, max_size=500)
     adapter = ctx.adapter
-    md: ClusterMetadata = await adapter.metadata()
+    md, all_groups = await _all(adapter.metadata(), adapter.groups())
     needle = q.casefold()
-    listings = [g for g in await adapter.groups() if needle in g.group.casefold()]
+    listings = [g for g in all_groups if needle in g.group.casefold()]
     window = slice((page - 1) * size, page * size)
     if sort == "lag":
         # Ordering by lag needs every group's lag; rows on screen alone get described.
         lags, warning = await group_lags(adapter, md, [g.group for g in listings])
         shown = [g.group for g in sort_by_lag(lags.values())][window]
+        described, note = await _describe(adapter, shown)
     else:
         shown = [g.group for g in listings][window]
-        lags, warning = await group_lags(adapter, md, shown)
-    described, note = await _describe(adapter, shown)
+        (lags, warning), (described, note) = await _all(group_lags(adapter, md, shown), _describe(adapter, shown))
     by_name = {g.group: g for g in listings}
     items = []
     for group in shown:
@@ -397,7 +387,7 @@ async def groups_list(ctx: Ctx) -> dict[str, Any]:
                 "members": len(desc.members) if desc else None,
                 "members_reported": desc.members_reported if desc else False,
                 "topics": lag.topics,
-                "lag": lag.total,
+                **_lag_api(lag),
                 "partitions": len(lag.partitions),
                 "uncommitted": lag.uncommitted,
             }
@@ -416,12 +406,22 @@ async def groups_list(ctx: Ctx) -> dict[str, Any]:
 async def group_detail(ctx: Ctx) -> dict[str, Any]:
     group = ctx.kwargs["group"]
     adapter = ctx.adapter
-    listing = await adapter.group(group)
-    md: ClusterMetadata = await adapter.metadata()
-    described, note = await _describe(adapter, [group])
+    preview = _Preview.asked(ctx, group)
+    # A reset preview must not be stale; the page around it is then read fresh too, so both agree.
+    fresh = preview.req is not None
+    listing, md, (described, note), committed = await _all(
+        adapter.group(group),
+        adapter.metadata(),
+        _describe(adapter, [group], fresh=fresh),
+        adapter.committed([group], fresh=fresh),
+    )
+    info = await preview.topic(adapter, md)
+    sweep, by_time = await _all(
+        sweep_lags(adapter, md, [group], described, committed=committed, also=[info] if info else (), fresh=fresh),
+        preview.offsets_at(adapter, info),
+    )
     desc = described.get(group)
-    lags, warning = await group_lags(adapter, md, [group], described)
-    lag = lags[group]
+    lag = sweep.lags[group]
     members = [
         {
             "member_id": m.member_id,
@@ -433,23 +433,100 @@ async def group_detail(ctx: Ctx) -> dict[str, Any]:
         for m in (desc.members if desc else ())
     ]
     reported = desc.members_reported if desc else False
-    if note is None and not reported:
-        note = f"The group is {desc.state if desc else 'active'}, but member assignments are {NOT_SUPPORTED}."
-    return {
+    members_note = note
+    if members_note is None and not reported:
+        members_note = f"The group is {desc.state if desc else 'active'}, but member assignments are {NOT_SUPPORTED}."
+    data = {
         "group": group,
         "state": desc.state if desc else listing.state,
         "active": desc.active if desc else False,
         "members": members,
         "members_reported": reported,
-        "members_note": note,
+        "members_note": members_note,
         "assignor": desc.assignor if desc else "",
         "coordinator": desc.coordinator if desc else None,
-        "lag": lag.total,
+        **_lag_api(lag),
         "topics": lag.topics,
         "uncommitted": lag.uncommitted,
+        "lag_unknown_partitions": lag.lag_unknown,
         "partitions": [p.as_api() for p in lag.partitions],
-        "warning": warning,
+        "warning": sweep.warning,
     }
+    if not ctx.is_api:
+        data.update(preview.result(info, desc, note, committed.get(group, {}), sweep, by_time))
+    return data
+
+
+@dataclass
+class _Preview:
+    """The group page's reset preview: the dry run, asked with GET from the form on the page.
+
+    It is planned from the same fresh answers the page shows; a problem with it is
+    shown next to the form, never instead of the page.
+    """
+
+    req: ResetRequest | None = None
+    failure: StreamdeskError | None = None
+
+    @classmethod
+    def asked(cls, ctx: Ctx, group: str) -> _Preview:
+        if ctx.is_api or not ctx.operator or not ctx.query.get("preview"):
+            return cls()
+        try:
+            return cls(req=_reset_request(group, ctx.query))
+        except StreamdeskError as exc:
+            return cls(failure=exc)
+
+    def _fail(self, exc: StreamdeskError) -> None:
+        self.req, self.failure = None, exc
+
+    async def topic(self, adapter: Any, md: ClusterMetadata) -> TopicInfo | None:
+        if self.req is None:
+            return None
+        try:
+            info: TopicInfo = md.topics.get(self.req.topic) or await adapter.topic(self.req.topic)
+            _partitions(self.req, info)
+        except StreamdeskError as exc:
+            self._fail(exc)
+            return None
+        return info
+
+    async def offsets_at(self, adapter: Any, info: TopicInfo | None) -> dict[int, int | None] | None:
+        if self.req is None or info is None:
+            return None
+        try:
+            return await _offsets_at(adapter, self.req, _partitions(self.req, info))
+        except StreamdeskError as exc:
+            self._fail(exc)
+            return None
+
+    def result(
+        self,
+        info: TopicInfo | None,
+        desc: GroupDescription | None,
+        describe_note: str | None,
+        committed: Mapping[TopicPartitionKey, int],
+        sweep: LagSweep,
+        by_time: dict[int, int | None] | None,
+    ) -> dict[str, Any]:
+        req = self.req
+        if req is not None and info is not None:
+            partitions = _partitions(req, info)
+            if desc is None and describe_note is not None:
+                # Whether the group is active is unknown: the reset itself would fail the same way.
+                self._fail(StreamdeskError(describe_note))
+            elif sweep.warning and any((req.topic, p) not in sweep.marks for p in partitions):
+                self._fail(StreamdeskError(sweep.warning))
+            else:
+                try:
+                    plan = _make_plan(req, partitions, desc, committed, sweep.marks, by_time)
+                except StreamdeskError as exc:
+                    self._fail(exc)
+                else:
+                    return {"preview": _reset_data(req, plan, True)}
+        if self.failure is not None:
+            return {"preview_error": self.failure.message, "preview_field": self.failure.field}
+        return {}
 
 
 @dataclass
@@ -503,21 +580,29 @@ class ResetPlan:
     blocked: str | None
 
 
-async def _plan(adapter: Any, req: ResetRequest) -> ResetPlan:
-    """What a reset would do, read fresh from the broker (a preview must not be stale)."""
-    await adapter.group(req.group)
-    info: TopicInfo = await adapter.topic(req.topic)
+def _partitions(req: ResetRequest, info: TopicInfo) -> list[int]:
     partitions = req.partitions if req.partitions is not None else info.partition_ids
     missing = sorted(set(partitions) - set(info.partition_ids))
     if missing:
         raise InvalidInput(f"Topic {req.topic} has no partition {missing[0]}.", field="partitions")
-    described = await adapter.describe_groups([req.group], fresh=True)
-    desc = described.get(req.group)
-    committed = (await adapter.committed([req.group], fresh=True)).get(req.group, {})
-    marks = await adapter.watermarks([info], fresh=True)
-    by_time = None
-    if req.when_ms is not None:
-        by_time = await adapter.offsets_for_time(req.topic, partitions, req.when_ms)
+    return partitions
+
+
+async def _offsets_at(adapter: Any, req: ResetRequest, partitions: list[int]) -> dict[int, int | None] | None:
+    if req.when_ms is None:
+        return None
+    found: dict[int, int | None] = await adapter.offsets_for_time(req.topic, partitions, req.when_ms)
+    return found
+
+
+def _make_plan(
+    req: ResetRequest,
+    partitions: list[int],
+    desc: GroupDescription | None,
+    committed: Mapping[TopicPartitionKey, int],
+    marks: Mapping[TopicPartitionKey, Watermark],
+    by_time: Mapping[int, int | None] | None,
+) -> ResetPlan:
     steps = plan_reset(
         partitions,
         {p: o for (t, p), o in committed.items() if t == req.topic},
@@ -531,6 +616,19 @@ async def _plan(adapter: Any, req: ResetRequest) -> ResetPlan:
         who = f"{len(desc.members)} member(s)" if desc.members else f"state {desc.state}"
         blocked = f"Group {req.group} has active members ({who}); stop its consumers before resetting its offsets."
     return ResetPlan(steps, blocked)
+
+
+async def _plan(adapter: Any, req: ResetRequest) -> ResetPlan:
+    """What a reset would do, read fresh from the broker at this moment (dry run or reset)."""
+    _, info, described, committed = await _all(
+        adapter.group(req.group),
+        adapter.topic(req.topic),
+        adapter.describe_groups([req.group], fresh=True),
+        adapter.committed([req.group], fresh=True),
+    )
+    partitions = _partitions(req, info)
+    marks, by_time = await _all(adapter.watermarks([info], fresh=True), _offsets_at(adapter, req, partitions))
+    return _make_plan(req, partitions, described.get(req.group), committed.get(req.group, {}), marks, by_time)
 
 
 def _reset_data(req: ResetRequest, plan: ResetPlan, dry_run: bool) -> dict[str, Any]:
@@ -550,7 +648,7 @@ async def group_reset(ctx: Ctx) -> dict[str, Any]:
     body = ctx.body()
     req = _reset_request(group, body)
     adapter = ctx.adapter
-    if _truthy(body.get("dry_run")):
+    if bool_param(body, "dry_run"):
         plan = await _plan(adapter, req)
         return {**_reset_data(req, plan, True), "message": "Dry run: nothing was changed."}
 
@@ -580,8 +678,7 @@ async def group_reset(ctx: Ctx) -> dict[str, Any]:
 
 async def group_delete(ctx: Ctx) -> dict[str, Any]:
     group = ctx.kwargs["group"]
-    if not ctx.is_api and ctx.body().get("confirm") != group:
-        raise InvalidInput("Type the group id to confirm the deletion.", field="confirm")
+    require_confirmation(ctx, group, what="the deletion")
     adapter = ctx.adapter
 
     async def run() -> None:
@@ -598,19 +695,6 @@ async def group_delete(ctx: Ctx) -> dict[str, Any]:
 async def page_context(ctx: Ctx, data: dict[str, Any]) -> dict[str, Any]:
     """Kafka pages live under /clusters/..., but the main menu should light up Kafka."""
     return {"nav": KIND}
-
-
-async def group_context(ctx: Ctx, data: dict[str, Any]) -> dict[str, Any]:
-    """The page's reset preview: the dry run, asked with GET from the form on the page."""
-    context = await page_context(ctx, data)
-    if not ctx.query.get("preview"):
-        return context
-    try:
-        req = _reset_request(data["group"], ctx.query)
-        plan = await _plan(ctx.adapter, req)
-    except StreamdeskError as exc:
-        return {**context, "preview_error": exc.message, "preview_field": exc.field}
-    return {**context, "preview": _reset_data(req, plan, True)}
 
 
 def _group_url(ctx: Ctx, group: str) -> str:
@@ -682,33 +766,35 @@ urlpatterns: list[URLPattern] = [
         partial="kafka/_groups_table.html",
         get=groups_list,
     ),
-    *endpoint(
-        "clusters/<slug:cluster>/groups/<str:group>",
-        name="kafka-group",
-        kind=KIND,
-        template="kafka/group.html",
-        get=group_detail,
-        delete=group_delete,
-        extra_context=group_context,
-    ),
+    # A group id may contain "/", so the group routes take a path; the /delete and
+    # /reset routes come before the detail route, which would otherwise swallow them.
     *action(
-        "clusters/<slug:cluster>/groups/<str:group>/delete",
+        "clusters/<slug:cluster>/groups/<path:group>/delete",
         name="kafka-group-delete",
         kind=KIND,
         handler=group_delete,
         redirect=lambda ctx, data: f"/clusters/{_slug(ctx)}/groups",
     ),
     *endpoint(
-        "clusters/<slug:cluster>/groups/<str:group>/reset",
+        "clusters/<slug:cluster>/groups/<path:group>/reset",
         name="kafka-group-reset",
         kind=KIND,
         post=group_reset,
     ),
     *action(
-        "clusters/<slug:cluster>/groups/<str:group>/reset",
+        "clusters/<slug:cluster>/groups/<path:group>/reset",
         name="kafka-group-reset",
         kind=KIND,
         handler=group_reset,
         redirect=lambda ctx, data: _group_url(ctx, data["group"]),
+    ),
+    *endpoint(
+        "clusters/<slug:cluster>/groups/<path:group>",
+        name="kafka-group",
+        kind=KIND,
+        template="kafka/group.html",
+        get=group_detail,
+        delete=group_delete,
+        extra_context=page_context,
     ),
 ]

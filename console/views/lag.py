@@ -12,14 +12,14 @@ from typing import Any
 from django.urls import URLPattern
 
 from console.params import int_param
-from console.views.kafka import group_lags
 from console.web import Ctx, endpoint
 from streams import registry
 from streams.clusters import ClusterConfig
-from streams.errors import StreamdeskError
+from streams.errors import NotFound, StreamdeskError
+from streams.kafka_groups import group_lags
 from streams.kafka_lag import sort_by_lag
 
-# Stream consumer lists are fetched with this much parallelism per NATS cluster.
+# Bounds the consumer-list requests in flight to one NATS server.
 NATS_FANOUT = 16
 
 
@@ -29,7 +29,14 @@ async def kafka_laggards(adapter: Any, limit: int) -> tuple[list[dict[str, Any]]
     lags, warning = await group_lags(adapter, md, [g.group for g in listings])
     ranked = sort_by_lag(lags.values())
     items = [
-        {"group": g.group, "lag": g.total, "topics": g.topics, "uncommitted": g.uncommitted} for g in ranked[:limit]
+        {
+            "group": g.group,
+            "lag": g.total,
+            "lag_unknown": g.lag_unknown > 0,
+            "topics": g.topics,
+            "uncommitted": g.uncommitted,
+        }
+        for g in ranked[:limit]
     ]
     return items, len(ranked), warning
 
@@ -40,7 +47,10 @@ async def nats_laggards(adapter: Any, limit: int) -> tuple[list[dict[str, Any]],
 
     async def consumers_of(stream: str) -> list[Any]:
         async with gate:
-            return list(await adapter.consumers(stream))
+            try:
+                return list(await adapter.consumers(stream))
+            except NotFound:  # deleted since the stream list was read
+                return []
 
     found = [c for batch in await asyncio.gather(*(consumers_of(s.name) for s in streams)) for c in batch]
     found.sort(key=lambda c: (-c.num_pending, -c.num_ack_pending, c.stream, c.name))

@@ -17,7 +17,7 @@ from urllib.parse import quote, urlencode
 from django.urls import URLPattern
 
 from console.params import bool_param, choice_param, datetime_param, int_param, page_params, str_param
-from console.web import Ctx, action, endpoint
+from console.web import Ctx, action, endpoint, require_confirmation
 from streams import audit
 from streams.brokers import nats as nats_broker
 from streams.brokers.nats import PAUSE_MIN_VERSION, NatsAdapter
@@ -86,14 +86,6 @@ def _subject_param(data: Any, name: str) -> str | None:
     if problem:
         raise InvalidInput(f"{name} is not a valid subject filter: {problem}.", field=name)
     return raw
-
-
-def _confirm(ctx: Ctx, expected: str, what: str) -> None:
-    """Page forms carry a typed confirmation; the server checks it too (scripts use the API)."""
-    if ctx.is_api:
-        return
-    if str(ctx.body().get("confirm") or "") != expected:
-        raise InvalidInput(f"Type {expected} to confirm {what}.", field="confirm")
 
 
 def _paged(items: list[Any], page: int, size: int) -> list[Any]:
@@ -252,7 +244,7 @@ async def stream_data(ctx: Ctx) -> dict[str, Any]:
 
 async def stream_delete(ctx: Ctx) -> dict[str, Any]:
     name = ctx.kwargs["stream"]
-    _confirm(ctx, name, "deleting the stream")
+    require_confirmation(ctx, name, what="deleting the stream")
     await audit.perform(
         ctx.user,
         "stream.delete",
@@ -269,7 +261,7 @@ async def stream_purge(ctx: Ctx) -> dict[str, Any]:
     body = ctx.body()
     subject = _subject_param(body, "subject")
     keep = int_param(body, "keep", None, minimum=0, maximum=2**53)
-    _confirm(ctx, name, "the purge")
+    require_confirmation(ctx, name, what="the purge")
     params: dict[str, Any] = {"subject": subject, "keep": keep}
     purged = await audit.perform(
         ctx.user,
@@ -334,7 +326,7 @@ async def message_data(ctx: Ctx) -> dict[str, Any]:
 async def message_delete(ctx: Ctx) -> dict[str, Any]:
     name, seq = ctx.kwargs["stream"], ctx.kwargs["seq"]
     erase = bool_param(ctx.body(), "erase", False)
-    _confirm(ctx, str(seq), "deleting the message")
+    require_confirmation(ctx, str(seq), what="deleting the message")
     await audit.perform(
         ctx.user,
         "stream.message.delete",

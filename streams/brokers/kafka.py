@@ -13,7 +13,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -319,9 +319,12 @@ class KafkaAdapter:
         )
         self._admin: AdminClient | None = None
         self._retired_at = float("-inf")
+        self._retired: list[tuple[float, AdminClient]] = []
         self._lock = threading.Lock()
         # Room for a per-group entry of every group of a large cluster, so one sweep fits.
         self.cache = TTLCache(max_entries=50_000)
+        # Moves on with every write; see ``_sweep``.
+        self._epoch = 0
 
     @property
     def admin(self) -> AdminClient:
@@ -350,7 +353,8 @@ class KafkaAdapter:
         A broker that stalls and comes back can leave librdkafka's connection to it
         answering nothing (seen with the group coordinator), while a new connection
         works at once. At most one new client per ``RETIRE_INTERVAL_SECONDS``, so a
-        broker that is simply down does not churn clients.
+        broker that is simply down does not churn clients. The old client lives on
+        past every deadline of the calls that may still be using it.
         """
         now = time.monotonic()
         with self._lock:
@@ -359,9 +363,17 @@ class KafkaAdapter:
                 return
             self._admin = None
             self._retired_at = now
-        # Destroying a client waits for its threads: do it on the pool, not the loop.
-        self._executor.submit(_release, old)
+            done = [client for until, client in self._retired if until <= now]
+            self._retired = [(until, c) for until, c in self._retired if until > now]
+            self._retired.append((now + self.timeout * 10, old))
         del old
+        for client in done:
+            try:
+                # Destroying a client waits for its threads: do it on the pool, not the loop.
+                self._executor.submit(_release, client)
+            except RuntimeError:  # the pool is shut down: the adapter is closing anyway
+                break
+        done.clear()
 
     # -- caching -------------------------------------------------------------------------
 
@@ -371,7 +383,19 @@ class KafkaAdapter:
 
     def invalidate(self, *prefix: Hashable) -> None:
         """Forget cached answers (all of them, or those under ``prefix``) after a write."""
+        self._epoch += 1
         self.cache.invalidate(tuple(prefix) if prefix else None)
+
+    async def _sweep(self, kind: str, names: Iterable[Any], load: Callable[[], Awaitable[T]]) -> T:
+        """Concurrent identical sweeps (the same ``names``, in any order) share one ``load``.
+
+        The Lag page refreshes every few seconds in every open tab: without this, each
+        refresh that misses the per-item entries repeats the whole sweep. Nothing is
+        kept under the sweep's key (the per-item entries are the cache), and a write
+        moves the epoch on, so a sweep asked after a write never joins one begun before it.
+        """
+        key = ("sweep", kind, self._epoch, tuple(sorted(set(names))))
+        return await self.cache.get_or_load(key, 0, load)
 
     @staticmethod
     def _writing(
@@ -417,6 +441,13 @@ class KafkaAdapter:
         Cached per topic; the misses are asked in one ListOffsets for the earliest
         and one for the latest offsets, whatever the number of partitions.
         """
+        topics = list(topics)
+        if fresh:
+            return await self._watermarks(topics, fresh=True)
+        names = [(info.name, tuple(info.partition_ids)) for info in topics]
+        return dict(await self._sweep("wm", names, lambda: self._watermarks(topics, fresh=False)))
+
+    async def _watermarks(self, topics: list[TopicInfo], *, fresh: bool) -> dict[TopicPartitionKey, Watermark]:
         found: dict[TopicPartitionKey, Watermark] = {}
         missing: list[TopicInfo] = []
         for info in topics:
@@ -569,6 +600,11 @@ class KafkaAdapter:
 
     async def describe_groups(self, groups: Sequence[str], *, fresh: bool = False) -> dict[str, GroupDescription]:
         """State, members and assignments of ``groups``, in one DescribeGroups round."""
+        if fresh:
+            return await self._describe_groups(groups, fresh=True)
+        return dict(await self._sweep("describe", groups, lambda: self._describe_groups(groups, fresh=False)))
+
+    async def _describe_groups(self, groups: Sequence[str], *, fresh: bool) -> dict[str, GroupDescription]:
         found: dict[str, GroupDescription] = {}
         missing = []
         for group in dict.fromkeys(groups):
@@ -602,6 +638,11 @@ class KafkaAdapter:
         concurrently, at most ``GROUP_FETCH_PARALLELISM`` in flight; each answer is
         cached as it arrives, so an interrupted sweep is not repeated from scratch.
         """
+        if fresh:
+            return await self._committed(groups, fresh=True)
+        return dict(await self._sweep("offsets", groups, lambda: self._committed(groups, fresh=False)))
+
+    async def _committed(self, groups: Sequence[str], *, fresh: bool) -> dict[str, dict[TopicPartitionKey, int]]:
         found: dict[str, dict[TopicPartitionKey, int]] = {}
         missing = []
         for group in dict.fromkeys(groups):
@@ -811,3 +852,4 @@ class KafkaAdapter:
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
         self._admin = None
+        self._retired.clear()

@@ -13,14 +13,14 @@ from streams.payloads import Payload
 # cannot be changed from outside then, and Kafka refuses to delete the group.
 ACTIVE_GROUP_STATES = frozenset({"STABLE", "PREPARING_REBALANCE", "COMPLETING_REBALANCE", "ASSIGNING", "RECONCILING"})
 
-# Kafka's own bookkeeping topics; by convention every tool's internal topic starts with "__".
-INTERNAL_TOPICS = frozenset({"__consumer_offsets", "__transaction_state", "__share_group_state"})
 
 TopicPartitionKey = tuple[str, int]
 
 
 def is_internal_topic(name: str) -> bool:
-    return name in INTERNAL_TOPICS or name.startswith("__")
+    # Kafka's own bookkeeping topics (__consumer_offsets, __transaction_state, ...) and,
+    # by convention, every tool's internal topics start with "__".
+    return name.startswith("__")
 
 
 @dataclass(frozen=True)
