@@ -155,18 +155,8 @@ class DevRun:
         return child
 
     def start_server(self, server: devstack.Server) -> Child:
-        """Like ``Server.start`` but in a session of its own; the readiness wait comes later."""
-        server.log_path.parent.mkdir(parents=True, exist_ok=True)
-        with server.log_path.open("ab") as log:
-            server.proc = subprocess.Popen(
-                server.argv,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                preexec_fn=devstack._die_with_parent,
-            )
-        child = Child(server.name, server.proc, server.log_path, server)
+        """The server in a session of its own; the readiness wait comes later."""
+        child = Child(server.name, server.spawn(new_session=True), server.log_path, server)
         self.children.append(child)
         return child
 

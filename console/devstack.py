@@ -97,13 +97,22 @@ class Server:
     extra_ports: dict[str, int] = field(default_factory=dict)
     proc: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> Server:
+    def spawn(self, *, new_session: bool = False) -> subprocess.Popen[bytes]:
+        """Start the process without waiting for it to listen."""
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        log = self.log_path.open("ab")
-        self.proc = subprocess.Popen(
-            self.argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent
-        )
-        log.close()
+        with self.log_path.open("ab") as log:
+            self.proc = subprocess.Popen(
+                self.argv,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=new_session,
+                preexec_fn=_die_with_parent,
+            )
+        return self.proc
+
+    def start(self) -> Server:
+        self.spawn()
         try:
             wait_for_port(self.port, self.ready_timeout, self.proc)
         except RuntimeError as exc:
