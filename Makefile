@@ -16,7 +16,7 @@ $(STAMP): $(PY) requirements.txt requirements-dev.txt
 	@touch $(STAMP)
 
 run: $(STAMP)
-	$(PY) -m console.devrun
+	$(PY) -m dev.devrun
 
 test: $(STAMP) lint typecheck
 	$(PY) -m pytest -n auto --dist loadgroup $(PYTEST_ARGS)
@@ -39,4 +39,4 @@ clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
 
 typecheck: $(STAMP)
-	$(VENV)/bin/mypy console streams
+	$(VENV)/bin/mypy console streams dev tests

@@ -201,7 +201,7 @@ def report(results: dict[str, Any]) -> str:
 
 def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="streamdesk-bench-kafka-"))
-    from console import devstack
+    from dev import devstack
 
     tansu = devstack.tansu_server(workdir).start()
     bootstrap = f"127.0.0.1:{tansu.port}"

@@ -244,7 +244,7 @@ def report(results: dict[str, Any]) -> str:
 
 def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="streamdesk-bench-nats-"))
-    from console import devstack
+    from dev import devstack
 
     server = devstack.nats_server(workdir).start()
     url = f"nats://127.0.0.1:{server.port}"

@@ -1,6 +1,6 @@
 """How long ``make run`` takes to be useful, and to stop.
 
-Starts ``make run``'s entry point (``python -m console.devrun``) as a newcomer
+Starts ``make run``'s entry point (``python -m dev.devrun``) as a newcomer
 would, with the demo and its traffic, on free ports and a temporary state
 directory, and measures from the start of the process to
 
@@ -42,7 +42,7 @@ class Sample:
 
 
 def one_run(var_dir: Path) -> Sample:
-    from console import devrun, devstack
+    from dev import devrun, devstack
 
     port = devstack.free_port()
     started = time.monotonic()
@@ -103,7 +103,7 @@ def report(first: list[Sample], following: list[Sample], runs: int) -> str:
     lines = [
         "## Startup",
         "",
-        "From starting `make run`'s entry point (`python -m console.devrun`, demo and traffic on) to the",
+        "From starting `make run`'s entry point (`python -m dev.devrun`, demo and traffic on) to the",
         "first `/accounts/login/` page served and to the ready banner, then from Ctrl-C to every process",
         f"gone. Median of {runs} runs; Python {platform.python_version()}, {cpu} CPU(s), 1-minute load average",
         f"{load:.1f} when the runs ended.",

@@ -5,6 +5,8 @@ from __future__ import annotations
 from django.contrib.auth.decorators import login_not_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.views.csrf import csrf_failure as django_csrf_failure
+from django.views.decorators.csrf import csrf_exempt
 
 from console.access import authenticate
 from console.web import json_error
@@ -17,6 +19,7 @@ def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpR
 
 
 @login_not_required
+@csrf_exempt
 async def api_fallback(request: HttpRequest, rest: str = "") -> HttpResponse:
     """Unknown API paths: 401 for strangers (never a login redirect), else 404 JSON."""
     user = await authenticate(request)
@@ -29,3 +32,10 @@ def server_error(request: HttpRequest) -> HttpResponse:
     if request.path.startswith("/api/"):
         return json_error("Internal error; the server log has the details.", 500)
     return render(request, "error.html", {"error": "Internal error.", "status": 500}, status=500)
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    """CSRF_FAILURE_VIEW: JSON under /api/, Django's own page elsewhere."""
+    if request.path.startswith("/api/"):
+        return json_error("CSRF token missing or wrong; send X-CSRFToken or use a bearer token.", 403)
+    return django_csrf_failure(request, reason)

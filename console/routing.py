@@ -1,6 +1,6 @@
 from django.urls import path
 
-from console.consumers import HealthConsumer
+from console.sockets import HealthConsumer
 
 websocket_urlpatterns = [
     path("ws/health/", HealthConsumer.as_asgi()),

@@ -37,6 +37,7 @@ INSTALLED_APPS = [
     "channels",
     "streams",
     "console.apps.ConsoleConfig",
+    "dev.apps.DevConfig",
 ]
 
 MIDDLEWARE = [
@@ -89,9 +90,9 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
-LOGIN_URL = "/accounts/login/"
-LOGIN_REDIRECT_URL = "/"
-LOGOUT_REDIRECT_URL = "/accounts/login/"
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "home"
+LOGOUT_REDIRECT_URL = "login"
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -106,6 +107,7 @@ WHITENOISE_USE_FINDERS = True
 
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = False
+CSRF_FAILURE_VIEW = "console.errors.csrf_failure"
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 
@@ -168,7 +170,8 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": envstr("LOG_LEVEL", "INFO")},
     "loggers": {
         # librdkafka logs every refused connection; the health page already says so.
-        "streams.brokers": {"level": envstr("BROKER_LOG_LEVEL", "WARNING")},
+        "streams.kafka.librdkafka": {"level": envstr("BROKER_LOG_LEVEL", "WARNING")},
+        "nats": {"level": envstr("BROKER_LOG_LEVEL", "WARNING")},
         "django.channels.server": {"level": "WARNING"},
         "httpx": {"level": "WARNING"},
     },

@@ -6,7 +6,7 @@ from console import errors
 from console.views import audit, clusters, kafka, lag, nats, workers
 
 urlpatterns = [
-    path("", RedirectView.as_view(url="/clusters", permanent=False), name="home"),
+    path("", RedirectView.as_view(pattern_name="clusters", permanent=False), name="home"),
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
     *clusters.urlpatterns,

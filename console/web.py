@@ -2,8 +2,14 @@
 
 ``endpoint()`` registers ``/X`` (HTML, when a template is given) and
 ``/api/v1/X`` (JSON) for the same async handler. The handler returns plain
-data in the API's shape; typed errors become a banner on the page and
-``{"error", "field"}`` with the right status under /api/.
+data in the API's shape (or a ``Result`` that adds a status and page-only
+objects); typed errors become a banner on the page and ``{"error", "field"}``
+with the right status under /api/. ``action()`` is the page form of a write.
+
+URL names follow one scheme: ``<area>-<thing>`` for a page (``kafka-topic``),
+``api-<area>-<thing>`` for its JSON twin and ``<area>-<thing>-<verb>`` for a
+page form that writes (``kafka-topic-delete``, whose API twin is the DELETE or
+POST of ``api-kafka-topic`` or ``api-kafka-topic-<verb>``).
 """
 
 from __future__ import annotations
@@ -12,10 +18,11 @@ import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from asgiref.sync import sync_to_async
 from django.contrib.auth.decorators import login_not_required
+from django.contrib.auth.models import User
 from django.core.serializers.json import DjangoJSONEncoder
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse, QueryDict
 from django.middleware.csrf import CsrfViewMiddleware
@@ -24,30 +31,48 @@ from django.urls import URLPattern, path
 from django.utils.cache import patch_vary_headers
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.csrf import csrf_exempt
+from django_htmx.middleware import HtmxDetails
 
 from console.access import Forbidden, Unauthenticated, authenticate, can_operate, require
-from streams import registry
+from streams import audit, registry
 from streams.clusters import ClusterConfig
 from streams.errors import InvalidInput, StreamdeskError
+from streams.models import AuditEvent
+
+if TYPE_CHECKING:
+    from streams.kafka.adapter import KafkaAdapter
+    from streams.nats.adapter import NatsAdapter
 
 logger = logging.getLogger("console.web")
 
 MAX_JSON_BODY = 2 * 1024 * 1024
 
 
+class HtmxHttpRequest(HttpRequest):
+    """What django-htmx's middleware makes of every request."""
+
+    htmx: HtmxDetails
+
+
 @dataclass
 class Result:
-    """A handler's answer when it is not a plain 200."""
+    """A handler's answer: the API's data, its status, and the objects only the page renders.
+
+    ``page`` is the one way a handler hands page-only things (payload objects with
+    their hex and pretty-JSON views, links, readable durations) to its template; the
+    JSON twin never sees them.
+    """
 
     data: dict[str, Any]
     status: int = 200
+    page: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
 class Ctx:
-    request: HttpRequest
-    user: Any
-    kwargs: dict[str, Any]
+    request: HtmxHttpRequest
+    user: User
+    args: dict[str, Any]
     cluster: ClusterConfig | None = None
     is_api: bool = False
     operator: bool = False
@@ -58,10 +83,22 @@ class Ctx:
         return self.request.GET
 
     @property
-    def adapter(self) -> Any:
+    def config(self) -> ClusterConfig:
         if self.cluster is None:
             raise RuntimeError("this endpoint has no cluster")
-        return registry.adapter_for(self.cluster)
+        return self.cluster
+
+    @property
+    def slug(self) -> str:
+        return self.config.slug
+
+    @property
+    def kafka(self) -> KafkaAdapter:
+        return registry.kafka(self.config)
+
+    @property
+    def nats(self) -> NatsAdapter:
+        return registry.nats(self.config)
 
     def body(self) -> dict[str, Any]:
         """The JSON object of an API call, or the form fields of a page post."""
@@ -87,6 +124,18 @@ class Ctx:
 
 
 Handler = Callable[[Ctx], Awaitable[dict[str, Any] | Result]]
+PageContext = Callable[[Ctx, dict[str, Any]], Awaitable[dict[str, Any]]]
+H = TypeVar("H", bound=Handler)
+
+
+def writes(action_name: str) -> Callable[[H], H]:
+    """Names the audit action of a write handler, so a refused attempt is audited under it too."""
+
+    def mark(handler: H) -> H:
+        handler.audit_action = action_name  # type: ignore[attr-defined]
+        return handler
+
+    return mark
 
 
 def json_response(data: Any, status: int = 200) -> JsonResponse:
@@ -122,6 +171,24 @@ def _csrf_failure(request: HttpRequest) -> HttpResponse | None:
     return checker.process_view(request, lambda r: HttpResponse(), (), {})
 
 
+async def _refused(user: Any, handler: Handler, request: HttpRequest, slug: str | None, exc: Forbidden) -> None:
+    """A write refused for want of the role (or in read-only mode) leaves its audit record too."""
+    action_name = getattr(handler, "audit_action", "")
+    if action_name and isinstance(user, User):
+        await audit.record(
+            user,
+            action_name,
+            cluster=slug or "",
+            target=request.path,
+            result=AuditEvent.Result.DENIED,
+            message=exc.message,
+        )
+
+
+def _request(request: HttpRequest) -> HtmxHttpRequest:
+    return cast(HtmxHttpRequest, request)
+
+
 def endpoint(
     route: str,
     *,
@@ -132,9 +199,14 @@ def endpoint(
     get: Handler | None = None,
     post: Handler | None = None,
     delete: Handler | None = None,
-    extra_context: Callable[[Ctx, dict[str, Any]], Awaitable[dict[str, Any]]] | None = None,
+    page: dict[str, Any] | None = None,
+    context: PageContext | None = None,
 ) -> list[URLPattern]:
-    """URL patterns for an API resource and, with ``template``, its page."""
+    """URL patterns for an API resource and, with ``template``, its page.
+
+    ``page`` is fixed context for the template (the menu entry, the tab); ``context``
+    computes more of it, for the page only, after the handler answered.
+    """
     handlers: dict[str, Handler] = {}
     if get:
         handlers["GET"] = get
@@ -149,15 +221,21 @@ def endpoint(
             response = json_error(f"{request.method} is not allowed here.", 405)
             response["Allow"] = ", ".join(handlers)
             return response
+        user: Any = None
         try:
             user = await authenticate(request)
             write = request.method != "GET"
-            await require(user, write=write)
+            try:
+                await require(user, write=write)
+            except Forbidden as exc:
+                if write:
+                    await _refused(user, handler, request, kwargs.get("cluster"), exc)
+                raise
             failure = _csrf_failure(request)
             if failure is not None:
                 return json_error("CSRF token missing or wrong; send X-CSRFToken or use a bearer token.", 403)
             cluster = await _resolve_cluster(kwargs, kind)
-            ctx = Ctx(request=request, user=user, kwargs=kwargs, cluster=cluster, is_api=True)
+            ctx = Ctx(request=_request(request), user=cast(User, user), args=kwargs, cluster=cluster, is_api=True)
             outcome = await handler(ctx)
         except Unauthenticated:
             return json_error("Authentication required: log in or send 'Authorization: Bearer <token>'.", 401)
@@ -177,6 +255,7 @@ def endpoint(
 
     if template and get:
         read = get
+        fixed = page or {}
 
         async def page_view(request: HttpRequest, **kwargs: Any) -> HttpResponse:
             if request.method not in ("GET", "HEAD"):
@@ -186,13 +265,14 @@ def endpoint(
             try:
                 await require(user, write=False)
                 cluster = await _resolve_cluster(kwargs, kind)
-                ctx = Ctx(request=request, user=user, kwargs=kwargs, cluster=cluster)
+                ctx = Ctx(request=_request(request), user=cast(User, user), args=kwargs, cluster=cluster)
                 ctx.operator = await can_operate(user)
                 outcome = await read(ctx)
-                data = outcome.data if isinstance(outcome, Result) else outcome
-                context = {"data": data, "cluster": cluster, "operator": ctx.operator, **kwargs}
-                if extra_context is not None:
-                    context.update(await extra_context(ctx, data))
+                result = outcome if isinstance(outcome, Result) else Result(outcome)
+                data = result.data
+                values = {"data": data, "cluster": cluster, "operator": ctx.operator, **kwargs, **fixed, **result.page}
+                if context is not None:
+                    values.update(await context(ctx, data))
             except Forbidden as exc:
                 return await error_page(request, exc.message, 403)
             except StreamdeskError as exc:
@@ -200,7 +280,7 @@ def endpoint(
             htmx = getattr(request, "htmx", None)
             # A history restore (the browser's back button after a cache miss) needs the whole page.
             chosen = partial if partial and htmx and not htmx.history_restore_request else template
-            response = await arender(request, chosen, context)
+            response = await arender(request, chosen, values)
             patch_vary_headers(response, ["HX-Request"])
             return response
 
@@ -233,9 +313,13 @@ def action(
         safe = url_has_allowed_host_and_scheme(referer, {request.get_host()}, require_https=request.is_secure())
         back = referer if referer and safe else "/"
         try:
-            await require(user, write=True)
+            try:
+                await require(user, write=True)
+            except Forbidden as exc:
+                await _refused(user, handler, request, kwargs.get("cluster"), exc)
+                raise
             cluster = await _resolve_cluster(kwargs, kind)
-            ctx = Ctx(request=request, user=user, kwargs=kwargs, cluster=cluster, operator=True)
+            ctx = Ctx(request=_request(request), user=cast(User, user), args=kwargs, cluster=cluster, operator=True)
             outcome = await handler(ctx)
         except Forbidden as exc:
             return await error_page(request, exc.message, 403)

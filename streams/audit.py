@@ -1,7 +1,9 @@
 """The one way every write action runs: check nothing here, but record everything.
 
 ``perform`` runs the action, writes an ``AuditEvent`` with its outcome, and
-re-raises failures so the caller still answers with the right status.
+re-raises failures so the caller still answers with the right status. The actor
+is the user who asked, or None for Streamdesk itself (a managed consumer, a
+scheduled task), recorded as "system".
 """
 
 from __future__ import annotations
@@ -9,14 +11,18 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+from django.contrib.auth.models import User
+
 from streams.errors import StreamdeskError
 from streams.models import AuditEvent
 
 T = TypeVar("T")
+Actor = User | None
+SYSTEM = "system"
 
 
 async def record(
-    user: Any,
+    user: Actor,
     action: str,
     *,
     cluster: str = "",
@@ -25,10 +31,11 @@ async def record(
     result: str = AuditEvent.Result.OK,
     message: str = "",
 ) -> AuditEvent:
-    authenticated = user is not None and getattr(user, "is_authenticated", False)
+    authenticated = user is not None and user.is_authenticated
+    username = SYSTEM if user is None else user.get_username() if authenticated else "anonymous"
     return await AuditEvent.objects.acreate(
         user=user if authenticated else None,
-        username=user.get_username() if authenticated else "anonymous",
+        username=username,
         action=action,
         cluster=cluster,
         target=target[:500],
@@ -39,7 +46,7 @@ async def record(
 
 
 async def perform(
-    user: Any,
+    user: Actor,
     action: str,
     run: Callable[[], Awaitable[T]],
     *,

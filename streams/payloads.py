@@ -95,3 +95,7 @@ def header_pairs(headers: Any, limit: int = 4096) -> list[tuple[str, Payload]]:
 
 def headers_api(pairs: list[tuple[str, Payload]]) -> list[list[Any]]:
     return [[name, payload.as_api()] for name, payload in pairs]
+
+
+# The most of one value a single-message view shows, even when asked for all of it.
+FULL_DISPLAY_LIMIT = 8 * 1024 * 1024

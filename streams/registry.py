@@ -10,15 +10,23 @@ from __future__ import annotations
 import atexit
 import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING
 
 from asgiref.sync import sync_to_async
 
 from streams.clusters import ClusterConfig, load_all
 from streams.errors import NotFound
 
+if TYPE_CHECKING:
+    from typing import TypeAlias
+
+    from streams.kafka.adapter import KafkaAdapter
+    from streams.nats.adapter import NatsAdapter
+
+    Adapter: TypeAlias = KafkaAdapter | NatsAdapter
+
 _lock = threading.Lock()
-_adapters: dict[str, tuple[ClusterConfig, Any]] = {}
+_adapters: dict[str, tuple[ClusterConfig, Adapter]] = {}
 _configs: tuple[float, list[ClusterConfig]] | None = None
 CONFIG_TTL_SECONDS = 2.0
 
@@ -58,7 +66,7 @@ async def aget_config(slug: str, kind: str | None = None) -> ClusterConfig:
     return find(slug, await aclusters(), kind)
 
 
-def adapter_for(config: ClusterConfig) -> Any:
+def adapter_for(config: ClusterConfig) -> Adapter:
     with _lock:
         current = _adapters.get(config.slug)
         if current is not None and current[0] == config:
@@ -70,22 +78,39 @@ def adapter_for(config: ClusterConfig) -> Any:
     return adapter
 
 
-def _build(config: ClusterConfig) -> Any:
+def kafka(config: ClusterConfig) -> KafkaAdapter:
+    """The Kafka cluster's adapter; NotFound when ``config`` is not a Kafka cluster."""
+    from streams.kafka.adapter import KafkaAdapter
+
+    adapter = adapter_for(config)
+    if not isinstance(adapter, KafkaAdapter):
+        raise NotFound(f"{config.slug} is not a Kafka cluster.")
+    return adapter
+
+
+def nats(config: ClusterConfig) -> NatsAdapter:
+    """The NATS cluster's adapter; NotFound when ``config`` is not a NATS cluster."""
+    from streams.nats.adapter import NatsAdapter
+
+    adapter = adapter_for(config)
+    if not isinstance(adapter, NatsAdapter):
+        raise NotFound(f"{config.slug} is not a NATS cluster.")
+    return adapter
+
+
+def _build(config: ClusterConfig) -> Adapter:
     if config.kind == "kafka":
-        from streams.brokers.kafka import KafkaAdapter
+        from streams.kafka.adapter import KafkaAdapter
 
         return KafkaAdapter(config)
-    from streams.brokers.nats import NatsAdapter
+    from streams.nats.adapter import NatsAdapter
 
     return NatsAdapter(config)
 
 
-def get_adapter(slug: str, kind: str | None = None) -> Any:
+def get_adapter(slug: str, kind: str | None = None) -> Adapter:
+    """The adapter of the cluster named ``slug`` (sync callers: commands, tasks)."""
     return adapter_for(get_config(slug, kind))
-
-
-async def aget_adapter(slug: str, kind: str | None = None) -> Any:
-    return adapter_for(await aget_config(slug, kind))
 
 
 def invalidate() -> None:

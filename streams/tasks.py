@@ -15,12 +15,17 @@ from streams import health
 HEALTH_GROUP = "cluster-health"
 
 
+def push_health(payload: list[dict[str, Any]]) -> None:
+    """Tell every open clusters page (a control message per check, never per broker record)."""
+    layer = get_channel_layer()
+    if layer is not None:
+        async_to_sync(layer.group_send)(HEALTH_GROUP, {"type": "health.update", "clusters": payload})
+
+
 @shared_task(ignore_result=False)
 def refresh_cluster_health() -> list[dict[str, Any]]:
     results = asyncio.run(health.check_all())
     health.store(results)
     payload = [r.as_api() for r in results]
-    layer = get_channel_layer()
-    if layer is not None:
-        async_to_sync(layer.group_send)(HEALTH_GROUP, {"type": "health.update", "clusters": payload})
+    push_health(payload)
     return payload

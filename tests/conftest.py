@@ -14,10 +14,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from django.contrib.auth.models import Group, Permission
-from django.test import override_settings
+from django.contrib.auth.models import Group, Permission, User
+from django.test import Client, override_settings
 
-from console import devstack
+from dev import devstack
 from streams import registry
 
 EXTERNAL = {
@@ -114,38 +114,38 @@ def _role(name: str) -> Group:
 
 
 @pytest.fixture
-def operator(db: None, django_user_model: type) -> object:
+def operator(db: None, django_user_model: type[User]) -> User:
     user = django_user_model.objects.create_user("olivia", password="operator-pass-123")
     user.groups.add(_role("Operators"))
     return user
 
 
 @pytest.fixture
-def viewer(db: None, django_user_model: type) -> object:
+def viewer(db: None, django_user_model: type[User]) -> User:
     user = django_user_model.objects.create_user("victor", password="viewer-pass-123")
     user.groups.add(_role("Viewers"))
     return user
 
 
 @pytest.fixture
-def stranger(db: None, django_user_model: type) -> object:
+def stranger(db: None, django_user_model: type[User]) -> User:
     """Logged in, but in no role."""
     return django_user_model.objects.create_user("sam", password="stranger-pass-123")
 
 
 @pytest.fixture
-def operator_client(client, operator):  # type: ignore[no-untyped-def]
+def operator_client(client: Client, operator: User) -> Client:
     client.force_login(operator)
     return client
 
 
 @pytest.fixture
-def viewer_client(client, viewer):  # type: ignore[no-untyped-def]
+def viewer_client(client: Client, viewer: User) -> Client:
     client.force_login(viewer)
     return client
 
 
 @pytest.fixture
-def stranger_client(client, stranger):  # type: ignore[no-untyped-def]
+def stranger_client(client: Client, stranger: User) -> Client:
     client.force_login(stranger)
     return client

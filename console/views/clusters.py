@@ -8,39 +8,38 @@ from asgiref.sync import sync_to_async
 from django.contrib.auth.decorators import login_not_required
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
-from django.urls import URLPattern, path
+from django.urls import URLPattern, path, reverse
 
-from console.web import Ctx, endpoint, json_response
+from console.params import bool_param
+from console.web import Ctx, Result, endpoint, json_response
 from streams import health, registry
+from streams.tasks import push_health
 
-KIND_HOME = {"kafka": "topics", "nats": "server"}
-
-
-async def clusters_data(ctx: Ctx) -> dict[str, Any]:
-    results = await health.check_all()
-    return {"clusters": [r.as_api() for r in results]}
+KIND_HOME = {"kafka": "kafka-topics", "nats": "nats-server"}
 
 
-async def clusters_context(ctx: Ctx, data: dict[str, Any]) -> dict[str, Any]:
-    background = await sync_to_async(health.last_background_check)()
-    return {"background": background}
+async def clusters_data(ctx: Ctx) -> Result:
+    """The background check's answers; ``fresh=1`` (the page's "Check now") asks every broker now
+    and pushes the answer to every open clusters page."""
+    fresh = bool_param(ctx.query, "fresh")
+    clusters = await health.current(fresh=fresh)
+    if fresh:
+        await sync_to_async(push_health)(clusters)
+    return Result({"clusters": clusters}, page={"background": clusters, "max_age": health.max_age_seconds()})
 
 
-async def kind_data(ctx: Ctx, kind: str) -> dict[str, Any]:
+async def kind_data(ctx: Ctx, kind: str) -> Result:
     configs = [c for c in await registry.aclusters() if c.kind == kind]
-    return {"kind": kind, "clusters": [{"slug": c.slug, "name": c.name, "servers": list(c.servers)} for c in configs]}
+    data = {"kind": kind, "clusters": [{"slug": c.slug, "name": c.name, "servers": list(c.servers)} for c in configs]}
+    return Result(data, page={"home": KIND_HOME[kind]})
 
 
-async def kafka_data(ctx: Ctx) -> dict[str, Any]:
+async def kafka_data(ctx: Ctx) -> Result:
     return await kind_data(ctx, "kafka")
 
 
-async def nats_data(ctx: Ctx) -> dict[str, Any]:
+async def nats_data(ctx: Ctx) -> Result:
     return await kind_data(ctx, "nats")
-
-
-async def kind_context(ctx: Ctx, data: dict[str, Any]) -> dict[str, Any]:
-    return {"home": KIND_HOME[data["kind"]]}
 
 
 def kind_landing(kind: str) -> Any:
@@ -49,8 +48,8 @@ def kind_landing(kind: str) -> Any:
     async def view(request: HttpRequest) -> HttpResponse:
         configs = [c for c in await registry.aclusters() if c.kind == kind]
         if len(configs) == 1:
-            return HttpResponseRedirect(f"/clusters/{configs[0].slug}/{KIND_HOME[kind]}")
-        return HttpResponseRedirect(f"/clusters/kind/{kind}")
+            return HttpResponseRedirect(reverse(KIND_HOME[kind], args=[configs[0].slug]))
+        return HttpResponseRedirect(reverse(f"{kind}-clusters"))
 
     view.__name__ = f"{kind}_landing"
     return view
@@ -79,22 +78,9 @@ urlpatterns: list[URLPattern] = [
         template="clusters/overview.html",
         partial="clusters/_table.html",
         get=clusters_data,
-        extra_context=clusters_context,
     ),
-    *endpoint(
-        "clusters/kind/kafka",
-        name="kafka-clusters",
-        template="clusters/kind.html",
-        get=kafka_data,
-        extra_context=kind_context,
-    ),
-    *endpoint(
-        "clusters/kind/nats",
-        name="nats-clusters",
-        template="clusters/kind.html",
-        get=nats_data,
-        extra_context=kind_context,
-    ),
+    *endpoint("clusters/kind/kafka", name="kafka-clusters", template="clusters/kind.html", get=kafka_data),
+    *endpoint("clusters/kind/nats", name="nats-clusters", template="clusters/kind.html", get=nats_data),
     path("kafka", kind_landing("kafka"), name="kafka-home"),
     path("nats", kind_landing("nats"), name="nats-home"),
     path("healthz", healthz, name="healthz"),

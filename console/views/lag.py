@@ -1,12 +1,7 @@
-"""Lag across every cluster: the Kafka groups and JetStream consumers furthest behind.
-
-Each cluster is read on its own, at the same time; one that does not answer
-shows its error in its own section and never hides the others.
-"""
+"""The Lag page: the consumers furthest behind on every cluster."""
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from django.urls import URLPattern
@@ -14,85 +9,14 @@ from django.urls import URLPattern
 from console.params import int_param
 from console.web import Ctx, endpoint
 from streams import registry
-from streams.clusters import ClusterConfig
-from streams.errors import NotFound, StreamdeskError
-from streams.kafka_groups import group_lags
-from streams.kafka_lag import sort_by_lag
-
-# Bounds the consumer-list requests in flight to one NATS server.
-NATS_FANOUT = 16
-
-
-async def kafka_laggards(adapter: Any, limit: int) -> tuple[list[dict[str, Any]], int, str | None]:
-    md = await adapter.metadata()
-    listings = await adapter.groups()
-    lags, warning = await group_lags(adapter, md, [g.group for g in listings])
-    ranked = sort_by_lag(lags.values())
-    items = [
-        {
-            "group": g.group,
-            "lag": g.total,
-            "lag_unknown": g.lag_unknown > 0,
-            "topics": g.topics,
-            "uncommitted": g.uncommitted,
-        }
-        for g in ranked[:limit]
-    ]
-    return items, len(ranked), warning
-
-
-async def nats_laggards(adapter: Any, limit: int) -> tuple[list[dict[str, Any]], int, str | None]:
-    streams = await adapter.streams()
-    gate = asyncio.Semaphore(NATS_FANOUT)
-
-    async def consumers_of(stream: str) -> list[Any]:
-        async with gate:
-            try:
-                return list(await adapter.consumers(stream))
-            except NotFound:  # deleted since the stream list was read
-                return []
-
-    found = [c for batch in await asyncio.gather(*(consumers_of(s.name) for s in streams)) for c in batch]
-    found.sort(key=lambda c: (-c.num_pending, -c.num_ack_pending, c.stream, c.name))
-    items = [
-        {
-            "stream": c.stream,
-            "consumer": c.name,
-            "lag": c.num_pending,
-            "num_ack_pending": c.num_ack_pending,
-            "num_redelivered": c.num_redelivered,
-            "paused": c.paused,
-        }
-        for c in found[:limit]
-    ]
-    return items, len(found), None
-
-
-async def cluster_lag(config: ClusterConfig, limit: int) -> dict[str, Any]:
-    section: dict[str, Any] = {
-        "slug": config.slug,
-        "kind": config.kind,
-        "name": config.name,
-        "error": None,
-        "warning": None,
-    }
-    adapter = registry.adapter_for(config)
-    try:
-        if config.kind == "kafka":
-            section["items"], section["total"], section["warning"] = await kafka_laggards(adapter, limit)
-        else:
-            section["items"], section["total"], section["warning"] = await nats_laggards(adapter, limit)
-    except StreamdeskError as exc:
-        section.update(items=[], total=0, error=exc.message)
-    return section
+from streams.lag.overview import overview
 
 
 async def lag_data(ctx: Ctx) -> dict[str, Any]:
     limit = int_param(ctx.query, "limit", 10, minimum=1, maximum=100)
     assert limit is not None
-    configs = await registry.aclusters()
-    sections = await asyncio.gather(*(cluster_lag(c, limit) for c in configs))
-    return {"clusters": list(sections), "limit": limit}
+    sections = await overview(await registry.aclusters(), limit)
+    return {"clusters": sections, "limit": limit}
 
 
 urlpatterns: list[URLPattern] = endpoint(

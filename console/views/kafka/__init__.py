@@ -1,0 +1,111 @@
+"""Kafka pages and their JSON twins: topics, messages, consumer groups with lag, offsets.
+
+Lists page before they describe: only the rows on screen get watermarks and
+descriptions, except where the order itself needs every group's lag.
+"""
+
+from __future__ import annotations
+
+from django.urls import URLPattern, reverse
+
+from console.templatetags.streamdesk import group_url
+from console.views.kafka import groups, messages, topics
+from console.views.kafka.common import KIND, PAGE
+from console.web import action, endpoint
+
+C = "clusters/<slug:cluster>"
+
+
+def _topics_url(slug: str) -> str:
+    return reverse("kafka-topics", args=[slug])
+
+
+urlpatterns: list[URLPattern] = [
+    *endpoint(
+        f"{C}/topics",
+        name="kafka-topics",
+        kind=KIND,
+        template="kafka/topics.html",
+        partial="kafka/_topics_table.html",
+        page=PAGE,
+        get=topics.topics_list,
+        post=topics.topic_create,
+    ),
+    *action(
+        f"{C}/new-topic",
+        name="kafka-topic-create",
+        kind=KIND,
+        handler=topics.topic_create,
+        redirect=lambda ctx, data: reverse("kafka-topic", args=[ctx.slug, data["name"]]),
+    ),
+    *endpoint(
+        f"{C}/topics/<str:topic>",
+        name="kafka-topic",
+        kind=KIND,
+        template="kafka/topic.html",
+        page=PAGE,
+        get=topics.topic_detail,
+        delete=topics.topic_delete,
+    ),
+    *action(
+        f"{C}/topics/<str:topic>/delete",
+        name="kafka-topic-delete",
+        kind=KIND,
+        handler=topics.topic_delete,
+        redirect=lambda ctx, data: _topics_url(ctx.slug),
+    ),
+    *endpoint(
+        f"{C}/topics/<str:topic>/partitions", name="kafka-topic-partitions", kind=KIND, post=topics.topic_partitions
+    ),
+    *action(
+        f"{C}/topics/<str:topic>/partitions",
+        name="kafka-topic-partitions",
+        kind=KIND,
+        handler=topics.topic_partitions,
+        redirect=lambda ctx, data: reverse("kafka-topic", args=[ctx.slug, data["name"]]),
+    ),
+    *endpoint(
+        f"{C}/topics/<str:topic>/messages",
+        name="kafka-messages",
+        kind=KIND,
+        template="kafka/messages.html",
+        partial="kafka/_messages.html",
+        page=PAGE,
+        get=messages.topic_messages,
+    ),
+    *endpoint(
+        f"{C}/groups",
+        name="kafka-groups",
+        kind=KIND,
+        template="kafka/groups.html",
+        partial="kafka/_groups_table.html",
+        page=PAGE,
+        get=groups.groups_list,
+    ),
+    # A group id may contain "/", so the group routes take a path; the /delete and
+    # /reset routes come before the detail route, which would otherwise swallow them.
+    *action(
+        f"{C}/groups/<path:group>/delete",
+        name="kafka-group-delete",
+        kind=KIND,
+        handler=groups.group_delete,
+        redirect=lambda ctx, data: reverse("kafka-groups", args=[ctx.slug]),
+    ),
+    *endpoint(f"{C}/groups/<path:group>/reset", name="kafka-group-reset", kind=KIND, post=groups.group_reset),
+    *action(
+        f"{C}/groups/<path:group>/reset",
+        name="kafka-group-reset",
+        kind=KIND,
+        handler=groups.group_reset,
+        redirect=lambda ctx, data: group_url(ctx.slug, data["group"]),
+    ),
+    *endpoint(
+        f"{C}/groups/<path:group>",
+        name="kafka-group",
+        kind=KIND,
+        template="kafka/group.html",
+        page=PAGE,
+        get=groups.group_detail,
+        delete=groups.group_delete,
+    ),
+]

@@ -1,0 +1,104 @@
+"""The Kafka message browser: by partition, offset, time or end, with a filter."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlencode
+
+from django.urls import reverse
+
+from console.params import bool_param, choice_param, datetime_param, int_param, str_param
+from console.web import Ctx, Result
+from streams import payloads
+from streams.errors import InvalidInput, NotFound
+from streams.kafka.browse import DEFAULT_LIMIT, FROM_CHOICES, MAX_LIMIT, read_ranges
+from streams.kafka.types import KafkaMessage, ReadRange, TopicPartitionKey, Watermark
+from streams.payloads import headers_api
+
+
+def message_api(m: KafkaMessage) -> dict[str, Any]:
+    return {
+        "partition": m.partition,
+        "offset": m.offset,
+        "timestamp": m.timestamp.isoformat() if m.timestamp else None,
+        "timestamp_ms": m.timestamp_ms,
+        "timestamp_type": m.timestamp_type,
+        "key": m.key.as_api(),
+        "key_size": m.key.size,
+        "headers": headers_api(list(m.headers)),
+        "value": m.value.as_api(),
+        "size": m.value.size,
+        "truncated": m.truncated,
+    }
+
+
+async def topic_messages(ctx: Ctx) -> Result:
+    name = ctx.args["topic"]
+    query = ctx.query
+    partition = int_param(query, "partition", None, minimum=0)
+    limit = int_param(query, "limit", DEFAULT_LIMIT, minimum=1, maximum=MAX_LIMIT)
+    offset = int_param(query, "offset", None, minimum=0)
+    when = datetime_param(query, "timestamp")
+    mode = choice_param(query, "from", FROM_CHOICES)
+    needle_text = str_param(query, "q", max_length=200)
+    full = bool_param(query, "full")
+    assert limit is not None
+    if offset is not None and when is not None:
+        raise InvalidInput("Give offset or timestamp, not both.", field="timestamp")
+    if mode is None:
+        mode = "offset" if offset is not None else "timestamp" if when is not None else "end"
+    if mode == "offset" and offset is None:
+        raise InvalidInput("offset is required when reading from an offset.", field="offset")
+    if mode == "timestamp" and when is None:
+        raise InvalidInput("timestamp is required when reading from a time.", field="timestamp")
+    if full and (partition is None or offset is None):
+        raise InvalidInput("Showing a whole message needs its partition and offset.", field="partition")
+
+    adapter = ctx.kafka
+    info = await adapter.topic(name)
+    if partition is not None and partition not in info.partition_ids:
+        raise InvalidInput(f"Topic {name} has no partition {partition}.", field="partition")
+    partitions = [partition] if partition is not None else info.partition_ids
+    # Fresh: a reader who just produced expects to see the record.
+    marks: dict[TopicPartitionKey, Watermark] = await adapter.watermarks([info], fresh=True)
+    by_partition = {p: marks[(name, p)] for p in partitions if (name, p) in marks}
+    needle = needle_text.encode("utf-8") if needle_text else None
+
+    if full:
+        assert partition is not None and offset is not None
+        mark = by_partition.get(partition)
+        if mark is None or not mark.low <= offset < mark.high:
+            raise NotFound(f"No message at offset {offset} of partition {partition}.")
+        ranges = [ReadRange(partition=partition, start=offset, end=offset + 1, keep=1)]
+        result = await adapter.browse(name, ranges, limit=1, newest=False, display_limit=payloads.FULL_DISPLAY_LIMIT)
+    else:
+        by_time = None
+        if mode == "timestamp":
+            assert when is not None
+            by_time = await adapter.offsets_for_time(name, partitions, int(when.timestamp() * 1000))
+        ranges = read_ranges(
+            mode, partitions, by_partition, limit, offset=offset, by_time=by_time, filtered=needle is not None
+        )
+        result = await adapter.browse(name, ranges, limit=limit, newest=mode == "end", needle=needle)
+
+    data: dict[str, Any] = {
+        "topic": name,
+        "partition": partition,
+        "from": mode,
+        "offset": offset,
+        "timestamp": when.isoformat() if when else None,
+        "limit": limit,
+        "q": needle_text,
+        "full": full,
+        "messages": [message_api(m) for m in result.messages],
+        "scanned": result.scanned,
+        "complete": result.complete,
+        "watermarks": [{"partition": p, "low": m.low, "high": m.high} for p, m in sorted(by_partition.items())],
+        "partitions": info.partition_ids,
+    }
+    base = reverse("kafka-messages", args=[ctx.slug, name])
+    rows = [
+        {"m": m, "full_url": f"{base}?{urlencode({'partition': m.partition, 'offset': m.offset, 'full': 1})}"}
+        for m in result.messages
+    ]
+    return Result(data, page={"rows": rows})

@@ -1,0 +1,180 @@
+"""Kafka topics: the list (paged before described), one topic, create, delete, grow."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from typing import Any
+
+from console.params import choice_param, int_param, page_params, str_param
+from console.views.kafka.common import lag_api
+from console.web import Ctx, Result, require_confirmation, writes
+from streams.errors import InvalidInput, NotSupported, StreamdeskError
+from streams.kafka import actions
+from streams.kafka.adapter import KafkaAdapter
+from streams.kafka.groups import NOT_SUPPORTED, read_watermarks
+from streams.kafka.lag import group_lag, sort_by_lag
+from streams.kafka.names import parse_configs, validate_topic_name
+from streams.kafka.types import ConfigItem, TopicInfo, TopicPartitionKey, Watermark
+
+
+def _count(info: TopicInfo, marks: Mapping[TopicPartitionKey, Watermark]) -> int | None:
+    known = [marks[(info.name, p)].messages for p in info.partition_ids if (info.name, p) in marks]
+    return sum(known) if known else None
+
+
+async def topics_list(ctx: Ctx) -> dict[str, Any]:
+    q = str_param(ctx.query, "q", max_length=249).strip()
+    internal = choice_param(ctx.query, "internal", ("show", "hide"), "show")
+    page, size = page_params(ctx.query, default_size=50, max_size=500)
+    adapter = ctx.kafka
+    md = await adapter.metadata()
+    needle = q.casefold()
+    names = [n for n in md.sorted_names if needle in n.casefold() and (internal == "show" or not md.topics[n].internal)]
+    shown = [md.topics[n] for n in names[(page - 1) * size : page * size]]
+    marks, warning = await read_watermarks(adapter, shown)
+    items = [
+        {
+            "name": info.name,
+            "partitions": len(info.partitions),
+            "replication_factor": info.replication_factor,
+            "messages": _count(info, marks),
+            "internal": info.internal,
+        }
+        for info in shown
+    ]
+    return {
+        "items": items,
+        "total": len(names),
+        "page": page,
+        "page_size": size,
+        "q": q,
+        "internal": internal,
+        "warning": warning,
+    }
+
+
+@writes(actions.TOPIC_CREATE)
+async def topic_create(ctx: Ctx) -> Result:
+    body = ctx.body()
+    name = validate_topic_name(body.get("name"))
+    partitions = int_param(body, "partitions", 1, minimum=1, maximum=100_000)
+    replication = int_param(body, "replication_factor", -1, minimum=-1, maximum=100)
+    if replication == 0:
+        raise InvalidInput(
+            "replication_factor must be at least 1 (or -1 for the broker's default).", field="replication_factor"
+        )
+    configs = parse_configs(body.get("configs"))
+    assert partitions is not None and replication is not None
+    await actions.do_create_topic(ctx.user, ctx.config, name, partitions, replication, configs)
+    params = {"partitions": partitions, "replication_factor": replication, "configs": configs}
+    return Result({"name": name, **params, "message": f"Topic {name} created."}, status=201)
+
+
+async def topic_detail(ctx: Ctx) -> dict[str, Any]:
+    name = ctx.args["topic"]
+    adapter = ctx.kafka
+    info = await adapter.topic(name)
+    marks, warning = await read_watermarks(adapter, [info])
+    (configs, details, configs_note), (readers, groups_note) = await asyncio.gather(
+        _configs(adapter, name), _readers(adapter, info, marks)
+    )
+    partitions = []
+    for p in info.partitions:
+        mark = marks.get((name, p.partition))
+        partitions.append(
+            {
+                "partition": p.partition,
+                "leader": p.leader,
+                "replicas": list(p.replicas),
+                "isr": list(p.isr),
+                "low": mark.low if mark else None,
+                "high": mark.high if mark else None,
+                "messages": mark.messages if mark else None,
+                "under_replicated": len(p.isr) < len(p.replicas),
+                "error": p.error,
+            }
+        )
+    return {
+        "name": name,
+        "internal": info.internal,
+        "replication_factor": info.replication_factor,
+        "messages": _count(info, marks),
+        "partitions": partitions,
+        "configs": configs,
+        "config_details": details,
+        "configs_note": configs_note,
+        "groups": readers,
+        "groups_note": groups_note,
+        "warning": warning,
+    }
+
+
+async def _configs(
+    adapter: KafkaAdapter, topic: str
+) -> tuple[dict[str, str | None] | None, list[dict[str, Any]], str | None]:
+    items: tuple[ConfigItem, ...]
+    try:
+        items = await adapter.topic_configs(topic)
+    except NotSupported:
+        items = ()
+    except StreamdeskError as exc:
+        return None, [], f"Configs unavailable: {exc.message}"
+    if not items:
+        return None, [], f"Topic configs are {NOT_SUPPORTED} (DescribeConfigs answered nothing)."
+    details = [
+        {
+            "name": c.name,
+            "value": c.value,
+            "source": c.source,
+            "default": c.default,
+            "sensitive": c.sensitive,
+            "read_only": c.read_only,
+        }
+        for c in items
+    ]
+    return {c.name: c.value for c in items}, details, None
+
+
+async def _readers(
+    adapter: KafkaAdapter, info: TopicInfo, marks: Mapping[TopicPartitionKey, Watermark]
+) -> tuple[list[dict[str, Any]], str | None]:
+    """Groups with commits on this topic and their lag on it (Kafka keeps no reverse index)."""
+    try:
+        listings = await adapter.groups()
+        committed = await adapter.committed([g.group for g in listings])
+    except StreamdeskError as exc:
+        return [], f"Consumer groups unavailable: {exc.message}"
+    rows = []
+    for group, offsets in committed.items():
+        mine = {k: v for k, v in offsets.items() if k[0] == info.name}
+        if not mine:
+            continue
+        rows.append(group_lag(group, mine, marks, {info.name: info.partition_ids}))
+    return [
+        {
+            "group": g.group,
+            **lag_api(g),
+            "committed": len(g.partitions) - g.uncommitted,
+            "uncommitted": g.uncommitted,
+        }
+        for g in sort_by_lag(rows)
+    ], None
+
+
+@writes(actions.TOPIC_DELETE)
+async def topic_delete(ctx: Ctx) -> dict[str, Any]:
+    name = ctx.args["topic"]
+    require_confirmation(ctx, name, what="the deletion")
+    await actions.do_delete_topic(ctx.user, ctx.config, name)
+    return {"deleted": name, "message": f"Topic {name} deleted."}
+
+
+@writes(actions.TOPIC_ADD_PARTITIONS)
+async def topic_partitions(ctx: Ctx) -> dict[str, Any]:
+    name = ctx.args["topic"]
+    count = int_param(ctx.body(), "count", None, minimum=1, maximum=100_000)
+    if count is None:
+        raise InvalidInput("count (the new total number of partitions) is required.", field="count")
+    await actions.do_add_partitions(ctx.user, ctx.config, name, count)
+    return {"name": name, "partitions": count, "message": f"Topic {name} now has {count} partitions."}

@@ -1,0 +1,69 @@
+"""JetStream streams: the list, one stream with its busiest subjects, purge and delete."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from console.params import choice_param, int_param, page_params, str_param
+from console.views.nats.common import config_rows, paged, subject_param
+from console.web import Ctx, Result, require_confirmation, writes
+from streams.nats import actions
+from streams.nats.subjects import SUBJECT_MAX_LENGTH
+
+STREAM_SORTS = ("name", "messages", "bytes", "consumers", "last")
+PAGE_SUBJECTS_SHOWN = 500
+
+
+async def streams_data(ctx: Ctx) -> dict[str, Any]:
+    q = str_param(ctx.query, "q", max_length=SUBJECT_MAX_LENGTH).strip().lower()
+    sort = choice_param(ctx.query, "sort", STREAM_SORTS, "name")
+    page, size = page_params(ctx.query, default_size=50, max_size=1000)
+    found = await ctx.nats.streams()
+    if q:
+        found = [s for s in found if q in s.name.lower() or any(q in subject.lower() for subject in s.subjects)]
+    if sort == "messages":
+        found = sorted(found, key=lambda s: s.messages, reverse=True)
+    elif sort == "bytes":
+        found = sorted(found, key=lambda s: s.bytes, reverse=True)
+    elif sort == "consumers":
+        found = sorted(found, key=lambda s: s.consumers, reverse=True)
+    elif sort == "last":
+        epoch = datetime.min.replace(tzinfo=UTC)
+        found = sorted(found, key=lambda s: s.last_ts or epoch, reverse=True)
+    return {
+        "items": [s.as_api() for s in paged(found, page, size)],
+        "total": len(found),
+        "page": page,
+        "page_size": size,
+        "q": q,
+        "sort": sort,
+    }
+
+
+async def stream_data(ctx: Ctx) -> Result:
+    detail = await ctx.nats.stream(ctx.args["stream"])
+    top = sorted(detail.subjects.items(), key=lambda kv: (-kv[1], kv[0]))[:PAGE_SUBJECTS_SHOWN]
+    page = {"stream_obj": detail.summary, "config_rows": config_rows(detail.config), "top_subjects": top}
+    return Result(detail.as_api(), page=page)
+
+
+@writes(actions.STREAM_DELETE)
+async def stream_delete(ctx: Ctx) -> dict[str, Any]:
+    name = ctx.args["stream"]
+    require_confirmation(ctx, name, what="deleting the stream")
+    await actions.do_delete_stream(ctx.user, ctx.config, name)
+    return {"deleted": name, "message": f"Stream {name} deleted."}
+
+
+@writes(actions.STREAM_PURGE)
+async def stream_purge(ctx: Ctx) -> dict[str, Any]:
+    name = ctx.args["stream"]
+    body = ctx.body()
+    subject = subject_param(body, "subject")
+    keep = int_param(body, "keep", None, minimum=0, maximum=2**53)
+    require_confirmation(ctx, name, what="the purge")
+    purged = await actions.do_purge_stream(ctx.user, ctx.config, name, subject=subject, keep=keep)
+    scope = f" on {subject}" if subject else ""
+    kept = f", kept the newest {keep}" if keep is not None else ""
+    return {"purged": purged, "message": f"Purged {purged} messages{scope} from {name}{kept}."}

@@ -1,0 +1,104 @@
+"""Every write to a Kafka cluster: preconditions, the write, its audit record.
+
+Pages, the API, Celery tasks and the consumer runner all call these; none of them
+writes through the adapter directly. The adapter drops the cached answers a write
+makes stale.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from streams import audit, registry
+from streams.clusters import ClusterConfig
+from streams.errors import Conflict, InvalidInput
+from streams.kafka import offsets
+from streams.kafka.names import collides
+from streams.kafka.offsets import ResetPlan, ResetRequest
+
+TOPIC_CREATE = "kafka.topic.create"
+TOPIC_DELETE = "kafka.topic.delete"
+TOPIC_ADD_PARTITIONS = "kafka.topic.add_partitions"
+GROUP_RESET_OFFSETS = "kafka.group.reset_offsets"
+GROUP_DELETE = "kafka.group.delete"
+
+
+async def do_create_topic(
+    actor: audit.Actor,
+    cluster: ClusterConfig,
+    name: str,
+    partitions: int,
+    replication_factor: int,
+    configs: Mapping[str, str],
+) -> None:
+    adapter = registry.kafka(cluster)
+
+    async def run() -> None:
+        md = await adapter.metadata(fresh=True)
+        if name in md.topics:
+            raise Conflict(f"Topic {name} already exists.", field="name")
+        clash = next((t for t in md.topics if collides(name, t)), None)
+        if clash:
+            raise Conflict(f"{name} collides with topic {clash}: Kafka treats '.' and '_' alike.", field="name")
+        await adapter.create_topic(name, partitions, replication_factor, configs)
+
+    params: dict[str, Any] = {"partitions": partitions, "replication_factor": replication_factor, "configs": configs}
+    await audit.perform(actor, TOPIC_CREATE, run, cluster=cluster.slug, target=name, params=params)
+
+
+async def do_delete_topic(actor: audit.Actor, cluster: ClusterConfig, name: str) -> None:
+    adapter = registry.kafka(cluster)
+
+    async def run() -> None:
+        await adapter.topic(name)
+        await adapter.delete_topic(name)
+
+    await audit.perform(actor, TOPIC_DELETE, run, cluster=cluster.slug, target=name)
+
+
+async def do_add_partitions(actor: audit.Actor, cluster: ClusterConfig, topic: str, count: int) -> None:
+    adapter = registry.kafka(cluster)
+
+    async def run() -> None:
+        info = await adapter.topic(topic)
+        if count <= len(info.partitions):
+            raise InvalidInput(f"count must be more than the current {len(info.partitions)} partitions.", field="count")
+        await adapter.add_partitions(topic, count)
+
+    await audit.perform(actor, TOPIC_ADD_PARTITIONS, run, cluster=cluster.slug, target=topic, params={"count": count})
+
+
+async def do_reset_offsets(actor: audit.Actor, cluster: ClusterConfig, req: ResetRequest) -> ResetPlan:
+    """Plan from fresh answers, refuse while the group has members (409), then commit the plan."""
+    adapter = registry.kafka(cluster)
+
+    async def run() -> ResetPlan:
+        plan = await offsets.plan(adapter, req)
+        if plan.blocked:
+            raise Conflict(plan.blocked)
+        await adapter.alter_group_offsets(req.group, {(req.topic, s.partition): s.new for s in plan.steps})
+        return plan
+
+    return await audit.perform(
+        actor,
+        GROUP_RESET_OFFSETS,
+        run,
+        cluster=cluster.slug,
+        target=f"{req.group} @ {req.topic}",
+        params=req.params,
+        describe=lambda plan: plan.describe(),
+    )
+
+
+async def do_delete_group(actor: audit.Actor, cluster: ClusterConfig, group: str) -> None:
+    adapter = registry.kafka(cluster)
+
+    async def run() -> None:
+        await adapter.group(group)
+        desc = (await adapter.describe_groups([group], fresh=True)).get(group)
+        if desc is not None and desc.active:
+            raise Conflict(f"Group {group} has active members (state {desc.state}); stop its consumers first.")
+        await adapter.delete_group(group)
+
+    await audit.perform(actor, GROUP_DELETE, run, cluster=cluster.slug, target=group)

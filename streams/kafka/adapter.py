@@ -1,0 +1,412 @@
+"""Kafka adapter on confluent-kafka: topics, watermarks, consumer groups, offsets and the
+message browser, on top of the cluster's one AdminClient (``KafkaConnection``)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, wait
+from typing import Any, TypeVar
+
+from confluent_kafka import ConsumerGroupTopicPartitions, KafkaError, KafkaException, TopicPartition
+from confluent_kafka.admin import ConfigResource, NewPartitions, NewTopic, OffsetSpec, ResourceType
+
+from streams.errors import NotFound, NotSupported
+from streams.kafka import browse
+from streams.kafka.client import (
+    error_of,
+    gather_futures,
+)
+from streams.kafka.connection import KafkaConnection
+from streams.kafka.convert import configs_from, group_from_description, listing_from, metadata_from
+from streams.kafka.types import (
+    BrowseResult,
+    ClusterMetadata,
+    ConfigItem,
+    GroupDescription,
+    GroupListing,
+    ReadRange,
+    TopicInfo,
+    TopicPartitionKey,
+    Watermark,
+)
+from streams.payloads import DISPLAY_LIMIT
+
+T = TypeVar("T")
+
+logger = logging.getLogger("streams.kafka")
+
+# OffsetFetch is one group per request; this many go out at once.
+GROUP_FETCH_PARALLELISM = 32
+
+
+class KafkaAdapter(KafkaConnection):
+    """Topics, watermarks, consumer groups, offsets and the message browser."""
+
+    # -- topics --------------------------------------------------------------------------
+
+    async def metadata(self, *, fresh: bool = False) -> ClusterMetadata:
+        """Every topic with its partitions, leaders and replicas (one Metadata request)."""
+        self._notice_client_errors()
+        if fresh:
+            self.cache.invalidate(("metadata",))
+
+        async def load() -> ClusterMetadata:
+            md = await self.call(lambda: self.admin.list_topics(timeout=self.timeout), what="metadata")
+            return metadata_from(md)
+
+        return await self.cache.get_or_load(("metadata",), self.ttl, load)
+
+    async def topic(self, name: str) -> TopicInfo:
+        """One topic from the metadata; a miss re-reads it once before saying 404."""
+        info = (await self.metadata()).topics.get(name)
+        if info is None:
+            info = (await self.metadata(fresh=True)).topics.get(name)
+        if info is None:
+            raise NotFound(f"No topic named {name!r} on {self.config.name}.")
+        return info
+
+    async def watermarks(
+        self, topics: Iterable[TopicInfo], *, fresh: bool = False
+    ) -> dict[TopicPartitionKey, Watermark]:
+        """Low and high offsets of every partition of ``topics``.
+
+        Cached per topic; the misses are asked in one ListOffsets for the earliest
+        and one for the latest offsets, whatever the number of partitions.
+        """
+        self._notice_client_errors()
+        topics = list(topics)
+        if fresh:
+            return await self._watermarks(topics, fresh=True)
+        names = [(info.name, tuple(info.partition_ids)) for info in topics]
+        return dict(await self._sweep("wm", names, lambda: self._watermarks(topics, fresh=False)))
+
+    async def _watermarks(self, topics: list[TopicInfo], *, fresh: bool) -> dict[TopicPartitionKey, Watermark]:
+        found: dict[TopicPartitionKey, Watermark] = {}
+        missing: list[TopicInfo] = []
+        for info in topics:
+            hit = None if fresh else self.cache.get(("wm", info.name))
+            if hit is None:
+                missing.append(info)
+            else:
+                found.update(hit)
+        keys = [(info.name, p) for info in missing for p in info.partition_ids]
+        fetched: dict[TopicPartitionKey, Watermark] = {}
+        if keys:
+            fetched = await self.call(self._fetch_watermarks, keys, what="watermarks")
+            found.update(fetched)
+        for info in missing:
+            per_topic = {
+                (info.name, p): fetched[(info.name, p)] for p in info.partition_ids if (info.name, p) in fetched
+            }
+            if len(per_topic) == len(info.partitions):
+                self.cache.put(("wm", info.name), per_topic, self.ttl)
+        return found
+
+    def _fetch_watermarks(self, keys: Sequence[TopicPartitionKey]) -> dict[TopicPartitionKey, Watermark]:
+        deadline = time.monotonic() + self.timeout
+        admin = self.admin
+        # Both requests leave before either answer is awaited.
+        early = admin.list_offsets(
+            {TopicPartition(t, p): OffsetSpec.earliest() for t, p in keys}, request_timeout=self.timeout
+        )
+        late = admin.list_offsets(
+            {TopicPartition(t, p): OffsetSpec.latest() for t, p in keys}, request_timeout=self.timeout
+        )
+        lows, low_failures = gather_futures(early, deadline)
+        highs, high_failures = gather_futures(late, deadline)
+        failures = list(low_failures.values()) + list(high_failures.values())
+        low_by = {(tp.topic, tp.partition): info.offset for tp, info in lows.items()}
+        high_by = {(tp.topic, tp.partition): info.offset for tp, info in highs.items()}
+        marks = {
+            key: Watermark(low=max(low_by[key], 0), high=max(high_by[key], 0))
+            for key in keys
+            if key in low_by and key in high_by
+        }
+        if not marks and failures:
+            raise failures[0]
+        return marks
+
+    async def topic_configs(self, topic: str) -> tuple[ConfigItem, ...]:
+        """A topic's configs; an empty answer means the broker does not describe them."""
+        self._notice_client_errors()
+
+        async def load() -> tuple[ConfigItem, ...]:
+            def run() -> tuple[ConfigItem, ...]:
+                futures = self.admin.describe_configs(
+                    [ConfigResource(ResourceType.TOPIC, topic)], request_timeout=self.timeout
+                )
+                results, failures = gather_futures(futures, time.monotonic() + self.timeout)
+                if failures:
+                    raise next(iter(failures.values()))
+                entries = next(iter(results.values()), None) or {}
+                return configs_from(entries)
+
+            return await self.call(run, what=f"configs of {topic}")
+
+        return await self.cache.get_or_load(("configs", topic), self.ttl, load)
+
+    async def create_topic(
+        self, name: str, partitions: int, replication_factor: int, configs: Mapping[str, str]
+    ) -> None:
+        def run() -> None:
+            new = NewTopic(name, num_partitions=partitions, replication_factor=replication_factor, config=dict(configs))
+            futures = self.admin.create_topics([new], operation_timeout=self.timeout, request_timeout=self.timeout)
+            futures[name].result(timeout=self.timeout + 0.2)
+
+        try:
+            await self.call(self._writing(run, f"create topic {name}"), what=f"create topic {name}")
+        finally:
+            self.invalidate()
+
+    async def delete_topic(self, name: str) -> None:
+        def run() -> None:
+            futures = self.admin.delete_topics([name], operation_timeout=self.timeout, request_timeout=self.timeout)
+            futures[name].result(timeout=self.timeout + 0.2)
+
+        try:
+            await self.call(self._writing(run, f"delete topic {name}"), what=f"delete topic {name}")
+        finally:
+            self.invalidate()
+
+    async def add_partitions(self, topic: str, total: int) -> None:
+        """Grow ``topic`` to ``total`` partitions (CreatePartitions)."""
+
+        def run() -> None:
+            futures = self.admin.create_partitions(
+                [NewPartitions(topic, total)], operation_timeout=self.timeout, request_timeout=self.timeout
+            )
+            futures[topic].result(timeout=self.timeout + 0.2)
+
+        try:
+            what = f"add partitions to {topic}"
+            await self.call(self._writing(run, what, {"partitions": "count"}), what=what)
+        finally:
+            self.invalidate()
+
+    async def offsets_for_time(self, topic: str, partitions: Sequence[int], when_ms: int) -> dict[int, int | None]:
+        """The first offset at or after ``when_ms`` in each partition (None: no such record)."""
+        if not partitions:
+            return {}
+
+        def run() -> dict[int, int | None]:
+            futures = self.admin.list_offsets(
+                {TopicPartition(topic, p): OffsetSpec.for_timestamp(when_ms) for p in partitions},
+                request_timeout=self.timeout,
+            )
+            results, failures = gather_futures(futures, time.monotonic() + self.timeout)
+            if failures:
+                raise next(iter(failures.values()))
+            # A found record comes with its timestamp; -1 for either means there is none.
+            return {
+                tp.partition: (info.offset if info.offset >= 0 and info.timestamp >= 0 else None)
+                for tp, info in results.items()
+            }
+
+        return await self.call(run, what=f"offsets by time in {topic}")
+
+    # -- consumer groups -----------------------------------------------------------------
+
+    async def groups(self, *, fresh: bool = False) -> list[GroupListing]:
+        """Every consumer group the cluster knows (one ListGroups per broker)."""
+        self._notice_client_errors()
+        if fresh:
+            self.cache.invalidate(("groups",))
+
+        async def load() -> list[GroupListing]:
+            def run() -> list[GroupListing]:
+                result = self.admin.list_consumer_groups(request_timeout=self.timeout).result(self.timeout + 0.2)
+                if result.errors and not result.valid:
+                    raise KafkaException(result.errors[0])
+                if result.errors:
+                    logger.warning("%s: some brokers did not list their groups: %s", self.config.slug, result.errors)
+                return sorted((listing_from(g) for g in result.valid), key=lambda g: g.group)
+
+            return await self.call(run, what="consumer groups")
+
+        return await self.cache.get_or_load(("groups",), self.ttl, load)
+
+    async def group(self, group: str) -> GroupListing:
+        """A group that exists, from DescribeGroups where its answer decides, else the listing.
+
+        Kafka describes an unknown group as DEAD; some brokers (tansu) describe any
+        id as EMPTY, so an empty group is looked up in the listing, re-read once
+        before saying 404.
+        """
+        try:
+            desc = (await self.describe_groups([group])).get(group)
+        except NotSupported:
+            desc = None
+        if desc is not None and desc.state == "DEAD":
+            raise NotFound(f"No consumer group named {group!r} on {self.config.name}.")
+        if desc is not None and desc.state not in ("EMPTY", "UNKNOWN"):
+            return GroupListing(group=group, state=desc.state, simple=desc.simple)
+        for fresh in (False, True):
+            for listing in await self.groups(fresh=fresh):
+                if listing.group == group:
+                    return listing
+        raise NotFound(f"No consumer group named {group!r} on {self.config.name}.")
+
+    async def describe_groups(self, groups: Sequence[str], *, fresh: bool = False) -> dict[str, GroupDescription]:
+        """State, members and assignments of ``groups``, in one DescribeGroups round."""
+        self._notice_client_errors()
+        if fresh:
+            return await self._describe_groups(groups, fresh=True)
+        return dict(await self._sweep("describe", groups, lambda: self._describe_groups(groups, fresh=False)))
+
+    async def _describe_groups(self, groups: Sequence[str], *, fresh: bool) -> dict[str, GroupDescription]:
+        found: dict[str, GroupDescription] = {}
+        missing = []
+        for group in dict.fromkeys(groups):
+            hit = None if fresh else self.cache.get(("describe", group))
+            if hit is None:
+                missing.append(group)
+            else:
+                found[group] = hit
+        if not missing:
+            return found
+
+        def run() -> dict[str, GroupDescription]:
+            futures = self.admin.describe_consumer_groups(missing, request_timeout=self.timeout)
+            results, failures = gather_futures(futures, time.monotonic() + self.timeout)
+            for exc in failures.values():
+                err = error_of(exc)
+                if err is None or err.code() != KafkaError.GROUP_ID_NOT_FOUND:
+                    raise exc
+            return {group: group_from_description(desc) for group, desc in results.items()}
+
+        described = await self.call(run, what="describe consumer groups")
+        for group, desc in described.items():
+            self.cache.put(("describe", group), desc, self.ttl)
+        found.update(described)
+        return found
+
+    async def committed(self, groups: Sequence[str], *, fresh: bool = False) -> dict[str, dict[TopicPartitionKey, int]]:
+        """Committed offsets of each group (only partitions with a commit).
+
+        The protocol asks one group per OffsetFetch, so the misses go out
+        concurrently, at most ``GROUP_FETCH_PARALLELISM`` in flight; each answer is
+        cached as it arrives, so an interrupted sweep is not repeated from scratch.
+        """
+        self._notice_client_errors()
+        if fresh:
+            return await self._committed(groups, fresh=True)
+        return dict(await self._sweep("offsets", groups, lambda: self._committed(groups, fresh=False)))
+
+    async def _committed(self, groups: Sequence[str], *, fresh: bool) -> dict[str, dict[TopicPartitionKey, int]]:
+        found: dict[str, dict[TopicPartitionKey, int]] = {}
+        missing = []
+        for group in dict.fromkeys(groups):
+            hit = None if fresh else self.cache.get(("offsets", group))
+            if hit is None:
+                missing.append(group)
+            else:
+                found[group] = hit
+        if missing:
+            budget = min(self.timeout * 2 + len(missing) * 0.005, self.timeout * 5)
+            found.update(await self.call(self._fetch_committed, missing, what="committed offsets", timeout=budget))
+        return found
+
+    def _fetch_committed(self, groups: Sequence[str]) -> dict[str, dict[TopicPartitionKey, int]]:
+        admin = self.admin
+        ttl = self.ttl
+        out: dict[str, dict[TopicPartitionKey, int]] = {}
+        pending: dict[Future[Any], str] = {}
+
+        def drain(until: int) -> None:
+            while len(pending) > until:
+                done, _ = wait(list(pending), timeout=self.timeout + 0.2, return_when=FIRST_COMPLETED)
+                if not done:
+                    raise TimeoutError("committed offsets")
+                for future in done:
+                    group = pending.pop(future)
+                    try:
+                        answer = future.result()
+                    except KafkaException as exc:
+                        err = error_of(exc)
+                        if err is None or err.code() != KafkaError.GROUP_ID_NOT_FOUND:
+                            raise
+                        offsets: dict[TopicPartitionKey, int] = {}
+                    else:
+                        offsets = {
+                            (tp.topic, tp.partition): tp.offset
+                            for tp in answer.topic_partitions or ()
+                            if tp.error is None and tp.offset >= 0
+                        }
+                    out[group] = offsets
+                    self.cache.put(("offsets", group), offsets, ttl)
+
+        for group in groups:
+            drain(GROUP_FETCH_PARALLELISM - 1)
+            request = [ConsumerGroupTopicPartitions(group)]
+            pending[admin.list_consumer_group_offsets(request, request_timeout=self.timeout)[group]] = group
+        drain(0)
+        return out
+
+    async def alter_group_offsets(self, group: str, offsets: Mapping[TopicPartitionKey, int]) -> None:
+        """Commit ``offsets`` for an inactive group (OffsetCommit from outside the group)."""
+        if not offsets:
+            return
+
+        def run() -> None:
+            tps = [TopicPartition(t, p, o) for (t, p), o in sorted(offsets.items())]
+            futures = self.admin.alter_consumer_group_offsets(
+                [ConsumerGroupTopicPartitions(group, tps)], request_timeout=self.timeout
+            )
+            answer = futures[group].result(timeout=self.timeout + 0.2)
+            for tp in answer.topic_partitions or ():
+                if tp.error is not None:
+                    raise KafkaException(tp.error)
+
+        try:
+            await self.call(self._writing(run, f"reset offsets of {group}"), what=f"reset offsets of {group}")
+        finally:
+            self.invalidate("offsets", group)
+            self.invalidate("describe", group)
+
+    async def delete_group(self, group: str) -> None:
+        def run() -> None:
+            futures = self.admin.delete_consumer_groups([group], request_timeout=self.timeout)
+            futures[group].result(timeout=self.timeout + 0.2)
+
+        try:
+            await self.call(self._writing(run, f"delete group {group}"), what=f"delete group {group}")
+        finally:
+            self.invalidate("groups")
+            self.invalidate("offsets", group)
+            self.invalidate("describe", group)
+
+    # -- messages ------------------------------------------------------------------------
+
+    async def browse(
+        self,
+        topic: str,
+        ranges: Sequence[ReadRange],
+        *,
+        limit: int,
+        newest: bool,
+        needle: bytes | None = None,
+        display_limit: int | None = DISPLAY_LIMIT,
+    ) -> BrowseResult:
+        """Read ``ranges`` of ``topic`` with a throwaway consumer that never commits.
+
+        Reading stops at each range's end, at the end of the partition, or when
+        the deadline passes; what arrived by then is answered, marked incomplete.
+        """
+        if not ranges:
+            return BrowseResult()
+        budget = self.timeout * 0.8
+        return await self.call(
+            browse.read,
+            self.config,
+            topic,
+            list(ranges),
+            limit,
+            newest,
+            needle,
+            display_limit,
+            budget,
+            what=f"read {topic}",
+            timeout=self.timeout + 1,
+        )

@@ -1,0 +1,164 @@
+"""One AdminClient per Kafka cluster per process, its thread pool, and the answer cache.
+
+librdkafka calls block, so each one runs on a bounded thread pool with a deadline; a
+broker that does not answer becomes ``BrokerUnavailable`` instead of a hung request.
+librdkafka reconnects on its own with backoff. Answers are cached briefly and dropped
+at once when the client reports the brokers gone or a call fails.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka.admin import AdminClient
+from django.conf import settings
+
+from streams.clusters import ClusterConfig
+from streams.errors import BrokerUnavailable
+from streams.health import ClusterHealth, measure
+from streams.kafka.client import UNAVAILABLE_CODES, client_config, translate, translate_write
+from streams.ttlcache import TTLCache
+
+T = TypeVar("T")
+
+RETIRE_INTERVAL_SECONDS = 10.0
+
+
+def _release(client: AdminClient) -> None:
+    """Holds the last reference to a retired client, so it is destroyed on a pool thread."""
+
+
+class KafkaConnection:
+    """The AdminClient, its thread pool, deadlines and typed errors, and the answer cache."""
+
+    kind = "kafka"
+
+    def __init__(self, config: ClusterConfig) -> None:
+        self.config = config
+        self.timeout = settings.BROKER_TIMEOUT_SECONDS
+        self._executor = ThreadPoolExecutor(
+            max_workers=settings.BROKER_EXECUTOR_THREADS, thread_name_prefix=f"kafka-{config.slug}"
+        )
+        self._admin: AdminClient | None = None
+        self._retired_at = float("-inf")
+        self._retired: list[tuple[float, AdminClient]] = []
+        self._lock = threading.Lock()
+        # Room for a per-group entry of every group of a large cluster, so one sweep fits.
+        self.cache = TTLCache(max_entries=50_000)
+        # Moves on with every write; see ``_sweep``.
+        self._epoch = 0
+
+    @property
+    def admin(self) -> AdminClient:
+        with self._lock:
+            if self._admin is None:
+                self._admin = AdminClient(client_config(self.config) | {"error_cb": self._on_client_error})
+            return self._admin
+
+    def _on_client_error(self, error: KafkaError) -> None:
+        """librdkafka lost the brokers: cached answers describe a cluster that may be gone."""
+        if error.code() in UNAVAILABLE_CODES:
+            self.invalidate()
+
+    def _notice_client_errors(self) -> None:
+        """Serve the client's queued error events (cheap, never blocks) before a cached answer is trusted."""
+        admin = self._admin
+        if admin is not None:
+            admin.poll(0)
+
+    async def call(self, fn: Callable[..., T], *args: Any, what: str, timeout: float | None = None) -> T:
+        """Run a blocking client call on the pool; failures come back as typed errors."""
+        deadline = timeout or self.timeout
+        loop = asyncio.get_running_loop()
+        try:
+            return await asyncio.wait_for(loop.run_in_executor(self._executor, fn, *args), deadline + 0.5)
+        except (KafkaException, TimeoutError) as exc:
+            error = translate(exc, what)
+            if isinstance(error, BrokerUnavailable):
+                self.invalidate()
+                self._retire_admin()
+            raise error from exc
+        except RuntimeError as exc:  # executor shut down while the config changed
+            raise BrokerUnavailable(f"Kafka client was restarting ({what}); try again") from exc
+
+    def _retire_admin(self) -> None:
+        """Start the next call on a new client after one timed out.
+
+        A broker that stalls and comes back can leave librdkafka's connection to it
+        answering nothing (seen with the group coordinator), while a new connection
+        works at once. At most one new client per ``RETIRE_INTERVAL_SECONDS``, so a
+        broker that is simply down does not churn clients. The old client lives on
+        past every deadline of the calls that may still be using it.
+        """
+        now = time.monotonic()
+        with self._lock:
+            old = self._admin
+            if old is None or now - self._retired_at < RETIRE_INTERVAL_SECONDS:
+                return
+            self._admin = None
+            self._retired_at = now
+            done = [client for until, client in self._retired if until <= now]
+            self._retired = [(until, c) for until, c in self._retired if until > now]
+            self._retired.append((now + self.timeout * 10, old))
+        del old
+        for client in done:
+            try:
+                # Destroying a client waits for its threads: do it on the pool, not the loop.
+                self._executor.submit(_release, client)
+            except RuntimeError:  # the pool is shut down: the adapter is closing anyway
+                break
+        done.clear()
+
+    # -- caching -------------------------------------------------------------------------
+
+    @property
+    def ttl(self) -> float:
+        return float(settings.BROKER_CACHE_SECONDS)
+
+    def invalidate(self, *prefix: Hashable) -> None:
+        """Forget cached answers (all of them, or those under ``prefix``) after a write."""
+        self._epoch += 1
+        self.cache.invalidate(tuple(prefix) if prefix else None)
+
+    async def _sweep(self, kind: str, names: Iterable[Any], load: Callable[[], Awaitable[T]]) -> T:
+        """Concurrent identical sweeps (the same ``names``, in any order) share one ``load``.
+
+        The Lag page refreshes every few seconds in every open tab: without this, each
+        refresh that misses the per-item entries repeats the whole sweep. Nothing is
+        kept under the sweep's key (the per-item entries are the cache), and a write
+        moves the epoch on, so a sweep asked after a write never joins one begun before it.
+        """
+        key = ("sweep", kind, self._epoch, tuple(sorted(set(names))))
+        return await self.cache.get_or_load(key, 0, load)
+
+    @staticmethod
+    def _writing(
+        run: Callable[[], None], what: str, field_names: Mapping[str, str] | None = None
+    ) -> Callable[[], None]:
+        """``run`` with the broker's refusals of the request mapped to 400/409 naming the field."""
+
+        def guarded() -> None:
+            try:
+                run()
+            except KafkaException as exc:
+                raise translate_write(exc, what, field_names) from exc
+
+        return guarded
+
+    async def ping(self) -> ClusterHealth:
+        async def roundtrip() -> str:
+            metadata = await self.call(lambda: self.admin.list_topics(timeout=self.timeout), what="metadata")
+            return f"{len(metadata.brokers)} broker(s)"
+
+        return await measure(self.config, roundtrip)
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
+        self._admin = None
+        self._retired.clear()

@@ -1,0 +1,100 @@
+"""Consumer-group lag read through the Kafka adapter: commits, watermarks, descriptions.
+
+The arithmetic lives in ``streams.kafka_lag``; this module decides what to ask
+the broker for, so every page and the Lag overview read lag the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from streams.errors import NotSupported, StreamdeskError
+from streams.kafka.lag import GroupLag, group_lag, topics_of
+from streams.kafka.types import ClusterMetadata, GroupDescription, TopicInfo, TopicPartitionKey, Watermark
+
+if TYPE_CHECKING:
+    from streams.kafka.adapter import KafkaAdapter
+
+Committed = dict[str, dict[TopicPartitionKey, int]]
+
+
+async def read_watermarks(
+    adapter: KafkaAdapter, topics: list[TopicInfo], *, fresh: bool = False
+) -> tuple[dict[TopicPartitionKey, Watermark], str | None]:
+    """Watermarks, or none and the reason: a table without counts beats an error page."""
+    if not topics:
+        return {}, None
+    try:
+        return await adapter.watermarks(topics, fresh=fresh), None
+    except StreamdeskError as exc:
+        return {}, f"Offsets unavailable: {exc.message}"
+
+
+def partitions_of(md: ClusterMetadata, topics: Iterable[str]) -> dict[str, list[int]]:
+    return {t: md.topics[t].partition_ids for t in topics if t in md.topics}
+
+
+@dataclass(frozen=True)
+class LagSweep:
+    """The lag of some groups and the broker answers it was computed from."""
+
+    lags: dict[str, GroupLag]
+    committed: Committed
+    marks: dict[TopicPartitionKey, Watermark]
+    warning: str | None
+
+
+async def sweep_lags(
+    adapter: KafkaAdapter,
+    md: ClusterMetadata,
+    groups: list[str],
+    described: Mapping[str, GroupDescription] | None = None,
+    *,
+    committed: Committed | None = None,
+    also: Iterable[TopicInfo] = (),
+    fresh: bool = False,
+) -> LagSweep:
+    """Lag of ``groups``; ``committed`` when already read, ``also`` topics whose watermarks are wanted too."""
+    if committed is None:
+        committed = await adapter.committed(groups, fresh=fresh)
+    described = described or {}
+    assigned: dict[str, dict[TopicPartitionKey, str]] = {
+        g: {tp: m.client_id or m.member_id for tp, m in d.assigned_to().items()} for g, d in described.items()
+    }
+    topics = topics_of(committed.values()) | {t for a in assigned.values() for t, _ in a}
+    wanted = {t: md.topics[t] for t in sorted(topics) if t in md.topics}
+    wanted.update((info.name, info) for info in also)
+    marks, warning = await read_watermarks(adapter, list(wanted.values()), fresh=fresh)
+    layout = partitions_of(md, topics)
+    lags = {g: group_lag(g, committed.get(g, {}), marks, layout, assigned.get(g)) for g in groups}
+    return LagSweep(lags, committed, marks, warning)
+
+
+async def group_lags(
+    adapter: KafkaAdapter,
+    md: ClusterMetadata,
+    groups: list[str],
+    described: Mapping[str, GroupDescription] | None = None,
+) -> tuple[dict[str, GroupLag], str | None]:
+    """Lag of each of ``groups``, and why it is incomplete when the watermarks could not be read."""
+    sweep = await sweep_lags(adapter, md, groups, described)
+    return sweep.lags, sweep.warning
+
+
+NOT_SUPPORTED = "not supported by this broker"
+
+
+async def describe(
+    adapter: KafkaAdapter, groups: list[str], *, fresh: bool = False
+) -> tuple[dict[str, GroupDescription], str | None]:
+    """Group descriptions, or none and the reason: a group page without members beats an error page."""
+    if not groups:
+        return {}, None
+    try:
+        return await adapter.describe_groups(groups, fresh=fresh), None
+    except NotSupported:
+        return {}, f"Group descriptions are {NOT_SUPPORTED}."
+    except StreamdeskError as exc:
+        return {}, f"Group descriptions unavailable: {exc.message}"
