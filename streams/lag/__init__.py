@@ -1,0 +1,1 @@
+"""Lag history, status rules and metrics."""
