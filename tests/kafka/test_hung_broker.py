@@ -65,3 +65,23 @@ def test_hung_broker_gives_503_then_recovers(viewer_client, tmp_path, kind, path
             assert next(c for c in health if c["slug"] == kind)["reachable"] is True
     finally:
         server.stop()
+
+
+def test_cached_answers_are_dropped_once_the_client_loses_the_broker(viewer_client, tmp_path, settings):
+    """Answers are cached for a minute here, yet loads soon after the broker stopped say so."""
+    settings.BROKER_CACHE_SECONDS = 60
+    server = devstack.tansu_server(tmp_path).start()
+    bootstrap = f"127.0.0.1:{server.port}"
+    try:
+        with override_settings(KAFKA_BOOTSTRAP_SERVERS=bootstrap):
+            kh.create_topic(bootstrap, "orders")
+            assert viewer_client.get("/api/v1/clusters/kafka/topics").status_code == 200
+            server.stop()
+            deadline = time.monotonic() + 15
+            status = 200
+            while status == 200 and time.monotonic() < deadline:
+                status = viewer_client.get("/api/v1/clusters/kafka/topics").status_code
+                time.sleep(0.2)
+            assert status == 503
+    finally:
+        server.stop()

@@ -84,3 +84,22 @@ def test_stopped_then_restarted_server_is_used_again(viewer_client, tmp_path, un
             assert viewer_client.get("/api/v1/clusters/nats/server").json()["connections"] >= 1
     finally:
         server.stop()
+
+
+@pytest.mark.slow
+def test_cached_answers_are_dropped_the_moment_the_server_goes(viewer_client, tmp_path, settings):
+    """Answers are cached for a minute here, yet the first load after the server stopped says so."""
+    settings.BROKER_CACHE_SECONDS = 60
+    server = devstack.nats_server(tmp_path).start()
+    try:
+        with override_settings(NATS_URL=f"nats://127.0.0.1:{server.port}", NATS_MONITOR_URL=""):
+            assert viewer_client.get("/api/v1/clusters/nats/streams").status_code == 200
+            server.stop()
+            deadline = time.monotonic() + 5
+            status = 200
+            while status == 200 and time.monotonic() < deadline:
+                status = viewer_client.get("/api/v1/clusters/nats/streams").status_code
+                time.sleep(0.1)
+            assert status == 503
+    finally:
+        server.stop()

@@ -6,6 +6,7 @@ import io
 
 import pytest
 from django.core.management import call_command
+from django.test import Client
 
 from streams.models import ApiToken
 
@@ -100,8 +101,6 @@ def test_kind_listing_names_only_clusters_of_that_kind(viewer_client):
 
 
 def test_api_write_with_session_needs_csrf(operator, db):
-    from django.test import Client
-
     client = Client(enforce_csrf_checks=True)
     client.force_login(operator)
     response = client.post("/api/v1/audit", data="{}", content_type="application/json")
@@ -120,3 +119,25 @@ def test_form_failure_never_redirects_to_a_foreign_referer(operator_client):
         headers={"Referer": "http://testserver/clusters/kafka/topics"},
     )
     assert same_site["Location"] == "http://testserver/clusters/kafka/topics"
+
+
+def test_unknown_api_post_with_a_session_is_json_404_not_the_csrf_page(operator, db):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(operator)
+    response = client.post("/api/v1/no/such/thing", {}, content_type="application/json")
+    assert response.status_code == 404
+    assert response["Content-Type"].startswith("application/json") and response.json()["error"]
+
+
+def test_refused_writes_are_audited_as_denied(viewer_client, settings):
+    from streams.models import AuditEvent
+
+    response = viewer_client.post("/api/v1/clusters/kafka/topics", {"name": "refused"}, content_type="application/json")
+    assert response.status_code == 403
+    settings.READ_ONLY = True
+    assert viewer_client.delete("/api/v1/clusters/kafka/groups/billing").status_code == 403
+    events = list(AuditEvent.objects.order_by("id").values_list("action", "username", "result", "cluster"))
+    assert events == [
+        ("kafka.topic.create", "victor", "denied", "kafka"),
+        ("kafka.group.delete", "victor", "denied", "kafka"),
+    ]

@@ -1,0 +1,1 @@
+"""Publishing test messages: single publishes, saved messages (templates) and bulk jobs."""
