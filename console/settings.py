@@ -84,6 +84,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"].setdefault("OPTIONS", {})["init_command"] = "PRAGMA journal_mode=WAL;"
     DATABASES["default"]["OPTIONS"]["transaction_mode"] = "IMMEDIATE"
     DATABASES["default"]["OPTIONS"]["timeout"] = 20
+    # A file, not memory: the test suite's Celery worker and runconsumers processes share it.
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test.sqlite3")}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -161,6 +163,8 @@ BROKER_TIMEOUT_SECONDS = envfloat("STREAMDESK_BROKER_TIMEOUT", 3.0, minimum=0.1)
 BROKER_CACHE_SECONDS = envfloat("STREAMDESK_BROKER_CACHE_SECONDS", 5.0, minimum=0.0)
 BROKER_EXECUTOR_THREADS = envint("STREAMDESK_BROKER_THREADS", 8, minimum=1)
 READ_ONLY = envbool("STREAMDESK_READ_ONLY", False)
+# The largest message a publish may send (key, value and headers), whatever the broker allows.
+PUBLISH_MAX_BYTES = envint("STREAMDESK_PUBLISH_MAX_BYTES", 1024 * 1024, minimum=1)
 
 LOGGING = {
     "version": 1,

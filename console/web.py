@@ -201,11 +201,16 @@ def endpoint(
     delete: Handler | None = None,
     page: dict[str, Any] | None = None,
     context: PageContext | None = None,
+    form: str | None = None,
 ) -> list[URLPattern]:
     """URL patterns for an API resource and, with ``template``, its page.
 
     ``page`` is fixed context for the template (the menu entry, the tab); ``context``
-    computes more of it, for the page only, after the handler answered.
+    computes more of it, for the page only, after the handler answered. With ``form``
+    (a template), the page also takes the POST of its own form: the same ``post``
+    handler runs (operators only) and its answer (``outcome``) or error (``form_error``)
+    is rendered in ``form`` for htmx, or in the whole page otherwise, which stays put
+    rather than redirecting, so that what the broker answered can be read.
     """
     handlers: dict[str, Handler] = {}
     if get:
@@ -256,37 +261,70 @@ def endpoint(
     if template and get:
         read = get
         fixed = page or {}
+        write = post if form else None
 
         async def page_view(request: HttpRequest, **kwargs: Any) -> HttpResponse:
-            if request.method not in ("GET", "HEAD"):
-                return HttpResponse(status=405, headers={"Allow": "GET"})
+            posting = request.method == "POST" and write is not None
+            if request.method not in ("GET", "HEAD") and not posting:
+                allowed = "GET, POST" if write is not None else "GET"
+                return HttpResponse(status=405, headers={"Allow": allowed})
             user = await request.auser()
             request.user = user
+            htmx = getattr(request, "htmx", None)
+            status = 200
             try:
-                await require(user, write=False)
+                if posting:
+                    assert write is not None
+                    try:
+                        await require(user, write=True)
+                    except Forbidden as exc:
+                        await _refused(user, write, request, kwargs.get("cluster"), exc)
+                        raise
+                else:
+                    await require(user, write=False)
                 cluster = await _resolve_cluster(kwargs, kind)
                 ctx = Ctx(request=_request(request), user=cast(User, user), args=kwargs, cluster=cluster)
                 ctx.operator = await can_operate(user)
-                outcome = await read(ctx)
-                result = outcome if isinstance(outcome, Result) else Result(outcome)
-                data = result.data
-                values = {"data": data, "cluster": cluster, "operator": ctx.operator, **kwargs, **fixed, **result.page}
+                values: dict[str, Any] = {"cluster": cluster, "operator": ctx.operator, **kwargs, **fixed}
+                if posting:
+                    assert write is not None
+                    outcome, status = await _form_outcome(write, ctx)
+                    values.update(outcome)
+                    if htmx:
+                        # The form's answer alone, in place of the form's result area.
+                        return await arender(request, form or template, values, status)
+                result = _as_result(await read(ctx))
+                values.update({"data": result.data, **result.page})
                 if context is not None:
-                    values.update(await context(ctx, data))
+                    values.update(await context(ctx, result.data))
             except Forbidden as exc:
                 return await error_page(request, exc.message, 403)
             except StreamdeskError as exc:
                 return await error_page(request, exc.message, exc.status, exc.field)
-            htmx = getattr(request, "htmx", None)
             # A history restore (the browser's back button after a cache miss) needs the whole page.
             chosen = partial if partial and htmx and not htmx.history_restore_request else template
-            response = await arender(request, chosen, values)
+            response = await arender(request, chosen, values, status)
             patch_vary_headers(response, ["HX-Request"])
             return response
 
         page_view.__name__ = f"page_{name.replace('-', '_')}"
         patterns.append(path(route, page_view, name=name))
     return patterns
+
+
+def _as_result(outcome: dict[str, Any] | Result) -> Result:
+    return outcome if isinstance(outcome, Result) else Result(outcome)
+
+
+async def _form_outcome(handler: Handler, ctx: Ctx) -> tuple[dict[str, Any], int]:
+    """A page form's write: its answer as ``outcome`` (and its page objects), or its error, with the status."""
+    try:
+        result = _as_result(await handler(ctx))
+    except Forbidden:
+        raise
+    except StreamdeskError as exc:
+        return {"form_error": exc.message, "form_field": exc.field, "form_status": exc.status}, exc.status
+    return {"outcome": result.data, **result.page}, result.status
 
 
 def action(

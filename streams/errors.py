@@ -42,3 +42,9 @@ class BrokerError(StreamdeskError):
     """The broker answered with an error that is neither of the above."""
 
     status = 502
+
+
+class NoAnswer(StreamdeskError):
+    """A request-reply got no reply in time (the responders exist but did not answer): 504."""
+
+    status = 504

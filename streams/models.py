@@ -131,3 +131,6 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.username} {self.action} {self.target} {self.result}"
+
+
+from streams.publish.models import MessageTemplate, PublishJob  # noqa: E402, F401 - models live with their capability

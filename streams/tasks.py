@@ -11,6 +11,7 @@ from celery import shared_task
 from channels.layers import get_channel_layer
 
 from streams import health
+from streams.publish.tasks import run_publish_job  # noqa: F401 - registers the task with the worker
 
 HEALTH_GROUP = "cluster-health"
 

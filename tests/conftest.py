@@ -9,6 +9,9 @@ the same tests run against those servers instead.
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -149,3 +152,73 @@ def viewer_client(client: Client, viewer: User) -> Client:
 def stranger_client(client: Client, stranger: User) -> Client:
     client.force_login(stranger)
     return client
+
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def database_url() -> str:
+    """The test database as a URL, for processes the suite starts (they share it)."""
+    from django.db import connection
+
+    params = connection.settings_dict
+    if params["ENGINE"] == "django.db.backends.sqlite3":
+        return f"sqlite:///{params['NAME']}"
+    user = params.get("USER") or ""
+    password = f":{params['PASSWORD']}" if params.get("PASSWORD") else ""
+    auth = f"{user}{password}@" if user else ""
+    return f"postgres://{auth}{params.get('HOST') or '127.0.0.1'}:{params.get('PORT') or 5432}/{params['NAME']}"
+
+
+@pytest.fixture(scope="session")
+def process_env(
+    django_db_setup: None, redis_url: str, kafka_bootstrap: str, nats_urls: tuple[str, str], servers_dir: Path
+) -> dict[str, str]:
+    """The environment of a Streamdesk process (Celery, runconsumers) that shares this run's servers and database."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("STREAMDESK_", "PYTEST_"))}
+    env.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "console.settings",
+            "STREAMDESK_VAR_DIR": str(servers_dir / "var"),
+            "DATABASE_URL": database_url(),
+            "REDIS_URL": redis_url,
+            "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
+            "NATS_URL": nats_urls[0],
+            "NATS_MONITOR_URL": nats_urls[1],
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    return env
+
+
+@pytest.fixture(scope="session")
+def celery_worker(process_env: dict[str, str], redis_url: str, servers_dir: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """A real Celery worker on this run's Redis and database; tasks sent from here reach it."""
+    from console.celery import app
+
+    log = servers_dir / f"celery-{os.getpid()}.log"
+    with log.open("wb") as out:
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "console", "worker", "--pool", "threads", "--concurrency", "2",
+             "--loglevel", "INFO", "--without-gossip", "--without-mingle", "-n", f"test-{os.getpid()}@%h"],
+            cwd=ROOT, env=process_env, stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    previous = app.conf.broker_url
+    # Tasks sent from this process go to the worker's Redis (settings said "in-memory" at start-up).
+    app.conf.broker_url = redis_url
+    app._pool = None
+    try:
+        deadline = time.monotonic() + 60
+        while b"ready." not in log.read_bytes():
+            assert worker.poll() is None, log.read_text(errors="replace")[-3000:]
+            assert time.monotonic() < deadline, "the Celery worker did not start"
+            time.sleep(0.2)
+        yield worker
+    finally:
+        app.conf.broker_url = previous
+        app._pool = None
+        worker.terminate()
+        try:
+            worker.wait(15)
+        except subprocess.TimeoutExpired:
+            worker.kill()

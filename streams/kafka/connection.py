@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka import KafkaError, KafkaException, Producer
 from confluent_kafka.admin import AdminClient
 from django.conf import settings
 
@@ -46,6 +46,7 @@ class KafkaConnection:
             max_workers=settings.BROKER_EXECUTOR_THREADS, thread_name_prefix=f"kafka-{config.slug}"
         )
         self._admin: AdminClient | None = None
+        self._producer: Producer | None = None
         self._retired_at = float("-inf")
         self._retired: list[tuple[float, AdminClient]] = []
         self._lock = threading.Lock()
@@ -60,6 +61,26 @@ class KafkaConnection:
             if self._admin is None:
                 self._admin = AdminClient(client_config(self.config) | {"error_cb": self._on_client_error})
             return self._admin
+
+    @property
+    def producer(self) -> Producer:
+        """The cluster's producer for single publishes: nothing lingers, nothing is retried past the deadline."""
+        with self._lock:
+            if self._producer is None:
+                deadline_ms = int(self.timeout * 1000)
+                self._producer = Producer(
+                    client_config(self.config)
+                    | {
+                        "client.id": "streamdesk-publisher",
+                        "linger.ms": 0,
+                        # librdkafka gives up on a message when the caller does, so a publish
+                        # reported as failed is never delivered later.
+                        "message.timeout.ms": deadline_ms,
+                        "message.max.bytes": settings.PUBLISH_MAX_BYTES + 64 * 1024,
+                        "error_cb": self._on_client_error,
+                    }
+                )
+            return self._producer
 
     def _on_client_error(self, error: KafkaError) -> None:
         """librdkafka lost the brokers: cached answers describe a cluster that may be gone."""
@@ -161,4 +182,5 @@ class KafkaConnection:
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
         self._admin = None
+        self._producer = None
         self._retired.clear()

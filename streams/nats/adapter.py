@@ -59,7 +59,7 @@ class NatsAdapter(JetStreamConnection):
             nc = await self._client()
             info = dict(getattr(nc, "_server_info", None) or {})
             try:
-                account = await self._api("INFO", what="JetStream account info")
+                account = await self.api("INFO", what="JetStream account info")
             except NotSupported:
                 account = None
             return info, account
@@ -126,7 +126,7 @@ class NatsAdapter(JetStreamConnection):
     async def _subject_counts(self, name: str, subjects_filter: str) -> tuple[dict[str, Any], dict[str, int], int]:
         """Stream info with the busiest SUBJECTS_PER_STREAM of its subjects matching the
         filter, and how many match in all."""
-        info = await self._api(f"STREAM.INFO.{name}", {"subjects_filter": subjects_filter}, what=f"Stream {name!r}")
+        info = await self.api(f"STREAM.INFO.{name}", {"subjects_filter": subjects_filter}, what=f"Stream {name!r}")
         state = as_dict(info.get("state"))
         subjects = as_dict(state.pop("subjects", None))
         total = max(as_int(info.get("total"), len(subjects)), len(subjects))
@@ -204,7 +204,7 @@ class NatsAdapter(JetStreamConnection):
             body["keep"] = keep
 
         async def run() -> int:
-            reply = await self._api(f"STREAM.PURGE.{name}", body, what=f"Purging stream {name!r}")
+            reply = await self.api(f"STREAM.PURGE.{name}", body, what=f"Purging stream {name!r}")
             return as_int(reply.get("purged"))
 
         try:
@@ -216,7 +216,7 @@ class NatsAdapter(JetStreamConnection):
         require_name("stream", name)
 
         async def run() -> None:
-            await self._api(f"STREAM.DELETE.{name}", what=f"Deleting stream {name!r}")
+            await self.api(f"STREAM.DELETE.{name}", what=f"Deleting stream {name!r}")
 
         try:
             await self.call(run, what=f"deleting stream {name}")
@@ -230,7 +230,7 @@ class NatsAdapter(JetStreamConnection):
 
         async def run() -> None:
             body = {"seq": seq} if erase else {"seq": seq, "no_erase": True}
-            await self._api(f"STREAM.MSG.DELETE.{name}", body, what=f"Message {seq} of stream {name!r}")
+            await self.api(f"STREAM.MSG.DELETE.{name}", body, what=f"Message {seq} of stream {name!r}")
 
         try:
             await self.call(run, what=f"deleting message {seq} of {name}")
@@ -262,7 +262,7 @@ class NatsAdapter(JetStreamConnection):
 
         async def run() -> Browse:
             deadline = time.monotonic() + self.timeout * 0.8
-            info = await self._api(f"STREAM.INFO.{name}", what=f"Stream {name!r}")
+            info = await self.api(f"STREAM.INFO.{name}", what=f"Stream {name!r}")
             summary = StreamSummary.from_info(info)
             start = seq if seq is not None else (None if since is not None else max(1, summary.first_seq))
             direct = summary.allow_direct and at_least(self.server_version(), BATCH_GET_MIN_VERSION)
@@ -294,7 +294,7 @@ class NatsAdapter(JetStreamConnection):
         require_name("stream", name)
 
         async def run() -> StoredMessage:
-            reply = await self._api(f"STREAM.MSG.GET.{name}", {"seq": seq}, what=f"Message {seq} of stream {name!r}")
+            reply = await self.api(f"STREAM.MSG.GET.{name}", {"seq": seq}, what=f"Message {seq} of stream {name!r}")
             return StoredMessage.from_msg_get(as_dict(reply.get("message")), limit)
 
         return await self.call(run, what=f"message {seq} of {name}")
@@ -322,7 +322,7 @@ class NatsAdapter(JetStreamConnection):
         require_name("consumer", name)
 
         async def fetch() -> ConsumerSummary:
-            info = await self._api(f"CONSUMER.INFO.{stream}.{name}", what=f"Consumer {name!r} of stream {stream!r}")
+            info = await self.api(f"CONSUMER.INFO.{stream}.{name}", what=f"Consumer {name!r} of stream {stream!r}")
             return ConsumerSummary.from_info(info)
 
         return await self.call(fetch, what=f"consumer {stream}/{name}")
@@ -339,7 +339,7 @@ class NatsAdapter(JetStreamConnection):
         await self._client()
         self._require_pause_support()
         try:
-            return await self._api(f"CONSUMER.PAUSE.{stream}.{name}", body, what=what)
+            return await self.api(f"CONSUMER.PAUSE.{stream}.{name}", body, what=what)
         except NotSupported:
             raise NotSupported(
                 f"{what}: this server does not answer the consumer pause API (it needs nats-server 2.11 or newer)."

@@ -99,9 +99,7 @@ async def msg_get_loop(conn: JetStreamConnection, want: BrowseRequest) -> tuple[
         if time.monotonic() > want.deadline or budget <= 0:
             return found, True
         try:
-            reply = await conn._api(
-                f"STREAM.MSG.GET.{want.stream}", request, what=f"Messages of stream {want.stream!r}"
-            )
+            reply = await conn.api(f"STREAM.MSG.GET.{want.stream}", request, what=f"Messages of stream {want.stream!r}")
         except NotFound:
             # No message at or after the cursor (the stream itself was found above).
             return found, False

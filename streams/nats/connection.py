@@ -191,6 +191,16 @@ class NatsConnection:
                 self.cache.invalidate()
             raise error from exc
 
+    async def with_client(
+        self, work: Callable[[NatsClient], Awaitable[T]], *, what: str, timeout: float | None = None
+    ) -> T:
+        """Run ``work(client)`` on the connection's loop, connecting first, with a deadline."""
+
+        async def run() -> T:
+            return await work(await self._client())
+
+        return await self.call(run, what=what, timeout=timeout)
+
     async def monitor(self, endpoint: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
         """GET a monitoring endpoint (varz, connz, subsz, jsz, ...) as JSON."""
         if not self.config.monitor_url:

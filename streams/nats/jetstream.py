@@ -75,7 +75,7 @@ def require_name(kind: str, name: str) -> None:
 
 
 class JetStreamConnection(NatsConnection):
-    async def _api(self, api: str, body: dict[str, Any] | None = None, *, what: str) -> dict[str, Any]:
+    async def api(self, api: str, body: dict[str, Any] | None = None, *, what: str) -> dict[str, Any]:
         """One JetStream API request; its ``error`` object becomes a typed error."""
         nc = await self._client()
         payload = b"" if body is None else json.dumps(body).encode()
@@ -100,7 +100,7 @@ class JetStreamConnection(NatsConnection):
         and at most LIST_MAX_PAGES in all, whatever total the server claims. Items added or
         removed between pages may shift the offsets, so duplicates are dropped.
         """
-        first = await self._api(api, {"offset": 0}, what=what)
+        first = await self.api(api, {"offset": 0}, what=what)
         items = [i for i in first.get(key) or [] if isinstance(i, dict)]
         total = as_int(first.get("total"))
         step = max(1, as_int(first.get("limit")) or len(items) or 256)
@@ -112,7 +112,7 @@ class JetStreamConnection(NatsConnection):
 
         async def one_page(offset: int) -> dict[str, Any]:
             async with gate:
-                return await self._api(api, {"offset": offset}, what=what)
+                return await self.api(api, {"offset": offset}, what=what)
 
         pages = await asyncio.gather(*(one_page(o) for o in offsets))
         for page in pages:

@@ -71,7 +71,7 @@ def billing_lag(bootstrap: str, names: DemoNames) -> list[int]:
     return group_lag(bootstrap, names.billing, names.orders, 3)
 
 
-def test_seed_demo_creates_the_demo_once(kafka_bootstrap, nats_urls, unique):
+def test_seed_demo_creates_the_demo_once(kafka_bootstrap, nats_urls, unique, db):
     names = DemoNames(f"{unique}-")
     first = run("seed_demo", prefix=names.prefix, allow_remote=True)
     assert f"created {names.audit_log}" in first
@@ -79,6 +79,7 @@ def test_seed_demo_creates_the_demo_once(kafka_bootstrap, nats_urls, unique):
     assert f"created stream {names.stream}" in first
     pending = re.search(r"consumer \S+: (\d+) pending, (\d+) awaiting ack", first)
     assert pending and int(pending.group(1)) > 0 and int(pending.group(2)) == 2
+    assert "saved messages: created an order, a sensor reading, an echo request" in first
     lags = billing_lag(kafka_bootstrap, names)
     assert all(lag > 0 for lag in lags) and sum(lags) < 10
 
@@ -90,7 +91,7 @@ def test_seed_demo_creates_the_demo_once(kafka_bootstrap, nats_urls, unique):
 
 async def test_demo_traffic_flows_answers_requests_and_consumers_catch_up_part_way(kafka_bootstrap, nats_urls, unique):
     names = DemoNames(f"{unique}-")
-    await asyncio.to_thread(run, "seed_demo", prefix=names.prefix, allow_remote=True)
+    await asyncio.to_thread(run, "seed_demo", prefix=names.prefix, allow_remote=True, skip_saved=True)
     seeded_lag = await asyncio.to_thread(billing_lag, kafka_bootstrap, names)
     traffic = Traffic(names, kafka_bootstrap, [nats_urls[0]], seed=3)
     await traffic.start()

@@ -92,7 +92,7 @@ def test_paged_lists_bound_concurrency_and_pages(monkeypatch, unique):
         items = [{"config": {"name": f"S{offset + i}"}} for i in range(256)]
         return {"total": 10_000_000, "limit": 256, "offset": offset, "streams": items}
 
-    monkeypatch.setattr(adapter, "_api", fake_api)
+    monkeypatch.setattr(adapter, "api", fake_api)
     try:
         found = asyncio.run(adapter._list_all("STREAM.LIST", "streams", nats_broker._stream_name, what="Listing"))
     finally:

@@ -42,6 +42,7 @@ class Command(BaseCommand):
         add_target_arguments(parser)
         parser.add_argument("--skip-kafka", action="store_true")
         parser.add_argument("--skip-nats", action="store_true")
+        parser.add_argument("--skip-saved", action="store_true", help="no saved messages (they go in the database)")
 
     def handle(self, *args: Any, **options: Any) -> None:
         names = DemoNames(options["prefix"])
@@ -60,6 +61,45 @@ class Command(BaseCommand):
                     self.stdout.write(f"nats: {line}")
             except (OSError, TimeoutError, nats.errors.Error) as exc:
                 raise CommandError(f"NATS at {','.join(servers)}: {exc or exc.__class__.__name__}") from None
+        if not options["skip_saved"]:
+            for line in seed_templates(names):
+                self.stdout.write(f"saved messages: {line}")
+
+
+def seed_templates(names: DemoNames) -> list[str]:
+    """A few saved messages ready to send from the publish pages (kept if they exist)."""
+    from streams.publish.models import MessageTemplate
+
+    wanted = [
+        (
+            "kafka",
+            "an order",
+            names.orders,
+            {
+                "key": "customer-{{randint:1:8}}",
+                "value": '{"order_id": "{{uuid}}", "customer": "{{random:ada|grace|linus}}", '
+                '"total": {{randint:5:250}}, "at": "{{timestamp}}"}',
+                "encoding": "json",
+                "headers": [["event", "created"], ["source", "streamdesk-demo"]],
+                "partition": None,
+            },
+        ),
+        (
+            "nats",
+            "a sensor reading",
+            "sensors.temperature.lab-1",
+            {"value": '{"celsius": {{randint:18:26}}, "at": "{{timestamp}}"}', "encoding": "json", "mode": "publish"},
+        ),
+        ("nats", "an echo request", "demo.echo", {"value": "hello", "encoding": "text", "mode": "request"}),
+    ]
+    made = []
+    for cluster, name, target, fields in wanted:
+        _, created = MessageTemplate.objects.get_or_create(
+            cluster=cluster, name=name, defaults={"kind": cluster, "target": target, "fields": fields}
+        )
+        if created:
+            made.append(name)
+    return [f"created {', '.join(made)}"] if made else []
 
 
 # -- Kafka ------------------------------------------------------------------------------------

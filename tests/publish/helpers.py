@@ -1,0 +1,121 @@
+"""Independent clients that read back what the console published, and answer its requests."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Coroutine
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import nats
+from confluent_kafka import Consumer, KafkaError, TopicPartition
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+
+from tests.nats.helpers import FAIL_FAST
+
+T = TypeVar("T")
+
+
+@dataclass
+class Record:
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: list[tuple[str, bytes]] = field(default_factory=list)
+
+
+def read_topic(bootstrap: str, topic: str, partitions: list[int], *, expect: int, timeout: float = 20) -> list[Record]:
+    """Every record of ``topic`` from the start, once ``expect`` have arrived (no group, no commit)."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "sd-test-reader", "enable.auto.commit": False})
+    found: list[Record] = []
+    try:
+        consumer.assign([TopicPartition(topic, p, 0) for p in partitions])
+        deadline = time.monotonic() + timeout
+        while len(found) < expect and time.monotonic() < deadline:
+            for msg in consumer.consume(num_messages=1000, timeout=0.2):
+                err = msg.error()
+                if err is not None:
+                    assert err.code() == KafkaError._PARTITION_EOF, err
+                    continue
+                found.append(
+                    Record(msg.partition() or 0, msg.offset() or 0, msg.key(), msg.value(), list(msg.headers() or []))
+                )
+    finally:
+        consumer.close()
+    return found
+
+
+class _LoopClient:
+    """A nats-py connection on a thread of its own, for the life of a ``with`` block."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self.nc: Client | None = None
+
+    def submit(self, coro: Coroutine[Any, Any, T]) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(10)
+
+    async def setup(self, nc: Client) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Any:
+        self._thread.start()
+
+        async def start() -> None:
+            self.nc = await nats.connect(self.url, **FAIL_FAST)
+            await self.setup(self.nc)
+            await self.nc.flush()
+
+        self.submit(start())
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        async def stop() -> None:
+            if self.nc is not None:
+                await self.nc.close()
+
+        self.submit(stop())
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(5)
+
+
+class Collector(_LoopClient):
+    """Keeps every message on ``subject`` (wildcards allowed)."""
+
+    def __init__(self, url: str, subject: str) -> None:
+        super().__init__(url)
+        self.subject = subject
+        self.messages: list[Msg] = []
+
+    async def setup(self, nc: Client) -> None:
+        async def keep(msg: Msg) -> None:
+            self.messages.append(msg)
+
+        await nc.subscribe(self.subject, cb=keep)
+
+    def wait_for(self, count: int, timeout: float = 10) -> list[Msg]:
+        deadline = time.monotonic() + timeout
+        while len(self.messages) < count and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return list(self.messages)
+
+
+class Responder(_LoopClient):
+    """Answers requests on ``subject`` with the request's body reversed and a header; or never, when silent."""
+
+    def __init__(self, url: str, subject: str, *, silent: bool = False) -> None:
+        super().__init__(url)
+        self.subject, self.silent = subject, silent
+
+    async def setup(self, nc: Client) -> None:
+        async def answer(msg: Msg) -> None:
+            if not self.silent:
+                await nc.publish(msg.reply, msg.data[::-1], headers={"x-answered-by": "responder"})
+
+        await nc.subscribe(self.subject, cb=answer)
