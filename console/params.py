@@ -33,6 +33,23 @@ def int_param(
     return value
 
 
+def float_param(
+    data: Mapping[str, Any], name: str, default: float | None = None, *, minimum: float, maximum: float
+) -> float | None:
+    raw = data.get(name)
+    if raw is None or raw == "":
+        return default
+    if isinstance(raw, bool):
+        raise InvalidInput(f"{name} must be a number.", field=name)
+    try:
+        value = float(raw)
+    except (TypeError, ValueError):
+        raise InvalidInput(f"{name} must be a number, not {str(raw)[:40]!r}.", field=name) from None
+    if not minimum <= value <= maximum:
+        raise InvalidInput(f"{name} must be between {minimum:g} and {maximum:g}.", field=name)
+    return value
+
+
 def choice_param(
     data: Mapping[str, Any], name: str, choices: tuple[str, ...], default: str | None = None
 ) -> str | None:

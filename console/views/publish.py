@@ -13,7 +13,7 @@ from typing import Any
 
 from django.urls import URLPattern, reverse
 
-from console.params import choice_param, int_param, str_param
+from console.params import choice_param, float_param, int_param, str_param
 from console.web import Ctx, Result, action, endpoint, writes
 from streams import payloads
 from streams.errors import InvalidInput
@@ -27,21 +27,6 @@ from streams.publish.models import MessageTemplate, Target
 from streams.publish.nats import MAX_REQUEST_TIMEOUT, MODES
 
 TEXT_LIMIT = 1024 * 1024
-
-
-def _float(data: Mapping[str, Any], name: str, *, minimum: float, maximum: float) -> float | None:
-    raw = data.get(name)
-    if raw in (None, ""):
-        return None
-    if isinstance(raw, bool):
-        raise InvalidInput(f"{name} must be a number.", field=name)
-    try:
-        value = float(raw)
-    except (TypeError, ValueError):
-        raise InvalidInput(f"{name} must be a number, not {str(raw)[:40]!r}.", field=name) from None
-    if not minimum <= value <= maximum:
-        raise InvalidInput(f"{name} must be between {minimum:g} and {maximum:g}.", field=name)
-    return value
 
 
 def _text(data: Mapping[str, Any], name: str) -> str | None:
@@ -58,7 +43,7 @@ def _text(data: Mapping[str, Any], name: str) -> str | None:
 
 def _bulk(data: Mapping[str, Any]) -> tuple[int | None, float | None]:
     count = int_param(data, "count", None, minimum=1, maximum=actions.MAX_BULK)
-    rate = _float(data, "rate", minimum=0.1, maximum=10_000_000)
+    rate = float_param(data, "rate", minimum=0.1, maximum=10_000_000)
     if rate is not None and count is None:
         raise InvalidInput("rate applies to bulk publishing: give count too.", field="rate")
     return count, rate
@@ -181,7 +166,7 @@ async def nats_publish(ctx: Ctx) -> Result:
     body = ctx.body()
     mode = choice_param(body, "mode", MODES, "publish")
     assert mode is not None
-    timeout = _float(body, "timeout", minimum=0.01, maximum=MAX_REQUEST_TIMEOUT) or ctx.nats.timeout
+    timeout = float_param(body, "timeout", minimum=0.01, maximum=MAX_REQUEST_TIMEOUT) or ctx.nats.timeout
     msg_id = str_param(body, "msg_id", max_length=256).strip() or None
     if msg_id and mode != "jetstream":
         raise InvalidInput("msg_id (Nats-Msg-Id) applies to JetStream publishing.", field="msg_id")

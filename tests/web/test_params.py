@@ -42,3 +42,14 @@ def test_garbage_flag_and_int_are_refused():
         int_param({"limit": "501"}, "limit", maximum=500)
     with pytest.raises(InvalidInput, match="must be an integer"):
         int_param({"limit": True}, "limit")
+
+
+def test_float_param():
+    from console.params import float_param
+
+    assert float_param({"r": "2.5"}, "r", minimum=0.1, maximum=10) == 2.5
+    assert float_param({}, "r", 1.0, minimum=0.1, maximum=10) == 1.0
+    for bad in ("x", True, "0", "11"):
+        with pytest.raises(InvalidInput) as err:
+            float_param({"r": bad}, "r", minimum=0.1, maximum=10)
+        assert err.value.field == "r"
