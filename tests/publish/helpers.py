@@ -41,9 +41,11 @@ def read_topic(bootstrap: str, topic: str, partitions: list[int], *, expect: int
                 if err is not None:
                     assert err.code() == KafkaError._PARTITION_EOF, err
                     continue
-                found.append(
-                    Record(msg.partition() or 0, msg.offset() or 0, msg.key(), msg.value(), list(msg.headers() or []))
-                )
+                raw_headers: Any = msg.headers() or []  # a list of (name, bytes) from a consumer
+                headers = [(name, value or b"") for name, value in raw_headers]
+                key, value = msg.key(), msg.value()
+                assert not isinstance(key, str) and not isinstance(value, str)
+                found.append(Record(msg.partition() or 0, msg.offset() or 0, key, value, headers))
     finally:
         consumer.close()
     return found
