@@ -125,7 +125,8 @@ def test_a_consumer_that_goes_away_changes_to_notfound(nats_urls, unique):
     assert not LagStatus.objects.filter(cluster="nats", stream=stream).exists()
     moves = AuditEvent.objects.filter(action=alerts.STATUS_CHANGE, target=f"{stream}/doomed").order_by("id")
     assert [(e.params["from"], e.params["to"]) for e in moves] == [("OK", "ERR"), ("ERR", "NOTFOUND")]
-    assert moves.last() is not None and moves.last().params["sampled_at"]
+    last = moves.last()
+    assert last is not None and last.params["sampled_at"]
 
 
 def test_resend_interval_counts_from_the_last_delivery(settings):

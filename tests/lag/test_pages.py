@@ -57,7 +57,7 @@ def test_overview_answers_from_samples_broken_first(viewer_client, sampled, uniq
     assert lags == sorted(lags, reverse=True)
 
     page = viewer_client.get("/lag").content.decode()
-    assert 'class="spark"' in page and 'lag-err' in page and f"{unique}-stuck" in page
+    assert 'class="spark"' in page and "lag-err" in page and f"{unique}-stuck" in page
 
 
 def test_groups_list_shows_status_and_sorts_by_it(viewer_client, sampled, unique):
@@ -69,7 +69,7 @@ def test_groups_list_shows_status_and_sorts_by_it(viewer_client, sampled, unique
 
 
 def test_group_and_consumer_pages_show_status_and_history(viewer_client, sampled, unique):
-    topic, stream = sampled
+    _, stream = sampled
     page = viewer_client.get(f"/clusters/kafka/groups/{unique}-stuck").content.decode()
     assert 'id="lag-history"' in page and 'class="chart"' in page and 'class="line"' in page
     assert "lag-err" in page and "lag-stop" in page  # the group, and its partition
