@@ -20,8 +20,7 @@ from streams import registry
 from streams.errors import InvalidInput
 from streams.lag.evaluate import KAFKA, NATS, Evaluation, evaluate_one
 from streams.lag.history import RANGES, history
-from streams.lag.models import LagStatus
-from streams.lag.overview import SORTS, overview
+from streams.lag.overview import SORTS, last_status, overview
 
 DEFAULT_RANGE = "24h"
 PAGE_RANGE = "6h"
@@ -52,15 +51,10 @@ def time_range(ctx: Ctx, default: str) -> tuple[datetime, datetime, str | None]:
     return since, until, named
 
 
-async def _current_status(slug: str, kind: str, stream: str, consumer: str) -> str:
-    row = await LagStatus.objects.filter(cluster=slug, kind=kind, stream=stream, consumer=consumer).afirst()
-    return row.status if row else "NOTFOUND"
-
-
 async def _history(ctx: Ctx, kind: str, stream: str, consumer: str) -> Result:
     since, until, named = time_range(ctx, PAGE_RANGE if not ctx.is_api else DEFAULT_RANGE)
     points = await sync_to_async(history)(ctx.slug, kind, stream, consumer, since, until)
-    status = await _current_status(ctx.slug, kind, stream, consumer)
+    status = await sync_to_async(last_status)(ctx.slug, kind, stream, consumer)
     subject: dict[str, Any] = {"group": consumer} if kind == KAFKA else {"stream": stream, "consumer": consumer}
     data = {
         "cluster": ctx.slug,

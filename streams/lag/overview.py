@@ -197,3 +197,9 @@ def status_ranking(slug: str, kind: str) -> dict[tuple[str, str], tuple[int, int
     """(severity, lag) of every sampled group or consumer of the cluster, for ordering a list by status."""
     rows = LagStatus.objects.filter(cluster=slug, kind=kind).values_list("stream", "consumer", "severity", "total_lag")
     return {(s, c): (severity, lag or 0) for s, c, severity, lag in rows}
+
+
+def last_status(slug: str, kind: str, stream: str, consumer: str) -> str:
+    """The status the last sweep gave the group or consumer; NOTFOUND when it has none."""
+    found = LagStatus.objects.filter(cluster=slug, kind=kind, stream=stream, consumer=consumer)
+    return found.values_list("status", flat=True).first() or "NOTFOUND"
