@@ -68,6 +68,15 @@ def test_groups_list_shows_status_and_sorts_by_it(viewer_client, sampled, unique
     assert 'class="spark"' in page and "lag-err" in page
 
 
+def test_consumers_list_shows_status(viewer_client, sampled):
+    _, stream = sampled
+    data = viewer_client.get(f"/api/v1/clusters/nats/streams/{stream}/consumers").json()
+    (item,) = data["items"]
+    assert (item["name"], item["status"], item["sparkline"]) == ("stuck", "ERR", [3, 3, 3])
+    page = viewer_client.get(f"/clusters/nats/streams/{stream}/consumers").content.decode()
+    assert "lag-err" in page and 'class="spark"' in page
+
+
 def test_group_and_consumer_pages_show_status_and_history(viewer_client, sampled, unique):
     _, stream = sampled
     page = viewer_client.get(f"/clusters/kafka/groups/{unique}-stuck").content.decode()
