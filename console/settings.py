@@ -147,10 +147,37 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 HEALTH_REFRESH_SECONDS = envfloat("STREAMDESK_HEALTH_REFRESH_SECONDS", 15.0, minimum=1.0)
+# Lag history (streams/lag): sampled by beat, kept raw for a while, then in buckets, then dropped.
+LAG_SAMPLE_SECONDS = envfloat("STREAMDESK_LAG_SAMPLE_SECONDS", 30.0, minimum=1.0)
+LAG_RAW_HOURS = envfloat("STREAMDESK_LAG_RAW_HOURS", 24.0, minimum=0.1)
+LAG_ROLLUP_SECONDS = envint("STREAMDESK_LAG_ROLLUP_SECONDS", 300, minimum=10)
+LAG_ROLLUP_DAYS = envfloat("STREAMDESK_LAG_ROLLUP_DAYS", 30.0, minimum=0.0)
+LAG_WINDOW = envint("STREAMDESK_LAG_WINDOW", 10, minimum=2)
+LAG_ALLOWED_LAG = envint("STREAMDESK_LAG_ALLOWED_LAG", 0, minimum=0)
+LAG_WEBHOOK_URL = envstr("STREAMDESK_LAG_WEBHOOK_URL")
+_webhook = urlparse(LAG_WEBHOOK_URL)
+if LAG_WEBHOOK_URL and (_webhook.scheme not in {"http", "https"} or not _webhook.hostname):
+    CONFIG_ERRORS.append(("STREAMDESK_LAG_WEBHOOK_URL", "must be an http:// or https:// URL"))
+    LAG_WEBHOOK_URL = ""
+LAG_ALERT_RESEND_SECONDS = envfloat("STREAMDESK_LAG_ALERT_RESEND_SECONDS", 3600.0, minimum=0.0)
+LAG_WEBHOOK_TIMEOUT_SECONDS = 5.0
+METRICS_PUBLIC = envbool("STREAMDESK_METRICS_PUBLIC", False)
+
 CELERY_BEAT_SCHEDULE = {
     "refresh-cluster-health": {
         "task": "streams.tasks.refresh_cluster_health",
         "schedule": HEALTH_REFRESH_SECONDS,
+    },
+    "sample-lag": {
+        "task": "streams.lag.tasks.sample_lag",
+        "schedule": LAG_SAMPLE_SECONDS,
+        # A sample that waited a whole interval in the queue is stale: the next one is due.
+        "options": {"expires": LAG_SAMPLE_SECONDS},
+    },
+    "downsample-lag": {
+        "task": "streams.lag.tasks.downsample_lag",
+        "schedule": float(LAG_ROLLUP_SECONDS),
+        "options": {"expires": float(LAG_ROLLUP_SECONDS)},
     },
 }
 

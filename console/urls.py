@@ -3,7 +3,7 @@ from django.urls import include, path, re_path
 from django.views.generic import RedirectView
 
 from console import errors
-from console.views import audit, clusters, kafka, lag, nats, publish, workers
+from console.views import audit, clusters, kafka, lag, metrics, nats, publish, workers
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="clusters", permanent=False), name="home"),
@@ -16,6 +16,7 @@ urlpatterns = [
     *lag.urlpatterns,
     *workers.urlpatterns,
     *audit.urlpatterns,
+    *metrics.urlpatterns,
     re_path(r"^api/(?P<rest>.*)$", errors.api_fallback),
 ]
 

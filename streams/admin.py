@@ -8,7 +8,7 @@ from django import forms
 from django.contrib import admin
 from django.http import HttpRequest
 
-from streams.clusters import ClusterConfigError, validate_monitor_url, validate_servers
+from streams.clusters import ClusterConfigError, validate_monitor_url, validate_servers, validate_webhook_url
 from streams.models import ApiToken, AuditEvent, Cluster
 
 
@@ -36,6 +36,10 @@ class ClusterForm(forms.ModelForm):
             validate_monitor_url(data.get("monitor_url", ""), "monitor_url")
         except ClusterConfigError as exc:
             self.add_error("monitor_url", str(exc).removeprefix("monitor_url: "))
+        try:
+            validate_webhook_url(data.get("alert_webhook_url", ""), "alert_webhook_url")
+        except ClusterConfigError as exc:
+            self.add_error("alert_webhook_url", str(exc).removeprefix("alert_webhook_url: "))
         for name in Cluster.SECRET_FIELDS:
             if not data.get(name) and self.instance.pk:
                 data[name] = getattr(self.instance, name)
@@ -52,6 +56,7 @@ class ClusterAdmin(admin.ModelAdmin):
         ("Kafka auth", {"fields": ("security_protocol", "sasl_mechanism"), "classes": ("collapse",)}),
         ("Credentials", {"fields": ("username", "password", "token", "nkey_seed", "creds_file")}),
         ("TLS", {"fields": ("tls_ca_file", "tls_cert_file", "tls_key_file"), "classes": ("collapse",)}),
+        ("Lag alerts", {"fields": ("alert_webhook_url",)}),
     )
 
 

@@ -17,7 +17,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 
 KINDS = ("kafka", "nats")
-SECRET_KEYS = frozenset({"password", "token", "nkey_seed"})
+SECRET_KEYS = frozenset({"password", "token", "nkey_seed", "alert_webhook_url"})
 
 
 class ClusterConfigError(ValueError):
@@ -45,6 +45,8 @@ class ClusterConfig:
     tls_ca_file: str = ""
     tls_cert_file: str = ""
     tls_key_file: str = ""
+    # Lag alerts go here (JSON POST); empty: STREAMDESK_LAG_WEBHOOK_URL, if set. A secret (chat webhooks embed one).
+    alert_webhook_url: str = field(default="", repr=False)
     source: str = "env"
 
     def public(self) -> dict[str, Any]:
@@ -80,6 +82,14 @@ def validate_monitor_url(url: str, source: str) -> None:
     parsed = urlparse(url)
     if parsed.scheme not in {"http", "https"} or not parsed.hostname:
         raise ClusterConfigError(source, f"{url!r} is not an http(s):// URL")
+
+
+def validate_webhook_url(url: str, source: str) -> None:
+    if not url:
+        return
+    parsed = urlparse(url)
+    if parsed.scheme not in {"http", "https"} or not parsed.hostname:
+        raise ClusterConfigError(source, "alert_webhook_url is not an http(s):// URL")
 
 
 def _split(raw: str | list[str]) -> tuple[str, ...]:
@@ -134,6 +144,7 @@ def _from_mapping(item: dict[str, Any], source: str) -> ClusterConfig:
                 raise ClusterConfigError(
                     source, f"cluster {slug!r}: cannot read {secret_path}: {exc.strerror}"
                 ) from None
+    validate_webhook_url(extra.get("alert_webhook_url", ""), f"{source} ({slug})")
     return ClusterConfig(slug=slug, kind=kind, servers=servers, source=source, **extra)
 
 
@@ -175,6 +186,7 @@ def from_model(cluster: Any) -> ClusterConfig:
         tls_ca_file=cluster.tls_ca_file,
         tls_cert_file=cluster.tls_cert_file,
         tls_key_file=cluster.tls_key_file,
+        alert_webhook_url=cluster.alert_webhook_url,
         source="admin",
     )
 

@@ -62,10 +62,14 @@ class Cluster(models.Model):
     tls_ca_file = models.CharField(max_length=500, blank=True)
     tls_cert_file = models.CharField(max_length=500, blank=True)
     tls_key_file = models.CharField(max_length=500, blank=True)
+    # Lag alerts: status changes to WARN/ERR are posted here (JSON). A secret: chat webhooks carry their token.
+    alert_webhook_url = models.CharField(
+        max_length=1000, blank=True, help_text="Lag alerts: status changes to WARN/ERR are POSTed here as JSON."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
-    SECRET_FIELDS = ("password", "token", "nkey_seed")
+    SECRET_FIELDS = ("password", "token", "nkey_seed", "alert_webhook_url")
 
     class Meta:
         ordering = ["slug"]
@@ -133,4 +137,5 @@ class AuditEvent(models.Model):
         return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.username} {self.action} {self.target} {self.result}"
 
 
+from streams.lag.models import LagRollup, LagSample, LagSeries, LagStatus, LagSweep  # noqa: E402, F401
 from streams.publish.models import MessageTemplate, PublishJob  # noqa: E402, F401 - models live with their capability

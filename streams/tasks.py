@@ -1,5 +1,6 @@
 """Celery tasks. Beat runs ``refresh_cluster_health`` so every page and the API can
-show the last background check, and WebSocket clients get it pushed."""
+show the last background check, and WebSocket clients get it pushed; the lag history's
+tasks live in ``streams.lag.tasks`` and are imported here, where the worker looks."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from celery import shared_task
 from channels.layers import get_channel_layer
 
 from streams import health
+from streams.lag.tasks import downsample_lag, sample_lag  # noqa: F401 - registered for the worker
 from streams.publish.tasks import run_publish_job  # noqa: F401 - registers the task with the worker
 
 HEALTH_GROUP = "cluster-health"

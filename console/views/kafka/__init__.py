@@ -9,6 +9,7 @@ from __future__ import annotations
 from django.urls import URLPattern, reverse
 
 from console.templatetags.streamdesk import group_url
+from console.views import lag
 from console.views.kafka import groups, messages, topics
 from console.views.kafka.common import KIND, PAGE
 from console.web import action, endpoint
@@ -82,8 +83,8 @@ urlpatterns: list[URLPattern] = [
         page=PAGE,
         get=groups.groups_list,
     ),
-    # A group id may contain "/", so the group routes take a path; the /delete and
-    # /reset routes come before the detail route, which would otherwise swallow them.
+    # A group id may contain "/", so the group routes take a path; the /delete, /reset,
+    # /history and /status routes come before the detail route, which would otherwise swallow them.
     *action(
         f"{C}/groups/<path:group>/delete",
         name="kafka-group-delete",
@@ -100,6 +101,16 @@ urlpatterns: list[URLPattern] = [
         redirect=lambda ctx, data: group_url(ctx.slug, data["group"]),
     ),
     *endpoint(
+        f"{C}/groups/<path:group>/history",
+        name="kafka-group-history",
+        kind=KIND,
+        template="lag/history.html",
+        partial="lag/_history.html",
+        page=PAGE,
+        get=lag.group_history,
+    ),
+    *endpoint(f"{C}/groups/<path:group>/status", name="kafka-group-status", kind=KIND, get=lag.group_status),
+    *endpoint(
         f"{C}/groups/<path:group>",
         name="kafka-group",
         kind=KIND,
@@ -107,5 +118,6 @@ urlpatterns: list[URLPattern] = [
         page=PAGE,
         get=groups.group_detail,
         delete=groups.group_delete,
+        context=lag.group_page_context,
     ),
 ]

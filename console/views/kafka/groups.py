@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from asgiref.sync import sync_to_async
+
 from console.params import bool_param, choice_param, datetime_param, int_param, page_params, str_param
 from console.views.kafka.common import lag_api
 from console.web import Ctx, Result, require_confirmation, writes
@@ -16,8 +18,9 @@ from streams.kafka.groups import NOT_SUPPORTED, describe, group_lags, sweep_lags
 from streams.kafka.lag import sort_by_lag
 from streams.kafka.names import validate_topic_name
 from streams.kafka.offsets import RESET_TARGETS, ResetRequest
+from streams.lag.overview import list_statuses, status_ranking
 
-GROUP_SORTS = ("name", "lag")
+GROUP_SORTS = ("name", "lag", "status")
 
 
 async def groups_list(ctx: Ctx) -> dict[str, Any]:
@@ -35,11 +38,17 @@ async def groups_list(ctx: Ctx) -> dict[str, Any]:
         shown = [g.group for g in sort_by_lag(lags.values())][window]
         described, note = await describe(adapter, shown)
     else:
+        if sort == "status":
+            # From the last sampled statuses (ERR first, then by lag); groups not sampled yet come last.
+            ranking = await sync_to_async(status_ranking)(ctx.slug, "kafka")
+            severity_and_lag = {g.group: ranking.get(("", g.group), (0, 0)) for g in listings}
+            listings.sort(key=lambda g: (-severity_and_lag[g.group][0], -severity_and_lag[g.group][1]))
         shown = [g.group for g in listings][window]
         (lags, warning), (described, note) = await gather_strict(
             group_lags(adapter, md, shown), describe(adapter, shown)
         )
     by_name = {g.group: g for g in listings}
+    sampled = await sync_to_async(list_statuses)(ctx.slug, "kafka", [("", g) for g in shown])
     items = []
     for group in shown:
         desc = described.get(group)
@@ -47,6 +56,8 @@ async def groups_list(ctx: Ctx) -> dict[str, Any]:
         items.append(
             {
                 "group": group,
+                "status": sampled[("", group)]["status"],
+                "sparkline": sampled[("", group)]["sparkline"],
                 "state": desc.state if desc else by_name[group].state,
                 "members": len(desc.members) if desc else None,
                 "members_reported": desc.members_reported if desc else False,

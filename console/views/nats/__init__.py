@@ -7,6 +7,7 @@ from typing import Any
 
 from django.urls import URLPattern, reverse
 
+from console.views import lag
 from console.views.nats import consumers, messages, server, streams, subjects
 from console.views.nats.common import KIND, tab
 from console.web import Ctx, action, endpoint
@@ -120,7 +121,18 @@ urlpatterns: list[URLPattern] = [
         template="nats/consumer.html",
         page=tab("streams"),
         get=consumers.consumer_data,
+        context=lag.consumer_page_context,
     ),
+    *endpoint(
+        f"{S}/consumers/<str:name>/history",
+        name="nats-consumer-history",
+        kind=KIND,
+        template="lag/history.html",
+        partial="lag/_history.html",
+        page=tab("streams"),
+        get=lag.consumer_history,
+    ),
+    *endpoint(f"{S}/consumers/<str:name>/status", name="nats-consumer-status", kind=KIND, get=lag.consumer_status),
     *endpoint(f"{S}/consumers/<str:name>/pause", name="nats-consumer-pause", kind=KIND, post=consumers.consumer_pause),
     *action(
         f"{S}/consumers/<str:name>/pause",

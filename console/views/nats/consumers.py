@@ -6,10 +6,13 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from asgiref.sync import sync_to_async
+
 from console.params import bool_param, choice_param, datetime_param, page_params, str_param
 from console.views.nats.common import config_rows, paged
 from console.web import Ctx, Result, writes
 from streams.errors import InvalidInput
+from streams.lag.overview import list_statuses
 from streams.nats import actions
 from streams.nats.adapter import PAUSE_MIN_VERSION
 from streams.nats.durations import parse_duration
@@ -35,16 +38,18 @@ async def consumers_data(ctx: Ctx) -> Result:
     if sort in SORT_KEYS:
         found = sorted(found, key=SORT_KEYS[sort], reverse=True)
     shown = paged(found, page, size)
+    sampled = await sync_to_async(list_statuses)(ctx.slug, "nats", [(stream, c.name) for c in shown])
     data = {
         "stream": stream,
-        "items": [c.as_api() for c in shown],
+        "items": [{**c.as_api(), **sampled[(stream, c.name)]} for c in shown],
         "total": len(found),
         "page": page,
         "page_size": size,
         "q": q,
         "sort": sort,
     }
-    return Result(data, page={"consumers": shown})
+    rows = [(c, sampled[(stream, c.name)]) for c in shown]
+    return Result(data, page={"consumers": shown, "rows": rows})
 
 
 async def consumer_data(ctx: Ctx) -> Result:

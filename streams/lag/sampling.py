@@ -1,0 +1,206 @@
+"""One lag sweep per cluster: read every group's (or JetStream consumer's) position, store it, judge it.
+
+Kafka: ListGroups, Metadata, one OffsetFetch per group (32 in flight) and two ListOffsets for every partition
+committed to, through the same batched code as the pages (``sweep_lags``), always fresh. NATS: every consumer of
+every stream (``all_consumers``). The clusters are read at the same time; then each sweep is written in one
+transaction (a sweep row and bulk-inserted sample rows), evaluated (``evaluate``) and its status changes
+recorded and alerted (``alerts``). A cluster that does not answer gets a sweep row with the error and no
+samples: a gap, never zeros.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from django.db import transaction
+
+from streams import registry
+from streams.aio import gather_strict
+from streams.clusters import ClusterConfig
+from streams.errors import StreamdeskError
+from streams.kafka.groups import sweep_lags
+from streams.lag import alerts, evaluate
+from streams.lag.models import MAX_NAME, LagSample, LagSeries, LagSweep
+from streams.lag.overview import all_consumers
+
+logger = logging.getLogger("streams.lag")
+
+INSERT_BATCH = 5000
+
+
+@dataclass(frozen=True)
+class SampleRow:
+    consumer: str
+    source: str
+    partition: int
+    committed: int | None
+    end_offset: int | None = None
+    pending: int | None = None
+    ack_pending: int | None = None
+
+
+@dataclass
+class Reading:
+    """What one cluster answered (or why it did not) at ``at``."""
+
+    config: ClusterConfig
+    at: datetime
+    rows: list[SampleRow] = field(default_factory=list)
+    subjects: int = 0
+    error: str = ""
+    warning: str = ""
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    cluster: str
+    ok: bool
+    rows: int
+    subjects: int
+    seconds: float
+    error: str
+    changes: int
+
+
+async def read_kafka(config: ClusterConfig) -> tuple[list[SampleRow], int, str]:
+    adapter = registry.kafka(config)
+    md, listings = await gather_strict(adapter.metadata(fresh=True), adapter.groups(fresh=True))
+    sweep = await sweep_lags(adapter, md, [g.group for g in listings], fresh=True)
+    rows = [
+        SampleRow(group, p.topic, p.partition, p.committed, p.high)
+        for group, lag in sweep.lags.items()
+        for p in lag.partitions
+    ]
+    return rows, sum(1 for lag in sweep.lags.values() if lag.partitions), sweep.warning or ""
+
+
+async def read_nats(config: ClusterConfig) -> tuple[list[SampleRow], int, str]:
+    adapter = registry.nats(config)
+    # A sample is a fresh read: the few-second page cache must not stand in for it.
+    adapter.invalidate("streams")
+    adapter.invalidate("consumers")
+    found = await all_consumers(adapter)
+    rows = [
+        SampleRow(c.name, c.stream, 0, c.ack_floor_stream_seq, None, c.num_pending, c.num_ack_pending) for c in found
+    ]
+    return rows, len(rows), ""
+
+
+async def read_cluster(config: ClusterConfig, at: datetime) -> Reading:
+    started = time.monotonic()
+    reading = Reading(config, at)
+    try:
+        reader = read_kafka if config.kind == "kafka" else read_nats
+        reading.rows, reading.subjects, reading.warning = await reader(config)
+    except StreamdeskError as exc:
+        reading.error = exc.message
+    except Exception as exc:  # one cluster's failure is recorded, never stops the others
+        logger.exception("lag sweep of %s failed", config.slug)
+        reading.error = f"{exc.__class__.__name__}: {exc}"
+    reading.seconds = time.monotonic() - started
+    return reading
+
+
+def _series_ids(cluster: str, kind: str, rows: Sequence[SampleRow]) -> dict[tuple[str, str, int], int]:
+    def known() -> dict[tuple[str, str, int], int]:
+        series = LagSeries.objects.filter(cluster=cluster, kind=kind)
+        found = series.values_list("id", "consumer", "source", "partition")
+        return {(c, s, p): i for i, c, s, p in found.iterator(chunk_size=20_000)}
+
+    ids = known()
+    missing = {(r.consumer, r.source, r.partition) for r in rows} - ids.keys()
+    if missing:
+        LagSeries.objects.bulk_create(
+            [LagSeries(cluster=cluster, kind=kind, consumer=c, source=s, partition=p) for c, s, p in sorted(missing)],
+            batch_size=INSERT_BATCH,
+            ignore_conflicts=True,
+        )
+        ids = known()
+    return ids
+
+
+def store(reading: Reading) -> LagSweep:
+    """The sweep row and its samples, in one transaction."""
+    config = reading.config
+    rows = [r for r in reading.rows if len(r.consumer) <= MAX_NAME and len(r.source) <= MAX_NAME]
+    with transaction.atomic():
+        previous = (
+            LagSweep.objects.filter(cluster=config.slug)
+            .order_by("-id")
+            .values_list("sweeps_total", "errors_total")
+            .first()
+        )
+        sweeps_total, errors_total = previous or (0, 0)
+        ids = _series_ids(config.slug, config.kind, rows) if not reading.error else {}
+        sweep = LagSweep.objects.create(
+            cluster=config.slug,
+            kind=config.kind,
+            at=reading.at,
+            error=reading.error[:2000],
+            warning=reading.warning[:2000],
+            subjects=reading.subjects,
+            rows=0 if reading.error else len(rows),
+            sweeps_total=sweeps_total + 1,
+            errors_total=errors_total + (1 if reading.error else 0),
+        )
+        if not reading.error:
+            LagSample.objects.bulk_create(
+                [
+                    LagSample(
+                        sweep_id=sweep.pk,
+                        series_id=ids[(r.consumer, r.source, r.partition)],
+                        committed=r.committed,
+                        end_offset=r.end_offset,
+                        pending=r.pending,
+                        ack_pending=r.ack_pending,
+                    )
+                    for r in rows
+                ],
+                batch_size=INSERT_BATCH,
+            )
+    return sweep
+
+
+def sample(configs: Sequence[ClusterConfig], at: datetime | None = None) -> list[SweepResult]:
+    """Sweep ``configs`` (read at the same time), then store, evaluate and alert each. ``at`` stamps the samples
+    (tests and benchmarks pass one; default now)."""
+    when = at or datetime.now(UTC)
+
+    async def read_all() -> list[Reading]:
+        return list(await asyncio.gather(*(read_cluster(c, when) for c in configs)))
+
+    results = []
+    for reading in asyncio.run(read_all()) if configs else []:
+        started = time.monotonic()
+        sweep = store(reading)
+        changes = 0
+        if sweep.ok:
+            evaluations = evaluate.evaluate(reading.config.slug)
+            changes = alerts.apply(reading.config, evaluations, when)
+        else:
+            logger.warning("lag sweep of %s: %s", reading.config.slug, reading.error)
+        # What must fit in the interval: the broker reads, the writes and the evaluation.
+        sweep.duration_ms = (reading.seconds + time.monotonic() - started) * 1000
+        LagSweep.objects.filter(pk=sweep.pk).update(duration_ms=sweep.duration_ms)
+        results.append(
+            SweepResult(
+                reading.config.slug,
+                sweep.ok,
+                sweep.rows,
+                sweep.subjects,
+                sweep.duration_ms / 1000,
+                sweep.error,
+                changes,
+            )
+        )
+    return results
+
+
+def sample_all(at: datetime | None = None) -> list[SweepResult]:
+    return sample(registry.clusters(fresh=True), at)

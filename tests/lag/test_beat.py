@@ -1,0 +1,63 @@
+"""Celery beat schedules the lag sweep and a worker runs it into the database, on real servers."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("processes")
+def test_beat_and_worker_sample_lag_into_the_database(tmp_path, redis_url, kafka_bootstrap, nats_urls):
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "console.settings",
+        "STREAMDESK_VAR_DIR": str(tmp_path),
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'beat.sqlite3'}",
+        "REDIS_URL": redis_url,
+        "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
+        "NATS_URL": nats_urls[0],
+        "NATS_MONITOR_URL": nats_urls[1],
+        "STREAMDESK_LAG_SAMPLE_SECONDS": "1",
+    }
+    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True, timeout=120)
+    celery = [sys.executable, "-m", "celery", "-A", "console"]
+    worker = subprocess.Popen(
+        [*celery, "worker", "--pool", "solo", "--loglevel", "WARNING", "-n", f"lag-{os.getpid()}@%h"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    beat = subprocess.Popen(
+        [*celery, "beat", "--loglevel", "WARNING", "-s", str(tmp_path / "beat-schedule")],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        swept: set[str] = set()
+        while swept != {"kafka", "nats"} and time.monotonic() < deadline:
+            time.sleep(0.5)
+            with sqlite3.connect(tmp_path / "beat.sqlite3", timeout=10) as db:
+                rows = db.execute("SELECT DISTINCT cluster FROM streams_lagsweep WHERE error = ''").fetchall()
+            swept = {row[0] for row in rows}
+        assert swept == {"kafka", "nats"}, "beat -> worker never stored a lag sweep of both clusters"
+    finally:
+        for proc in (beat, worker):
+            proc.terminate()
+        for proc in (beat, worker):
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
