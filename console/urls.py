@@ -3,7 +3,7 @@ from django.urls import include, path, re_path
 from django.views.generic import RedirectView
 
 from console import errors
-from console.views import audit, clusters, kafka, lag, nats, workers
+from console.views import audit, clusters, kafka, lag, nats, tail, workers
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="clusters", permanent=False), name="home"),
@@ -12,6 +12,7 @@ urlpatterns = [
     *clusters.urlpatterns,
     *kafka.urlpatterns,
     *nats.urlpatterns,
+    *tail.urlpatterns,
     *lag.urlpatterns,
     *workers.urlpatterns,
     *audit.urlpatterns,
