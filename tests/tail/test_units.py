@@ -31,7 +31,7 @@ async def _never(text: str) -> None:
 
 
 def _sub(needle: bytes | None = None, **limits: int) -> Subscriber:
-    return Subscriber(_never, needle=needle, limits=Limits(**limits))  # type: ignore[arg-type]
+    return Subscriber(_never, needle=needle, limits=Limits(**limits))
 
 
 def _assert_sums(sub: Subscriber) -> None:

@@ -31,7 +31,8 @@ from django.contrib.auth.models import Group, Permission, User
 from streams.models import ApiToken
 group, _ = Group.objects.get_or_create(name="Viewers")
 group.permissions.set(Permission.objects.filter(content_type__app_label="streams", codename="read_brokers"))
-user = User.objects.filter(username="{username}").first() or User.objects.create_user("{username}", password="{password}")
+user = User.objects.filter(username="{username}").first()
+user = user or User.objects.create_user("{username}", password="{password}")
 user.groups.add(group)
 print(json.dumps({{"token": ApiToken.issue(user, "tests")[1]}}))
 """
