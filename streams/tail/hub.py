@@ -31,6 +31,8 @@ logger = logging.getLogger("streams.tail")
 # Handed to the web loop but not yet dispatched, at most.
 BACKLOG_ITEMS = 20_000
 BACKLOG_BYTES = 32 * 1024 * 1024
+# What one more message is assumed to take in a replay's queue, when deciding how many to read.
+ASSUMED_MESSAGE_BYTES = 4096
 
 
 @dataclass(frozen=True)
@@ -73,11 +75,46 @@ class Upstream:
 
     # -- the reading side (any thread) -------------------------------------------------
 
+    @property
+    def private(self) -> bool:
+        """A replay belongs to one socket (see ``TailSpec.upstream_key``)."""
+        return self.spec.start.kind != "now"
+
+    def room(self) -> tuple[int, int] | None:
+        """For a replay: how many more messages (and about how many bytes) its one socket's queue
+        takes before it would drop; None for a shared upstream, which never waits for a socket."""
+        if not self.private:
+            return None
+        subscribers = self.subscribers
+        if not subscribers:
+            return None
+        socket = subscribers[0]
+        limits = socket.limits
+        messages = limits.buffer_messages - len(socket.buffer) - (self.handed_items - self.dispatched_items)
+        size = limits.buffer_bytes - socket.buffered_bytes - (self.handed_bytes - self.dispatched_bytes)
+        return messages, size
+
     def backlogged(self) -> bool:
+        """Whether the web loop is behind with what was handed to it."""
         return (
             self.handed_items - self.dispatched_items > BACKLOG_ITEMS
             or self.handed_bytes - self.dispatched_bytes > BACKLOG_BYTES
         )
+
+    def unhanded(self) -> int:
+        """Messages read but not yet handed to the web loop."""
+        return 0
+
+    def batch_size(self, most: int) -> int:
+        """How many messages to read next: ``most``, or fewer for a replay whose socket's queue is filling
+        (its broker keeps the rest); 0 means wait."""
+        if self.backlogged():
+            return 0
+        room = self.room()
+        if room is None:
+            return most
+        messages, size = room
+        return max(0, min(most, (messages - self.unhanded()) // 2, size // ASSUMED_MESSAGE_BYTES))
 
     def hand(self, items: list[Item]) -> None:
         size = sum(item.size for item in items)

@@ -6,7 +6,8 @@ the one it gets is never used for a join or a commit. Start positions are resolv
 to explicit offsets on the web loop first (watermarks, offsets for a time), so
 "subscribed" is true when it is sent: everything written after it has a higher
 offset than the consumer's position. The thread stops reading while the web loop
-is behind (the broker keeps the messages), so nothing is dropped here.
+is behind, and a replay (its own upstream) also while its socket's queue is nearly
+full: the broker keeps the messages, so nothing is dropped here.
 """
 
 from __future__ import annotations
@@ -128,11 +129,12 @@ class KafkaUpstream(Upstream):
         last_probe = 0.0
         try:
             while not self.stopped:
-                if self.backlogged():
+                batch = self.batch_size(CONSUME_BATCH)
+                if batch < 1:
                     self._wake.wait(0.005)
                     continue
                 items: list[Item] = []
-                for msg in consumer.consume(CONSUME_BATCH, CONSUME_WAIT):
+                for msg in consumer.consume(batch, CONSUME_WAIT):
                     err = msg.error()
                     if err is None:
                         items.append(kafka_item(msg))

@@ -12,6 +12,8 @@ the server deletes it by itself when this process dies, even by kill -9), pulled
 batch at a time while the web loop keeps up. The consumer sequence of every delivery
 is checked; a gap, a deleted consumer or missed heartbeats recreate it from the next
 stream sequence, so an outage or a server restart loses nothing the stream still holds.
+A replay (anything but "now": an upstream of its own) pulls no more than its socket's
+queue has room for, so a slow or paused tab makes it wait instead of dropping.
 
 Messages are gathered on the NATS loop and handed to the web loop every ``FLUSH_SECONDS``
 or ``FLUSH_COUNT`` messages, as one batch.
@@ -37,7 +39,7 @@ from streams.errors import NotFound, StreamdeskError
 from streams.nats.adapter import NatsAdapter
 from streams.nats.jetstream import valid_name
 from streams.nats.types import as_dict, as_int, rfc3339
-from streams.tail.hub import Started, Upstream, UpstreamEvent
+from streams.tail.hub import ASSUMED_MESSAGE_BYTES, Started, Upstream, UpstreamEvent
 from streams.tail.messages import Item, nats_item
 
 logger = logging.getLogger("streams.tail")
@@ -102,6 +104,9 @@ class NatsUpstream(Upstream):
 
     async def _on_msg(self, msg: Msg) -> None:
         raise NotImplementedError
+
+    def unhanded(self) -> int:
+        return len(self._pending)
 
     def _note_lost(self) -> None:
         self._lost += 1
@@ -252,6 +257,8 @@ class JetStreamUpstream(NatsUpstream):
         self.outstanding = 0
         self.last_heard = time.monotonic()
         self.recreating = False
+        self.request = 0
+        self._unbounded_once = False
         self._retry_handle: asyncio.TimerHandle | None = None
         super().begin()
 
@@ -275,7 +282,7 @@ class JetStreamUpstream(NatsUpstream):
         self._watch_started()
         try:
             self.inbox = self.nc.new_inbox()
-            self.sub = await self._subscribe(self.inbox)
+            self.sub = await self._subscribe(f"{self.inbox}.*")
             await self._create(fields)
         except BaseException:
             self.stopped = True
@@ -326,25 +333,37 @@ class JetStreamUpstream(NatsUpstream):
     def _pull(self) -> None:
         if self.stopped or self.pulling or self.recreating or self.nc is None or self.nloop is None:
             return
-        if self.backlogged():
+        batch = self.batch_size(PULL_BATCH)
+        room = self.room()
+        if batch < 1:
             if self._retry_handle is None:
                 self._retry_handle = self.nloop.call_later(0.01, self._retry_pull)
             return
         self.pulling = True
-        self.outstanding = PULL_BATCH
+        self.request += 1
+        self.outstanding = batch
         self.last_heard = time.monotonic()
-        body = {"batch": PULL_BATCH, "expires": int(PULL_EXPIRES * 1e9), "idle_heartbeat": int(HEARTBEAT * 1e9)}
+        body: dict[str, Any] = {
+            "batch": batch,
+            "expires": int(PULL_EXPIRES * 1e9),
+            "idle_heartbeat": int(HEARTBEAT * 1e9),
+        }
+        if room is not None and not self._unbounded_once:
+            # A replay asks for no more than its socket's queue takes (JSON is about 3x the raw bytes).
+            body["max_bytes"] = max(64 * 1024, (room[1] - self.unhanded() * ASSUMED_MESSAGE_BYTES) // 3)
+        self._unbounded_once = False
         subject = f"$JS.API.CONSUMER.MSG.NEXT.{self.spec.name}.{self.consumer}"
-        self.nloop.create_task(self._publish(subject, json.dumps(body).encode()))
+        self.nloop.create_task(self._publish(subject, json.dumps(body).encode(), f"{self.inbox}.{self.request}"))
 
     def _retry_pull(self) -> None:
         self._retry_handle = None
         self._pull()
 
-    async def _publish(self, subject: str, body: bytes) -> None:
+    async def _publish(self, subject: str, body: bytes, reply: str) -> None:
         assert self.nc is not None
         try:
-            await self.nc.publish(subject, body, reply=self.inbox)
+            # Each request its own reply subject, so a late status of an earlier one is told apart.
+            await self.nc.publish(subject, body, reply=reply)
         except Exception:  # noqa: BLE001 - disconnected: the watch pulls again once it is back
             self.pulling = False
 
@@ -380,11 +399,18 @@ class JetStreamUpstream(NatsUpstream):
         code = headers.get("Status", "")
         if code == "100":
             return  # idle heartbeat: the request and the consumer are alive
+        if msg.subject != f"{self.inbox}.{self.request}":
+            return  # about a request already done with
         if code in ("404", "408"):
             self.pulling = False
             self._pull()
         elif code == "503" or (code == "409" and "deleted" in headers.get("Description", "").lower()):
             self._recreate()
+        elif code == "409" and "maxbytes" in headers.get("Description", "").lower().replace(" ", ""):
+            # One message is larger than the room asked for: take it anyway rather than stall.
+            self._unbounded_once = True
+            self.pulling = False
+            self._pull()
         elif code:
             self.pulling = False
             self._pull()

@@ -200,3 +200,35 @@ async def test_errors_name_the_field_and_keep_the_socket_open(viewer, unique):
     assert (await tail.until("error"))["type"] == "error"
     assert (await tail.subscribe("subject", f"{unique}.ok"))["type"] == "subscribed"
     await tail.close()
+
+
+@pytest.mark.parametrize("source", ["stream", "topic"])
+async def test_a_replay_waits_for_a_slow_socket_instead_of_dropping(
+    viewer, nats_urls, kafka_bootstrap, unique, source, settings
+):
+    settings.TAIL_BUFFER_MESSAGES = 100
+    count = 1500
+    values = [b"r%d" % i for i in range(count)]
+    if source == "stream":
+        url = nats_urls[0]
+        name = await asyncio.to_thread(create_own_stream, url, unique)
+        await js_publish(url, [(f"{unique}.x", v) for v in values])
+        cluster = "nats"
+    else:
+        from tests.kafka.helpers import create_topic, produce
+
+        name = await asyncio.to_thread(create_topic, kafka_bootstrap, unique)
+        await asyncio.to_thread(produce, kafka_bootstrap, name, values)
+        cluster = "kafka"
+    tail = await open_tail(viewer, cluster)
+    assert (await tail.subscribe(source, name, **{"from": "beginning"}))["type"] == "subscribed"
+    await tail.send(action="pause")
+    await asyncio.sleep(1.0)  # paused: the queue fills up, then the upstream waits
+    await tail.status()
+    status = await tail.status()
+    assert status["total_dropped"] == 0 and status["buffered"] <= 100 and status["matched"] <= 100, tail.frames
+    await tail.send(action="resume")
+    received = await tail.collect(count, timeout=60)
+    assert tail.total_dropped == 0
+    assert texts(received) == [v.decode() for v in values]
+    await tail.close()
