@@ -30,7 +30,8 @@ logger = logging.getLogger("streams.tail")
 
 TAIL_GROUP = "streamdesk-tail-never-joined"
 CONSUME_BATCH = 500
-CONSUME_WAIT = 0.1
+# consume() waits for a full batch or this long: short, or a slow trickle waits for it every time.
+CONSUME_WAIT = 0.02
 PROBE_INTERVAL = 2.0
 
 

@@ -44,7 +44,7 @@ from streams.tail.messages import Item, nats_item
 
 logger = logging.getLogger("streams.tail")
 
-FLUSH_SECONDS = 0.02
+FLUSH_SECONDS = 0.01
 FLUSH_COUNT = 1000
 WATCH_SECONDS = 0.25
 # nats-py's own queue for the subscription, before our callback; past it, it drops (and we count).

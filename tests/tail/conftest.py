@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.tail.webprocess import WebProcess
+from dev.webprocess import WebProcess
 
 
 @pytest.fixture(scope="session")

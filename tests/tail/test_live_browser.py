@@ -11,7 +11,7 @@ import pytest
 
 from tests.nats.helpers import create_own_stream
 from tests.tail.helpers import js_publish, nats_publish
-from tests.tail.webprocess import PASSWORD, USERNAME, WebProcess
+from dev.webprocess import PASSWORD, USERNAME, WebProcess
 from tests.web.test_browser import CHROMIUM, CHROMIUM_ARGS
 
 pytestmark = [

@@ -19,7 +19,7 @@ from websockets.exceptions import ConnectionClosed
 from tests.kafka.helpers import create_topic, produce
 from tests.nats.helpers import create_own_stream, stream_info
 from tests.tail.helpers import js_publish, nats_publish, texts
-from tests.tail.webprocess import WebProcess
+from dev.webprocess import WebProcess
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("tail-web")]
 

@@ -1,4 +1,4 @@
-"""Streamdesk's real web process for the tail tests, the browser test and the benchmark:
+"""Streamdesk's real web process for the tail tests, the browser test and the tail benchmark:
 Daphne on a free port with its own SQLite database, a viewer with a password and a token.
 
 It runs as a separate process on purpose: the tests then see what a browser or a
@@ -21,7 +21,7 @@ import httpx
 
 from dev import devstack
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 USERNAME = "watcher"
 PASSWORD = "watcher-pass-123"
 
@@ -50,6 +50,11 @@ class WebProcess:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
 
     @property
     def ws_url(self) -> str:
