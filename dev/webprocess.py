@@ -23,7 +23,7 @@ from dev import devstack
 
 ROOT = Path(__file__).resolve().parents[1]
 USERNAME = "watcher"
-PASSWORD = "watcher-pass-123"
+PASSWORD = "watcher-pass-123"  # noqa: S105 - a throwaway user of a throwaway database
 
 SETUP = """
 import json

@@ -9,9 +9,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from dev.webprocess import PASSWORD, USERNAME, WebProcess
 from tests.nats.helpers import create_own_stream
 from tests.tail.helpers import js_publish, nats_publish
-from dev.webprocess import PASSWORD, USERNAME, WebProcess
 from tests.web.test_browser import CHROMIUM, CHROMIUM_ARGS
 
 pytestmark = [

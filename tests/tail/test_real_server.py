@@ -16,10 +16,10 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
+from dev.webprocess import WebProcess
 from tests.kafka.helpers import create_topic, produce
 from tests.nats.helpers import create_own_stream, stream_info
 from tests.tail.helpers import js_publish, nats_publish, texts
-from dev.webprocess import WebProcess
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("tail-web")]
 
