@@ -73,7 +73,7 @@ def _data(ctx: Ctx, spec: TailSpec, **extra: Any) -> dict[str, Any]:
         "name": spec.name,
         "socket": tail_socket_path(ctx.slug),
         "subscribe": spec.as_api(),
-        "start": spec.start.describe(),
+        "start": spec.start.describe(spec.source),
         "order": choice_param(ctx.query, "order", ORDERS, "newest"),
         "rows": int_param(ctx.query, "rows", DEFAULT_ROWS, minimum=10, maximum=MAX_ROWS),
         **extra,

@@ -23,7 +23,7 @@ from django.conf import settings
 from streams.clusters import ClusterConfig
 from streams.errors import InvalidInput, StreamdeskError
 from streams.tail.messages import Item
-from streams.tail.spec import SOURCE_KIND, TailSpec
+from streams.tail.spec import SOURCE_KIND, Start, TailSpec
 from streams.tail.subscriber import Subscriber
 
 logger = logging.getLogger("streams.tail")
@@ -44,6 +44,8 @@ class UpstreamEvent:
     message: str
     field: str | None = None
     retryable: bool = False
+    # For a retryable end: where a replay should start again so that nothing is seen twice or missed.
+    resume: Start | None = None
 
 
 @dataclass

@@ -85,6 +85,10 @@ class KafkaUpstream(Upstream):
         except StreamdeskError as exc:
             self._settle(None, exc)
             return
+        except Exception as exc:
+            logger.exception("kafka tail of %s could not start", self.spec.name)
+            self._settle(None, StreamdeskError(f"The tail of {self.spec.name} could not start: {exc}"))
+            return
         if self.stopped:
             return
         name = f"tail-{self.config.slug}-{self.spec.name}"[:60]

@@ -41,6 +41,7 @@ from streams.nats.jetstream import valid_name
 from streams.nats.types import as_dict, as_int, rfc3339
 from streams.tail.hub import ASSUMED_MESSAGE_BYTES, Started, Upstream, UpstreamEvent
 from streams.tail.messages import Item, nats_item
+from streams.tail.spec import Start
 
 logger = logging.getLogger("streams.tail")
 
@@ -152,7 +153,9 @@ class NatsUpstream(Upstream):
             if nc is None or self.stopped:
                 return
             if nc.is_closed:
-                self.report(UpstreamEvent("ended", "The NATS connection was closed.", retryable=True))
+                self.report(
+                    UpstreamEvent("ended", "The NATS connection was closed.", retryable=True, resume=self._resume())
+                )
                 self.stopped = True
                 return
             now = nc.is_connected
@@ -168,6 +171,10 @@ class NatsUpstream(Upstream):
 
     def _retry_text(self) -> str:
         return "reconnecting by itself."
+
+    def _resume(self) -> Start | None:
+        """Where a replay picks up on a new connection."""
+        return None
 
     def _back_text(self, gap: float) -> str:
         return f"NATS is back after {gap:.1f} s."
@@ -430,6 +437,9 @@ class JetStreamUpstream(NatsUpstream):
     def _reconnected(self) -> None:
         self.pulling = False
         self._pull()
+
+    def _resume(self) -> Start | None:
+        return Start("seq", number=self.last_seq + 1) if self.private and self.last_seq is not None else None
 
     def _retry_text(self) -> str:
         return "the tail goes on from where it stopped when it is back."

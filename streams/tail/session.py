@@ -192,7 +192,12 @@ class TailSession:
             await self._detach()
             if event.retryable:
                 await self.error(f"{event.message} Subscribing again.", None, retrying=True)
-                self._attaching = asyncio.get_running_loop().create_task(self._attach(spec, notice=event.message))
+                again = spec.starting(event.resume) if event.resume is not None else spec
+                self.spec = again
+                notice = (
+                    event.message if event.resume is not None else f"{event.message} Messages may have been missed."
+                )
+                self._attaching = asyncio.get_running_loop().create_task(self._attach(again, notice=notice))
             else:
                 self.spec = None
                 await self.error(event.message, event.field, retrying=False)

@@ -45,13 +45,13 @@ class Start:
             return {"offsets": {str(p): o for p, o in self.offsets}}
         return {self.kind: self.number}
 
-    def describe(self) -> str:
+    def describe(self, source: str = "") -> str:
         if self.kind == "now":
             return "from now"
         if self.kind == "beginning":
             return "from the beginning"
         if self.kind == "last":
-            return f"the last {self.number}"
+            return f"the last {self.number}" + (" of each partition" if source == "topic" else "")
         if self.kind == "time":
             assert self.moment is not None
             return f"from {self.moment.isoformat()}"

@@ -232,3 +232,19 @@ async def test_a_replay_waits_for_a_slow_socket_instead_of_dropping(
     assert tail.total_dropped == 0
     assert texts(received) == [v.decode() for v in values]
     await tail.close()
+
+
+async def test_a_socket_that_leaves_frames_unacknowledged_too_long_is_closed(viewer, nats_urls, unique, settings):
+    settings.TAIL_STALL_SECONDS = 1.0
+    subject = f"{unique}.stuck"
+    tail = await open_tail(viewer, "nats")
+    await tail.subscribe("subject", subject)
+    await nats_publish(nats_urls[0], [(subject, b"unread")])
+    closed = None
+    for _ in range(100):
+        output = await tail.ws.receive_output(timeout=5)
+        if output["type"] == "websocket.close":
+            closed = output
+            break
+    assert closed is not None and closed["code"] == 4408 and "acknowledgement" in closed["reason"]
+    await eventually(lambda: subject not in {u.spec.name for u in tail_hub.hub().upstreams.values()})

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from streams.tail import hub as tail_hub
 from tests.kafka.helpers import admin, create_topic, produce
 from tests.tail.helpers import open_tail, texts
 
@@ -82,6 +83,24 @@ async def test_resume_from_per_partition_offsets(viewer, kafka_bootstrap, unique
     await tail.subscribe("topic", topic, **{"from": {"offsets": {"0": 1, "1": 2}}})
     assert texts(await tail.collect(1)) == ["b0"]
     await tail.close()
+
+
+async def test_binary_keys_and_hostile_headers_arrive_as_data_and_the_consumer_goes_with_the_socket(
+    viewer, kafka_bootstrap, unique
+):
+    topic = await _topic(kafka_bootstrap, unique)
+    tail = await open_tail(viewer, "kafka")
+    await tail.subscribe("topic", topic)
+    hostile = [("<b>", b"\xff<script>"), ("empty", None)]
+    await _produce(kafka_bootstrap, topic, [b"\x00\x01\xfe", None], key=b"\xfe\xff", headers=hostile)
+    binary, tombstone = await tail.collect(2)
+    assert binary["key"] == {"text": None, "base64": "/v8="}
+    assert binary["value"] == {"text": None, "base64": "AAH+"}
+    assert binary["headers"] == [["<b>", {"text": None, "base64": "/zxzY3JpcHQ+"}], ["empty", None]]
+    assert tombstone["value"] is None
+    assert [u for u in tail_hub.hub().upstreams.values() if u.spec.name == topic]
+    await tail.close()
+    assert not [u for u in tail_hub.hub().upstreams.values() if u.spec.name == topic]
 
 
 async def test_unknown_topic_is_an_error_frame_naming_the_field(viewer, unique):
