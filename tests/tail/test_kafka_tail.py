@@ -18,7 +18,7 @@ async def _topic(bootstrap: str, name: str, partitions: int = 1) -> str:
     return await asyncio.to_thread(create_topic, bootstrap, name, partitions)
 
 
-async def _produce(bootstrap: str, topic: str, values: list[bytes], **kwargs) -> None:
+async def _produce(bootstrap: str, topic: str, values: list[bytes | None], **kwargs) -> None:
     await asyncio.to_thread(produce, bootstrap, topic, values, **kwargs)
 
 
