@@ -107,7 +107,8 @@ class KafkaUpstream(Upstream):
             "enable.auto.offset.store": False,
             "auto.offset.reset": "earliest",
             "fetch.wait.max.ms": 100,
-            "queued.max.messages.kbytes": 16 * 1024,
+            # Prefetched messages held by librdkafka for this consumer, at most.
+            "queued.max.messages.kbytes": 4 * 1024,
             "error_cb": self._on_error,
         }
 

@@ -35,7 +35,7 @@ from nats.aio.subscription import Subscription
 from nats.errors import NoRespondersError
 
 from streams import registry
-from streams.errors import NotFound, StreamdeskError
+from streams.errors import NotFound, NotSupported, StreamdeskError
 from streams.nats.adapter import NatsAdapter
 from streams.nats.jetstream import valid_name
 from streams.nats.types import as_dict, as_int, rfc3339
@@ -282,6 +282,13 @@ class JetStreamUpstream(NatsUpstream):
             info = await self.conn._api(f"STREAM.INFO.{stream}", what=f"Stream {stream!r}")
         except NotFound:
             raise NotFound(f"No stream named {stream!r} on {self.config.name}.", field="name") from None
+        if str(as_dict(info.get("config")).get("retention", "")).lower() == "workqueue":
+            # A consumer takes messages off a work queue: tailing one would eat the workers' messages.
+            raise NotSupported(
+                f"Stream {stream} is a work queue: a live tail would take its messages away from its consumers. "
+                "Browse it with the message browser instead.",
+                field="name",
+            )
         state = as_dict(info.get("state"))
         first_seq, last_seq = as_int(state.get("first_seq")), as_int(state.get("last_seq"))
         fields, start_seq = self._start_fields(first_seq, last_seq)

@@ -49,3 +49,14 @@ async def _no_consumers_left(url, name):
             return
         await asyncio.sleep(0.1)
     raise AssertionError("the tail consumer was left behind")
+
+
+async def test_a_work_queue_stream_is_not_tailed_because_that_would_consume_it(viewer, nats_urls, unique):
+    url = nats_urls[0]
+    name = await asyncio.to_thread(create_own_stream, url, unique, retention="workqueue")
+    await js_publish(url, [(f"{unique}.job", b"work")])
+    tail = await open_tail(viewer, "nats")
+    error = await tail.subscribe("stream", name, **{"from": "beginning"})
+    assert error["type"] == "error" and error["field"] == "name" and "work queue" in error["error"]
+    await tail.close()
+    assert (await asyncio.to_thread(stream_info, url, name))["state"]["messages"] == 1
