@@ -87,10 +87,10 @@ class Upstream:
         takes before it would drop; None for a shared upstream, which never waits for a socket."""
         if not self.private:
             return None
-        subscribers = self.subscribers
-        if not subscribers:
+        try:
+            socket = self.subscribers[0]  # read from the reading thread: the list may just have emptied
+        except IndexError:
             return None
-        socket = subscribers[0]
         limits = socket.limits
         messages = limits.buffer_messages - len(socket.buffer) - (self.handed_items - self.dispatched_items)
         size = limits.buffer_bytes - socket.buffered_bytes - (self.handed_bytes - self.dispatched_bytes)
