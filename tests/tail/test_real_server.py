@@ -113,6 +113,22 @@ async def test_jetstream_stream(web, nats_urls, unique, start, expected):
     assert await _tail(web, "nats", frame, then, len(expected)) == expected
 
 
+async def test_jetstream_stream_from_a_time_with_a_subject_filter(web, nats_urls, unique):
+    url = nats_urls[0]
+    name = await asyncio.to_thread(create_own_stream, url, unique)
+    await js_publish(url, [(f"{unique}.x", b"before")])
+    await asyncio.sleep(0.05)
+    since = datetime.now(UTC).isoformat()
+    await asyncio.sleep(0.05)
+    await js_publish(url, [(f"{unique}.y", b"other subject"), (f"{unique}.x", b"after")])
+
+    async def nothing() -> None:
+        return None
+
+    frame = {"source": "stream", "name": name, "from": {"time": since}, "subject": f"{unique}.x"}
+    assert await _tail(web, "nats", frame, nothing, 1) == ["after"]
+
+
 async def test_core_subject_pattern(web, nats_urls, unique):
     async def then() -> None:
         await nats_publish(nats_urls[0], [(f"{unique}.a.b", b"deep"), (f"{unique}.a", b"shallow"), ("other", b"no")])
