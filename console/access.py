@@ -29,22 +29,28 @@ class Forbidden(Exception):
         self.message = message
 
 
+async def token_user(raw: str) -> Any:
+    """The active user a bearer token belongs to, else an anonymous user."""
+    try:
+        token = await ApiToken.objects.select_related("user").aget(key_hash=ApiToken.hash(raw.strip()))
+    except ApiToken.DoesNotExist:
+        return AnonymousUser()
+    if not token.user.is_active:
+        return AnonymousUser()
+    now = timezone.now()
+    if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60:
+        await ApiToken.objects.filter(pk=token.pk).aupdate(last_used_at=now)
+    return token.user
+
+
 async def authenticate(request: HttpRequest) -> Any:
     """The user behind a bearer token, else the session user (maybe anonymous)."""
     header = request.headers.get("Authorization", "")
     if header.startswith("Bearer "):
-        raw = header.removeprefix("Bearer ").strip()
-        try:
-            token = await ApiToken.objects.select_related("user").aget(key_hash=ApiToken.hash(raw))
-        except ApiToken.DoesNotExist:
-            return AnonymousUser()
-        if not token.user.is_active:
-            return AnonymousUser()
-        now = timezone.now()
-        if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60:
-            await ApiToken.objects.filter(pk=token.pk).aupdate(last_used_at=now)
-        request.user = token.user
-        return token.user
+        user = await token_user(header.removeprefix("Bearer "))
+        if user.is_authenticated:
+            request.user = user
+        return user
     return await request.auser()
 
 

@@ -193,6 +193,15 @@ READ_ONLY = envbool("STREAMDESK_READ_ONLY", False)
 # The largest message a publish may send (key, value and headers), whatever the broker allows.
 PUBLISH_MAX_BYTES = envint("STREAMDESK_PUBLISH_MAX_BYTES", 1024 * 1024, minimum=1)
 
+# Live tail (streams/tail): per-socket queue, flow control, and the broker side.
+TAIL_BUFFER_MESSAGES = envint("STREAMDESK_TAIL_BUFFER", 10_000, minimum=100)
+TAIL_BUFFER_BYTES = envint("STREAMDESK_TAIL_BUFFER_MB", 8, minimum=1) * 1024 * 1024
+TAIL_ACK_WINDOW = envint("STREAMDESK_TAIL_ACK_WINDOW", 4, minimum=2)
+TAIL_FRAME_INTERVAL = envint("STREAMDESK_TAIL_FRAME_MS", 50, minimum=5) / 1000
+TAIL_STALL_SECONDS = envfloat("STREAMDESK_TAIL_STALL_SECONDS", 60.0, minimum=1.0)
+TAIL_JS_INACTIVE_SECONDS = envfloat("STREAMDESK_TAIL_JS_INACTIVE_SECONDS", 10.0, minimum=1.0)
+TAIL_MAX_UPSTREAMS = envint("STREAMDESK_TAIL_MAX_UPSTREAMS", 100, minimum=1)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

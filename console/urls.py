@@ -3,7 +3,7 @@ from django.urls import include, path, re_path
 from django.views.generic import RedirectView
 
 from console import errors
-from console.views import audit, clusters, kafka, lag, metrics, nats, publish, workers
+from console.views import audit, clusters, kafka, lag, metrics, nats, publish, tail, workers
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="clusters", permanent=False), name="home"),
@@ -13,6 +13,7 @@ urlpatterns = [
     *kafka.urlpatterns,
     *nats.urlpatterns,
     *publish.urlpatterns,
+    *tail.urlpatterns,
     *lag.urlpatterns,
     *workers.urlpatterns,
     *audit.urlpatterns,

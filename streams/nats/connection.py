@@ -21,7 +21,7 @@ import httpx
 import nats
 from django.conf import settings
 from nats.aio.client import Client as NatsClient
-from nats.errors import ConnectionClosedError, NoRespondersError, NoServersError
+from nats.errors import ConnectionClosedError, NoRespondersError, NoServersError, SlowConsumerError
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js.errors import APIError, NotFoundError, ServiceUnavailableError
 
@@ -97,6 +97,8 @@ class NatsConnection:
         self._failures = 0
         self._last_error = ""
         self.cache = TTLCache(max_entries=512)
+        # Subscription id -> what to call when nats-py drops one of its messages (live tail counts them).
+        self.slow_consumer_handlers: dict[int, Callable[[], None]] = {}
 
     # -- connection management (runs on the private loop) -----------------------------
 
@@ -107,6 +109,11 @@ class NatsConnection:
         return options
 
     async def _on_error(self, exc: Exception) -> None:
+        if isinstance(exc, SlowConsumerError):
+            handler = self.slow_consumer_handlers.get(exc.sid)
+            if handler is not None:
+                handler()
+                return
         self._last_error = str(exc) or exc.__class__.__name__
         logger.debug("nats %s: %s", self.config.slug, exc)
 

@@ -1,0 +1,396 @@
+// Live tail page: one WebSocket per tab, rows built with createElement/textContent only
+// (broker data is hostile), a bounded number of rows, an ack after each rendered frame,
+// and reconnection with backoff that resumes where the source allows. No build step.
+
+const config = JSON.parse(document.getElementById("tail-config").textContent);
+const links = JSON.parse(document.getElementById("tail-links").textContent);
+const $ = (id) => document.getElementById(id);
+const rowsEl = $("tail-rows");
+const HEX_LIMIT = 4096;
+const NO_RETRY = { 4401: "You are logged out: log in again to watch.", 4403: "Watching needs the Viewers or Operators role.", 4404: "There is no such cluster." };
+
+const state = {
+  ws: null,
+  paused: false,
+  newestFirst: config.order !== "oldest",
+  maxRows: config.rows,
+  rowCount: 0,
+  received: 0,
+  matched: 0,
+  matchedAtPause: 0,
+  positions: null, // Kafka: {partition: next offset}
+  nextSeq: null, // JetStream: next stream sequence
+  subscribedOnce: false,
+  reconnecting: false,
+  lostAt: null,
+  attempt: 0,
+  hidden: [], // items that arrived while the tab was hidden, newest kept
+};
+
+function el(tag, text, className) {
+  const node = document.createElement(tag);
+  if (text !== undefined && text !== null) node.textContent = String(text);
+  if (className) node.className = className;
+  return node;
+}
+
+function setState(text, kind) {
+  const pill = $("tail-state");
+  pill.textContent = text;
+  pill.className = `pill ${kind || ""}`;
+}
+
+function notice(text) {
+  const box = $("tail-notice");
+  box.textContent = text || "";
+  box.hidden = !text;
+}
+
+function showError(text) {
+  const box = $("tail-error");
+  box.textContent = text || "";
+  box.hidden = !text;
+}
+
+// -- the socket ----------------------------------------------------------------------
+
+function subscribeFrame() {
+  const frame = { ...config.subscribe };
+  if (state.subscribedOnce) {
+    if (config.source === "topic" && state.positions) frame.from = { offsets: state.positions };
+    else if (config.source === "stream" && state.nextSeq) frame.from = { seq: state.nextSeq };
+    else if (config.source === "subject") frame.from = "now";
+  }
+  return frame;
+}
+
+function send(frame) {
+  if (state.ws && state.ws.readyState === WebSocket.OPEN) state.ws.send(JSON.stringify(frame));
+}
+
+function connect() {
+  const scheme = location.protocol === "https:" ? "wss" : "ws";
+  const ws = new WebSocket(`${scheme}://${location.host}${config.socket}`);
+  state.ws = ws;
+  ws.onopen = () => {
+    setState("subscribing…");
+    send(subscribeFrame());
+  };
+  ws.onmessage = (event) => {
+    let frame;
+    try {
+      frame = JSON.parse(event.data);
+    } catch {
+      return;
+    }
+    handle(frame);
+  };
+  ws.onclose = (event) => {
+    if (state.ws !== ws) return;
+    state.ws = null;
+    if (NO_RETRY[event.code]) {
+      setState("closed", "down");
+      showError(NO_RETRY[event.code]);
+      return;
+    }
+    if (state.lostAt === null) state.lostAt = Date.now();
+    state.reconnecting = state.subscribedOnce;
+    const delay = Math.min(30, 2 ** state.attempt) * (0.75 + Math.random() / 2);
+    state.attempt += 1;
+    const why = event.code === 4408 ? "the tab did not keep up" : "the connection was lost";
+    setState(`reconnecting in ${Math.round(delay)} s`, "down");
+    notice(`Disconnected (${why}); reconnecting by itself.`);
+    setTimeout(connect, delay * 1000);
+  };
+}
+
+function handle(frame) {
+  switch (frame.type) {
+    case "subscribed":
+      return onSubscribed(frame);
+    case "messages":
+      render(frame.items);
+      $("tail-dropped").textContent = frame.total_dropped;
+      send({ action: "ack", seq: frame.seq });
+      return undefined;
+    case "status":
+      return onStatus(frame);
+    case "error":
+      return onError(frame);
+    default:
+      return undefined;
+  }
+}
+
+function onSubscribed(frame) {
+  showError("");
+  const start = frame.start || {};
+  if (!state.subscribedOnce) {
+    if (start.offsets) state.positions = { ...start.offsets };
+    if (start.seq) state.nextSeq = start.seq;
+  }
+  if (state.reconnecting) {
+    const at = new Date().toLocaleTimeString();
+    const gap = state.lostAt ? ((Date.now() - state.lostAt) / 1000).toFixed(1) : "?";
+    if (config.source === "subject") {
+      notice(`Reconnected at ${at}. Core NATS keeps no history: messages published during the ${gap} s gap were missed.`);
+    } else {
+      notice(`Reconnected at ${at}; resumed from where it stopped, so nothing the broker still holds was missed.`);
+    }
+  } else if (frame.notice) {
+    notice(frame.notice);
+  }
+  state.subscribedOnce = true;
+  state.reconnecting = false;
+  state.lostAt = null;
+  state.attempt = 0;
+  if (state.paused) send({ action: "pause" });
+  setState(state.paused ? "paused" : "live", state.paused ? "paused" : "live");
+}
+
+function onStatus(frame) {
+  $("tail-scanned").textContent = frame.scanned;
+  $("tail-matched").textContent = frame.matched;
+  $("tail-dropped").textContent = frame.total_dropped;
+  $("tail-rate").textContent = frame.rate;
+  state.matched = frame.matched;
+  const paused = $("tail-paused-count");
+  paused.hidden = !state.paused;
+  if (state.paused) paused.querySelector("strong").textContent = Math.max(0, frame.matched - state.matchedAtPause);
+  if (frame.upstream === "down") setState("broker unreachable", "down");
+  else if (state.subscribedOnce && state.ws) setState(state.paused ? "paused" : "live", state.paused ? "paused" : "live");
+}
+
+function onError(frame) {
+  if (frame.retrying) {
+    setState("broker unreachable", "down");
+    notice(frame.error);
+    return;
+  }
+  showError(frame.field ? `${frame.error} (${frame.field})` : frame.error);
+  if (frame.field === null && state.subscribedOnce && state.ws) {
+    // The server ended the subscription (the source went away): ask again a little later.
+    setTimeout(() => send(subscribeFrame()), 5000);
+  }
+}
+
+// -- rows ----------------------------------------------------------------------------
+
+function isoTime(value) {
+  return value ? String(value).replace("T", " ").slice(0, 23) : "—";
+}
+
+function preview(payload) {
+  if (payload === null || payload === undefined) return "null";
+  if (payload.text !== null) return payload.text.length > 300 ? `${payload.text.slice(0, 300)}…` : payload.text;
+  return `binary (base64) ${payload.base64.slice(0, 120)}`;
+}
+
+function track(item) {
+  if (config.source === "topic") {
+    state.positions = state.positions || {};
+    const next = item.offset + 1;
+    if (!(item.partition in state.positions) || state.positions[item.partition] < next) state.positions[item.partition] = next;
+  } else if (config.source === "stream" && item.seq) {
+    state.nextSeq = Math.max(state.nextSeq || 0, item.seq + 1);
+  }
+}
+
+function makeRow(item) {
+  const row = el("tr", null, "row");
+  row.tabIndex = 0;
+  row.append(el("td", isoTime(item.timestamp || item.time), "nowrap"));
+  if (config.source === "topic") {
+    row.append(el("td", item.partition, "num"), el("td", item.offset, "num"), el("td", preview(item.key), "preview"));
+    row.dataset.partition = item.partition;
+    row.dataset.offset = item.offset;
+  } else {
+    row.append(el("td", item.subject, "wrap"));
+    if (config.source === "stream") row.append(el("td", item.seq, "num"));
+  }
+  row.append(el("td", preview(item.value), "preview"));
+  row.item = item;
+  return row;
+}
+
+function render(items) {
+  state.received += items.length;
+  $("tail-received").textContent = state.received;
+  for (const item of items) track(item);
+  if (document.hidden) {
+    // Hidden tabs keep only what they would show, and draw it when they are looked at again.
+    state.hidden.push(...items);
+    if (state.hidden.length > state.maxRows) state.hidden.splice(0, state.hidden.length - state.maxRows);
+    return;
+  }
+  draw(items);
+}
+
+function draw(items) {
+  const shown = items.length > state.maxRows ? items.slice(-state.maxRows) : items;
+  if (!shown.length) return;
+  const fragment = document.createDocumentFragment();
+  const ordered = state.newestFirst ? [...shown].reverse() : shown;
+  for (const item of ordered) fragment.append(makeRow(item));
+  if (state.newestFirst) rowsEl.prepend(fragment);
+  else rowsEl.append(fragment);
+  state.rowCount += shown.length;
+  trim();
+  $("tail-empty").hidden = true;
+}
+
+function trim() {
+  while (state.rowCount > state.maxRows) {
+    const oldest = state.newestFirst ? lastRow() : rowsEl.firstElementChild;
+    if (!oldest) break;
+    if (oldest.detail) oldest.detail.remove();
+    oldest.remove();
+    state.rowCount -= 1;
+  }
+}
+
+function lastRow() {
+  let node = rowsEl.lastElementChild;
+  while (node && !node.classList.contains("row")) node = node.previousElementSibling;
+  return node;
+}
+
+document.addEventListener("visibilitychange", () => {
+  if (!document.hidden && state.hidden.length) {
+    const items = state.hidden;
+    state.hidden = [];
+    draw(items);
+  }
+});
+
+// -- a row's full view: the same payload view as the message browser ---------------------
+
+function hex(base64) {
+  const bytes = atob(base64);
+  const parts = [];
+  for (let i = 0; i < Math.min(bytes.length, HEX_LIMIT); i += 1) parts.push(bytes.charCodeAt(i).toString(16).padStart(2, "0"));
+  return parts.join(" ");
+}
+
+function payloadView(payload, size, truncated, fullUrl) {
+  const box = el("div");
+  if (payload === null || payload === undefined) {
+    box.append(el("span", "null", "muted"));
+    return box;
+  }
+  if (payload.text !== null) {
+    let pretty = null;
+    const head = payload.text.trimStart()[0];
+    if (!truncated && (head === "{" || head === "[")) {
+      try {
+        pretty = JSON.stringify(JSON.parse(payload.text), null, 2);
+      } catch {
+        pretty = null;
+      }
+    }
+    box.append(el("pre", pretty ?? payload.text, `payload ${pretty ? "json" : "text"}`));
+  } else {
+    const details = el("details", null, "payload binary");
+    details.append(el("summary", `binary, ${size ?? "?"} bytes — hex`), el("pre", hex(payload.base64), "hex"));
+    details.append(el("p", "base64", "muted"), el("pre", payload.base64, "b64"));
+    box.append(details);
+  }
+  if (truncated) {
+    const note = el("p", `Cut at the live view's limit (${size} bytes in all). `, "truncated");
+    if (fullUrl) {
+      const link = el("a", "Show all in the message browser");
+      link.href = fullUrl;
+      note.append(link);
+    } else {
+      note.append(document.createTextNode("Core NATS keeps no copy of it."));
+    }
+    box.append(note);
+  }
+  return box;
+}
+
+function fullUrl(item) {
+  if (config.source === "topic" && links.messages_url) {
+    const query = new URLSearchParams({ partition: item.partition, offset: item.offset, full: "1" });
+    return `${links.messages_url}?${query}`;
+  }
+  if (config.source === "stream" && links.message_base && item.seq) return `${links.message_base}${item.seq}?full=1`;
+  return null;
+}
+
+function toggle(row) {
+  if (row.detail) {
+    row.detail.remove();
+    row.detail = null;
+    return;
+  }
+  const item = row.item;
+  const detail = el("tr", null, "detail");
+  const cell = el("td");
+  cell.colSpan = row.children.length;
+  const url = fullUrl(item);
+  if (config.source === "topic") {
+    cell.append(el("h4", "Key"), payloadView(item.key, item.key_size, item.truncated, url));
+  } else if (item.reply) {
+    cell.append(el("h4", "Reply to"), el("code", item.reply));
+  }
+  cell.append(el("h4", "Headers"));
+  if (!item.headers.length) cell.append(el("span", "—", "muted"));
+  for (const [name, value] of item.headers) {
+    const line = el("div");
+    line.append(el("code", name), document.createTextNode(": "), payloadView(value, null, false, null));
+    cell.append(line);
+  }
+  cell.append(el("h4", "Value"), payloadView(item.value, item.size, item.truncated, url));
+  detail.append(cell);
+  row.after(detail);
+  row.detail = detail;
+}
+
+rowsEl.addEventListener("click", (event) => {
+  if (event.target.closest("a, pre, details")) return;
+  const row = event.target.closest("tr.row");
+  if (row) toggle(row);
+});
+rowsEl.addEventListener("keydown", (event) => {
+  if (event.key === "Enter" && event.target.matches("tr.row")) toggle(event.target);
+});
+
+// -- controls ------------------------------------------------------------------------------
+
+$("tail-pause").addEventListener("click", (event) => {
+  state.paused = !state.paused;
+  event.target.textContent = state.paused ? "Resume" : "Pause";
+  if (state.paused) {
+    state.matchedAtPause = state.matched;
+    send({ action: "pause" });
+    setState("paused", "paused");
+  } else {
+    send({ action: "resume" });
+    $("tail-paused-count").hidden = true;
+    setState("live", "live");
+  }
+});
+
+$("tail-clear").addEventListener("click", () => {
+  rowsEl.replaceChildren();
+  state.rowCount = 0;
+  state.hidden = [];
+  $("tail-empty").hidden = false;
+});
+
+$("tail-order").addEventListener("click", (event) => {
+  state.newestFirst = !state.newestFirst;
+  event.target.textContent = state.newestFirst ? "Newest first" : "Newest last";
+  const pairs = [];
+  for (const row of rowsEl.querySelectorAll("tr.row")) pairs.push(row.detail ? [row, row.detail] : [row]);
+  pairs.reverse();
+  rowsEl.replaceChildren(...pairs.flat());
+  const order = state.newestFirst ? "newest" : "oldest";
+  $("tail-order-field").value = order;
+  const url = new URL(location.href);
+  url.searchParams.set("order", order);
+  history.replaceState(null, "", url);
+});
+
+connect();

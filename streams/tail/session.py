@@ -1,0 +1,259 @@
+"""One WebSocket's tail: the contract's actions in, its frames out, retries and the stall guard.
+
+The socket endpoint (console/sockets.py) authenticates and hands every text frame
+here; this class owns the subscription. A subscribe that meets an unreachable broker
+sends an error frame and tries again by itself, with a growing pause, until it works
+or the client asks for something else. Status frames go out every second while
+something changes and at least every ``KEEPALIVE_SECONDS`` anyway (idle proxies close
+quiet sockets). A socket whose oldest unacknowledged frame has waited longer than
+``TAIL_STALL_SECONDS`` is closed with ``STALLED_CODE``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from django.conf import settings
+
+from streams.clusters import ClusterConfig
+from streams.errors import BrokerUnavailable, InvalidInput, StreamdeskError
+from streams.tail.hub import Started, Upstream, UpstreamEvent, hub
+from streams.tail.spec import TailSpec, parse_subscribe
+from streams.tail.subscriber import Limits, Subscriber
+
+logger = logging.getLogger("streams.tail")
+
+STATUS_SECONDS = 1.0
+KEEPALIVE_SECONDS = 5.0
+RETRY_FIRST = 1.0
+RETRY_MAX = 15.0
+STALLED_CODE = 4408
+MAX_FRAME_CHARS = 64 * 1024
+
+SendText = Callable[[str], Awaitable[None]]
+Close = Callable[[int, str], Awaitable[None]]
+
+
+def _dump(frame: dict[str, Any]) -> str:
+    return json.dumps(frame, ensure_ascii=False, separators=(",", ":"), default=str)
+
+
+class TailSession:
+    def __init__(self, config: ClusterConfig, send: SendText, close: Close, *, limits: Limits | None = None) -> None:
+        self.config = config
+        self._send = send
+        self._close = close
+        self.limits = limits or Limits.from_settings()
+        self.stall_seconds = float(settings.TAIL_STALL_SECONDS)
+        self.hub = hub()
+        self.spec: TailSpec | None = None
+        self.subscriber: Subscriber | None = None
+        self.upstream: Upstream | None = None
+        self.closed = False
+        self._attaching: asyncio.Task[None] | None = None
+        self._last_counts: tuple[int, ...] = ()
+        self._status_at = time.monotonic()
+        self._rate_at = self._status_at
+        self._rate_matched = 0
+        self._ticker = asyncio.get_running_loop().create_task(self._tick())
+
+    async def send(self, frame: dict[str, Any]) -> None:
+        if not self.closed:
+            await self._send(_dump(frame))
+
+    async def error(self, message: str, field: str | None = None, **extra: Any) -> None:
+        await self.send({"type": "error", "error": message, "field": field, **extra})
+
+    # -- client actions -------------------------------------------------------------------
+
+    async def receive(self, text: str) -> None:
+        if len(text) > MAX_FRAME_CHARS:
+            await self.error(f"Frames from the client are at most {MAX_FRAME_CHARS} characters.")
+            return
+        try:
+            frame = json.loads(text)
+        except ValueError:
+            await self.error("That frame is not JSON.")
+            return
+        if not isinstance(frame, dict):
+            await self.error("A frame must be a JSON object with an action.", "action")
+            return
+        action = frame.get("action")
+        try:
+            if action == "subscribe":
+                await self.subscribe(parse_subscribe(frame))
+            elif action == "ack":
+                seq = frame.get("seq")
+                if isinstance(seq, bool) or not isinstance(seq, int) or seq < 0:
+                    raise InvalidInput("seq must be the number of a messages frame.", field="seq")
+                if self.subscriber is not None:
+                    self.subscriber.ack(seq)
+            elif action == "pause":
+                if self.subscriber is not None:
+                    self.subscriber.pause()
+                await self.status()
+            elif action == "resume":
+                if self.subscriber is not None:
+                    self.subscriber.resume()
+                await self.status()
+            elif action == "unsubscribe":
+                await self.unsubscribe()
+            else:
+                raise InvalidInput("action must be subscribe, ack, pause, resume or unsubscribe.", field="action")
+        except InvalidInput as exc:
+            await self.error(exc.message, exc.field)
+
+    async def subscribe(self, spec: TailSpec) -> None:
+        """Replace whatever this socket watched with ``spec``."""
+        await self.unsubscribe()
+        self.spec = spec
+        self._attaching = asyncio.get_running_loop().create_task(self._attach(spec))
+
+    async def unsubscribe(self) -> None:
+        task, self._attaching = self._attaching, None
+        if task is not None and not task.done():
+            task.cancel()
+            try:
+                await task
+            except asyncio.CancelledError:
+                pass
+        await self._detach()
+        self.spec = None
+
+    async def _detach(self) -> None:
+        subscriber, upstream = self.subscriber, self.upstream
+        self.subscriber = self.upstream = None
+        if subscriber is not None:
+            await subscriber.close()
+            if upstream is not None:
+                self.hub.detach(upstream, subscriber)
+
+    async def _attach(self, spec: TailSpec, *, notice: str | None = None) -> None:
+        delay = RETRY_FIRST
+        while not self.closed:
+            subscriber = Subscriber(self.send_text, needle=spec.needle, limits=self.limits, on_event=self._on_event)
+            try:
+                upstream = await self.hub.attach(self.config, spec, subscriber)
+            except BrokerUnavailable as exc:
+                await self.error(f"{exc.message} Retrying in {delay:g} s.", None, retrying=True, retry_in=delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, RETRY_MAX)
+                notice = notice or "The broker is reachable again."
+                continue
+            except StreamdeskError as exc:
+                await self.error(exc.message, exc.field, retrying=False)
+                self.spec = None
+                return
+            self.subscriber, self.upstream = subscriber, upstream
+            self._rate_matched = 0
+            self._rate_at = time.monotonic()
+            await self.send(self._subscribed(spec, upstream.ready.result(), notice=notice))
+            subscriber.start()
+            return
+
+    def _subscribed(self, spec: TailSpec, started: Started, *, notice: str | None) -> dict[str, Any]:
+        return {
+            "type": "subscribed",
+            "source": spec.source,
+            "name": spec.name,
+            "from": spec.start.as_api(),
+            "partitions": list(spec.partitions) if spec.partitions is not None else None,
+            "subject": spec.subject,
+            "filter": spec.filter,
+            "filtered_on_server": spec.filter is not None,
+            "start": started.position,
+            "resumed": notice is not None,
+            "notice": notice,
+        }
+
+    async def send_text(self, text: str) -> None:
+        if not self.closed:
+            await self._send(text)
+
+    # -- upstream events (web loop) ---------------------------------------------------------
+
+    def _on_event(self, event: UpstreamEvent) -> None:
+        asyncio.get_running_loop().create_task(self._handle_event(event))
+
+    async def _handle_event(self, event: UpstreamEvent) -> None:
+        spec, upstream = self.spec, self.upstream
+        if spec is None or upstream is None:
+            return
+        if event.kind == "down":
+            await self.error(event.message, None, retrying=True)
+        elif event.kind == "up":
+            await self.send(self._subscribed(spec, upstream.ready.result(), notice=event.message))
+        elif event.kind == "ended":
+            await self._detach()
+            if event.retryable:
+                await self.error(f"{event.message} Subscribing again.", None, retrying=True)
+                again = spec.starting(event.resume) if event.resume is not None else spec
+                self.spec = again
+                notice = (
+                    event.message if event.resume is not None else f"{event.message} Messages may have been missed."
+                )
+                self._attaching = asyncio.get_running_loop().create_task(self._attach(again, notice=notice))
+            else:
+                self.spec = None
+                await self.error(event.message, event.field, retrying=False)
+
+    # -- status and the stall guard -------------------------------------------------------------
+
+    async def status(self) -> None:
+        now = time.monotonic()
+        frame: dict[str, Any] = {
+            "type": "status",
+            "matched": 0,
+            "scanned": 0,
+            "total_dropped": 0,
+            "rate": 0.0,
+            "subscribed": self.subscriber is not None,
+        }
+        subscriber = self.subscriber
+        if subscriber is not None:
+            frame.update(subscriber.counts())
+            elapsed = now - self._rate_at
+            if elapsed >= 0.5:
+                frame["rate"] = round((subscriber.matched - self._rate_matched) / elapsed, 1)
+                self._rate_matched, self._rate_at = subscriber.matched, now
+            frame["upstream"] = "down" if self.upstream is not None and self.upstream.down else "up"
+            self._last_counts = (subscriber.matched, subscriber.total_dropped, subscriber.delivered, subscriber.paused)
+        self._status_at = now
+        await self.send(frame)
+
+    async def _tick(self) -> None:
+        while not self.closed:
+            await asyncio.sleep(STATUS_SECONDS)
+            subscriber = self.subscriber
+            due = time.monotonic() - self._status_at >= KEEPALIVE_SECONDS
+            try:
+                if subscriber is not None:
+                    waited = subscriber.stalled_for()
+                    if waited > self.stall_seconds:
+                        reason = f"No acknowledgement for {waited:.0f} s; reconnect to go on."
+                        await self.shutdown()
+                        await self._close(STALLED_CODE, reason)
+                        return
+                    counts = (subscriber.matched, subscriber.total_dropped, subscriber.delivered, subscriber.paused)
+                    # A client that does not read gets no more than the keepalive.
+                    if subscriber.in_flight >= self.limits.window and not due:
+                        continue
+                    if counts != self._last_counts or due:
+                        await self.status()
+                elif due:
+                    await self.status()
+            except Exception:
+                logger.debug("tail status failed", exc_info=True)
+
+    async def shutdown(self) -> None:
+        if self.closed:
+            return
+        await self.unsubscribe()
+        self.closed = True
+        if self._ticker is not asyncio.current_task():
+            self._ticker.cancel()

@@ -1,0 +1,22 @@
+"""A real Streamdesk web process (Daphne) for the tail tests that need one."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from dev.webprocess import WebProcess
+
+
+@pytest.fixture(scope="session")
+def web(
+    tmp_path_factory: pytest.TempPathFactory, kafka_bootstrap: str, nats_urls: tuple[str, str]
+) -> Iterator[WebProcess]:
+    """Daphne serving Streamdesk on the test brokers; JetStream tail consumers expire after 2 s idle."""
+    brokers = {"KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap, "NATS_URL": nats_urls[0], "NATS_MONITOR_URL": nats_urls[1]}
+    workdir: Path = tmp_path_factory.mktemp("web")
+    process = WebProcess(workdir, brokers, {"STREAMDESK_TAIL_JS_INACTIVE_SECONDS": "2"}).prepare().start()
+    yield process
+    process.stop()
