@@ -100,11 +100,13 @@ async def topic_live(ctx: Ctx) -> Result:
     }
     spec = _spec(frame)
     data = _data(ctx, spec, partitions=info.partition_ids)
-    page = {
-        "messages_url": reverse("kafka-messages", args=[ctx.slug, name]),
-        "back_url": reverse("kafka-topic", args=[ctx.slug, name]),
-    }
-    return Result(data, page=page)
+    links = {"messages_url": reverse("kafka-messages", args=[ctx.slug, name])}
+    if ctx.operator:
+        links |= {
+            "publish_api": reverse("api-kafka-publish", args=[ctx.slug, name]),
+            "publish_page": reverse("kafka-publish", args=[ctx.slug, name]),
+        }
+    return Result(data, page={"links": links, "back_url": reverse("kafka-topic", args=[ctx.slug, name])})
 
 
 async def stream_live(ctx: Ctx) -> Result:
@@ -120,8 +122,8 @@ async def stream_live(ctx: Ctx) -> Result:
     spec = _spec(frame)
     data = _data(ctx, spec, subjects=list(detail.summary.subjects), subject=spec.subject)
     one = reverse("nats-message", args=[ctx.slug, name, 0])
-    page = {"links": {"message_base": one.removesuffix("0")}, "back_url": reverse("nats-stream", args=[ctx.slug, name])}
-    return Result(data, page=page)
+    links = {"message_base": one.removesuffix("0"), **_nats_publish_links(ctx)}
+    return Result(data, page={"links": links, "back_url": reverse("nats-stream", args=[ctx.slug, name])})
 
 
 async def subject_live(ctx: Ctx) -> Result:
@@ -135,7 +137,18 @@ async def subject_live(ctx: Ctx) -> Result:
         spec = parse_subscribe(frame)
     except InvalidInput as exc:
         raise InvalidInput(exc.message, field="subject" if exc.field == "name" else exc.field) from None
-    return Result(_data(ctx, spec), page={"links": {}, "back_url": reverse("nats-subjects", args=[ctx.slug])})
+    page = {"links": _nats_publish_links(ctx), "back_url": reverse("nats-subjects", args=[ctx.slug])}
+    return Result(_data(ctx, spec), page=page)
+
+
+def _nats_publish_links(ctx: Ctx) -> dict[str, str]:
+    """Where a row's "Publish again" and "Edit and publish" go (operators only)."""
+    if not ctx.operator:
+        return {}
+    return {
+        "publish_api": reverse("api-nats-publish", args=[ctx.slug]),
+        "publish_page": reverse("nats-publish", args=[ctx.slug]),
+    }
 
 
 urlpatterns: list[URLPattern] = [

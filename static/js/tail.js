@@ -342,9 +342,76 @@ function toggle(row) {
     cell.append(line);
   }
   cell.append(el("h4", "Value"), payloadView(item.value, item.size, item.truncated, url));
+  const again = publishControls(item);
+  if (again) cell.append(again);
   detail.append(cell);
   row.after(detail);
   row.detail = detail;
+}
+
+// -- publish again / edit and publish (operators) -----------------------------------------
+
+// What the publish endpoint needs to send this message again: a stored message by its
+// coordinates (the broker's own bytes), a core NATS message by its content when it was not cut.
+function republishBody(item) {
+  if (config.source === "topic") return { from_partition: item.partition, from_offset: item.offset };
+  if (config.source === "stream" && item.seq) return { from_stream: config.name, from_seq: item.seq, mode: "jetstream" };
+  if (item.truncated || item.headers.some(([, value]) => value && value.text === null)) return null;
+  return {
+    subject: item.subject,
+    value: item.value ? item.value.base64 : null,
+    encoding: "base64",
+    headers: item.headers.map(([name, value]) => [name, value ? value.text : ""]),
+  };
+}
+
+function editUrl(item, body) {
+  const query = new URLSearchParams();
+  for (const [name, value] of Object.entries(body)) {
+    if (name === "headers" || value === null) continue;
+    query.set(name, value);
+  }
+  return `${links.publish_page}?${query}`;
+}
+
+function csrfToken() {
+  try {
+    return JSON.parse(document.body.getAttribute("hx-headers") || "{}")["X-CSRFToken"] || "";
+  } catch {
+    return "";
+  }
+}
+
+function publishControls(item) {
+  if (!links.publish_api) return null;
+  const body = republishBody(item);
+  if (!body) return el("p", "Cut at the live view's limit: publish it again from a client.", "muted small");
+  const box = el("p", null, "again small");
+  const button = el("button", "Publish again", "link");
+  button.type = "button";
+  const outcome = el("span", null, "muted");
+  button.addEventListener("click", async () => {
+    button.disabled = true;
+    outcome.textContent = " sending…";
+    try {
+      const response = await fetch(links.publish_api, {
+        method: "POST",
+        credentials: "same-origin",
+        headers: { "content-type": "application/json", "X-CSRFToken": csrfToken() },
+        body: JSON.stringify(body),
+      });
+      const answer = await response.json();
+      outcome.textContent = ` ${response.ok ? answer.message : answer.error}`;
+    } catch (error) {
+      outcome.textContent = ` ${error}`;
+    } finally {
+      button.disabled = false;
+    }
+  });
+  const edit = el("a", "Edit and publish");
+  edit.href = editUrl(item, body);
+  box.append(button, document.createTextNode(" · "), edit, outcome);
+  return box;
 }
 
 rowsEl.addEventListener("click", (event) => {

@@ -82,3 +82,23 @@ def test_topic_stream_and_subjects_pages_link_to_the_live_pages(viewer_client, t
 def test_anonymous_visitors_are_sent_to_log_in(client, topic):
     response = client.get(reverse("tail-topic", args=["kafka", topic]))
     assert response.status_code == 302 and "/accounts/login/" in response["Location"]
+
+
+def _links(page) -> dict:
+    import json
+    import re
+
+    found = re.search(r'<script id="tail-links" type="application/json">(.*?)</script>', page.content.decode(), re.S)
+    assert found, page.content[:500]
+    return json.loads(found.group(1))
+
+
+def test_rows_link_to_the_message_browser_and_operators_get_publish_again(viewer_client, operator, topic):
+    viewer_links = _links(viewer_client.get(reverse("tail-topic", args=["kafka", topic])))
+    assert viewer_links == {"messages_url": f"/clusters/kafka/topics/{topic}/messages"}
+    viewer_client.force_login(operator)
+    links = _links(viewer_client.get(reverse("tail-topic", args=["kafka", topic])))
+    assert links["publish_api"] == f"/api/v1/clusters/kafka/topics/{topic}/publish"
+    assert links["publish_page"] == f"/clusters/kafka/topics/{topic}/publish"
+    subject_links = _links(viewer_client.get(reverse("tail-subject", args=["nats"]), {"subject": "a.>"}))
+    assert subject_links == {"publish_api": "/api/v1/clusters/nats/publish", "publish_page": "/clusters/nats/publish"}
