@@ -17,6 +17,9 @@ const state = {
   rowCount: 0,
   received: 0,
   matched: 0,
+  scanned: 0,
+  totalDropped: 0,
+  receivedBefore: 0, // received on earlier sockets: the server counts each socket from its subscribe
   matchedAtPause: 0,
   positions: null, // Kafka: {partition: next offset}
   nextSeq: null, // JetStream: next stream sequence
@@ -110,7 +113,8 @@ function handle(frame) {
       return onSubscribed(frame);
     case "messages":
       render(frame.items);
-      $("tail-dropped").textContent = frame.total_dropped;
+      state.totalDropped = frame.total_dropped;
+      showCounts();
       send({ action: "ack", seq: frame.seq });
       return undefined;
     case "status":
@@ -124,6 +128,7 @@ function handle(frame) {
 
 function onSubscribed(frame) {
   showError("");
+  Object.assign(state, { receivedBefore: state.received, matched: 0, scanned: 0, totalDropped: 0 });
   const start = frame.start || {};
   if (!state.subscribedOnce) {
     if (start.offsets) state.positions = { ...start.offsets };
@@ -148,12 +153,21 @@ function onSubscribed(frame) {
   setState(state.paused ? "paused" : "live", state.paused ? "paused" : "live");
 }
 
+// Status frames come every second; between them the counts must still add up on screen:
+// every message received or dropped was matched, and every match was scanned.
+function showCounts() {
+  const matched = Math.max(state.matched, state.received - state.receivedBefore + state.totalDropped);
+  $("tail-matched").textContent = matched;
+  $("tail-scanned").textContent = Math.max(state.scanned, matched);
+  $("tail-dropped").textContent = state.totalDropped;
+}
+
 function onStatus(frame) {
-  $("tail-scanned").textContent = frame.scanned;
-  $("tail-matched").textContent = frame.matched;
-  $("tail-dropped").textContent = frame.total_dropped;
-  $("tail-rate").textContent = frame.rate;
   state.matched = frame.matched;
+  state.scanned = frame.scanned;
+  state.totalDropped = frame.total_dropped;
+  showCounts();
+  $("tail-rate").textContent = frame.rate;
   const paused = $("tail-paused-count");
   paused.hidden = !state.paused;
   if (state.paused) paused.querySelector("strong").textContent = Math.max(0, frame.matched - state.matchedAtPause);
