@@ -147,10 +147,24 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 HEALTH_REFRESH_SECONDS = envfloat("STREAMDESK_HEALTH_REFRESH_SECONDS", 15.0, minimum=1.0)
+# Managed consumers (runconsumers): heartbeats, when an instance counts as lost, how often
+# a runner re-reads the definitions when no notification woke it, and its shutdown grace.
+WORKER_HEARTBEAT_SECONDS = envfloat("STREAMDESK_WORKER_HEARTBEAT_SECONDS", 1.0, minimum=0.1)
+WORKER_LOST_AFTER_SECONDS = envfloat("STREAMDESK_WORKER_LOST_AFTER_SECONDS", 15.0, minimum=1.0)
+WORKER_POLL_SECONDS = envfloat("STREAMDESK_WORKER_POLL_SECONDS", 2.0, minimum=0.1)
+WORKER_GRACE_SECONDS = envfloat("STREAMDESK_WORKER_GRACE_SECONDS", 10.0, minimum=0.5)
+WORKER_SESSION_TIMEOUT_MS = envint("STREAMDESK_WORKER_SESSION_TIMEOUT_MS", 10_000, minimum=1000)
+# Extra modules holding @handler functions, besides every installed app's ``handlers`` module.
+HANDLER_MODULES = envlist("STREAMDESK_HANDLER_MODULES", [])
+
 CELERY_BEAT_SCHEDULE = {
     "refresh-cluster-health": {
         "task": "streams.tasks.refresh_cluster_health",
         "schedule": HEALTH_REFRESH_SECONDS,
+    },
+    "mark-lost-consumer-instances": {
+        "task": "streams.workers.mark_lost_instances",
+        "schedule": max(WORKER_LOST_AFTER_SECONDS / 3, 1.0),
     },
 }
 
