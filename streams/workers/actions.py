@@ -11,8 +11,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from asgiref.sync import sync_to_async
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError
+from django.db import IntegrityError, transaction
 from django.db.models import F
 
 from streams import audit, registry
@@ -140,13 +141,17 @@ async def get_consumer(name: str) -> ManagedConsumer:
         raise NotFound(f"No managed consumer named {name!r}.") from None
 
 
+def _insert(actor: audit.Actor, definition: Definition) -> ManagedConsumer:
+    # In a savepoint: a duplicate name must not break the caller's transaction.
+    with transaction.atomic():
+        return ManagedConsumer.objects.create(name=definition.name, created_by=actor, **definition.fields())
+
+
 async def do_create_worker(actor: audit.Actor, definition: Definition) -> ManagedConsumer:
     async def run() -> ManagedConsumer:
         await check_definition(definition)
         try:
-            consumer = await ManagedConsumer.objects.acreate(
-                name=definition.name, created_by=actor, **definition.fields()
-            )
+            consumer = await sync_to_async(_insert)(actor, definition)
         except IntegrityError:
             raise Conflict(f"A managed consumer named {definition.name} exists.", field="name") from None
         await anotify_runners(definition.name)
