@@ -50,6 +50,9 @@ class KafkaLoop(ConsumerLoop):
             "heartbeat.interval.ms": max(100, session // 10),
             "max.poll.interval.ms": max(300_000, session),
             "enable.partition.eof": False,
+            # Group requests wait for a rebalance to finish, which takes seconds: the console's
+            # tight deadline for page calls would time them out again and again.
+            "socket.timeout.ms": max(30_000, session * 2),
         }
 
     def run_client(self) -> None:

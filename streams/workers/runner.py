@@ -76,6 +76,8 @@ class Runner:
         self.wake = threading.Event()
         self.stop_requested = threading.Event()
         self.listener: threading.Thread | None = None
+        # A loop waits for its previous generation to stop: reconcile again in a moment.
+        self.soon = False
 
     # -- the main loop ------------------------------------------------------------------------------
 
@@ -92,7 +94,7 @@ class Runner:
             if self.wake.is_set() or now >= next_reconcile:
                 self.wake.clear()
                 self.reconcile()
-                next_reconcile = time.monotonic() + settings.WORKER_POLL_SECONDS
+                next_reconcile = time.monotonic() + (0.1 if self.soon else settings.WORKER_POLL_SECONDS)
             if now >= next_beat:
                 self.heartbeat()
                 next_beat = time.monotonic() + settings.WORKER_HEARTBEAT_SECONDS
@@ -106,6 +108,7 @@ class Runner:
         except DatabaseError as exc:
             logger.warning("cannot read the managed consumers (keeping the loops as they are): %s", exc)
             return
+        self.soon = False
         for pk, loop in list(self.loops.items()):
             row = rows.get(pk)
             if row is None or row.desired == ManagedConsumer.Desired.STOPPED or row.generation != loop.spec.generation:
@@ -115,6 +118,11 @@ class Runner:
                 continue
             running = self.loops.get(pk)
             if running is None:
+                if any(old.spec.id == pk and old.is_alive() for old in self.retired):
+                    # Its previous generation is still leaving its group: joining now would make
+                    # the group wait for a member that is on its way out. Look again shortly.
+                    self.soon = True
+                    continue
                 self._start(row)
             else:
                 running.set_paused(row.desired == ManagedConsumer.Desired.PAUSED)

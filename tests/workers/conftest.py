@@ -111,3 +111,9 @@ def lines(path: Path) -> list[str]:
 def calls(tmp_path: Path) -> Path:
     """The file test.record appends to."""
     return tmp_path / "calls.txt"
+
+
+@pytest.fixture(autouse=True)
+def fresh_reads(settings: Any) -> None:
+    """Lag is read from the broker on every request, so a test sees what it has just done."""
+    settings.BROKER_CACHE_SECONDS = 0

@@ -151,7 +151,7 @@ def test_nats_headers_are_text_one_value_per_name() -> None:
 
 def test_nats_message_origin() -> None:
     class Meta:
-        class sequence:  # noqa: N801 - mirrors nats-py's shape
+        class sequence:
             stream = 7
 
         timestamp = None
