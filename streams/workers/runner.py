@@ -34,7 +34,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from streams import registry
-from streams.clusters import ClusterConfig
+from streams.clusters import ClusterConfig, ClusterConfigError
 from streams.workers.kafka_loop import KafkaLoop
 from streams.workers.loop import ConsumerLoop, ErrorNote, Spec
 from streams.workers.models import ConsumerInstance, ManagedConsumer
@@ -59,16 +59,14 @@ class Seen:
     error: ErrorNote | None = None
 
 
-def resolve_cluster(slug: str) -> ClusterConfig:
-    return registry.find(slug, registry.clusters())
-
-
 class Runner:
-    def __init__(self, *, resolve: Callable[[str], ClusterConfig] = resolve_cluster) -> None:
+    def __init__(self, *, resolve: Callable[[str], ClusterConfig] | None = None) -> None:
         self.host = socket.gethostname()
         self.pid = os.getpid()
         self.instance_id = f"{self.host}-{self.pid}-{secrets.token_hex(2)}"
-        self.resolve = resolve
+        # Loops never touch the database: they resolve clusters from the list the last reconcile read.
+        self.clusters: list[ClusterConfig] = []
+        self.resolve = resolve or self.find_cluster
         self.loops: dict[int, ConsumerLoop] = {}
         self.retired: list[ConsumerLoop] = []
         self.seen: dict[int, Seen] = {}  # keyed by id(loop)
@@ -105,7 +103,8 @@ class Runner:
         try:
             close_old_connections()
             rows = {row.pk: row for row in ManagedConsumer.objects.all()}
-        except DatabaseError as exc:
+            self.clusters = registry.clusters(fresh=True)
+        except (DatabaseError, ClusterConfigError) as exc:
             logger.warning("cannot read the managed consumers (keeping the loops as they are): %s", exc)
             return
         self.soon = False
@@ -126,6 +125,9 @@ class Runner:
                 self._start(row)
             else:
                 running.set_paused(row.desired == ManagedConsumer.Desired.PAUSED)
+
+    def find_cluster(self, slug: str) -> ClusterConfig:
+        return registry.find(slug, self.clusters)
 
     def _start(self, row: ManagedConsumer) -> None:
         spec = Spec.from_row(row)
