@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from streams.workers.message import Destination, HandlerConfig, Headers, Message
+from streams.workers.message import Destination, HandlerConfig, Message
 from streams.workers.registry import DeadLetter, handler
 
 DESTINATION_SCHEMA: dict[str, Any] = {
@@ -23,15 +23,6 @@ DESTINATION_SCHEMA: dict[str, Any] = {
     "additionalProperties": False,
 }
 
-PROVENANCE_PREFIX = "streamdesk-origin-"
-
-
-def provenance(message: Message) -> Headers:
-    """Headers naming where a forwarded message came from."""
-    headers = [(PROVENANCE_PREFIX + name, str(value).encode()) for name, value in message.origin().items()]
-    headers.append(("streamdesk-consumer", message.consumer.encode()))
-    return headers
-
 
 def _destination(config: Any, key: str | None = None) -> Destination:
     data = config if key is None else config[key]
@@ -41,7 +32,7 @@ def _destination(config: Any, key: str | None = None) -> Destination:
 
 
 def forward_to(message: Message, destination: Destination) -> None:
-    message.send(destination, key=message.key, value=message.value, headers=[*message.headers, *provenance(message)])
+    message.send(destination, key=message.key, value=message.value, headers=message.copied_headers())
 
 
 @handler(

@@ -24,10 +24,13 @@ from django.conf import settings
 from streams.kafka.client import client_config
 from streams.workers.loop import ConsumerLoop, LaneResult, State
 from streams.workers.message import KafkaMessage
+from streams.workers.outputs import EVERYTHING, Failures
 
 logger = logging.getLogger("streams.workers")
 
 POLL_SECONDS = 0.1
+# After a failed send, before the batch is handled again.
+SEND_RETRY_SECONDS = 1.0
 
 
 class KafkaLoop(ConsumerLoop):
@@ -156,22 +159,16 @@ class KafkaLoop(ConsumerLoop):
         cluster, name, config, outbox = self.spec.cluster, self.spec.name, self.config, self.outbox
 
         def make(msg: Any) -> KafkaMessage:
-            return KafkaMessage(
-                msg, cluster=cluster, consumer=name, config=config, outbox=outbox, token=(msg.partition(), msg.offset())
-            )
+            return KafkaMessage(msg, cluster, name, config, outbox)
 
         results = self.run_lanes([lanes[k] for k in keys], make)
         assert self.outbox is not None
         failed = self.outbox.confirm()
-        first_failed: dict[int, int] = {}
-        for token, reason in failed.items():
-            partition, offset = token
-            if offset < first_failed.get(partition, offset + 1):
-                first_failed[partition] = offset
-            self.note_error(f"send failed, the message will be handled again: {reason}", None)
+        for reason in list(failed.values())[:1]:
+            self.note_error(f"a send failed, so the batch will be handled again: {reason}", None)
         for partition, result in zip(keys, results, strict=True):
             lane = lanes[partition]
-            done = _done_count(lane, result, first_failed.get(partition))
+            done = 0 if EVERYTHING in failed else _done_count(lane, result, failed)
             if partition in self.positions:
                 if done:
                     self.positions[partition] = lane[done - 1].offset() + 1
@@ -180,6 +177,8 @@ class KafkaLoop(ConsumerLoop):
                     self._seek(consumer, partition, lane[done].offset())
         self.count(results)
         self._commit(consumer)
+        if failed:
+            self.wait(SEND_RETRY_SECONDS)
 
     def _leave(self, messages: Sequence[Any]) -> None:
         """Messages fetched but not handled: the partition's position stays at the first of them."""
@@ -218,11 +217,11 @@ class KafkaLoop(ConsumerLoop):
             self._committed[tp.partition] = tp.offset
 
 
-def _done_count(lane: Sequence[Any], result: LaneResult, failed_offset: int | None) -> int:
+def _done_count(lane: Sequence[Any], result: LaneResult, failed: Failures) -> int:
     """How many of the lane's messages, from its start, are done and may be committed: those
     the handler finished, up to the first whose send (forward, dead letter) failed."""
-    if failed_offset is not None:
+    if failed:
         for index in range(result.done):
-            if lane[index].offset() >= failed_offset:
+            if id(lane[index]) in failed:
                 return index
     return result.done

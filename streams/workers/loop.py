@@ -23,7 +23,7 @@ from django.conf import settings
 
 from streams.clusters import ClusterConfig
 from streams.workers import registry
-from streams.workers.message import Destination, HandlerConfig, Message
+from streams.workers.message import ORIGIN_PREFIX, Destination, HandlerConfig, Message
 from streams.workers.models import ConsumerInstance, ManagedConsumer
 from streams.workers.outputs import Outbox
 
@@ -307,7 +307,7 @@ class ConsumerLoop(threading.Thread):
             )
             return Outcome.STUCK
         headers = [*message.headers, *dead_letter_headers(message, reason, self.handler.name)]
-        self.outbox.send(self.spec.dead_letter, message.key, message.value, headers, message._token)
+        self.outbox.send(self.spec.dead_letter, message.key, message.value, headers, id(message._msg))
         self.note_error(f"dead-lettered: {reason}", message.origin())
         result.dead += 1
         return Outcome.DEAD
@@ -386,7 +386,6 @@ DLQ_HANDLER = "streamdesk-handler"
 DLQ_CONSUMER = "streamdesk-consumer"
 DLQ_ATTEMPTS = "streamdesk-attempts"
 DLQ_AT = "streamdesk-dead-lettered-at"
-ORIGIN_PREFIX = "streamdesk-origin-"
 
 
 def dead_letter_headers(message: Message, reason: str, handler_name: str) -> list[tuple[str, bytes]]:

@@ -23,6 +23,13 @@ if TYPE_CHECKING:
 Headers = list[tuple[str, bytes]]
 T = TypeVar("T")
 
+ORIGIN_PREFIX = "streamdesk-origin-"
+ORIGIN_CLUSTER = ORIGIN_PREFIX + "cluster"
+ORIGIN_TOPIC = ORIGIN_PREFIX + "topic"
+ORIGIN_PARTITION = ORIGIN_PREFIX + "partition"
+ORIGIN_OFFSET = ORIGIN_PREFIX + "offset"
+CONSUMER_HEADER = "streamdesk-consumer"
+
 
 class HandlerConfig(dict[str, Any]):
     """A handler's config (a plain dict to read) with a place for what a handler derives from
@@ -70,7 +77,7 @@ class Destination:
 class Message:
     """Base of both brokers' messages; subclasses fill the fields from their client's message."""
 
-    __slots__ = ("_headers", "_outbox", "_token", "attempt", "cluster", "config", "consumer")
+    __slots__ = ("_headers", "_msg", "_outbox", "attempt", "cluster", "config", "consumer")
 
     # Kafka
     topic: str | None = None
@@ -82,20 +89,14 @@ class Message:
     seq: int | None = None
 
     def __init__(
-        self,
-        *,
-        cluster: str,
-        consumer: str,
-        config: Mapping[str, Any],
-        outbox: Outbox | None = None,
-        token: Any = None,
+        self, msg: Any, cluster: str, consumer: str, config: Mapping[str, Any], outbox: Outbox | None = None
     ) -> None:
+        self._msg = msg
         self.cluster = cluster
         self.consumer = consumer
         self.config = config
         self.attempt = 1
         self._outbox = outbox
-        self._token = token
         self._headers: Headers | None = None
 
     # -- what every handler reads ------------------------------------------------------------
@@ -163,15 +164,21 @@ class Message:
         """Produce to ``destination``; delivery is confirmed before this message counts as done."""
         if self._outbox is None:
             raise RuntimeError("this message was not given an outbox (it is not running in a managed consumer)")
-        self._outbox.send(destination, key, value, headers or [], self._token)
+        self._outbox.send(destination, key, value, headers or [], id(self._msg))
+
+    def provenance(self) -> Headers:
+        """Headers naming where this message came from (``streamdesk-origin-*``) and the consumer."""
+        headers = [(ORIGIN_PREFIX + name, str(value).encode()) for name, value in self.origin().items()]
+        headers.append((CONSUMER_HEADER, self.consumer.encode()))
+        return headers
+
+    def copied_headers(self) -> Headers:
+        """The original headers followed by the provenance headers: what a forward sends."""
+        return [*self.headers, *self.provenance()]
 
 
 class KafkaMessage(Message):
-    __slots__ = ("_msg",)
-
-    def __init__(self, msg: Any, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self._msg = msg
+    __slots__ = ()
 
     @property
     def key(self) -> bytes | None:
@@ -209,16 +216,35 @@ class KafkaMessage(Message):
     def origin(self) -> dict[str, Any]:
         return {"cluster": self.cluster, "topic": self.topic, "partition": self.partition, "offset": self.offset}
 
+    def copied_headers(self) -> Headers:
+        # The hot path of every Kafka forward: the client's own header list, no conversion.
+        msg = self._msg
+        return [
+            *(msg.headers() or ()),
+            (ORIGIN_CLUSTER, self.cluster.encode()),
+            (ORIGIN_TOPIC, msg.topic().encode()),
+            (ORIGIN_PARTITION, str(msg.partition()).encode()),
+            (ORIGIN_OFFSET, str(msg.offset()).encode()),
+            (CONSUMER_HEADER, self.consumer.encode()),
+        ]
+
     def describe(self) -> str:
         return f"{self.topic} partition {self.partition} offset {self.offset}"
 
 
 class NatsMessage(Message):
-    __slots__ = ("_msg", "_stream_name")
+    __slots__ = ("_stream_name",)
 
-    def __init__(self, msg: Any, stream: str, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self._msg = msg
+    def __init__(
+        self,
+        msg: Any,
+        stream: str,
+        cluster: str,
+        consumer: str,
+        config: Mapping[str, Any],
+        outbox: Outbox | None = None,
+    ) -> None:
+        super().__init__(msg, cluster, consumer, config, outbox)
         self._stream_name = stream
 
     @property

@@ -33,6 +33,7 @@ from streams.nats.jetstream import JS_API, js_error
 from streams.nats.types import INDEFINITE_PAUSE, rfc3339
 from streams.workers.loop import ConsumerLoop, State
 from streams.workers.message import Message, NatsMessage
+from streams.workers.outputs import EVERYTHING
 
 logger = logging.getLogger("streams.workers")
 
@@ -136,9 +137,11 @@ class NatsLoop(ConsumerLoop):
         finally:
             self.assignment = []
             try:
-                await asyncio.wait_for(nc.drain(), self.timeout)
-            except Exception:  # noqa: BLE001 - closing is all that is left to do
-                await nc.close()
+                # The acknowledgements still buffered go out before the connection closes.
+                await asyncio.wait_for(nc.flush(), self.timeout)
+            except Exception:
+                logger.debug("managed consumer %s: flush before close failed", self.spec.name, exc_info=True)
+            await nc.close()
             self.nc = None
 
     async def _process(self, messages: Sequence[Any]) -> None:
@@ -153,17 +156,17 @@ class NatsLoop(ConsumerLoop):
             lanes = [list(messages)]
 
         def make(msg: Any) -> NatsMessage:
-            seq = msg.reply  # unique per delivery, and cheaper than parsing the metadata
-            return NatsMessage(msg, stream, cluster=cluster, consumer=name, config=config, outbox=outbox, token=seq)
+            return NatsMessage(msg, stream, cluster, name, config, outbox)
 
         results = await asyncio.to_thread(self.run_lanes, lanes, make)
         assert self.outbox is not None
         failed = await asyncio.to_thread(self.outbox.confirm) if self.outbox.sent else {}
         for reason in list(failed.values())[:1]:
-            self.note_error(f"send failed, the message will be handled again: {reason}", None)
+            self.note_error(f"a send failed, the message will be handled again: {reason}", None)
+        everything = EVERYTHING in failed
         for lane, result in zip(lanes, results, strict=True):
             for index, msg in enumerate(lane):
-                if index < result.done and msg.reply not in failed:
+                if index < result.done and not everything and id(msg) not in failed:
                     await msg.ack()
                 elif index == result.done and self.stuck and result.stopped_by == "stuck":
                     continue  # left unacknowledged: the consumer is failing on it

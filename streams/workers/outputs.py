@@ -10,7 +10,6 @@ a message whose send failed: that message is handled again.
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -28,8 +27,11 @@ from streams.workers.message import Destination, Headers
 
 logger = logging.getLogger("streams.workers")
 
-Token = Any
-Failures = dict[Token, str]
+# A source message's id(): what its sends are known by until its batch is confirmed.
+Token = int
+Failures = dict[Token | str, str]
+# In a confirm() answer: every send of the batch failed (a Kafka delivery did).
+EVERYTHING = "*"
 
 
 def nats_headers(headers: Headers) -> dict[str, str] | None:
@@ -44,7 +46,12 @@ def nats_headers(headers: Headers) -> dict[str, str] | None:
 
 
 class KafkaSink:
-    """One producer to one Kafka cluster; delivery failures are kept per source message."""
+    """One producer to one Kafka cluster.
+
+    Delivery is confirmed per batch (``flush``): a failed delivery fails the whole batch's sends,
+    so the batch is handled again. Failures are rare, and one shared callback keeps the common
+    case as cheap as a bare producer's.
+    """
 
     def __init__(self, config: ClusterConfig, client_id: str, timeout: float) -> None:
         self.timeout = timeout
@@ -57,56 +64,45 @@ class KafkaSink:
                 "message.timeout.ms": int(max(timeout, 1.0) * 1000),
             }
         )
-        self.outstanding: dict[Token, int] = {}
-        self.failed: Failures = {}
+        self.pending = 0
+        self.failure: str | None = None
+        self._on_delivery = self._delivered
 
-    def _delivered(self, token: Token, err: KafkaError | None, msg: Any) -> None:
-        left = self.outstanding.get(token, 1) - 1
-        if left:
-            self.outstanding[token] = left
-        else:
-            self.outstanding.pop(token, None)
-        if err is not None:
-            self.failed.setdefault(token, f"delivery to {msg.topic()} failed: {err.str()}")
+    def _delivered(self, err: KafkaError | None, msg: Any) -> None:
+        if err is not None and self.failure is None:
+            self.failure = f"delivery to {msg.topic()} failed: {err.str()}"
 
-    def send(self, topic: str, key: bytes | None, value: bytes | None, headers: Headers, token: Token) -> None:
-        callback = functools.partial(self._delivered, token)
+    def send(self, topic: str, key: bytes | None, value: bytes | None, headers: Headers) -> None:
+        self.pending += 1
         client_headers: Any = headers or None
-        self.outstanding[token] = self.outstanding.get(token, 0) + 1
         while True:
             try:
-                self.producer.produce(topic, value, key, headers=client_headers, on_delivery=callback)
+                self.producer.produce(topic, value, key, headers=client_headers, on_delivery=self._on_delivery)
                 return
             except BufferError:
                 self.producer.poll(0.05)
             except KafkaException as exc:
-                self._delivered(token, exc.args[0] if exc.args else KafkaError(KafkaError._FAIL), _Named(topic))
+                err = exc.args[0] if exc.args else None
+                reason = err.str() if isinstance(err, KafkaError) else str(exc)
+                self.failure = self.failure or f"Kafka refused a message for {topic}: {reason}"
                 return
 
-    def confirm(self) -> Failures:
-        if self.outstanding:
-            self.producer.flush(self.timeout)
-        failed, self.failed = self.failed, {}
-        for token in self.outstanding:
-            failed.setdefault(token, f"Kafka did not confirm delivery within {self.timeout:g} s")
-        self.outstanding = {}
-        return failed
+    def confirm(self) -> str | None:
+        """None when every send since the last call was delivered, else why not."""
+        if not self.pending:
+            return None
+        left = self.producer.flush(self.timeout)
+        self.pending = 0
+        failure, self.failure = self.failure, None
+        if left and failure is None:
+            failure = f"Kafka did not confirm {left} message(s) within {self.timeout:g} s"
+        return failure
 
     def poll(self) -> None:
         self.producer.poll(0)
 
     def close(self) -> None:
         self.producer.flush(min(self.timeout, 2.0))
-
-
-class _Named:
-    """Stands for a message in a failure report when the producer refused it outright."""
-
-    def __init__(self, topic: str) -> None:
-        self._topic = topic
-
-    def topic(self) -> str:
-        return self._topic
 
 
 class NatsSink:
@@ -199,45 +195,53 @@ class Outbox:
         self._timeout = timeout
         self._kafka: dict[str, KafkaSink] = {}
         self._nats: dict[str, NatsSink] = {}
+        self._last: tuple[Destination, KafkaSink | NatsSink] | None = None
         self.sent = 0
 
-    def _sink(self, cluster: str, kind: str) -> KafkaSink | NatsSink:
+    def _sink(self, destination: Destination) -> KafkaSink | NatsSink:
+        kind = "kafka" if destination.topic else "nats"
         table: dict[str, Any] = self._kafka if kind == "kafka" else self._nats
-        sink = table.get(cluster)
+        sink = table.get(destination.cluster)
         if sink is None:
-            config = self._resolve(cluster)
+            config = self._resolve(destination.cluster)
             if config.kind != kind:
-                raise ValueError(f"cluster {cluster} is a {config.kind} cluster, not {kind}")
+                raise ValueError(f"cluster {destination.cluster} is a {config.kind} cluster, not {kind}")
             sink = (KafkaSink if kind == "kafka" else NatsSink)(config, self._client_id, self._timeout)
-            table[cluster] = sink
+            table[destination.cluster] = sink
+        self._last = (destination, sink)
         return sink
 
     def send(
         self, destination: Destination, key: bytes | None, value: bytes | None, headers: Headers, token: Token
     ) -> None:
         self.sent += 1
-        if destination.topic:
-            sink = self._kafka.get(destination.cluster) or self._sink(destination.cluster, "kafka")
-            assert isinstance(sink, KafkaSink)
-            sink.send(destination.topic, key, value, headers, token)
+        last = self._last
+        # Handlers keep their destination (HandlerConfig.memo): the same object, message after message.
+        sink = last[1] if last is not None and last[0] is destination else self._sink(destination)
+        if isinstance(sink, KafkaSink):
+            assert destination.topic is not None
+            sink.send(destination.topic, key, value, headers)
             return
         if not destination.subject:
             raise ValueError("a destination needs a topic or a subject")
-        nats_sink = self._nats.get(destination.cluster) or self._sink(destination.cluster, "nats")
-        assert isinstance(nats_sink, NatsSink)
         if key is not None and not any(name == KEY_HEADER for name, _ in headers):
             headers = [*headers, (KEY_HEADER, key)]
-        nats_sink.send(destination.subject, value, headers, destination.jetstream, token)
+        sink.send(destination.subject, value, headers, destination.jetstream, token)
 
     def confirm(self) -> Failures:
-        """Wait for every send since the last call; the tokens of the source messages whose sends failed."""
+        """Wait for every send since the last call; the tokens of the source messages whose sends
+        failed, or ``{EVERYTHING: reason}`` when a Kafka delivery failed."""
         failed: Failures = {}
         if not self.sent:
             return failed
         self.sent = 0
-        for sink in self._sinks():
-            for token, reason in sink.confirm().items():
-                failed.setdefault(token, reason)
+        for kafka in self._kafka.values():
+            reason = kafka.confirm()
+            if reason is not None:
+                failed.setdefault(EVERYTHING, reason)
+        for nats_sink in self._nats.values():
+            for token, why in nats_sink.confirm().items():
+                failed.setdefault(token, why)
         return failed
 
     def _sinks(self) -> list[KafkaSink | NatsSink]:

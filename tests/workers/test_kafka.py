@@ -59,7 +59,7 @@ def test_forward_with_provenance_then_retries_and_dead_letters(
     runconsumers()
 
     copied = read_topic(kafka_bootstrap, copy, [0], expect=20, timeout=40)
-    assert sorted(r.value for r in copied) == sorted(f"m{i}".encode() for i in range(20))
+    assert sorted(r.value or b"" for r in copied) == sorted(f"m{i}".encode() for i in range(20))
     headers = dict(copied[0].headers)
     assert copied[0].key == b"k" and headers["trace"] == b"t" and headers["streamdesk-origin-topic"] == source.encode()
     assert {"streamdesk-origin-partition", "streamdesk-origin-offset", "streamdesk-origin-cluster"} <= set(headers)
@@ -103,12 +103,17 @@ def test_failures_stop_the_consumer_visibly_and_consume_nothing(
            retry_backoff_ms=5, dead_letter=None)  # fmt: skip
     runconsumers()
 
+    def failing(name: str) -> dict[str, Any]:
+        def check() -> dict[str, Any] | None:
+            worker = get(operator_client, f"{unique}-{name}")
+            return worker if worker["state"] == "failing" else None
+
+        found: dict[str, Any] = wait_until(check, what=f"{name} failing")
+        return found
+
     for name, says in (("gone", "No handler named 'test.gone'"), ("cfg", "does not fit handler test.record")):
-        worker = wait_until(lambda n=name: (w := get(operator_client, f"{unique}-{n}"))["state"] == "failing" and w,
-                            what=f"{name} failing")  # fmt: skip
-        assert says in worker["last_error"]["message"]
-    stuck = wait_until(lambda: (w := get(operator_client, f"{unique}-stuck"))["state"] == "failing" and w,
-                       what="stuck failing")  # fmt: skip
+        assert says in failing(name)["last_error"]["message"]
+    stuck = failing("stuck")
     assert "no dead-letter destination" in stuck["last_error"]["message"]
     assert stuck["last_error"]["origin"] == {"cluster": "kafka", "topic": source, "partition": 0, "offset": 0}
     time.sleep(2)
