@@ -25,9 +25,10 @@ DESTINATION_SCHEMA: dict[str, Any] = {
 
 
 def _destination(config: Any, key: str | None = None) -> Destination:
+    """The destination in ``config`` (or under ``config[key]``), made once per consumer."""
     data = config if key is None else config[key]
     if isinstance(config, HandlerConfig):
-        return config.memo(("destination", key), lambda: Destination.from_config(data))
+        return config.memo(key or "destination", lambda: Destination.from_config(data))
     return Destination.from_config(data)
 
 
