@@ -100,6 +100,15 @@ class ManagedConsumerForm(forms.ModelForm):
                 handlers.validated(data["handler"], data.get("config") or {})
             except InvalidInput as exc:
                 self.add_error("handler" if exc.field == "handler" else "config", exc.message)
+        dead = data.get("dead_letter")
+        if dead is not None and not (
+            isinstance(dead, dict)
+            and isinstance(dead.get("cluster"), str)
+            and bool(dead.get("topic")) != bool(dead.get("subject"))
+        ):
+            self.add_error(
+                "dead_letter", 'Give {"cluster": ..., "topic": ...} or {"cluster": ..., "subject": ...}, or null.'
+            )
         return data
 
 

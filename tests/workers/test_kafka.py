@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from streams.workers.models import ManagedConsumer
+from streams.workers.models import ConsumerInstance, ManagedConsumer
 from tests.kafka import helpers as kh
 from tests.publish.helpers import read_topic
 from tests.workers.conftest import lines, wait_until
@@ -190,3 +190,28 @@ def test_definition_changes_are_picked_up_by_notification_without_a_restart(
     operator_client.delete(f"/api/v1/workers/{unique}")
     assert runner.proc.poll() is None and runner.proc.pid == pid
     assert json.loads(json.dumps(get(operator_client, unique))).get("error")
+
+
+def test_sigterm_finishes_the_message_in_hand_commits_what_is_done_and_exits(
+    operator_client: Client, runconsumers: Any, kafka_bootstrap: str, unique: str, calls: Path
+) -> None:
+    source = kh.create_topic(kafka_bootstrap, f"{unique}-in")
+    group = f"{unique}-g"
+    define(operator_client, name=unique, cluster="kafka", topic=source, group=group, start="earliest",
+           handler="test.record", config={"path": str(calls), "sleep": 0.2}, batch_size=50)  # fmt: skip
+    kh.produce(kafka_bootstrap, source, [f"m{i}" for i in range(50)])
+    runner = runconsumers()
+    wait_until(lambda: len(lines(calls)) >= 3, what="a few handled")
+    assert runner.stop(timeout=20) == 0
+    handled = len(lines(calls))
+    assert 3 <= handled < 50
+    # Mid-batch: exactly what was handled is committed, nothing more.
+    assert kh.committed(kafka_bootstrap, group, source, [0]) == {0: handled}
+    assert "stopped" in runner.output().splitlines()[-1]
+    instance = ConsumerInstance.objects.get(consumer__name=unique)
+    assert instance.state == "stopped" and instance.processed == handled
+    assert get(operator_client, unique)["state"] == "starting"  # meant to run, said goodbye: not lost
+
+    runconsumers()
+    wait_until(lambda: len(lines(calls)) == 50, what="the rest handled by the next process", timeout=60)
+    assert [line.rsplit(":", 1)[-1] for line in lines(calls)] == [f"m{i}" for i in range(50)]

@@ -7,8 +7,8 @@ Any number of these processes may run, on any machines: the brokers share the wo
 from __future__ import annotations
 
 import logging
+import os
 import signal
-import sys
 from types import FrameType
 from typing import Any
 
@@ -38,9 +38,10 @@ class Command(BaseCommand):
 
         def on_signal(signum: int, frame: FrameType | None) -> None:
             if runner.stop_requested.is_set():
-                # A second signal: no more waiting.
+                # A second signal: no more waiting (what is not committed is handled again later).
                 self.stderr.write("second signal: exiting now")
-                sys.exit(1)
+                self.stderr.flush()
+                os._exit(1)
             self.stdout.write(f"{signal.Signals(signum).name}: finishing in-flight work, committing, leaving groups")
             runner.request_stop()
 
@@ -50,3 +51,9 @@ class Command(BaseCommand):
         runner.run()
         clean = runner.shutdown(options["grace"] if options["grace"] is not None else settings.WORKER_GRACE_SECONDS)
         self.stdout.write(f"runconsumers {runner.instance_id}: stopped{'' if clean else ' (some work left behind)'}")
+        if not clean:
+            # A handler still busy past the grace must not keep the process alive: what it was
+            # doing is not committed, so another instance (or the next start) does it again.
+            self.stdout.flush()
+            self.stderr.flush()
+            os._exit(1)
