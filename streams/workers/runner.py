@@ -25,7 +25,7 @@ import secrets
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -60,13 +60,22 @@ class Seen:
 
 
 class Runner:
-    def __init__(self, *, resolve: Callable[[str], ClusterConfig] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        resolve: Callable[[str], ClusterConfig] | None = None,
+        loop_types: Mapping[str, type[ConsumerLoop]] | None = None,
+    ) -> None:
         self.host = socket.gethostname()
         self.pid = os.getpid()
         self.instance_id = f"{self.host}-{self.pid}-{secrets.token_hex(2)}"
         # Loops never touch the database: they resolve clusters from the list the last reconcile read.
         self.clusters: list[ClusterConfig] = []
         self.resolve = resolve or self.find_cluster
+        self.loop_types = loop_types or {
+            ManagedConsumer.SourceKind.TOPIC: KafkaLoop,
+            ManagedConsumer.SourceKind.STREAM: NatsLoop,
+        }
         self.loops: dict[int, ConsumerLoop] = {}
         self.retired: list[ConsumerLoop] = []
         self.seen: dict[int, Seen] = {}  # keyed by id(loop)
@@ -89,6 +98,8 @@ class Runner:
         next_reconcile = next_beat = 0.0
         while not self.stop_requested.is_set():
             now = time.monotonic()
+            # A database that restarted, or a connection past its age, is replaced between steps.
+            close_old_connections()
             if self.wake.is_set() or now >= next_reconcile:
                 self.wake.clear()
                 self.reconcile()
@@ -101,7 +112,6 @@ class Runner:
     def reconcile(self) -> None:
         """Start, stop, pause and resume loops so that they match the definitions."""
         try:
-            close_old_connections()
             rows = {row.pk: row for row in ManagedConsumer.objects.all()}
             self.clusters = registry.clusters(fresh=True)
         except (DatabaseError, ClusterConfigError) as exc:
@@ -131,8 +141,7 @@ class Runner:
 
     def _start(self, row: ManagedConsumer) -> None:
         spec = Spec.from_row(row)
-        kind = KafkaLoop if spec.source_kind == ManagedConsumer.SourceKind.TOPIC else NatsLoop
-        loop = kind(spec, self.resolve, self.instance_id)
+        loop = self.loop_types[spec.source_kind](spec, self.resolve, self.instance_id)
         self.loops[row.pk] = loop
         self.seen[id(loop)] = Seen(at=time.monotonic())
         self.rates[id(loop)] = collections.deque(maxlen=RATE_SAMPLES)
@@ -150,7 +159,6 @@ class Runner:
     def heartbeat(self) -> None:
         """One row per loop: state, assignment, counters; the consumers' totals grow by what was done."""
         try:
-            close_old_connections()
             done = [loop for loop in self.retired if not loop.is_alive()]
             for loop in done:
                 self.retired.remove(loop)
@@ -215,8 +223,8 @@ class Runner:
         updated = ConsumerInstance.objects.filter(consumer_id=loop.spec.id, instance_id=self.instance_id).update(
             **fields
         )
-        if updated:
-            return
+        if updated or not ManagedConsumer.objects.filter(pk=loop.spec.id).exists():
+            return  # written, or the consumer was deleted meanwhile
         try:
             ConsumerInstance.objects.create(consumer_id=loop.spec.id, instance_id=self.instance_id, **fields)
         except IntegrityError:
