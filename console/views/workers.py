@@ -212,6 +212,8 @@ async def handlers_list(ctx: Ctx) -> dict[str, Any]:
 async def _form_choices() -> dict[str, Any]:
     found = handlers.all_handlers()
     return {
+        # An unsaved row: a new consumer's form shows the model's defaults.
+        "blank": ManagedConsumer(),
         "clusters": await registry.aclusters(),
         "handlers": found,
         "handler_schemas": {h.name: json.dumps(h.config_schema, indent=2) for h in found},
@@ -222,7 +224,10 @@ async def _form_choices() -> dict[str, Any]:
 
 
 async def new_form(ctx: Ctx) -> Result:
-    return Result({"handlers": [h.as_api() for h in handlers.all_handlers()]}, page={**await _form_choices()})
+    return Result(
+        {"handlers": [h.as_api() for h in handlers.all_handlers()]},
+        page={"prefill": {"config": "{}"}, **await _form_choices()},
+    )
 
 
 async def edit_form(ctx: Ctx) -> Result:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -32,6 +33,10 @@ class WorkerView:
     @property
     def live(self) -> list[ConsumerInstance]:
         return [i for i in self.instances if i.state not in ConsumerInstance.GONE]
+
+    @property
+    def config_json(self) -> str:
+        return json.dumps(self.consumer.config, indent=2, sort_keys=True)
 
     @property
     def source_label(self) -> str:
