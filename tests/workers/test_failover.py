@@ -114,3 +114,30 @@ def test_two_processes_share_the_partitions_and_take_over_when_one_dies(
         dead = ConsumerInstance.objects.get(consumer__name=unique, pid=first.proc.pid)
         alive = ConsumerInstance.objects.get(consumer__name=unique, pid=second.proc.pid)
         assert (dead.state, alive.state) == ("lost", "running")
+
+
+def test_a_paused_consumer_stays_paused_through_a_rebalance(
+    operator_client: Client, runconsumers: Any, kafka_bootstrap: str, unique: str, calls: Path
+) -> None:
+    source = kh.create_topic(kafka_bootstrap, f"{unique}-in", partitions=3)
+    define(operator_client, name=unique, cluster="kafka", topic=source, group=f"{unique}-g", start="earliest",
+           handler="test.record", config={"path": str(calls)}, desired="paused")  # fmt: skip
+    first = runconsumers()
+    wait_until(lambda: (w := get(operator_client, unique))["state"] == "paused" and w["instances"][0]["assignment"],
+               what="paused with partitions", timeout=30)  # fmt: skip
+    second = runconsumers()
+
+    def both_hold_partitions() -> bool:
+        instances = get(operator_client, unique)["instances"]
+        return len(instances) == 2 and all(i["assignment"] and i["state"] == "paused" for i in instances)
+
+    # The second member's join reassigns the partitions: each side pauses what it is given.
+    wait_until(both_hold_partitions, what="the partitions shared, both paused", timeout=60)
+    for partition in range(3):
+        kh.produce(kafka_bootstrap, source, [f"p{partition}-{i}" for i in range(5)], partition=partition)
+    time.sleep(3)
+    assert lines(calls) == []
+    assert first.proc.poll() is None and second.proc.poll() is None
+
+    assert operator_client.post(f"/api/v1/workers/{unique}/resume").status_code == 202
+    wait_until(lambda: len(lines(calls)) == 15, what="all 15 handled after resume")
