@@ -104,8 +104,9 @@ async def _definition(ctx: Ctx, name: str | None = None, current: ManagedConsume
         source_kind=kind,
         source=source,
         group=group,
-        filter_subject=str_param(body, "filter_subject", current.filter_subject if current else "", max_length=1024)
-        .strip(),
+        filter_subject=str_param(
+            body, "filter_subject", current.filter_subject if current else "", max_length=1024
+        ).strip(),
         handler=handler,
         config=config,
         start=choice_param(body, "start", STARTS, current.start if current else "latest") or "latest",
