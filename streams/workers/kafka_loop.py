@@ -137,12 +137,15 @@ class KafkaLoop(ConsumerLoop):
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self._commit(consumer, only={tp.partition for tp in partitions})
         for tp in partitions:
+            # Another member may move it on: when it comes back, start from what the broker says.
             self.positions.pop(tp.partition, None)
+            self._committed.pop(tp.partition, None)
         self._publish_assignment(consumer, gone={tp.partition for tp in partitions})
 
     def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         for tp in partitions:
             self.positions.pop(tp.partition, None)
+            self._committed.pop(tp.partition, None)
         self._publish_assignment(consumer, gone={tp.partition for tp in partitions})
 
     def _publish_assignment(self, consumer: Consumer, gone: set[int] | None = None) -> None:
