@@ -1,8 +1,9 @@
-# One image for the web process (Daphne), the Celery worker and Celery beat.
+# One image for the web process (Daphne), the Celery worker, Celery beat and runconsumers.
 #   docker build -t streamdesk .
 #   docker run ... streamdesk                                   # web on :8000
 #   docker run ... streamdesk celery -A console worker -l INFO
 #   docker run ... streamdesk celery -A console beat -l INFO
+#   docker run ... streamdesk python manage.py runconsumers
 FROM python:3.11-slim-bookworm
 
 ENV PYTHONDONTWRITEBYTECODE=1 \

@@ -162,6 +162,15 @@ if LAG_WEBHOOK_URL and (_webhook.scheme not in {"http", "https"} or not _webhook
 LAG_ALERT_RESEND_SECONDS = envfloat("STREAMDESK_LAG_ALERT_RESEND_SECONDS", 3600.0, minimum=0.0)
 LAG_WEBHOOK_TIMEOUT_SECONDS = 5.0
 METRICS_PUBLIC = envbool("STREAMDESK_METRICS_PUBLIC", False)
+# Managed consumers (runconsumers): heartbeats, when an instance counts as lost, how often
+# a runner re-reads the definitions when no notification woke it, and its shutdown grace.
+WORKER_HEARTBEAT_SECONDS = envfloat("STREAMDESK_WORKER_HEARTBEAT_SECONDS", 1.0, minimum=0.1)
+WORKER_LOST_AFTER_SECONDS = envfloat("STREAMDESK_WORKER_LOST_AFTER_SECONDS", 15.0, minimum=1.0)
+WORKER_POLL_SECONDS = envfloat("STREAMDESK_WORKER_POLL_SECONDS", 2.0, minimum=0.1)
+WORKER_GRACE_SECONDS = envfloat("STREAMDESK_WORKER_GRACE_SECONDS", 10.0, minimum=0.5)
+WORKER_SESSION_TIMEOUT_MS = envint("STREAMDESK_WORKER_SESSION_TIMEOUT_MS", 10_000, minimum=1000)
+# Extra modules holding @handler functions, besides every installed app's ``handlers`` module.
+HANDLER_MODULES = envlist("STREAMDESK_HANDLER_MODULES", [])
 
 CELERY_BEAT_SCHEDULE = {
     "refresh-cluster-health": {
@@ -178,6 +187,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "streams.lag.tasks.downsample_lag",
         "schedule": float(LAG_ROLLUP_SECONDS),
         "options": {"expires": float(LAG_ROLLUP_SECONDS)},
+    },
+    "mark-lost-consumer-instances": {
+        "task": "streams.workers.mark_lost_instances",
+        "schedule": max(WORKER_LOST_AFTER_SECONDS / 3, 1.0),
     },
 }
 

@@ -2,7 +2,8 @@
 
 Starts NATS (JetStream, monitoring), tansu (Kafka protocol) and Valkey from the
 venv, migrates, makes sure a local ``admin`` exists, seeds the demo, then runs
-Daphne, a Celery worker, Celery beat and a trickle of demo traffic. Standard
+Daphne, a Celery worker, Celery beat, ``runconsumers`` (the managed consumers) and a
+trickle of demo traffic. Standard
 ports are used when free, else the ports of the last run, else any free port;
 every port is printed. Ctrl-C (or SIGTERM) stops every child and exits 0; if a
 child dies on its own, the rest are stopped and the exit code is 1.
@@ -181,7 +182,7 @@ class DevRun:
             if code is not None and child.name in self.long_running:
                 raise ChildFailed(child, f"{child.name} exited unexpectedly (exit code {code})")
 
-    long_running = frozenset({"nats", "tansu", "valkey", "web", "worker", "beat", "traffic"})
+    long_running = frozenset({"nats", "tansu", "valkey", "web", "worker", "beat", "consumers", "traffic"})
 
     def wait_for_page(self, url: str, timeout: float = STARTUP_TIMEOUT) -> float:
         started = time.monotonic()
@@ -213,7 +214,7 @@ class DevRun:
             return f"  {label:<15} 127.0.0.1:{ports[key]:<6} {detail}{note}"
 
         self.say(f"Streamdesk dev stack, state in {self.rel(self.var_dir)}/")
-        self.say(port_line("web", "web", "Daphne + Celery worker + beat"))
+        self.say(port_line("web", "web", "Daphne + Celery worker + beat + runconsumers"))
         self.say(port_line("NATS", "nats", f"JetStream, file store in {self.rel(self.var_dir / 'nats')}/"))
         self.say(port_line("NATS monitor", "nats_monitor", "HTTP monitoring"))
         self.say(port_line("Kafka", "kafka", "tansu, in memory"))
@@ -258,6 +259,7 @@ class DevRun:
                 "--schedule", str(self.var_dir / "celerybeat-schedule"), "--pidfile", "",
             ],
         )  # fmt: skip
+        self.manage("consumers", "runconsumers")
         if self.demo and self.traffic:
             self.manage("traffic", "demo_traffic")
         self.banner(web_url, admin_state, seeded)
@@ -281,6 +283,7 @@ class DevRun:
             self.say(f"  demo  {line}")
         if seeded and self.traffic:
             self.say("  demo  a trickle of orders flows to Kafka and NATS (about one a second)")
+            self.say("  demo  managed consumers bridge orders to NATS and dead-letter poison payments (see Workers)")
         self.say()
         self.say(f"  Streamdesk is ready:  {web_url}/")
         if state in {"created", "exists"}:

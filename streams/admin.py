@@ -9,7 +9,11 @@ from django.contrib import admin
 from django.http import HttpRequest
 
 from streams.clusters import ClusterConfigError, validate_monitor_url, validate_servers, validate_webhook_url
+from streams.errors import InvalidInput
 from streams.models import ApiToken, AuditEvent, Cluster
+from streams.workers import registry as handlers
+from streams.workers.models import ConsumerInstance, ManagedConsumer
+from streams.workers.notify import notify_runners
 
 
 class ClusterForm(forms.ModelForm):
@@ -82,4 +86,65 @@ class AuditEventAdmin(admin.ModelAdmin):
         return False
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class ManagedConsumerForm(forms.ModelForm):
+    class Meta:
+        model = ManagedConsumer
+        fields = [
+            "name", "cluster", "source_kind", "source", "group", "filter_subject", "handler", "config", "start",
+            "batch_size", "concurrency", "max_retries", "retry_backoff_ms", "retry_backoff_max_ms", "dead_letter",
+            "desired",
+        ]  # fmt: skip
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if data.get("handler"):
+            try:
+                handlers.validated(data["handler"], data.get("config") or {})
+            except InvalidInput as exc:
+                self.add_error("handler" if exc.field == "handler" else "config", exc.message)
+        dead = data.get("dead_letter")
+        if dead is not None and not (
+            isinstance(dead, dict)
+            and isinstance(dead.get("cluster"), str)
+            and bool(dead.get("topic")) != bool(dead.get("subject"))
+        ):
+            self.add_error(
+                "dead_letter", 'Give {"cluster": ..., "topic": ...} or {"cluster": ..., "subject": ...}, or null.'
+            )
+        return data
+
+
+@admin.register(ManagedConsumer)
+class ManagedConsumerAdmin(admin.ModelAdmin):
+    """Edits here restart the consumer everywhere, like the Workers page's form (without its broker checks)."""
+
+    form = ManagedConsumerForm
+    list_display = ("name", "cluster", "source_kind", "source", "group", "handler", "desired", "generation")
+    list_filter = ("source_kind", "desired", "handler")
+    search_fields = ("name", "source", "group")
+    readonly_fields = ("generation", "processed", "failed", "dead_lettered", "last_error", "last_error_at")
+
+    def save_model(self, request: HttpRequest, obj: ManagedConsumer, form: forms.ModelForm, change: bool) -> None:
+        if change:
+            obj.generation += 1
+        super().save_model(request, obj, form, change)
+        notify_runners(obj.name)
+
+    def delete_model(self, request: HttpRequest, obj: ManagedConsumer) -> None:
+        super().delete_model(request, obj)
+        notify_runners(obj.name)
+
+
+@admin.register(ConsumerInstance)
+class ConsumerInstanceAdmin(admin.ModelAdmin):
+    list_display = ("consumer", "instance_id", "state", "heartbeat_at", "processed", "failed", "dead_lettered")
+    list_filter = ("state",)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False

@@ -80,18 +80,25 @@ def test_seed_demo_creates_the_demo_once(kafka_bootstrap, nats_urls, unique, db)
     pending = re.search(r"consumer \S+: (\d+) pending, (\d+) awaiting ack", first)
     assert pending and int(pending.group(1)) > 0 and int(pending.group(2)) == 2
     assert "saved messages: created an order, a sensor reading, an echo request" in first
+    assert f"managed consumers: created {names.bridge}, {names.payment_check}" in first
     lags = billing_lag(kafka_bootstrap, names)
     assert all(lag > 0 for lag in lags) and sum(lags) < 10
 
     again = run("seed_demo", prefix=names.prefix, allow_remote=True)
     assert "created" not in again
     assert "demo topics already exist" in again and f"stream {names.stream} already exists" in again
+    from streams.workers.models import ManagedConsumer
+
+    check = ManagedConsumer.objects.get(name=names.payment_check)
+    assert check.handler == "validate" and check.dead_letter == {"cluster": "kafka", "topic": names.payments_dlq}
     assert billing_lag(kafka_bootstrap, names) == lags
 
 
 async def test_demo_traffic_flows_answers_requests_and_consumers_catch_up_part_way(kafka_bootstrap, nats_urls, unique):
     names = DemoNames(f"{unique}-")
-    await asyncio.to_thread(run, "seed_demo", prefix=names.prefix, allow_remote=True, skip_saved=True)
+    await asyncio.to_thread(
+        run, "seed_demo", prefix=names.prefix, allow_remote=True, skip_saved=True, skip_workers=True
+    )
     seeded_lag = await asyncio.to_thread(billing_lag, kafka_bootstrap, names)
     traffic = Traffic(names, kafka_bootstrap, [nats_urls[0]], seed=3)
     await traffic.start()

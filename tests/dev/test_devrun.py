@@ -124,6 +124,15 @@ def test_make_run_serves_logs_in_seeds_and_stops_cleanly(tmp_path):
         assert clusters["nats"]["reachable"] is True, clusters
         assert client.get("/clusters").status_code == 200
 
+        # The demo's managed consumers run: orders bridged to NATS, poison payments dead-lettered.
+        deadline = time.monotonic() + 60
+        while True:
+            workers = {w["name"]: w for w in client.get("/api/v1/workers").json()["items"]}
+            if workers["payments-check"]["dead_lettered"] >= 2 and workers["orders-to-nats"]["processed"] > 0:
+                break
+            assert time.monotonic() < deadline, workers
+            time.sleep(0.5)
+
         # The demo is there: a JetStream consumer with work pending, a Kafka group that lags.
         monitor = port_of(output, "NATS monitor")
         jsz = httpx.get(f"http://127.0.0.1:{monitor}/jsz?consumers=true", timeout=5).json()
@@ -142,7 +151,8 @@ def test_make_run_serves_logs_in_seeds_and_stops_cleanly(tmp_path):
 
         children = children_of(run.proc.pid)
         names = " ".join(cmd for _, cmd in children.values())
-        for expected in ("nats-server", "tansu", "valkey-server", "daphne", "worker", "beat", "demo_traffic"):
+        for expected in ("nats-server", "tansu", "valkey-server", "daphne", "worker", "beat", "runconsumers",
+                         "demo_traffic"):  # fmt: skip
             assert expected in names, names
 
         run.proc.send_signal(signal.SIGINT)

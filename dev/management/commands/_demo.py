@@ -48,6 +48,22 @@ class DemoNames:
         return f"{self.prefix}audit.log"
 
     @property
+    def payments_dlq(self) -> str:
+        return f"{self.prefix}payments.dlq"
+
+    @property
+    def bridge_subject(self) -> str:
+        return f"{self.prefix}bridge.orders"
+
+    @property
+    def bridge(self) -> str:
+        return f"{self.prefix}orders-to-nats"
+
+    @property
+    def payment_check(self) -> str:
+        return f"{self.prefix}payments-check"
+
+    @property
     def billing(self) -> str:
         return f"{self.prefix}billing"
 
@@ -152,6 +168,10 @@ def order(rng: random.Random, number: int) -> tuple[str, bytes]:
         "created_at": datetime.now(UTC).isoformat(timespec="milliseconds"),
     }
     return customer, json.dumps(body).encode()
+
+
+def payment(number: int, status: str = "captured") -> bytes:
+    return json.dumps({"payment_id": f"p-{number:04d}", "order_id": f"o-{number:06d}", "status": status}).encode()
 
 
 def payment_record(rng: random.Random, number: int) -> bytes:

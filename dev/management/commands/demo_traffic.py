@@ -1,7 +1,8 @@
 """A gentle trickle of demo traffic so a local Streamdesk has something alive to show.
 
 Each tick sends one order to Kafka and one order event to JetStream; now and then a
-payment, a sensor reading on core NATS, and it answers requests on ``demo.echo``.
+payment (and, more rarely, a binary "poison" payment that the demo's ``validate`` managed
+consumer dead-letters), a sensor reading on core NATS, and it answers requests on ``demo.echo``.
 Every few seconds the demo consumers catch up part of the way (group ``billing``
 commits, durable ``shipper`` acknowledges), so their lag moves but never reaches zero,
 while group ``ledger`` keeps up with the payments.
@@ -38,6 +39,7 @@ from dev.management.commands._demo import (
     kafka_bootstrap,
     nats_servers,
     order,
+    payment,
     payment_record,
     producer_config,
 )
@@ -106,6 +108,9 @@ class Traffic:
             ]
             self.producer.produce(self.names.orders, value=body, key=customer, headers=headers)
             if self.number % 5 == 0:
+                self.producer.produce(self.names.payments, value=payment(self.number), key=customer)
+            if self.number % 20 == 0:
+                # Now and then a poison payment: the demo's validate consumer dead-letters it.
                 self.producer.produce(self.names.payments, value=payment_record(self.rng, self.number), key=customer)
             self.producer.poll(0)
             self.sent["kafka"] += 1

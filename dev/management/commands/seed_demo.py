@@ -26,6 +26,7 @@ from dev.management.commands._demo import (
     kafka_bootstrap,
     nats_servers,
     order,
+    payment,
     payment_record,
     producer_config,
 )
@@ -43,6 +44,7 @@ class Command(BaseCommand):
         parser.add_argument("--skip-kafka", action="store_true")
         parser.add_argument("--skip-nats", action="store_true")
         parser.add_argument("--skip-saved", action="store_true", help="no saved messages (they go in the database)")
+        parser.add_argument("--skip-workers", action="store_true", help="no managed consumers (database)")
 
     def handle(self, *args: Any, **options: Any) -> None:
         names = DemoNames(options["prefix"])
@@ -64,6 +66,9 @@ class Command(BaseCommand):
         if not options["skip_saved"]:
             for line in seed_templates(names):
                 self.stdout.write(f"saved messages: {line}")
+        if not options["skip_workers"]:
+            for line in seed_workers(names):
+                self.stdout.write(f"managed consumers: {line}")
 
 
 def seed_templates(names: DemoNames) -> list[str]:
@@ -102,6 +107,57 @@ def seed_templates(names: DemoNames) -> list[str]:
     return [f"created {', '.join(made)}"] if made else []
 
 
+PAYMENT_SCHEMA = {
+    "type": "object",
+    "required": ["payment_id", "order_id", "status"],
+    "properties": {
+        "payment_id": {"type": "string"},
+        "order_id": {"type": "string"},
+        "status": {"enum": ["captured", "refunded", "failed"]},
+    },
+}
+
+
+def seed_workers(names: DemoNames) -> list[str]:
+    """Two managed consumers for runconsumers to run (kept if they exist): a Kafka orders -> NATS
+    bridge, and a JSON Schema check of the payments whose poison messages go to a dead-letter topic."""
+    from streams.workers.models import ManagedConsumer
+
+    wanted = [
+        (
+            names.bridge,
+            {
+                "cluster": "kafka",
+                "source_kind": "topic",
+                "source": names.orders,
+                "group": names.bridge,
+                "handler": "forward",
+                "config": {"cluster": "nats", "subject": names.bridge_subject},
+                "start": "earliest",
+            },
+        ),
+        (
+            names.payment_check,
+            {
+                "cluster": "kafka",
+                "source_kind": "topic",
+                "source": names.payments,
+                "group": names.payment_check,
+                "handler": "validate",
+                "config": {"schema": PAYMENT_SCHEMA, "forward": None},
+                "start": "earliest",
+                "dead_letter": {"cluster": "kafka", "topic": names.payments_dlq},
+            },
+        ),
+    ]
+    made = []
+    for name, fields in wanted:
+        _, created = ManagedConsumer.objects.get_or_create(name=name, defaults=fields)
+        if created:
+            made.append(name)
+    return [f"created {', '.join(made)}"] if made else []
+
+
 # -- Kafka ------------------------------------------------------------------------------------
 
 
@@ -109,7 +165,7 @@ def seed_kafka(bootstrap: str, names: DemoNames, rng: random.Random) -> list[str
     done: list[str] = []
     admin = AdminClient({"bootstrap.servers": bootstrap, "client.id": "streamdesk-demo", "socket.timeout.ms": 5000})
     existing = set(admin.list_topics(timeout=TIMEOUT).topics)
-    wanted = {names.orders: 3, names.payments: 1, names.audit_log: 1}
+    wanted = {names.orders: 3, names.payments: 1, names.audit_log: 1, names.payments_dlq: 1}
     missing = [NewTopic(name, num_partitions=count, replication_factor=1) for name, count in wanted.items()]
     missing = [topic for topic in missing if topic.topic not in existing]
     created: set[str] = set()
@@ -154,9 +210,8 @@ def produce_seed(bootstrap: str, names: DemoNames, topics: set[str], rng: random
             send(names.orders, body, key=customer, headers=headers)
     if names.payments in topics:
         for number in range(1, 7):
-            payment = f'{{"payment_id": "p-{number:04d}", "order_id": "o-{number:06d}", "status": "captured"}}'
             send(
-                names.payments, payment.encode(), key=f"o-{number:06d}", headers=[("content-type", b"application/json")]
+                names.payments, payment(number), key=f"o-{number:06d}", headers=[("content-type", b"application/json")]
             )
         for number in (7, 8):
             send(

@@ -1,0 +1,90 @@
+"""Built-in handlers for managed consumers: ``forward``, ``validate`` and ``discard``.
+
+Discovered like any app's ``handlers`` module (see ``streams.workers.registry``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from streams.workers.message import Destination, HandlerConfig, Message
+from streams.workers.registry import DeadLetter, handler
+
+DESTINATION_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "cluster": {"type": "string", "minLength": 1, "description": "slug of the cluster to send to"},
+        "topic": {"type": "string", "minLength": 1, "description": "Kafka topic"},
+        "subject": {"type": "string", "minLength": 1, "description": "NATS subject"},
+        "jetstream": {"type": "boolean", "description": "publish to JetStream and wait for its ack"},
+    },
+    "required": ["cluster"],
+    "oneOf": [{"required": ["topic"]}, {"required": ["subject"]}],
+    "additionalProperties": False,
+}
+
+
+def _destination(config: Any, key: str | None = None) -> Destination:
+    """The destination in ``config`` (or under ``config[key]``), made once per consumer."""
+    data = config if key is None else config[key]
+    if isinstance(config, HandlerConfig):
+        return config.memo(key or "destination", lambda: Destination.from_config(data))
+    return Destination.from_config(data)
+
+
+def forward_to(message: Message, destination: Destination) -> None:
+    message.send(destination, key=message.key, value=message.value, headers=message.copied_headers())
+
+
+@handler(
+    "forward",
+    description="A bridge: copies key, value and headers to a Kafka topic or a NATS subject on any cluster, "
+    "adding streamdesk-origin-* headers.",
+    config_schema=DESTINATION_SCHEMA,
+)
+def forward(message: Message) -> None:
+    forward_to(message, _destination(message.config))
+
+
+VALIDATE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "schema": {"type": "object", "description": "the JSON Schema every message value must fit"},
+        "forward": {"oneOf": [{"type": "null"}, DESTINATION_SCHEMA]},
+    },
+    "required": ["schema"],
+    "additionalProperties": False,
+}
+
+
+def _validator(config: Any) -> Any:
+    from jsonschema import Draft202012Validator
+
+    def build() -> Any:
+        return Draft202012Validator(config["schema"])
+
+    return config.memo("validator", build) if isinstance(config, HandlerConfig) else build()
+
+
+@handler(
+    "validate",
+    description="Checks each value against a JSON Schema: valid messages are forwarded (when forward is set), "
+    "invalid ones go to the dead-letter destination at once, without retries.",
+    config_schema=VALIDATE_SCHEMA,
+)
+def validate(message: Message) -> None:
+    try:
+        document = message.json()
+    except ValueError as exc:
+        raise DeadLetter(f"the value is not JSON: {exc}") from None
+    error = next(iter(_validator(message.config).iter_errors(document)), None)
+    if error is not None:
+        where = "/".join(str(p) for p in error.absolute_path)
+        raise DeadLetter(f"the value does not fit the schema{' at ' + where if where else ''}: {error.message}")
+    if message.config.get("forward"):
+        forward_to(message, _destination(message.config, "forward"))
+
+
+@handler("discard", description="Acknowledges every message and does nothing else (for benchmarks and drains).")
+def discard(message: Message) -> None:
+    return None

@@ -1,0 +1,189 @@
+"""A managed consumer on a JetStream stream: a durable pull consumer, created when missing.
+
+Each batch: fetch up to ``batch_size`` messages, call the handler (per subject in order;
+``concurrency`` subjects at once), wait until every send (forwards, dead letters) is
+confirmed, then acknowledge each message that is done. A message not done (paused or stopped
+before its turn, or its send failed) is negatively acknowledged, so the server delivers it
+again at once; a message stuck past its retries with no dead-letter destination is left
+unacknowledged and the loop stops fetching (``failing``).
+
+Pause: the action functions pause the consumer on the server (nats-server 2.11+), so every
+instance stops at once; each loop also stops fetching, which is the whole pause on older
+servers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import nats
+from nats.aio.client import Client as NatsClient
+from nats.errors import NoRespondersError
+from nats.errors import TimeoutError as NatsTimeoutError
+
+from streams.errors import NotFound, StreamdeskError
+from streams.nats.connection import connect_options
+from streams.nats.jetstream import JS_API, js_error
+from streams.nats.types import INDEFINITE_PAUSE, rfc3339
+from streams.workers.loop import ConsumerLoop, State
+from streams.workers.message import Message, NatsMessage
+from streams.workers.outputs import EVERYTHING
+
+logger = logging.getLogger("streams.workers")
+
+FETCH_SECONDS = 0.5
+ACK_WAIT_SECONDS = 30
+IN_PROGRESS_EVERY = 5.0
+
+
+class NatsLoop(ConsumerLoop):
+    nc: NatsClient | None = None
+    loop: asyncio.AbstractEventLoop | None = None
+    _last_progress: float = 0.0
+
+    def run_client(self) -> None:
+        asyncio.run(self._main())
+
+    async def _api(self, nc: NatsClient, api: str, body: dict[str, Any] | None, what: str) -> dict[str, Any]:
+        payload = b"" if body is None else json.dumps(body).encode()
+        try:
+            reply = await nc.request(JS_API + api, payload, timeout=self.timeout)
+        except NoRespondersError:
+            raise StreamdeskError(f"{what}: JetStream is not enabled on this server") from None
+        data = json.loads(reply.data)
+        if data.get("error"):
+            raise js_error(data["error"], what)
+        return dict(data)
+
+    async def ensure_consumer(self, nc: NatsClient) -> dict[str, Any]:
+        """The durable pull consumer, created (paused, when the consumer is paused) if missing."""
+        spec = self.spec
+        name = f"{spec.source}/{spec.group}"
+        try:
+            info = await self._api(nc, f"CONSUMER.INFO.{spec.source}.{spec.group}", None, f"Consumer {name}")
+        except NotFound:
+            config: dict[str, Any] = {
+                "durable_name": spec.group,
+                "name": spec.group,
+                "description": f"Streamdesk managed consumer {spec.name}",
+                "ack_policy": "explicit",
+                "deliver_policy": "all" if spec.start == "earliest" else "new",
+                "ack_wait": ACK_WAIT_SECONDS * 1_000_000_000,
+                "max_ack_pending": max(1000, spec.batch_size * 4),
+            }
+            if spec.filter_subject:
+                config["filter_subject"] = spec.filter_subject
+            if self.want_paused:
+                config["pause_until"] = rfc3339(datetime.now(UTC) + INDEFINITE_PAUSE)
+            body = {"stream_name": spec.source, "config": config, "action": "create"}
+            try:
+                info = await self._api(nc, f"CONSUMER.CREATE.{spec.source}.{spec.group}", body, f"Creating {name}")
+            except StreamdeskError:
+                if "pause_until" not in config:
+                    raise
+                # Servers before 2.11 refuse pause_until: create it running; the loop does not fetch.
+                config.pop("pause_until")
+                info = await self._api(nc, f"CONSUMER.CREATE.{spec.source}.{spec.group}", body, f"Creating {name}")
+        if (info.get("config") or {}).get("deliver_subject"):
+            raise StreamdeskError(f"Consumer {name} is a push consumer; a managed consumer needs a pull consumer.")
+        return info
+
+    async def _main(self) -> None:
+        options = connect_options(self.resolve(self.spec.cluster), self.timeout)
+        options["name"] = f"streamdesk-{self.spec.name}"
+        options["error_cb"] = _quiet
+        options["max_reconnect_attempts"] = 1
+        options["reconnect_time_wait"] = 0
+        nc = await nats.connect(**options)
+        nc.options["max_reconnect_attempts"] = -1
+        nc.options["reconnect_time_wait"] = 1
+        self.nc = nc
+        self.loop = asyncio.get_running_loop()
+        try:
+            await self.ensure_consumer(nc)
+            js = nc.jetstream(timeout=self.timeout)
+            sub = await js.pull_subscribe_bind(durable=self.spec.group, stream=self.spec.source)
+            self.assignment = [[self.spec.source, self.spec.filter_subject or ">"]]
+            if self.state in (State.STARTING, State.FAILING):
+                self.state = State.RUNNING
+            while not self.stopping:
+                if self.halt:
+                    if not self.stuck:
+                        self.state = State.PAUSED
+                    await asyncio.sleep(0.05)
+                    continue
+                self.state = State.RUNNING
+                try:
+                    messages = await sub.fetch(self.spec.batch_size, timeout=FETCH_SECONDS)
+                except NatsTimeoutError:
+                    continue
+                except nats.errors.Error as exc:
+                    self.note_error(f"fetch failed: {exc or exc.__class__.__name__}", None)
+                    await asyncio.sleep(0.5)
+                    continue
+                if messages:
+                    await self._process(messages)
+            self.state = State.STOPPING
+            try:
+                await sub.unsubscribe()
+            except nats.errors.Error:
+                pass
+        finally:
+            self.assignment = []
+            try:
+                # The acknowledgements still buffered go out before the connection closes.
+                await asyncio.wait_for(nc.flush(), self.timeout)
+            except Exception:
+                logger.debug("managed consumer %s: flush before close failed", self.spec.name, exc_info=True)
+            await nc.close()
+            self.nc = None
+
+    async def _process(self, messages: Sequence[Any]) -> None:
+        spec = self.spec
+        cluster, name, config, outbox, stream = spec.cluster, spec.name, self.config, self.outbox, spec.source
+        if spec.concurrency > 1:
+            by_subject: dict[str, list[Any]] = {}
+            for msg in messages:
+                by_subject.setdefault(msg.subject, []).append(msg)
+            lanes = list(by_subject.values())
+        else:
+            lanes = [list(messages)]
+
+        def make(msg: Any) -> NatsMessage:
+            return NatsMessage(msg, stream, cluster, name, config, outbox)
+
+        results = await asyncio.to_thread(self.run_lanes, lanes, make)
+        assert self.outbox is not None
+        failed = await asyncio.to_thread(self.outbox.confirm) if self.outbox.sent else {}
+        for reason in list(failed.values())[:1]:
+            self.note_error(f"a send failed, the message will be handled again: {reason}", None)
+        everything = EVERYTHING in failed
+        for lane, result in zip(lanes, results, strict=True):
+            for index, msg in enumerate(lane):
+                if index < result.done and not everything and id(msg) not in failed:
+                    await msg.ack()
+                elif index == result.done and self.stuck and result.stopped_by == "stuck":
+                    continue  # left unacknowledged: the consumer is failing on it
+                else:
+                    await msg.nak()
+        self.count(results)
+
+    def keep_alive(self, message: Message) -> None:
+        """A message waiting for a retry is in progress, so the server does not deliver it elsewhere."""
+        now = time.monotonic()
+        if self.loop is None or now - self._last_progress < IN_PROGRESS_EVERY:
+            return
+        self._last_progress = now
+        raw = getattr(message, "_msg", None)
+        if raw is not None:
+            asyncio.run_coroutine_threadsafe(raw.in_progress(), self.loop)
+
+
+async def _quiet(exc: Exception) -> None:
+    logger.debug("nats consumer: %s", exc)
