@@ -121,7 +121,8 @@ class NatsLoop(ConsumerLoop):
                 self.state = State.RUNNING
                 try:
                     messages = await sub.fetch(self.spec.batch_size, timeout=FETCH_SECONDS)
-                except NatsTimeoutError:
+                except (NatsTimeoutError, TimeoutError):
+                    # Nothing to fetch: nats-py raises either its own timeout or asyncio's.
                     continue
                 except nats.errors.Error as exc:
                     self.note_error(f"fetch failed: {exc or exc.__class__.__name__}", None)
