@@ -4,7 +4,7 @@ Every scrape builds a fresh ``CollectorRegistry`` with collectors that read the 
 (no global, mutable gauges; no broker round trip): the partition rows of each cluster's last successful
 sweep, every group's and JetStream consumer's last evaluated status, and each cluster's last sweep. Statuses
 are numbers as in Burrow (NOTFOUND 0, OK 1, WARN 2, ERR 3). Other capabilities add their families by
-appending a collector class to ``COLLECTORS`` (the managed consumers' counters, once they exist).
+appending a collector class to ``COLLECTORS`` (the managed consumers' counters are one).
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from prometheus_client.samples import Sample
 from streams.lag.alerts import SEVERITY
 from streams.lag.history import sample_lag
 from streams.lag.models import LagSample, LagSeries, LagStatus, LagSweep
+from streams.workers.metrics import WorkerCollector
 
 CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
 STATUSES = ("NOTFOUND", "OK", "WARN", "ERR")
@@ -184,8 +185,8 @@ class LagCollector(Collector):
         yield from (group_status, consumer_status, counts)
 
 
-# Collector classes instantiated for every scrape; other capabilities append theirs.
-COLLECTORS: list[type[Collector]] = [LagCollector]
+# Collector classes instantiated for every scrape.
+COLLECTORS: list[type[Collector]] = [LagCollector, WorkerCollector]
 
 
 def scrape_registry() -> CollectorRegistry:

@@ -90,3 +90,34 @@ def test_metrics_can_be_public(client: Client, settings):
     assert response.status_code == 200
     names = {family.name for family in text_string_to_metric_families(response.content.decode())}
     assert "streamdesk_lag_sweep_duration_seconds" in names
+
+
+def test_managed_consumers_counters_are_in_metrics(client: Client, viewer):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from streams.workers.models import ConsumerInstance, ManagedConsumer
+
+    now = timezone.now()
+    bridge = ManagedConsumer.objects.create(
+        name="bridge", cluster="kafka", source_kind="topic", source="orders", group="bridge", handler="forward",
+        processed=120, failed=3, dead_lettered=1,
+    )  # fmt: skip
+    ConsumerInstance.objects.create(
+        consumer=bridge, instance_id="h-1-a", host="h", pid=1, started_at=now, heartbeat_at=now,
+        state="running", rate=12.5, latency_ms=2.0,
+    )  # fmt: skip
+    ConsumerInstance.objects.create(
+        consumer=bridge, instance_id="h-2-b", host="h", pid=2, started_at=now,
+        heartbeat_at=now - timedelta(hours=1), state="running", rate=99.0,
+    )  # fmt: skip
+    found = samples_of(client.get("/metrics", headers=bearer(viewer)).content.decode())
+    labels = {"worker": "bridge", "cluster": "kafka", "source": "orders", "handler": "forward"}
+    assert value(found, "streamdesk_worker_processed_total", **labels) == 120
+    assert value(found, "streamdesk_worker_failed_total", **labels) == 3
+    assert value(found, "streamdesk_worker_dead_lettered_total", **labels) == 1
+    # The instance whose heartbeat stopped an hour ago counts for nothing.
+    assert value(found, "streamdesk_worker_rate", **labels) == 12.5
+    assert value(found, "streamdesk_worker_instances", **labels) == 1
+    assert value(found, "streamdesk_worker_state", **labels) == 2  # running
