@@ -69,7 +69,8 @@ def client_config(config: ClusterConfig) -> dict[str, Any]:
         "bootstrap.servers": ",".join(config.servers),
         "client.id": "streamdesk",
         "socket.timeout.ms": int(settings.BROKER_TIMEOUT_SECONDS * 1000),
-        "socket.connection.setup.timeout.ms": int(settings.BROKER_TIMEOUT_SECONDS * 1000),
+        # librdkafka refuses a connection setup timeout under a second.
+        "socket.connection.setup.timeout.ms": max(int(settings.BROKER_TIMEOUT_SECONDS * 1000), 1000),
         "reconnect.backoff.ms": 200,
         "reconnect.backoff.max.ms": 5000,
         "logger": librdkafka_logger,

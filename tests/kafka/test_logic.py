@@ -315,3 +315,15 @@ def test_gather_keeps_answers_when_one_partition_never_answers():
     results, failures = gather_futures({"a": answered, "b": silent}, time.monotonic() + 0.05)
     assert results == {"a": 7}
     assert isinstance(failures["b"], TimeoutError)
+
+
+def test_client_config_is_one_librdkafka_takes_even_with_a_short_broker_timeout(settings):
+    from confluent_kafka.admin import AdminClient
+
+    from streams.clusters import ClusterConfig
+    from streams.kafka.client import client_config
+
+    settings.BROKER_TIMEOUT_SECONDS = 0.5
+    conf = client_config(ClusterConfig(slug="k", kind="kafka", name="k", servers=("127.0.0.1:1",)))
+    assert conf["socket.timeout.ms"] == 500 and conf["socket.connection.setup.timeout.ms"] == 1000
+    AdminClient(conf)  # raised "outside allowed range" before
