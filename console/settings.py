@@ -120,11 +120,28 @@ if REDIS_URL and urlparse(REDIS_URL).scheme not in {"redis", "rediss", "unix"}:
     CONFIG_ERRORS.append(("REDIS_URL", "must start with redis://, rediss:// or unix://"))
     REDIS_URL = ""
 
+# Every socket's reader blocks in BZPOPMIN for up to channels_redis' brpop_timeout (5 s); redis-py's
+# default read timeout is also 5 s, which would fail those reads and close idle sockets. Reads may
+# take REDIS_BLOCKING_READ_SECONDS; keepalive and health checks still notice a dead connection.
+REDIS_CONNECT_TIMEOUT_SECONDS = 2.0
+REDIS_BLOCKING_READ_SECONDS = 30.0
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "capacity": 1000, "expiry": 30},
+            "CONFIG": {
+                "hosts": [
+                    {
+                        "address": REDIS_URL,
+                        "socket_connect_timeout": REDIS_CONNECT_TIMEOUT_SECONDS,
+                        "socket_timeout": REDIS_BLOCKING_READ_SECONDS,
+                        "socket_keepalive": True,
+                        "health_check_interval": 15,
+                    }
+                ],
+                "capacity": 1000,
+                "expiry": 30,
+            },
         }
     }
     CACHES = {
@@ -140,6 +157,16 @@ else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 CELERY_BROKER_URL = REDIS_URL or "memory://"
+# Kombu's Redis transport and the result backend: connect fast, never time out a blocking read.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "socket_connect_timeout": REDIS_CONNECT_TIMEOUT_SECONDS,
+    "socket_timeout": REDIS_BLOCKING_READ_SECONDS,
+    "socket_keepalive": True,
+    "health_check_interval": 15,
+}
+CELERY_REDIS_SOCKET_CONNECT_TIMEOUT = REDIS_CONNECT_TIMEOUT_SECONDS
+CELERY_REDIS_SOCKET_TIMEOUT = REDIS_BLOCKING_READ_SECONDS
+CELERY_REDIS_SOCKET_KEEPALIVE = True
 CELERY_RESULT_BACKEND = REDIS_URL or "cache+memory://"
 CELERY_TASK_IGNORE_RESULT = False
 CELERY_RESULT_EXPIRES = 3600
