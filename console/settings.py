@@ -146,7 +146,7 @@ if REDIS_URL:
     }
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "streams.sharedcache.ResilientRedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": "streamdesk",
             "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},

@@ -11,7 +11,7 @@ from asgiref.sync import async_to_sync
 from celery import shared_task
 from channels.layers import get_channel_layer
 
-from streams import health
+from streams import health, sharedcache
 from streams.lag.tasks import downsample_lag, sample_lag  # noqa: F401 - registered for the worker
 from streams.publish.tasks import run_publish_job  # noqa: F401 - registers the task with the worker
 from streams.workers.tasks import mark_lost_instances  # noqa: F401 - registers the task with beat
@@ -21,9 +21,16 @@ HEALTH_GROUP = "cluster-health"
 
 def push_health(payload: list[dict[str, Any]]) -> None:
     """Tell every open clusters page (a control message per check, never per broker record)."""
+    import redis
+
     layer = get_channel_layer()
-    if layer is not None:
+    if layer is None:
+        return
+    try:
         async_to_sync(layer.group_send)(HEALTH_GROUP, {"type": "health.update", "clusters": payload})
+    except (redis.RedisError, OSError) as exc:
+        # Open pages then show the answer on their next refresh; the check itself stands.
+        sharedcache.outage.failed(exc)
 
 
 @shared_task(ignore_result=False)

@@ -12,7 +12,7 @@ from django.urls import URLPattern, path, reverse
 
 from console.params import bool_param
 from console.web import Ctx, Result, endpoint, json_response
-from streams import health, registry
+from streams import health, registry, sharedcache
 from streams.tasks import push_health
 
 KIND_HOME = {"kafka": "kafka-topics", "nats": "nats-server"}
@@ -25,7 +25,8 @@ async def clusters_data(ctx: Ctx) -> Result:
     clusters = await health.current(fresh=fresh)
     if fresh:
         await sync_to_async(push_health)(clusters)
-    return Result({"clusters": clusters}, page={"background": clusters, "max_age": health.max_age_seconds()})
+    data = {"clusters": clusters, "degraded": await sync_to_async(sharedcache.degraded)()}
+    return Result(data, page={"background": clusters, "max_age": health.max_age_seconds()})
 
 
 async def kind_data(ctx: Ctx, kind: str) -> Result:

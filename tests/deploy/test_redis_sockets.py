@@ -9,16 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
-from dev.webprocess import PASSWORD, USERNAME, WebProcess
+from dev.webprocess import WebProcess
+from tests.deploy.helpers import session_cookies
 from tests.tail.helpers import nats_publish
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("redis-web")]
@@ -35,20 +34,6 @@ def redis_web(
     process = WebProcess(workdir, brokers, {"REDIS_URL": redis_url}).prepare().start()
     yield process
     process.stop()
-
-
-def _session_cookies(web: WebProcess) -> str:
-    with httpx.Client(base_url=web.url, timeout=10) as client:
-        page = client.get("/accounts/login/")
-        match = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text)
-        assert match, page.text[:500]
-        answer = client.post(
-            "/accounts/login/",
-            data={"username": USERNAME, "password": PASSWORD, "csrfmiddlewaretoken": match.group(1)},
-            headers={"Referer": f"{web.url}/accounts/login/"},
-        )
-        assert answer.status_code == 302, answer.text[:500]
-        return "; ".join(f"{name}={value}" for name, value in client.cookies.items())
 
 
 async def _frames_until(ws: ClientConnection, seconds: float) -> list[Any]:
@@ -73,7 +58,7 @@ async def test_idle_tail_and_health_sockets_survive_30s_on_valkey(redis_web: Web
     )
     health = connect(
         f"{redis_web.ws_url}/ws/health/",
-        additional_headers={"Cookie": _session_cookies(redis_web), "Origin": redis_web.url},
+        additional_headers={"Cookie": session_cookies(redis_web), "Origin": redis_web.url},
         open_timeout=10,
     )
     async with tail as tail_ws, health as health_ws:
