@@ -6,4 +6,6 @@ class ConsoleConfig(AppConfig):
     verbose_name = "Streamdesk console"
 
     def ready(self) -> None:
-        from console import checks  # noqa: F401 - registers the system checks
+        from console import checks
+
+        checks.refuse_to_start()

@@ -1,8 +1,11 @@
-"""System checks for configuration, with stable ids.
+"""Configuration errors, with stable ids, and the deploy-time checks.
 
 streamdesk.E001  an environment variable is malformed (named in the message)
 streamdesk.E002  a cluster definition (env or STREAMDESK_CLUSTERS) is unusable
 streamdesk.W001  DEBUG is on while ALLOWED_HOSTS allows any host
+
+E001 and E002 stop every process at start (web, Celery worker and beat, runconsumers,
+every management command): a value that cannot be read must never run with a default.
 """
 
 from __future__ import annotations
@@ -10,26 +13,26 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
-from django.core.checks import Error, Warning, register
+from django.core.checks import Warning, register
+from django.core.exceptions import ImproperlyConfigured
 
 from console.env import CONFIG_ERRORS
 from streams.clusters import ClusterConfigError, static_clusters
 
 
-@register()
-def environment_check(app_configs: Any = None, **kwargs: Any) -> list[Any]:
-    return [
-        Error(f"{name}: {reason}", hint=f"Fix or unset {name}.", id="streamdesk.E001") for name, reason in CONFIG_ERRORS
-    ]
-
-
-@register()
-def clusters_check(app_configs: Any = None, **kwargs: Any) -> list[Any]:
+def configuration_errors() -> list[str]:
+    """One line per unusable setting, each naming the variable or file to fix."""
+    errors = [f"streamdesk.E001 {name}: {reason} (fix or unset {name})" for name, reason in CONFIG_ERRORS]
     try:
         static_clusters()
     except ClusterConfigError as exc:
-        return [Error(str(exc), hint=f"Fix {exc.source}.", id="streamdesk.E002")]
-    return []
+        errors.append(f"streamdesk.E002 {exc} (fix {exc.source})")
+    return errors
+
+
+def refuse_to_start() -> None:
+    if errors := configuration_errors():
+        raise ImproperlyConfigured("Streamdesk cannot start:\n  " + "\n  ".join(errors))
 
 
 @register(deploy=True)

@@ -173,3 +173,24 @@ def test_admin_rejects_malformed_servers(client, django_user_model):
 def test_healthz_is_public_and_checks_the_database(client, db):
     response = client.get("/healthz")
     assert response.status_code == 200 and response.json() == {"status": "ok", "database": True}
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", "0", "console.asgi:application"],
+        [sys.executable, "-m", "celery", "-A", "console", "worker", "--pool", "solo", "-l", "INFO"],
+        [sys.executable, "-m", "celery", "-A", "console", "beat", "-l", "INFO"],
+        [sys.executable, "manage.py", "runconsumers"],
+    ],
+    ids=["daphne", "celery-worker", "celery-beat", "runconsumers"],
+)
+def test_every_process_refuses_a_malformed_setting_at_start(tmp_path, command):
+    env = {k: v for k, v in os.environ.items() if k not in {"KAFKA_BOOTSTRAP_SERVERS", "NATS_URL", "DATABASE_URL"}}
+    env.update({"STREAMDESK_VAR_DIR": str(tmp_path), "STREAMDESK_READ_ONLY": "enabled"})
+    try:
+        result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    except subprocess.TimeoutExpired as exc:
+        raise AssertionError(f"{command[2]} kept running with STREAMDESK_READ_ONLY=enabled") from exc
+    assert result.returncode != 0
+    assert "STREAMDESK_READ_ONLY" in result.stderr and "'enabled'" in result.stderr
