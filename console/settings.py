@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from importlib.util import find_spec
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -37,11 +38,14 @@ INSTALLED_APPS = [
     "channels",
     "streams",
     "console.apps.ConsoleConfig",
-    "dev.apps.DevConfig",
 ]
+# make run's stack and demo commands; the production image does not ship them.
+if find_spec("dev") is not None:
+    INSTALLED_APPS.append("dev.apps.DevConfig")
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -86,6 +90,18 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["OPTIONS"]["timeout"] = 20
     # A file, not memory: the test suite's Celery worker and runconsumers processes share it.
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test.sqlite3")}
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # A database that stops answering fails a request instead of holding a web thread forever.
+    _db_options = DATABASES["default"].setdefault("OPTIONS", {})
+    _db_options.setdefault("connect_timeout", envint("STREAMDESK_DB_CONNECT_TIMEOUT", 5, minimum=1))
+    _statement_ms = int(envfloat("STREAMDESK_DB_STATEMENT_TIMEOUT", 60.0, minimum=0.1) * 1000)
+    _db_options["options"] = f"{_db_options.get('options', '')} -c statement_timeout={_statement_ms}".strip()
+    # The server drops a connection whose client vanished; the client notices a silent server.
+    _db_options.setdefault("keepalives", 1)
+    _db_options.setdefault("keepalives_idle", 10)
+    _db_options.setdefault("keepalives_interval", 5)
+    _db_options.setdefault("keepalives_count", 3)
+    _db_options.setdefault("tcp_user_timeout", 20_000)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -112,6 +128,36 @@ CSRF_COOKIE_HTTPONLY = False
 CSRF_FAILURE_VIEW = "console.errors.csrf_failure"
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+
+# Behind TLS (all off by default, so plain HTTP on localhost works; see the README's production
+# section and .env.example). The proxy must set X-Forwarded-Proto and strip it from clients.
+if envbool("STREAMDESK_TLS_PROXY_HEADER", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = envbool("STREAMDESK_SECURE_COOKIES", False)
+SECURE_SSL_REDIRECT = envbool("STREAMDESK_SSL_REDIRECT", False)
+# Load balancers probe /healthz over plain HTTP inside the network.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+SECURE_HSTS_SECONDS = envint("STREAMDESK_HSTS_SECONDS", 0, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = envbool("STREAMDESK_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = envbool("STREAMDESK_HSTS_PRELOAD", False)
+
+# Everything the pages load is served by this origin; broker data never becomes markup or code.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "font-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
 
 # Redis: channel layer, Celery broker and the shared cache. Without it everything
 # stays in-process, which is only correct for a single process.
