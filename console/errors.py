@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 from django.contrib.auth.decorators import login_not_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -9,7 +11,7 @@ from django.views.csrf import csrf_failure as django_csrf_failure
 from django.views.decorators.csrf import csrf_exempt
 
 from console.access import authenticate
-from console.web import json_error
+from console.web import DATABASE_DOWN, DATABASE_UNAVAILABLE, json_error
 
 
 def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
@@ -29,9 +31,19 @@ async def api_fallback(request: HttpRequest, rest: str = "") -> HttpResponse:
 
 
 def server_error(request: HttpRequest) -> HttpResponse:
+    if isinstance(sys.exc_info()[1], DATABASE_DOWN):
+        return database_unavailable(request)
     if request.path.startswith("/api/"):
         return json_error("Internal error; the server log has the details.", 500)
     return render(request, "error.html", {"error": "Internal error.", "status": 500}, status=500)
+
+
+def database_unavailable(request: HttpRequest) -> HttpResponse:
+    """The database did not answer (connect or statement timeout, connection lost): a 503, and a
+    page that needs nothing from the database (no user, no session) to render."""
+    if request.path.startswith("/api/"):
+        return json_error(DATABASE_UNAVAILABLE, 503)
+    return render(request, "unavailable.html", {"error": DATABASE_UNAVAILABLE}, status=503)
 
 
 def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:

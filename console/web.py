@@ -24,6 +24,7 @@ from asgiref.sync import sync_to_async
 from django.contrib.auth.decorators import login_not_required
 from django.contrib.auth.models import User
 from django.core.serializers.json import DjangoJSONEncoder
+from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse, QueryDict
 from django.middleware.csrf import CsrfViewMiddleware
 from django.shortcuts import render
@@ -44,6 +45,9 @@ if TYPE_CHECKING:
     from streams.nats.adapter import NatsAdapter
 
 logger = logging.getLogger("console.web")
+# The database did not answer (connect or statement timeout, lost connection).
+DATABASE_DOWN = (OperationalError, InterfaceError)
+DATABASE_UNAVAILABLE = "The database is unavailable; try again shortly."
 
 MAX_JSON_BODY = 2 * 1024 * 1024
 
@@ -248,6 +252,9 @@ def endpoint(
             return json_error(exc.message, 403)
         except StreamdeskError as exc:
             return json_error(exc.message, exc.status, exc.field)
+        except DATABASE_DOWN as exc:
+            logger.warning("API %s %s: database unavailable: %s", request.method, request.path, exc)
+            return json_error(DATABASE_UNAVAILABLE, 503)
         except Exception:
             logger.exception("API %s %s failed", request.method, request.path)
             return json_error("Internal error; the server log has the details.", 500)
