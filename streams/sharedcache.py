@@ -87,13 +87,14 @@ class ResilientClient(RedisCacheClient):
         return _guarded(lambda: bool(super(ResilientClient, self).delete(key)), False)
 
     def get_many(self, keys: Any) -> Any:
-        return _guarded(lambda: super(ResilientClient, self).get_many(keys), {})
+        empty: dict[Any, Any] = {}
+        return _guarded(lambda: super(ResilientClient, self).get_many(keys), empty)
 
     def has_key(self, key: Any) -> bool:
         return _guarded(lambda: bool(super(ResilientClient, self).has_key(key)), False)
 
-    def set_many(self, data: Any, timeout: Any) -> list[Any]:
-        return _guarded(lambda: super(ResilientClient, self).set_many(data, timeout), list(data))
+    def set_many(self, data: Any, timeout: Any) -> None:
+        _guarded(lambda: super(ResilientClient, self).set_many(data, timeout), None)
 
     def delete_many(self, keys: Any) -> None:
         _guarded(lambda: super(ResilientClient, self).delete_many(keys), None)

@@ -66,6 +66,7 @@ async def test_idle_tail_and_health_sockets_survive_30s_on_valkey(redis_web: Web
         assert json.loads(await asyncio.wait_for(tail_ws.recv(), 10))["type"] == "subscribed"
 
         # Both sockets idle side by side; the tail only sends its periodic status frames.
+        tail_frames: list[Any]
         tail_frames, _ = await asyncio.gather(
             _frames_until(tail_ws, IDLE_SECONDS), _frames_until(health_ws, IDLE_SECONDS)
         )
