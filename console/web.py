@@ -14,7 +14,6 @@ POST of ``api-kafka-topic`` or ``api-kafka-topic-<verb>``).
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -34,7 +33,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django_htmx.middleware import HtmxDetails
 
 from console.access import Forbidden, Unauthenticated, authenticate, can_operate, require
-from streams import audit, registry
+from streams import audit, jsontext, registry
 from streams.clusters import ClusterConfig
 from streams.errors import InvalidInput, StreamdeskError
 from streams.models import AuditEvent
@@ -114,7 +113,9 @@ class Ctx:
             self._body = {}
             return self._body
         try:
-            data = json.loads(request.body)
+            data = jsontext.loads(request.body)
+        except jsontext.TooDeep as exc:
+            raise InvalidInput(f"The request body is not valid JSON: {exc}.", field=None) from None
         except (ValueError, UnicodeDecodeError):
             raise InvalidInput("The request body is not valid JSON.", field=None) from None
         if not isinstance(data, dict):

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from streams import jsontext
 from streams.errors import InvalidInput
 
 ENCODINGS = ("text", "json", "base64")
@@ -43,9 +44,11 @@ class Outgoing:
 def json_problem(text: str) -> str | None:
     """Why ``text`` is not JSON, with the line and column, or None when it is."""
     try:
-        json.loads(text)
+        jsontext.loads(text)
     except json.JSONDecodeError as exc:
         return f"{exc.msg} at line {exc.lineno}, column {exc.colno} (character {exc.pos})"
+    except jsontext.TooDeep as exc:
+        return str(exc)
     return None
 
 
