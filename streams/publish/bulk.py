@@ -33,6 +33,7 @@ from streams.publish.nats import MSG_ID_HEADER, nats_headers
 
 logger = logging.getLogger("streams.publish")
 
+CAP = "Streamdesk (STREAMDESK_PUBLISH_MAX_BYTES)"
 PROGRESS_SECONDS = 0.5
 # Messages per visit to the connection's loop; a round trip (or the acks) confirms each chunk.
 NATS_CHUNK = 50_000
@@ -47,12 +48,21 @@ class Progress:
     failed: int = 0
     error: str = ""
     broken: bool = False  # the broker stopped taking messages: stop sending
+    stopped: bool = False  # a message could not be made: send nothing after it, confirm what went before
 
     def fail(self, message: str, *, broken: bool = False) -> None:
         self.failed += 1
         if not self.error:
             self.error = message
         self.broken = self.broken or broken
+
+    def too_large(self, index: int, size: int, limit: int, what: str) -> None:
+        """Message ``index`` came out larger than ``limit``: the job ends failed before it."""
+        self.stopped = True
+        self.error = self.error or (
+            f"Message {index} (0-based) is {size:,} bytes; {what} takes at most {limit:,}. "
+            f"The job stopped there: the messages before it were sent, none after."
+        )
 
 
 @dataclass
@@ -114,7 +124,7 @@ def run(job_id: int) -> None:
             sender(job, generator_of(job), progress, control)
             state = (
                 PublishJob.State.FAILED
-                if progress.broken or (progress.error and progress.sent == 0)
+                if progress.broken or progress.stopped or (progress.error and progress.sent == 0)
                 else PublishJob.State.CANCELLED
                 if control.cancelled
                 else PublishJob.State.DONE
@@ -166,6 +176,10 @@ def _send_kafka(job: PublishJob, generator: Generator, progress: Progress, contr
     produce: Callable[[bytes | None, bytes | None], None] = functools.partial(producer.produce, topic, **fixed_args)
     key_at, value_at, key, value = generator.key_at, generator.value_at, generator.fixed_key, generator.fixed_value
     value_format = generator.value_format
+    # Every generated message is measured as a single publish is: key, value and the headers.
+    overhead = sum(len(n) + len(v) for n, v in generator.headers)
+    limit = settings.PUBLISH_MAX_BYTES
+    room = limit - overhead
     pacer = Pacer(job.rate) if job.rate else None
     for index in range(job.total):
         if key_at is not None:
@@ -174,6 +188,9 @@ def _send_kafka(job: PublishJob, generator: Generator, progress: Progress, contr
             value = value_format(index).encode()
         elif value_at is not None:
             value = value_at(index)
+        if (size := (len(key) if key else 0) + (len(value) if value else 0)) > room:
+            progress.too_large(index, size + overhead, limit, CAP)
+            break
         try:
             produce(value, key)
         except BufferError:
@@ -212,6 +229,35 @@ _STOPS = UNAVAILABLE_CODES | {
 }
 
 
+@dataclass(frozen=True)
+class Room:
+    """How large a NATS message's value may be, given its headers, and which limit says so.
+
+    Two limits apply: Streamdesk's (key, value and header names and values, as a single publish
+    counts them) and the server's ``max_payload`` (the value and the header block as sent).
+    """
+
+    value: int
+    overhead: int
+    limit: int
+    what: str
+
+    @classmethod
+    def of(cls, nc: NatsClient, headers: dict[str, str] | None) -> Room:
+        pairs = [(n.encode(), v.encode()) for n, v in (headers or {}).items()]
+        ours = sum(len(n) + len(v) for n, v in pairs)
+        # "NATS/1.0\r\n", "Name: value\r\n" each, then "\r\n".
+        block = 10 + sum(len(n) + len(v) + 4 for n, v in pairs) + 2 if pairs else 0
+        cap, server = settings.PUBLISH_MAX_BYTES, nc.max_payload
+        if cap - ours <= server - block:
+            return cls(cap - ours, ours, cap, CAP)
+        return cls(server - block, block, server, "this NATS server (max_payload)")
+
+    def refuse(self, progress: Progress, index: int, value: bytes) -> int:
+        progress.too_large(index, len(value) + self.overhead, self.limit, self.what)
+        return index
+
+
 def _send_nats(job: PublishJob, generator: Generator, progress: Progress, control: Control) -> None:
     config = registry.find(job.cluster, registry.clusters(fresh=True), "nats")
     adapter = registry.nats(config)
@@ -227,31 +273,58 @@ def _send_nats(job: PublishJob, generator: Generator, progress: Progress, contro
     def chunk(start: int, end: int) -> Callable[[NatsClient], Any]:
         async def core(nc: NatsClient) -> None:
             publish = nc.publish
+            room = Room.of(nc, headers)
+            upto = end  # the first message not sent
             if headers:
                 for index in range(start, end):
-                    await publish(subject, fixed if value_at is None else value_at(index), headers=headers)
+                    value = fixed if value_at is None else value_at(index)
+                    if len(value) > room.value:
+                        upto = room.refuse(progress, index, value)
+                        break
+                    await publish(subject, value, headers=headers)
             elif value_format is not None:
                 for index in range(start, end):
-                    await publish(subject, value_format(index).encode())
+                    value = value_format(index).encode()
+                    if len(value) > room.value:
+                        upto = room.refuse(progress, index, value)
+                        break
+                    await publish(subject, value)
             elif value_at is not None:
                 for index in range(start, end):
-                    await publish(subject, value_at(index))
+                    value = value_at(index)
+                    if len(value) > room.value:
+                        upto = room.refuse(progress, index, value)
+                        break
+                    await publish(subject, value)
+            elif len(fixed) > room.value:
+                upto = room.refuse(progress, start, fixed)
             else:
                 for _ in range(start, end):
                     await publish(subject, fixed)
-            try:
-                # In order: an answered round trip means the server took every message before it.
-                await nc.request(nc.new_inbox(), b"", timeout=adapter.timeout)
-            except NoRespondersError:
-                pass
-            progress.sent += end - start
+            if upto > start:
+                try:
+                    # In order: an answered round trip means the server took every message before it.
+                    await nc.request(nc.new_inbox(), b"", timeout=adapter.timeout)
+                except NoRespondersError:
+                    pass
+            progress.sent += upto - start
 
         async def jetstream(nc: NatsClient) -> None:
             js = nc.jetstream(timeout=adapter.timeout)
             acks = []
+            room = Room.of(nc, headers)
             for index in range(start, end):
                 value = fixed if value_at is None else value_at(index)
-                own = {**(headers or {}), MSG_ID_HEADER: msg_id.render(index)} if msg_id else headers
+                own = headers
+                if msg_id:
+                    own = {**(headers or {}), MSG_ID_HEADER: msg_id.render(index)}
+                    own_room = Room.of(nc, own)
+                    if len(value) > own_room.value:
+                        own_room.refuse(progress, index, value)
+                        break
+                elif len(value) > room.value:
+                    room.refuse(progress, index, value)
+                    break
                 acks.append(await js.publish_async(subject, value, headers=own))
             for answer in await asyncio.gather(*acks, return_exceptions=True):
                 if isinstance(answer, BaseException):
@@ -263,7 +336,7 @@ def _send_nats(job: PublishJob, generator: Generator, progress: Progress, contro
 
     async def main() -> None:
         index = 0
-        while index < job.total and not progress.broken:
+        while index < job.total and not progress.broken and not progress.stopped:
             if await asyncio.to_thread(control.tick, progress):
                 break
             most = JETSTREAM_CHUNK if mode == "jetstream" else NATS_CHUNK

@@ -1,0 +1,74 @@
+"""What a bulk job's worker enforces itself, message by message: the size cap on every generated
+message. The task body runs here, in-process, against the real brokers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.test import override_settings
+
+from streams.publish import bulk
+from streams.publish.models import PublishJob, Target
+from tests.kafka import helpers as kh
+from tests.nats import helpers as h
+from tests.publish.helpers import Collector, read_topic
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+# Messages 0..999 come out at 98 to 100 bytes; message 1000 at 101.
+GROWING = {"value": "x" * 97 + "{{i}}", "encoding": "text", "headers": []}
+
+
+def job(kind: str, cluster: str, target: str, total: int, **spec: Any) -> PublishJob:
+    return PublishJob.objects.create(kind=kind, cluster=cluster, target=target, spec=spec, total=total)
+
+
+def finished(created: PublishJob) -> PublishJob:
+    bulk.run(created.pk)
+    return PublishJob.objects.get(pk=created.pk)
+
+
+@override_settings(PUBLISH_MAX_BYTES=100)
+def test_a_kafka_message_grown_past_the_cap_ends_the_job_at_it(kafka_bootstrap, unique):
+    kh.create_topic(kafka_bootstrap, unique)
+    done = finished(job(Target.KAFKA, "kafka", unique, 5000, **GROWING))
+    assert (done.state, done.sent, done.failed) == ("failed", 1000, 0)
+    assert done.error.startswith("Message 1000 (0-based) is 101 bytes; Streamdesk (STREAMDESK_PUBLISH_MAX_BYTES)")
+    records = read_topic(kafka_bootstrap, unique, [0], expect=1001, timeout=3)
+    assert [r.value for r in records] == [f"{'x' * 97}{i}".encode() for i in range(1000)]
+
+
+@override_settings(PUBLISH_MAX_BYTES=100)
+def test_a_kafka_key_counts_too(kafka_bootstrap, unique):
+    kh.create_topic(kafka_bootstrap, unique)
+    done = finished(job(Target.KAFKA, "kafka", unique, 50, key="k" * 90 + "{{i}}", value="123456789"))
+    assert (done.state, done.sent) == ("failed", 10) and "Message 10 (0-based) is 101 bytes" in done.error
+
+
+@override_settings(PUBLISH_MAX_BYTES=100)
+def test_a_nats_message_grown_past_the_cap_ends_the_job_at_it(nats_urls, unique):
+    url = nats_urls[0]
+    with Collector(url, f"{unique}.core") as seen:
+        done = finished(job(Target.NATS, "nats", f"{unique}.core", 5000, **GROWING))
+        assert (done.state, done.sent, done.failed) == ("failed", 1000, 0)
+        assert "Message 1000 (0-based) is 101 bytes" in done.error
+        assert len(seen.wait_for(1001, timeout=2)) == 1000
+
+    stream = h.create_own_stream(url, unique, [f"{unique}.js"])
+    done = finished(job(Target.NATS, "nats", f"{unique}.js", 5000, mode="jetstream", **GROWING))
+    assert (done.state, done.sent) == ("failed", 1000) and "Message 1000 (0-based)" in done.error
+    assert h.stream_info(url, stream)["state"]["messages"] == 1000
+    # With a Nats-Msg-Id per message, the header counts too: 85 + 11 + 4 bytes, 5 from "id-10" on.
+    done = finished(job(Target.NATS, "nats", f"{unique}.js", 50, mode="jetstream", msg_id="id-{{i}}", value="x" * 85))
+    assert (done.state, done.sent) == ("failed", 10) and "Message 10 (0-based) is 101 bytes" in done.error
+
+
+def test_the_servers_max_payload_applies_to_generated_nats_messages(nats_urls, unique):
+    with Collector(nats_urls[0], f"{unique}.big") as seen, override_settings(PUBLISH_MAX_BYTES=10 * 1024 * 1024):
+        huge = {"value": "x" * (1024 * 1024 - 1) + "{{i}}", "encoding": "text", "headers": []}
+        done = finished(job(Target.NATS, "nats", f"{unique}.big", 20, **huge))
+        assert len(seen.wait_for(11, timeout=2)) == 10
+    assert (done.state, done.sent) == ("failed", 10)
+    limit = "this NATS server (max_payload) takes at most 1,048,576"
+    assert f"Message 10 (0-based) is 1,048,577 bytes; {limit}" in done.error
