@@ -11,12 +11,14 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import math
 import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from celery.exceptions import SoftTimeLimitExceeded
 from confluent_kafka import KafkaError, Producer
 from django.conf import settings
 from django.utils import timezone
@@ -70,13 +72,21 @@ class Control:
     """The job's row: progress goes in, a cancel comes out, at most every PROGRESS_SECONDS."""
 
     job_id: int
+    # The job stops by itself at this monotonic time (STREAMDESK_BULK_TIME_LIMIT_SECONDS).
+    expires_at: float = math.inf
     cancelled: bool = False
+    expired: bool = False
     _next: float = field(default=0.0)
 
+    @property
+    def stop(self) -> bool:
+        return self.cancelled or self.expired
+
     def tick(self, progress: Progress, *, force: bool = False) -> bool:
+        """Report progress; True when sending should stop (cancelled, or out of time)."""
         now = time.monotonic()
         if not force and now < self._next:
-            return self.cancelled
+            return self.stop
         self._next = now + PROGRESS_SECONDS
         PublishJob.objects.filter(pk=self.job_id).update(
             sent=progress.sent, failed=progress.failed, updated_at=timezone.now()
@@ -84,7 +94,8 @@ class Control:
         self.cancelled = bool(
             PublishJob.objects.filter(pk=self.job_id).values_list("cancel_requested", flat=True).first()
         )
-        return self.cancelled
+        self.expired = self.expired or now >= self.expires_at
+        return self.stop
 
 
 class Pacer:
@@ -106,15 +117,25 @@ def generator_of(job: PublishJob) -> Generator:
     return Generator.build(spec.get("key"), spec.get("value"), spec.get("encoding") or "text", headers)
 
 
+READ_ONLY_REFUSAL = "Refused: Streamdesk runs read-only (STREAMDESK_READ_ONLY); nothing was sent."
+
+
 def run(job_id: int) -> None:
-    """Run a queued job to its end; a job already taken (or cancelled) is left alone."""
-    taken = PublishJob.objects.filter(pk=job_id, state=PublishJob.State.QUEUED).update(
-        state=PublishJob.State.RUNNING, started_at=timezone.now()
-    )
+    """Run a queued job to its end; a job already taken (or cancelled) is left alone.
+
+    In read-only mode a queued job is refused as it would start (it may have been queued before
+    the switch): it ends failed, with nothing sent.
+    """
+    queued = PublishJob.objects.filter(pk=job_id, state=PublishJob.State.QUEUED)
+    if settings.READ_ONLY:
+        queued.update(state=PublishJob.State.FAILED, error=READ_ONLY_REFUSAL, finished_at=timezone.now())
+        return
+    taken = queued.update(state=PublishJob.State.RUNNING, started_at=timezone.now())
     if not taken:
         return
     job = PublishJob.objects.get(pk=job_id)
-    control = Control(job_id)
+    limit = settings.BULK_TIME_LIMIT_SECONDS
+    control = Control(job_id, expires_at=time.monotonic() + limit)
     progress = Progress()
     try:
         if control.tick(progress, force=True):
@@ -122,13 +143,26 @@ def run(job_id: int) -> None:
         else:
             sender = _send_kafka if job.kind == Target.KAFKA else _send_nats
             sender(job, generator_of(job), progress, control)
+            if control.expired and not control.cancelled and not progress.error:
+                progress.error = (
+                    f"Stopped at the time limit: a job runs for at most {limit:g} s "
+                    f"(STREAMDESK_BULK_TIME_LIMIT_SECONDS); {progress.sent:,} of {job.total:,} were sent."
+                )
             state = (
                 PublishJob.State.FAILED
                 if progress.broken or progress.stopped or (progress.error and progress.sent == 0)
                 else PublishJob.State.CANCELLED
                 if control.cancelled
+                else PublishJob.State.FAILED
+                if control.expired
                 else PublishJob.State.DONE
             )
+    except SoftTimeLimitExceeded:
+        progress.error, state = (
+            f"Celery's time limit ended the job (STREAMDESK_BULK_TIME_LIMIT_SECONDS + 60 s); "
+            f"{progress.sent:,} were confirmed sent by then.",
+            PublishJob.State.FAILED,
+        )
     except StreamdeskError as exc:
         progress.error, state = exc.message, PublishJob.State.FAILED
     except Exception as exc:
@@ -212,7 +246,7 @@ def _send_kafka(job: PublishJob, generator: Generator, progress: Progress, contr
             poll(wait)
             if control.tick(progress):
                 break
-    if progress.broken or control.cancelled:
+    if progress.broken or control.stop:
         producer.purge(in_queue=True, in_flight=False)
     left = producer.flush(patience_ms / 1000 + 1)
     if left:

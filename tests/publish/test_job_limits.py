@@ -1,11 +1,12 @@
-"""What a bulk job's worker enforces itself, message by message: the size cap on every generated
-message. The task body runs here, in-process, against the real brokers."""
+"""What a bulk job enforces itself: the size cap on every generated message, its time limit, and
+read-only mode when it starts. The task body runs here, in-process, against the real brokers."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import pytest
+from django.conf import settings
 from django.test import override_settings
 
 from streams.publish import bulk
@@ -20,8 +21,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 GROWING = {"value": "x" * 97 + "{{i}}", "encoding": "text", "headers": []}
 
 
-def job(kind: str, cluster: str, target: str, total: int, **spec: Any) -> PublishJob:
-    return PublishJob.objects.create(kind=kind, cluster=cluster, target=target, spec=spec, total=total)
+def job(kind: str, cluster: str, target: str, total: int, rate: float | None = None, **spec: Any) -> PublishJob:
+    return PublishJob.objects.create(kind=kind, cluster=cluster, target=target, spec=spec, total=total, rate=rate)
 
 
 def finished(created: PublishJob) -> PublishJob:
@@ -72,3 +73,32 @@ def test_the_servers_max_payload_applies_to_generated_nats_messages(nats_urls, u
     assert (done.state, done.sent) == ("failed", 10)
     limit = "this NATS server (max_payload) takes at most 1,048,576"
     assert f"Message 10 (0-based) is 1,048,577 bytes; {limit}" in done.error
+
+
+@override_settings(BULK_TIME_LIMIT_SECONDS=1.0)
+def test_a_job_stops_itself_at_the_time_limit_and_counts_what_it_sent(nats_urls, kafka_bootstrap, unique):
+    with Collector(nats_urls[0], f"{unique}.slow") as seen:
+        done = finished(job(Target.NATS, "nats", f"{unique}.slow", 100_000, value="{{i}}", rate=200))
+        assert done.state == "failed" and 50 < done.sent < 1000 and "time limit" in done.error
+        assert "STREAMDESK_BULK_TIME_LIMIT_SECONDS" in done.error
+        assert len(seen.wait_for(done.sent + 1, timeout=2)) == done.sent
+    kh.create_topic(kafka_bootstrap, unique)
+    done = finished(job(Target.KAFKA, "kafka", unique, 100_000, value="{{i}}", rate=200))
+    assert done.state == "failed" and 50 < done.sent < 1000 and "time limit" in done.error
+    assert len(read_topic(kafka_bootstrap, unique, [0], expect=done.sent + 1, timeout=3)) == done.sent
+
+
+def test_celery_time_limits_back_the_jobs_own():
+    from streams.publish.tasks import run_publish_job
+
+    limit = settings.BULK_TIME_LIMIT_SECONDS
+    assert (run_publish_job.soft_time_limit, run_publish_job.time_limit) == (limit + 60, limit + 120)
+
+
+@override_settings(READ_ONLY=True)
+def test_a_queued_job_that_starts_in_read_only_mode_is_refused_and_sends_nothing(nats_urls, unique):
+    with Collector(nats_urls[0], f"{unique}.ro") as seen:
+        done = finished(job(Target.NATS, "nats", f"{unique}.ro", 10, value="v"))
+        assert (done.state, done.sent, done.started_at) == ("failed", 0, None) and done.finished_at
+        assert done.error == "Refused: Streamdesk runs read-only (STREAMDESK_READ_ONLY); nothing was sent."
+        assert seen.wait_for(1, timeout=1) == []
