@@ -293,7 +293,7 @@ async def job_detail(ctx: Ctx) -> Result:
     return Result(job.as_api(), page={"job": job})
 
 
-@writes(actions.JOB_CANCEL)
+@writes(actions.JOB_CANCEL, stops=True)
 async def job_cancel(ctx: Ctx) -> Result:
     job = await actions.do_cancel_job(ctx.user, ctx.args["job"])
     return Result({**job.as_api(), "message": f"Job {job.pk} is being cancelled."}, status=202)
