@@ -18,7 +18,7 @@ from tests.publish.helpers import Collector, read_topic
 pytestmark = pytest.mark.django_db(transaction=True)
 
 # Messages 0..999 come out at 98 to 100 bytes; message 1000 at 101.
-GROWING = {"value": "x" * 97 + "{{i}}", "encoding": "text", "headers": []}
+GROWING: dict[str, Any] = {"value": "x" * 97 + "{{i}}", "encoding": "text", "headers": []}
 
 
 def job(kind: str, cluster: str, target: str, total: int, rate: float | None = None, **spec: Any) -> PublishJob:
@@ -67,7 +67,7 @@ def test_a_nats_message_grown_past_the_cap_ends_the_job_at_it(nats_urls, unique)
 
 def test_the_servers_max_payload_applies_to_generated_nats_messages(nats_urls, unique):
     with Collector(nats_urls[0], f"{unique}.big") as seen, override_settings(PUBLISH_MAX_BYTES=10 * 1024 * 1024):
-        huge = {"value": "x" * (1024 * 1024 - 1) + "{{i}}", "encoding": "text", "headers": []}
+        huge: dict[str, Any] = {"value": "x" * (1024 * 1024 - 1) + "{{i}}", "encoding": "text", "headers": []}
         done = finished(job(Target.NATS, "nats", f"{unique}.big", 20, **huge))
         assert len(seen.wait_for(11, timeout=2)) == 10
     assert (done.state, done.sent) == ("failed", 10)
