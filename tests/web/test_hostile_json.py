@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from tests.kafka import helpers as kh
 from tests.nats import helpers as h
 
@@ -51,3 +53,26 @@ def test_a_deeply_nested_request_body_is_a_400(operator_client):
         assert response["Content-Type"].startswith("application/json")
         error = "The request body is not valid JSON: it is nested too deeply."
         assert response.json() == {"error": error, "field": None}
+
+
+@pytest.mark.django_db
+async def test_a_deeply_nested_live_tail_frame_is_answered_with_an_error_frame():
+    from streams import registry
+    from streams.tail.session import TailSession
+
+    sent: list[str] = []
+
+    async def send(text: str) -> None:
+        sent.append(text)
+
+    async def close(code: int) -> None:
+        raise AssertionError(f"closed with {code}")
+
+    session = TailSession(await registry.aget_config("nats"), send, close)
+    try:
+        await session.receive(DEEP)
+    finally:
+        await session.shutdown()
+    assert [json.loads(frame) for frame in sent] == [
+        {"type": "error", "error": "That frame is not JSON.", "field": None}
+    ]
