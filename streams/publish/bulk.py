@@ -214,16 +214,26 @@ def _send_kafka(job: PublishJob, generator: Generator, progress: Progress, contr
     overhead = sum(len(n) + len(v) for n, v in generator.headers)
     limit = settings.PUBLISH_MAX_BYTES
     room = limit - overhead
+    # What never changes is measured once, here; what does, as it is made: with a fixed key
+    # (the usual case) one len() of the value against the room the key leaves.
+    value_varies = value_at is not None or value_format is not None
+    value_room = room - len(key or b"") if value_varies and key_at is None else None
+    if key_at is None and not value_varies and (size := len(key or b"") + len(value or b"")) > room:
+        progress.too_large(0, size + overhead, limit, CAP)
     pacer = Pacer(job.rate) if job.rate else None
-    for index in range(job.total):
-        if key_at is not None:
-            key = key_at(index)
+    for index in range(0 if progress.stopped else job.total):
         if value_format is not None:
             value = value_format(index).encode()
         elif value_at is not None:
             value = value_at(index)
-        if (size := (len(key) if key else 0) + (len(value) if value else 0)) > room:
-            progress.too_large(index, size + overhead, limit, CAP)
+        if key_at is not None:
+            key = key_at(index)
+            if (size := len(key) + (len(value) if value else 0)) > room:
+                progress.too_large(index, size + overhead, limit, CAP)
+                break
+        # value_room is set only when the value is made here, so it is bytes.
+        elif value_room is not None and len(value) > value_room:  # type: ignore[arg-type]
+            progress.too_large(index, len(value) + (limit - value_room), limit, CAP)  # type: ignore[arg-type]
             break
         try:
             produce(value, key)
