@@ -65,7 +65,7 @@ async def test_a_deeply_nested_live_tail_frame_is_answered_with_an_error_frame()
     async def send(text: str) -> None:
         sent.append(text)
 
-    async def close(code: int) -> None:
+    async def close(code: int, reason: str) -> None:
         raise AssertionError(f"closed with {code}")
 
     session = TailSession(await registry.aget_config("nats"), send, close)
