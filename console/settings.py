@@ -7,6 +7,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import dj_database_url
+from kombu import Queue
 
 from console.env import (
     CONFIG_ERRORS,
@@ -219,6 +220,15 @@ CELERY_RESULT_EXPIRES = 3600
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+# Bulk publishing has a queue of its own, so that hours of paced sending never keep health checks
+# and lag sampling waiting: production runs ``-Q celery`` and ``-Q bulk`` workers. Both queues are
+# declared, so a worker started without ``-Q`` consumes both.
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+CELERY_TASK_QUEUES = (Queue("celery"), Queue("bulk"))
+CELERY_TASK_ROUTES = {"streams.publish.run_job": {"queue": "bulk"}}
+# How long one bulk job may run: it stops itself at this, and Celery's soft and hard time
+# limits (a minute and two minutes later) end a job stuck in a broker call.
+BULK_TIME_LIMIT_SECONDS = envfloat("STREAMDESK_BULK_TIME_LIMIT_SECONDS", 3600.0, minimum=10.0)
 HEALTH_REFRESH_SECONDS = envfloat("STREAMDESK_HEALTH_REFRESH_SECONDS", 15.0, minimum=1.0)
 # Lag history (streams/lag): sampled by beat, kept raw for a while, then in buckets, then dropped.
 LAG_SAMPLE_SECONDS = envfloat("STREAMDESK_LAG_SAMPLE_SECONDS", 30.0, minimum=1.0)

@@ -14,7 +14,6 @@ POST of ``api-kafka-topic`` or ``api-kafka-topic-<verb>``).
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -34,8 +33,8 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.csrf import csrf_exempt
 from django_htmx.middleware import HtmxDetails
 
-from console.access import Forbidden, Unauthenticated, authenticate, can_operate, require
-from streams import audit, registry
+from console.access import Forbidden, Unauthenticated, authenticate, can_operate, can_stop, require
+from streams import audit, jsontext, registry
 from streams.clusters import ClusterConfig
 from streams.errors import InvalidInput, StreamdeskError
 from streams.models import AuditEvent
@@ -118,7 +117,9 @@ class Ctx:
             self._body = {}
             return self._body
         try:
-            data = json.loads(request.body)
+            data = jsontext.loads(request.body)
+        except jsontext.TooDeep as exc:
+            raise InvalidInput(f"The request body is not valid JSON: {exc}.", field=None) from None
         except (ValueError, UnicodeDecodeError):
             raise InvalidInput("The request body is not valid JSON.", field=None) from None
         if not isinstance(data, dict):
@@ -132,14 +133,23 @@ PageContext = Callable[[Ctx, dict[str, Any]], Awaitable[dict[str, Any]]]
 H = TypeVar("H", bound=Handler)
 
 
-def writes(action_name: str) -> Callable[[H], H]:
-    """Names the audit action of a write handler, so a refused attempt is audited under it too."""
+def writes(action_name: str, *, stops: bool = False) -> Callable[[H], H]:
+    """Names the audit action of a write handler, so a refused attempt is audited under it too.
+
+    ``stops=True`` marks a write that only stops something (cancelling a bulk job, pausing a
+    managed consumer): read-only mode allows it, so that an operator can still stop things.
+    """
 
     def mark(handler: H) -> H:
         handler.audit_action = action_name  # type: ignore[attr-defined]
+        handler.stops = stops  # type: ignore[attr-defined]
         return handler
 
     return mark
+
+
+def _stops(handler: Handler) -> bool:
+    return bool(getattr(handler, "stops", False))
 
 
 def json_response(data: Any, status: int = 200) -> JsonResponse:
@@ -235,7 +245,7 @@ def endpoint(
             user = await authenticate(request)
             write = request.method != "GET"
             try:
-                await require(user, write=write)
+                await require(user, write=write, stops=_stops(handler))
             except Forbidden as exc:
                 if write:
                     await _refused(user, handler, request, kwargs.get("cluster"), exc)
@@ -283,7 +293,7 @@ def endpoint(
                 if posting:
                     assert write is not None
                     try:
-                        await require(user, write=True)
+                        await require(user, write=True, stops=_stops(write))
                     except Forbidden as exc:
                         await _refused(user, write, request, kwargs.get("cluster"), exc)
                         raise
@@ -292,7 +302,14 @@ def endpoint(
                 cluster = await _resolve_cluster(kwargs, kind)
                 ctx = Ctx(request=_request(request), user=cast(User, user), args=kwargs, cluster=cluster)
                 ctx.operator = await can_operate(user)
-                values: dict[str, Any] = {"cluster": cluster, "operator": ctx.operator, **kwargs, **fixed}
+                # "may_stop": the controls that only stop something, shown in read-only mode too.
+                values: dict[str, Any] = {
+                    "cluster": cluster,
+                    "operator": ctx.operator,
+                    "may_stop": await can_stop(user),
+                    **kwargs,
+                    **fixed,
+                }
                 if posting:
                     assert write is not None
                     outcome, status = await _form_outcome(write, ctx)
@@ -359,7 +376,7 @@ def action(
         back = referer if referer and safe else "/"
         try:
             try:
-                await require(user, write=True)
+                await require(user, write=True, stops=_stops(handler))
             except Forbidden as exc:
                 await _refused(user, handler, request, kwargs.get("cluster"), exc)
                 raise

@@ -182,7 +182,9 @@ class DevRun:
             if code is not None and child.name in self.long_running:
                 raise ChildFailed(child, f"{child.name} exited unexpectedly (exit code {code})")
 
-    long_running = frozenset({"nats", "tansu", "valkey", "web", "worker", "beat", "consumers", "traffic"})
+    long_running = frozenset(
+        {"nats", "tansu", "valkey", "web", "worker", "bulk-worker", "beat", "consumers", "traffic"}
+    )
 
     def wait_for_page(self, url: str, timeout: float = STARTUP_TIMEOUT) -> float:
         started = time.monotonic()
@@ -214,7 +216,7 @@ class DevRun:
             return f"  {label:<15} 127.0.0.1:{ports[key]:<6} {detail}{note}"
 
         self.say(f"Streamdesk dev stack, state in {self.rel(self.var_dir)}/")
-        self.say(port_line("web", "web", "Daphne + Celery worker + beat + runconsumers"))
+        self.say(port_line("web", "web", "Daphne + Celery workers (default, bulk) + beat + runconsumers"))
         self.say(port_line("NATS", "nats", f"JetStream, file store in {self.rel(self.var_dir / 'nats')}/"))
         self.say(port_line("NATS monitor", "nats_monitor", "HTTP monitoring"))
         self.say(port_line("Kafka", "kafka", "tansu, in memory"))
@@ -244,14 +246,16 @@ class DevRun:
         seeded = self.finish(seed).splitlines() if seed else []
         self.wait_for_page(f"{web_url}/accounts/login/")
 
-        self.spawn(
-            "worker",
-            [
-                sys.executable, "-m", "celery", "-A", "console", "worker",
-                "--pool", "threads", "--concurrency", "2", "--loglevel", "INFO",
-                "--hostname", f"streamdesk-dev-{ports['web']}@%h", "--without-gossip", "--without-mingle",
-            ],
-        )  # fmt: skip
+        # Bulk publishing on a worker of its own, as in production: paced jobs never hold up beat's tasks.
+        for name, queue in (("worker", "celery"), ("bulk-worker", "bulk")):
+            self.spawn(
+                name,
+                [
+                    sys.executable, "-m", "celery", "-A", "console", "worker", "-Q", queue,
+                    "--pool", "threads", "--concurrency", "2", "--loglevel", "INFO",
+                    "--hostname", f"streamdesk-dev-{queue}-{ports['web']}@%h", "--without-gossip", "--without-mingle",
+                ],
+            )  # fmt: skip
         self.spawn(
             "beat",
             [

@@ -6,7 +6,6 @@ it, so editing a cluster in the admin gives the next request a fresh client.
 
 from __future__ import annotations
 
-import json
 import tomllib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -15,6 +14,8 @@ from urllib.parse import urlparse
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+
+from streams import jsontext
 
 KINDS = ("kafka", "nats")
 SECRET_KEYS = frozenset({"password", "token", "nkey_seed", "alert_webhook_url"})
@@ -158,7 +159,7 @@ def from_file(path: str) -> list[ClusterConfig]:
         raise ClusterConfigError(source, f"cannot read {path}: {exc.strerror}") from None
     try:
         if file.suffix == ".json":
-            data = json.loads(raw)
+            data = jsontext.loads(raw)
         else:
             data = tomllib.loads(raw.decode())
     except (ValueError, UnicodeDecodeError) as exc:

@@ -8,9 +8,10 @@ the page form adds a pretty-printed JSON view and a hex dump.
 from __future__ import annotations
 
 import base64
-import json
 from dataclasses import dataclass
 from typing import Any
+
+from streams import jsontext
 
 DISPLAY_LIMIT = 64 * 1024
 HEX_LIMIT = 4 * 1024
@@ -63,7 +64,8 @@ class Payload:
         if text is None or self.truncated or text.lstrip()[:1] not in ("{", "["):
             return None
         try:
-            return json.dumps(json.loads(text), indent=2, ensure_ascii=False, sort_keys=False)
+            # Nesting too deep to parse (or to write out again) is shown raw, like any other non-JSON.
+            return jsontext.dumps_pretty(jsontext.loads(text))
         except ValueError:
             return None
 

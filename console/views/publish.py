@@ -24,7 +24,7 @@ from streams.payloads import Payload
 from streams.publish import actions
 from streams.publish.message import ENCODINGS, KEY_ENCODINGS, PLACEHOLDERS, Generator, Outgoing, encode, parse_headers
 from streams.publish.models import MessageTemplate, Target
-from streams.publish.nats import MAX_REQUEST_TIMEOUT, MODES
+from streams.publish.nats import MAX_REQUEST_TIMEOUT, MODES, nats_headers
 
 TEXT_LIMIT = 1024 * 1024
 
@@ -293,7 +293,7 @@ async def job_detail(ctx: Ctx) -> Result:
     return Result(job.as_api(), page={"job": job})
 
 
-@writes(actions.JOB_CANCEL)
+@writes(actions.JOB_CANCEL, stops=True)
 async def job_cancel(ctx: Ctx) -> Result:
     job = await actions.do_cancel_job(ctx.user, ctx.args["job"])
     return Result({**job.as_api(), "message": f"Job {job.pk} is being cancelled."}, status=202)
@@ -331,10 +331,15 @@ async def template_save(ctx: Ctx) -> Result:
     else:
         if problem := validate_subject(target, wildcards=False):
             raise InvalidInput(f"target is not a subject to publish to: {problem}.", field="target")
-        extra = {"mode": choice_param(body, "mode", MODES, "publish"), "msg_id": body.get("msg_id") or None}
+        extra = {
+            "mode": choice_param(body, "mode", MODES, "publish"),
+            "msg_id": str_param(body, "msg_id", max_length=256).strip() or None,
+        }
     fields = _spec(body, **extra)
     # Checked as a publish would be, so a saved message is one that can be sent.
-    Generator.build(fields["key"], fields["value"], fields["encoding"], parse_headers(fields["headers"]))
+    generator = Generator.build(fields["key"], fields["value"], fields["encoding"], parse_headers(fields["headers"]))
+    if config.kind == Target.NATS:
+        nats_headers(actions.sample_of(generator), fields.get("msg_id"))
     template = await actions.do_save_template(ctx.user, config, name, config.kind, target, fields)
     return Result({**template.as_api(), "message": f"Saved {name}."}, status=201)
 

@@ -11,7 +11,7 @@ from django.urls import URLPattern, reverse
 
 from console.params import choice_param, int_param, str_param
 from console.web import Ctx, Result, action, endpoint, require_confirmation, writes
-from streams import registry
+from streams import jsontext, registry
 from streams.errors import InvalidInput, NotFound
 from streams.workers import actions
 from streams.workers import registry as handlers
@@ -35,7 +35,7 @@ def _json_object(data: Mapping[str, Any], name: str, *, nullable: bool) -> dict[
         if len(raw) > CONFIG_LIMIT:
             raise InvalidInput(f"{name} is too large.", field=name)
         try:
-            raw = json.loads(raw)
+            raw = jsontext.loads(raw)
         except ValueError as exc:
             raise InvalidInput(f"{name} is not valid JSON: {exc}.", field=name) from None
         if raw is None and nullable:

@@ -25,6 +25,7 @@ from nats.errors import ConnectionClosedError, NoRespondersError, NoServersError
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js.errors import APIError, NotFoundError, ServiceUnavailableError
 
+from streams import jsontext
 from streams.clusters import ClusterConfig
 from streams.errors import BrokerError, BrokerUnavailable, NotFound, NotSupported, StreamdeskError
 from streams.health import ClusterHealth, measure
@@ -217,7 +218,7 @@ class NatsConnection:
         async def fetch() -> dict[str, Any]:
             response = await self.http().get(url, params=params)
             response.raise_for_status()
-            data = response.json()
+            data = jsontext.loads(response.content)
             if not isinstance(data, dict):
                 raise BrokerError(f"monitoring {endpoint} answered something that is not an object")
             return data

@@ -15,6 +15,7 @@ from typing import Any
 
 from nats.errors import NoRespondersError
 
+from streams import jsontext
 from streams.errors import (
     BrokerError,
     BrokerUnavailable,
@@ -84,7 +85,7 @@ class JetStreamConnection(NatsConnection):
         except NoRespondersError:
             raise NotSupported(f"{what}: JetStream is not enabled on this server (no responders)") from None
         try:
-            data = json.loads(reply.data)
+            data = jsontext.loads(reply.data)
         except ValueError:
             raise BrokerError(f"{what}: the server answered something that is not JSON") from None
         if not isinstance(data, dict):

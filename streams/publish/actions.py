@@ -131,6 +131,16 @@ async def do_start_bulk(
 ) -> PublishJob:
     """Check the target exists now (404 before any job), queue the job, hand it to a worker."""
     check_size(sample, settings.PUBLISH_MAX_BYTES, "Streamdesk (STREAMDESK_PUBLISH_MAX_BYTES)")
+    limit = settings.BULK_TIME_LIMIT_SECONDS
+    if rate and count / rate > limit:
+        raise InvalidInput(
+            f"At {rate:g} messages per second, {count:,} messages take {count / rate:,.0f} s; "
+            f"a job runs for at most {limit:,.0f} s (STREAMDESK_BULK_TIME_LIMIT_SECONDS).",
+            field="rate",
+        )
+    if kind == Target.NATS:
+        # Every message of a job carries the sample's headers: refused here, not by the worker.
+        nats_publish.nats_headers(sample, spec.get("msg_id"))
 
     async def run() -> PublishJob:
         if kind == Target.KAFKA:

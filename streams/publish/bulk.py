@@ -11,12 +11,14 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import math
 import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from celery.exceptions import SoftTimeLimitExceeded
 from confluent_kafka import KafkaError, Producer
 from django.conf import settings
 from django.utils import timezone
@@ -33,6 +35,7 @@ from streams.publish.nats import MSG_ID_HEADER, nats_headers
 
 logger = logging.getLogger("streams.publish")
 
+CAP = "Streamdesk (STREAMDESK_PUBLISH_MAX_BYTES)"
 PROGRESS_SECONDS = 0.5
 # Messages per visit to the connection's loop; a round trip (or the acks) confirms each chunk.
 NATS_CHUNK = 50_000
@@ -47,6 +50,7 @@ class Progress:
     failed: int = 0
     error: str = ""
     broken: bool = False  # the broker stopped taking messages: stop sending
+    stopped: bool = False  # a message could not be made: send nothing after it, confirm what went before
 
     def fail(self, message: str, *, broken: bool = False) -> None:
         self.failed += 1
@@ -54,19 +58,35 @@ class Progress:
             self.error = message
         self.broken = self.broken or broken
 
+    def too_large(self, index: int, size: int, limit: int, what: str) -> None:
+        """Message ``index`` came out larger than ``limit``: the job ends failed before it."""
+        self.stopped = True
+        self.error = self.error or (
+            f"Message {index} (0-based) is {size:,} bytes; {what} takes at most {limit:,}. "
+            f"The job stopped there: the messages before it were sent, none after."
+        )
+
 
 @dataclass
 class Control:
     """The job's row: progress goes in, a cancel comes out, at most every PROGRESS_SECONDS."""
 
     job_id: int
+    # The job stops by itself at this monotonic time (STREAMDESK_BULK_TIME_LIMIT_SECONDS).
+    expires_at: float = math.inf
     cancelled: bool = False
+    expired: bool = False
     _next: float = field(default=0.0)
 
+    @property
+    def stop(self) -> bool:
+        return self.cancelled or self.expired
+
     def tick(self, progress: Progress, *, force: bool = False) -> bool:
+        """Report progress; True when sending should stop (cancelled, or out of time)."""
         now = time.monotonic()
         if not force and now < self._next:
-            return self.cancelled
+            return self.stop
         self._next = now + PROGRESS_SECONDS
         PublishJob.objects.filter(pk=self.job_id).update(
             sent=progress.sent, failed=progress.failed, updated_at=timezone.now()
@@ -74,7 +94,8 @@ class Control:
         self.cancelled = bool(
             PublishJob.objects.filter(pk=self.job_id).values_list("cancel_requested", flat=True).first()
         )
-        return self.cancelled
+        self.expired = self.expired or now >= self.expires_at
+        return self.stop
 
 
 class Pacer:
@@ -96,15 +117,25 @@ def generator_of(job: PublishJob) -> Generator:
     return Generator.build(spec.get("key"), spec.get("value"), spec.get("encoding") or "text", headers)
 
 
+READ_ONLY_REFUSAL = "Refused: Streamdesk runs read-only (STREAMDESK_READ_ONLY); nothing was sent."
+
+
 def run(job_id: int) -> None:
-    """Run a queued job to its end; a job already taken (or cancelled) is left alone."""
-    taken = PublishJob.objects.filter(pk=job_id, state=PublishJob.State.QUEUED).update(
-        state=PublishJob.State.RUNNING, started_at=timezone.now()
-    )
+    """Run a queued job to its end; a job already taken (or cancelled) is left alone.
+
+    In read-only mode a queued job is refused as it would start (it may have been queued before
+    the switch): it ends failed, with nothing sent.
+    """
+    queued = PublishJob.objects.filter(pk=job_id, state=PublishJob.State.QUEUED)
+    if settings.READ_ONLY:
+        queued.update(state=PublishJob.State.FAILED, error=READ_ONLY_REFUSAL, finished_at=timezone.now())
+        return
+    taken = queued.update(state=PublishJob.State.RUNNING, started_at=timezone.now())
     if not taken:
         return
     job = PublishJob.objects.get(pk=job_id)
-    control = Control(job_id)
+    limit = settings.BULK_TIME_LIMIT_SECONDS
+    control = Control(job_id, expires_at=time.monotonic() + limit)
     progress = Progress()
     try:
         if control.tick(progress, force=True):
@@ -112,13 +143,26 @@ def run(job_id: int) -> None:
         else:
             sender = _send_kafka if job.kind == Target.KAFKA else _send_nats
             sender(job, generator_of(job), progress, control)
+            if control.expired and not control.cancelled and not progress.error:
+                progress.error = (
+                    f"Stopped at the time limit: a job runs for at most {limit:g} s "
+                    f"(STREAMDESK_BULK_TIME_LIMIT_SECONDS); {progress.sent:,} of {job.total:,} were sent."
+                )
             state = (
                 PublishJob.State.FAILED
-                if progress.broken or (progress.error and progress.sent == 0)
+                if progress.broken or progress.stopped or (progress.error and progress.sent == 0)
                 else PublishJob.State.CANCELLED
                 if control.cancelled
+                else PublishJob.State.FAILED
+                if control.expired
                 else PublishJob.State.DONE
             )
+    except SoftTimeLimitExceeded:
+        progress.error, state = (
+            f"Celery's time limit ended the job (STREAMDESK_BULK_TIME_LIMIT_SECONDS + 60 s); "
+            f"{progress.sent:,} were confirmed sent by then.",
+            PublishJob.State.FAILED,
+        )
     except StreamdeskError as exc:
         progress.error, state = exc.message, PublishJob.State.FAILED
     except Exception as exc:
@@ -166,14 +210,31 @@ def _send_kafka(job: PublishJob, generator: Generator, progress: Progress, contr
     produce: Callable[[bytes | None, bytes | None], None] = functools.partial(producer.produce, topic, **fixed_args)
     key_at, value_at, key, value = generator.key_at, generator.value_at, generator.fixed_key, generator.fixed_value
     value_format = generator.value_format
+    # Every generated message is measured as a single publish is: key, value and the headers.
+    overhead = sum(len(n) + len(v) for n, v in generator.headers)
+    limit = settings.PUBLISH_MAX_BYTES
+    room = limit - overhead
+    # What never changes is measured once, here; what does, as it is made: with a fixed key
+    # (the usual case) one len() of the value against the room the key leaves.
+    value_varies = value_at is not None or value_format is not None
+    value_room = room - len(key or b"") if value_varies and key_at is None else None
+    if key_at is None and not value_varies and (size := len(key or b"") + len(value or b"")) > room:
+        progress.too_large(0, size + overhead, limit, CAP)
     pacer = Pacer(job.rate) if job.rate else None
-    for index in range(job.total):
-        if key_at is not None:
-            key = key_at(index)
+    for index in range(0 if progress.stopped else job.total):
         if value_format is not None:
             value = value_format(index).encode()
         elif value_at is not None:
             value = value_at(index)
+        if key_at is not None:
+            key = key_at(index)
+            if (size := len(key) + (len(value) if value else 0)) > room:
+                progress.too_large(index, size + overhead, limit, CAP)
+                break
+        # value_room is set only when the value is made here, so it is bytes.
+        elif value_room is not None and len(value) > value_room:  # type: ignore[arg-type]
+            progress.too_large(index, len(value) + (limit - value_room), limit, CAP)  # type: ignore[arg-type]
+            break
         try:
             produce(value, key)
         except BufferError:
@@ -195,7 +256,7 @@ def _send_kafka(job: PublishJob, generator: Generator, progress: Progress, contr
             poll(wait)
             if control.tick(progress):
                 break
-    if progress.broken or control.cancelled:
+    if progress.broken or control.stop:
         producer.purge(in_queue=True, in_flight=False)
     left = producer.flush(patience_ms / 1000 + 1)
     if left:
@@ -210,6 +271,35 @@ _STOPS = UNAVAILABLE_CODES | {
     KafkaError._UNKNOWN_TOPIC,
     KafkaError.TOPIC_AUTHORIZATION_FAILED,
 }
+
+
+@dataclass(frozen=True)
+class Room:
+    """How large a NATS message's value may be, given its headers, and which limit says so.
+
+    Two limits apply: Streamdesk's (key, value and header names and values, as a single publish
+    counts them) and the server's ``max_payload`` (the value and the header block as sent).
+    """
+
+    value: int
+    overhead: int
+    limit: int
+    what: str
+
+    @classmethod
+    def of(cls, nc: NatsClient, headers: dict[str, str] | None) -> Room:
+        pairs = [(n.encode(), v.encode()) for n, v in (headers or {}).items()]
+        ours = sum(len(n) + len(v) for n, v in pairs)
+        # "NATS/1.0\r\n", "Name: value\r\n" each, then "\r\n".
+        block = 10 + sum(len(n) + len(v) + 4 for n, v in pairs) + 2 if pairs else 0
+        cap, server = settings.PUBLISH_MAX_BYTES, nc.max_payload
+        if cap - ours <= server - block:
+            return cls(cap - ours, ours, cap, CAP)
+        return cls(server - block, block, server, "this NATS server (max_payload)")
+
+    def refuse(self, progress: Progress, index: int, value: bytes) -> int:
+        progress.too_large(index, len(value) + self.overhead, self.limit, self.what)
+        return index
 
 
 def _send_nats(job: PublishJob, generator: Generator, progress: Progress, control: Control) -> None:
@@ -227,31 +317,58 @@ def _send_nats(job: PublishJob, generator: Generator, progress: Progress, contro
     def chunk(start: int, end: int) -> Callable[[NatsClient], Any]:
         async def core(nc: NatsClient) -> None:
             publish = nc.publish
+            room = Room.of(nc, headers)
+            upto = end  # the first message not sent
             if headers:
                 for index in range(start, end):
-                    await publish(subject, fixed if value_at is None else value_at(index), headers=headers)
+                    value = fixed if value_at is None else value_at(index)
+                    if len(value) > room.value:
+                        upto = room.refuse(progress, index, value)
+                        break
+                    await publish(subject, value, headers=headers)
             elif value_format is not None:
                 for index in range(start, end):
-                    await publish(subject, value_format(index).encode())
+                    value = value_format(index).encode()
+                    if len(value) > room.value:
+                        upto = room.refuse(progress, index, value)
+                        break
+                    await publish(subject, value)
             elif value_at is not None:
                 for index in range(start, end):
-                    await publish(subject, value_at(index))
+                    value = value_at(index)
+                    if len(value) > room.value:
+                        upto = room.refuse(progress, index, value)
+                        break
+                    await publish(subject, value)
+            elif len(fixed) > room.value:
+                upto = room.refuse(progress, start, fixed)
             else:
                 for _ in range(start, end):
                     await publish(subject, fixed)
-            try:
-                # In order: an answered round trip means the server took every message before it.
-                await nc.request(nc.new_inbox(), b"", timeout=adapter.timeout)
-            except NoRespondersError:
-                pass
-            progress.sent += end - start
+            if upto > start:
+                try:
+                    # In order: an answered round trip means the server took every message before it.
+                    await nc.request(nc.new_inbox(), b"", timeout=adapter.timeout)
+                except NoRespondersError:
+                    pass
+            progress.sent += upto - start
 
         async def jetstream(nc: NatsClient) -> None:
             js = nc.jetstream(timeout=adapter.timeout)
             acks = []
+            room = Room.of(nc, headers)
             for index in range(start, end):
                 value = fixed if value_at is None else value_at(index)
-                own = {**(headers or {}), MSG_ID_HEADER: msg_id.render(index)} if msg_id else headers
+                own = headers
+                if msg_id:
+                    own = {**(headers or {}), MSG_ID_HEADER: msg_id.render(index)}
+                    own_room = Room.of(nc, own)
+                    if len(value) > own_room.value:
+                        own_room.refuse(progress, index, value)
+                        break
+                elif len(value) > room.value:
+                    room.refuse(progress, index, value)
+                    break
                 acks.append(await js.publish_async(subject, value, headers=own))
             for answer in await asyncio.gather(*acks, return_exceptions=True):
                 if isinstance(answer, BaseException):
@@ -263,7 +380,7 @@ def _send_nats(job: PublishJob, generator: Generator, progress: Progress, contro
 
     async def main() -> None:
         index = 0
-        while index < job.total and not progress.broken:
+        while index < job.total and not progress.broken and not progress.stopped:
             if await asyncio.to_thread(control.tick, progress):
                 break
             most = JETSTREAM_CHUNK if mode == "jetstream" else NATS_CHUNK

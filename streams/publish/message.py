@@ -13,11 +13,12 @@ import random
 import re
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from streams import jsontext
 from streams.errors import InvalidInput
 
 ENCODINGS = ("text", "json", "base64")
@@ -43,9 +44,11 @@ class Outgoing:
 def json_problem(text: str) -> str | None:
     """Why ``text`` is not JSON, with the line and column, or None when it is."""
     try:
-        json.loads(text)
+        jsontext.loads(text)
     except json.JSONDecodeError as exc:
         return f"{exc.msg} at line {exc.lineno}, column {exc.colno} (character {exc.pos})"
+    except jsontext.TooDeep as exc:
+        return str(exc)
     return None
 
 
@@ -119,7 +122,11 @@ def check_size(message: Outgoing, limit: int, what: str) -> None:
 
 # -- bulk placeholders ---------------------------------------------------------------
 
-PLACEHOLDER = re.compile(r"\{\{\s*([a-z_]+)(?::([^}]*))?\s*\}\}")
+# A placeholder is ``{{name}}`` or ``{{name:argument}}`` (whitespace allowed inside the braces);
+# anything else, an unclosed ``{{a:`` included, is literal text.
+OPENING = re.compile(r"\{\{\s*([a-z_]+)")
+MAX_ARGUMENT = 1000
+MAX_PLACEHOLDERS = 1000
 PLACEHOLDERS = {
     "i": "the message's 0-based index",
     "n": "the message's 1-based number",
@@ -158,6 +165,49 @@ def _part(name: str, arg: str | None, field: str, rng: random.Random) -> Callabl
     raise InvalidInput(f"{field}: unknown placeholder {{{{{name}}}}}; known: {', '.join(PLACEHOLDERS)}.", field=field)
 
 
+def placeholders(text: str, field: str) -> Iterator[tuple[int, int, str, str | None]]:
+    """``(start, end, name, argument)`` of each placeholder, left to right, in time linear in ``text``.
+
+    A regular expression backtracks here: on ``{{a:`` repeated with no ``}`` it scans to the end
+    from every opening, which is hours for a 2 MB value. This scanner looks at each character a
+    bounded number of times: the next ``}`` is found once and reused until the scan passes it, and
+    nothing is looked for after the last ``}}``. An argument is everything up to the first ``}``.
+    """
+    length = len(text)
+    last_close = text.rfind("}}")
+    close = -1  # the first "}" at or after the argument being read
+    at = 0
+    while last_close > 0:
+        # The opening and the name: this part cannot backtrack past the next "{".
+        head = OPENING.search(text, at, last_close)
+        if head is None:
+            return
+        start, j = head.start(), head.end()
+        at = start + 1  # where the next search starts unless this is a placeholder
+        argument = None
+        if j < length and text[j] == ":":
+            if close <= j:
+                close = text.find("}", j + 1)
+                if close < 0:
+                    return  # no "}" anywhere after: nothing later closes either
+            if not text.startswith("}}", close):
+                continue
+            if close - j - 1 > MAX_ARGUMENT:
+                raise InvalidInput(
+                    f"{field}: the argument of {{{{{head.group(1)}:...}}}} is longer than {MAX_ARGUMENT:,} characters.",
+                    field=field,
+                )
+            argument, k = text[j + 1 : close], close
+        else:
+            k = j
+            while k < length and text[k].isspace():
+                k += 1
+            if not text.startswith("}}", k):
+                continue
+        yield start, k + 2, head.group(1), argument
+        at = k + 2
+
+
 @dataclass(frozen=True)
 class Pattern:
     """A key or value with placeholders, compiled once into a format string and rendered for each index."""
@@ -172,11 +222,13 @@ class Pattern:
         pieces: list[str] = []
         parts: list[Callable[[int], str]] = []
         at = 0
-        for match in PLACEHOLDER.finditer(text):
-            pieces.append(_escape(text[at : match.start()]))
+        for start, end, name, argument in placeholders(text, field):
+            if len(parts) == MAX_PLACEHOLDERS:
+                raise InvalidInput(f"{field} has more than {MAX_PLACEHOLDERS:,} placeholders.", field=field)
+            pieces.append(_escape(text[at:start]))
             pieces.append("{}")
-            parts.append(_part(match.group(1), match.group(2), field, rng))
-            at = match.end()
+            parts.append(_part(name, argument, field, rng))
+            at = end
         pieces.append(_escape(text[at:]))
         return cls("".join(pieces), tuple(parts))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -52,16 +53,37 @@ class PubAck:
         return {"stream": self.stream, "seq": self.seq, "duplicate": self.duplicate}
 
 
+# What nats-py (and the protocol's header block) takes as a name: an HTTP token.
+HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+
+
 def nats_headers(message: Outgoing, msg_id: str | None) -> dict[str, str] | None:
-    """nats-py takes one value per header name."""
+    """nats-py takes one value per header name; names and values it would refuse (or rewrite) are a 400.
+
+    The client raises on a name that is not a token, which would otherwise surface as an
+    unreachable server, and turns CR/LF in a value into spaces, sending something else.
+    """
     headers: dict[str, str] = {}
     for name, value in message.headers:
+        if not HEADER_NAME.fullmatch(name):
+            raise InvalidInput(
+                f"headers: {name[:40]!r} is not a valid NATS header name (letters, digits and !#$%&'*+-.^_`|~ only).",
+                field="headers",
+            )
         if name in headers:
             raise InvalidInput(
                 f"headers: {name[:40]} is given twice; NATS headers here take one value each.", field="headers"
             )
-        headers[name] = value.decode("utf-8")
+        try:
+            text = value.decode("utf-8")
+        except UnicodeDecodeError:
+            raise InvalidInput(f"headers: the value of {name[:40]} is not UTF-8 text.", field="headers") from None
+        if "\r" in text or "\n" in text:
+            raise InvalidInput(f"headers: the value of {name[:40]} has a line break.", field="headers")
+        headers[name] = text
     if msg_id:
+        if "\r" in msg_id or "\n" in msg_id:
+            raise InvalidInput("msg_id has a line break.", field="msg_id")
         headers[MSG_ID_HEADER] = msg_id
     return headers or None
 

@@ -20,6 +20,7 @@ from typing import Any
 
 from django.conf import settings
 
+from streams import jsontext
 from streams.clusters import ClusterConfig
 from streams.errors import BrokerUnavailable, InvalidInput, StreamdeskError
 from streams.tail.hub import Started, Upstream, UpstreamEvent, hub
@@ -76,7 +77,7 @@ class TailSession:
             await self.error(f"Frames from the client are at most {MAX_FRAME_CHARS} characters.")
             return
         try:
-            frame = json.loads(text)
+            frame = jsontext.loads(text)
         except ValueError:
             await self.error("That frame is not JSON.")
             return

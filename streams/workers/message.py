@@ -12,10 +12,11 @@ at the headers never pays for converting them.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
+
+from streams import jsontext
 
 if TYPE_CHECKING:
     from streams.workers.outputs import Outbox
@@ -137,7 +138,7 @@ class Message:
 
     def json(self) -> Any:
         """The value parsed as JSON (ValueError when it is not)."""
-        return json.loads(self.value or b"")
+        return jsontext.loads(self.value or b"")
 
     @property
     def key_text(self) -> str | None:

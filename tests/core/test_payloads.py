@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import base64
 
+import pytest
+
+from streams import jsontext
 from streams.payloads import Payload, header_pairs, headers_api
+from streams.publish.message import json_problem
 
 
 def test_utf8_text_round_trips():
@@ -51,3 +55,20 @@ def test_headers_from_both_clients_normalise():
     ]
     assert [name for name, _ in nats] == ["Nats-Msg-Id", "multi", "multi"]
     assert header_pairs(None) == []
+
+
+def test_json_nested_too_deeply_is_shown_raw_not_an_error():
+    deep = b"[" * 3000 + b"]" * 3000
+    p = Payload.of(deep, limit=None)
+    assert p.pretty_json is None and p.text == deep.decode()
+    assert Payload.of(b"[" * 3000).pretty_json is None
+    assert Payload.of(b"[" * 50 + b"]" * 50).pretty_json is not None
+
+
+def test_every_parse_of_outside_json_fails_as_a_value_error():
+    with pytest.raises(ValueError, match="nested too deeply"):
+        jsontext.loads("[" * 3000)
+    with pytest.raises(ValueError, match="nested too deeply"):
+        jsontext.loads(b'{"a":' * 3000)
+    assert jsontext.loads(b'{"a": [1]}') == {"a": [1]}
+    assert json_problem("[" * 3000) == "it is nested too deeply"

@@ -151,8 +151,8 @@ def test_make_run_serves_logs_in_seeds_and_stops_cleanly(tmp_path):
 
         children = children_of(run.proc.pid)
         names = " ".join(cmd for _, cmd in children.values())
-        for expected in ("nats-server", "tansu", "valkey-server", "daphne", "worker", "beat", "runconsumers",
-                         "demo_traffic"):  # fmt: skip
+        for expected in ("nats-server", "tansu", "valkey-server", "daphne", "worker -Q celery", "worker -Q bulk",
+                         "beat", "runconsumers", "demo_traffic"):  # fmt: skip
             assert expected in names, names
 
         run.proc.send_signal(signal.SIGINT)

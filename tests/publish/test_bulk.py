@@ -3,6 +3,7 @@ row tells its progress, and independent clients count what arrived."""
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any
 
@@ -130,3 +131,27 @@ def test_jobs_list_and_page_survive_a_reload(celery_worker, operator_client, nat
     page = operator_client.get(f"/jobs/{job}")
     assert page.status_code == 200 and b'data-state="done"' in page.content
     assert b"10 sent of 10" in page.content.replace(b"</span>", b"").replace(b"<span data-sent>", b"")
+
+
+def test_bulk_jobs_have_their_own_queue_and_a_worker_without_q_consumes_it(celery_worker, operator_client, unique):
+    from console.celery import app
+
+    route = app.amqp.router.route({}, "streams.publish.run_job")
+    assert route["queue"].name == "bulk"
+    assert app.amqp.router.route({}, "streams.tasks.refresh_cluster_health")["queue"].name == "celery"
+    # The session's worker was started as `celery -A console worker`, without -Q.
+    replies = app.control.inspect(timeout=5).active_queues() or {}
+    mine = next(queues for name, queues in replies.items() if name.startswith(f"test-{os.getpid()}@"))
+    assert {q["name"] for q in mine} == {"celery", "bulk"}
+    job = start(operator_client, "/api/v1/clusters/nats/publish", {"subject": f"{unique}.q", "value": "v", "count": 3})
+    assert wait_until(operator_client, job, ("done", "failed"))[-1]["state"] == "done"
+
+
+def test_a_paced_job_longer_than_the_time_limit_is_refused_before_it_starts(operator_client, unique):
+    response = operator_client.post(
+        "/api/v1/clusters/nats/publish",
+        {"subject": f"{unique}.slow", "value": "v", "count": 1_000_000, "rate": 10},
+        content_type="application/json",
+    )
+    assert response.status_code == 400 and response.json()["field"] == "rate"
+    assert "STREAMDESK_BULK_TIME_LIMIT_SECONDS" in response.json()["error"]

@@ -133,3 +133,13 @@ def test_publish_again_and_edit_from_a_stored_message(operator_client, kafka_boo
     html = form.content.decode()
     assert base64.b64encode(b"\x00\xffbinary").decode() in html and 'value="base64" selected' in html
     assert "h: v" in html
+
+
+def test_kafka_takes_header_names_and_values_nats_would_refuse(operator_client, kafka_bootstrap, topic):
+    headers = [["has space", "two\r\nlines"], ["é", "v"]]
+    response = operator_client.post(
+        url(topic), {"value": "v", "headers": headers, "partition": 0}, content_type="application/json"
+    )
+    assert response.status_code == 201, response.content
+    [record] = read_topic(kafka_bootstrap, topic, [0], expect=1)
+    assert record.headers == [("has space", b"two\r\nlines"), ("é", b"v")]

@@ -121,3 +121,40 @@ def test_publish_again_from_a_stream_message(operator_client, url, unique):
     assert again.status_code == 201 and again.json()["seq"] == 2
     form = operator_client.get("/clusters/nats/publish", {"from_stream": stream, "from_seq": 1})
     assert f'value="{unique}.x"' in form.content.decode() and "k: v" in form.content.decode()
+
+
+def test_a_header_nats_refuses_is_a_400_naming_it_and_nothing_is_sent(operator_client, url, unique):
+    stream = h.create_own_stream(url, unique)
+    refused = [
+        ([["has space", "v"]], "'has space'"),
+        ([["x:y", "v"]], "'x:y'"),
+        ([["é", "v"]], "'é'"),
+        ([["x-ok", "line\r\nInjected: yes"]], "x-ok"),
+        ([["x-ok", "tail\n"]], "x-ok"),
+    ]
+    with Collector(url, f"{unique}.>") as seen:
+        for mode in ("publish", "request", "jetstream"):
+            for headers, words in refused:
+                response = post(
+                    operator_client, {"subject": f"{unique}.h", "value": "v", "mode": mode, "headers": headers}
+                )
+                assert response.status_code == 400, (mode, headers, response.content)
+                assert response.json()["field"] == "headers" and words in response.json()["error"]
+            bulk = post(
+                operator_client,
+                {"subject": f"{unique}.h", "value": "v", "mode": mode, "headers": refused[0][0], "count": 5},
+            )
+            if mode != "request":
+                assert bulk.status_code == 400 and bulk.json()["field"] == "headers", bulk.content
+        bad_id = post(operator_client, {"subject": f"{unique}.h", "value": "v", "mode": "jetstream", "msg_id": "a\nb"})
+        assert bad_id.status_code == 400 and bad_id.json()["field"] == "msg_id"
+        fine = post(operator_client, {"subject": f"{unique}.h", "value": "v", "headers": [["X-Trace_1.a~", "t 1"]]})
+        assert fine.status_code == 201, fine.content
+        assert [m.headers for m in seen.wait_for(1)] == [{"X-Trace_1.a~": "t 1"}]
+    assert h.stream_info(url, stream)["state"]["messages"] == 1
+    saved = operator_client.post(
+        "/api/v1/templates",
+        {"name": unique, "cluster": "nats", "target": f"{unique}.h", "value": "v", "headers": refused[0][0]},
+        content_type="application/json",
+    )
+    assert saved.status_code == 400 and saved.json()["field"] == "headers"
