@@ -41,7 +41,7 @@ from streams.nats.jetstream import valid_name
 from streams.nats.types import as_dict, as_int, rfc3339
 from streams.tail.hub import ASSUMED_MESSAGE_BYTES, Started, Upstream, UpstreamEvent
 from streams.tail.messages import Item, nats_item
-from streams.tail.spec import Start
+from streams.tail.spec import Start, is_system_subject
 
 logger = logging.getLogger("streams.tail")
 
@@ -239,7 +239,9 @@ class CoreUpstream(NatsUpstream):
 
     def _item(self, entry: tuple[Any, ...]) -> Item:
         subject, data, headers, reply, received = entry
-        return nats_item(subject, data, headers, reply=reply, seq=None, received=received)
+        return nats_item(
+            subject, data, headers, reply=reply, seq=None, received=received, system=is_system_subject(subject)
+        )
 
     def _retry_text(self) -> str:
         return "reconnecting by itself. Core NATS keeps no history: what is published meanwhile is missed."

@@ -38,7 +38,7 @@ async def _read(ws: ClientConnection, count: int, timeout: float = 20) -> list[d
             if frame["type"] == "messages":
                 items.extend(frame["items"])
                 dropped = frame["total_dropped"]
-                await ws.send(json.dumps({"action": "ack", "seq": frame["seq"]}))
+                await ws.send(json.dumps({"action": "ack", "seq": frame["seq"], "token": frame["token"]}))
             elif frame["type"] == "error":
                 raise AssertionError(frame)
     assert dropped == 0
