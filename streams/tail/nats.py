@@ -32,7 +32,6 @@ from django.conf import settings
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
-from nats.errors import NoRespondersError
 
 from streams import registry
 from streams.errors import NotFound, NotSupported, StreamdeskError
@@ -214,11 +213,9 @@ class NatsUpstream(Upstream):
 
 
 async def round_trip(nc: NatsClient, timeout: float) -> None:
-    """A request nobody answers: once its "no responders" comes back, the server has every earlier SUB."""
-    try:
-        await nc.request(nc.new_inbox(), b"", timeout=timeout)
-    except NoRespondersError:
-        pass
+    """A PING answered: the server has handled every earlier SUB. (A request to an unanswered inbox
+    would do too, but not for a tail of ``>`` or ``_INBOX.>``, which is itself the request's responder.)"""
+    await nc.flush(timeout)
 
 
 class CoreUpstream(NatsUpstream):
