@@ -215,7 +215,7 @@ class NatsUpstream(Upstream):
 async def round_trip(nc: NatsClient, timeout: float) -> None:
     """A PING answered: the server has handled every earlier SUB. (A request to an unanswered inbox
     would do too, but not for a tail of ``>`` or ``_INBOX.>``, which is itself the request's responder.)"""
-    await nc.flush(timeout)
+    await nc.flush(timeout)  # type: ignore[arg-type]  # annotated int; wait_for takes any number
 
 
 class CoreUpstream(NatsUpstream):
