@@ -11,14 +11,9 @@ user or nobody, and a cross-site page can still never ride on a session cookie.
 
 from __future__ import annotations
 
-from importlib import import_module
 from typing import Any
 
-from channels.auth import get_user
-from channels.db import database_sync_to_async
 from channels.security.websocket import AllowedHostsOriginValidator
-from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AnonymousUser
 
 from console.access import token_user
@@ -59,28 +54,3 @@ async def socket_user(scope: dict[str, Any]) -> Any:
     if token is not None:
         return await token_user(token)
     return scope.get("user") or AnonymousUser()
-
-
-async def current_user(scope: dict[str, Any]) -> Any:
-    """Who the socket's credentials name now, read afresh (never the copy from the handshake):
-    the token's user while the token is valid, the session's user while the session lives
-    (logout flushes it; a password change voids it), else an anonymous user."""
-    token = bearer_token(scope)
-    if token is not None:
-        return await token_user(token)
-    session = scope.get("session")
-    key = getattr(session, "session_key", None) if session is not None else None
-    if key:
-        store = import_module(settings.SESSION_ENGINE).SessionStore(key)
-        return await get_user({"session": store})
-    user = scope.get("user")
-    if user is not None and user.is_authenticated:
-        # A scope built without a session (in-process test clients): the user as stored now.
-        return await _reloaded(user.pk)
-    return AnonymousUser()
-
-
-@database_sync_to_async
-def _reloaded(pk: Any) -> Any:
-    user = get_user_model()._default_manager.filter(pk=pk, is_active=True).first()
-    return user or AnonymousUser()

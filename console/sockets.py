@@ -11,15 +11,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from importlib import import_module
 from typing import Any
 
 from asgiref.sync import sync_to_async
+from channels.auth import get_user
+from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer, AsyncWebsocketConsumer
 from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AnonymousUser
 from django.template.loader import render_to_string
 
-from console.access import OPERATE_PERM, can_read
-from console.socket_auth import current_user, socket_user
+from console.access import OPERATE_PERM, can_read, token_user
+from console.socket_auth import bearer_token, socket_user
 from streams import health, registry
 from streams.errors import NotFound
 from streams.tail.hub import hub
@@ -41,6 +46,31 @@ async def access_code(user: Any) -> int | None:
     if not await can_read(user):
         return NO_ROLE
     return None
+
+
+async def current_user(scope: dict[str, Any]) -> Any:
+    """Who the socket's credential names now, read afresh (never the handshake's copy): the
+    token's user while ``token_user`` accepts the token, the session's user while the stored
+    session lives (logout flushes it; a password change voids it), else an anonymous user."""
+    token = bearer_token(scope)
+    if token is not None:
+        return await token_user(token)
+    session = scope.get("session")
+    key = getattr(session, "session_key", None) if session is not None else None
+    if key:
+        store = import_module(settings.SESSION_ENGINE).SessionStore(key)
+        return await get_user({"session": store})
+    user = scope.get("user")
+    if user is not None and user.is_authenticated:
+        # A scope built without a session (in-process test clients): the user as stored now.
+        return await _reloaded(user.pk)
+    return AnonymousUser()
+
+
+@database_sync_to_async
+def _reloaded(pk: Any) -> Any:
+    user = get_user_model()._default_manager.filter(pk=pk, is_active=True).first()
+    return user or AnonymousUser()
 
 
 async def is_operator(user: Any) -> bool:
@@ -137,17 +167,19 @@ class TailSocket(AsyncWebsocketConsumer):
                 config = await registry.aget_config(self.scope["url_route"]["kwargs"]["cluster"])
             except NotFound:
                 refusal = UNKNOWN_CLUSTER
-        if refusal is None and not hub().open_socket(user.pk):
-            refusal = TOO_MANY_CODE
-            reason = (
-                f"You already have {settings.TAIL_MAX_SOCKETS_PER_USER} live tails open in this web process "
-                "(STREAMDESK_TAIL_MAX_SOCKETS_PER_USER); close one."
-            )
+        if refusal is None:
+            if hub().open_socket(user.pk):
+                self.owner = user.pk  # counted from here: disconnect() gives the place back, whatever happens
+            else:
+                refusal = TOO_MANY_CODE
+                reason = (
+                    f"You already have {settings.TAIL_MAX_SOCKETS_PER_USER} live tails open in this web process "
+                    "(STREAMDESK_TAIL_MAX_SOCKETS_PER_USER); close one."
+                )
         await self.accept()
         if refusal is not None or config is None:
             await self.close(code=refusal, reason=reason or None)
             return
-        self.owner = user.pk
         self.session = TailSession(
             config, self._send_text, self._close_with, owner=user.pk, operator=await is_operator(user)
         )
