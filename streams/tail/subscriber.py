@@ -160,7 +160,8 @@ class Subscriber:
         when it is not. An ack of a frame already acknowledged changes nothing."""
         if seq <= self.acked_seq:
             return True
-        if seq > self.sent_seq or not isinstance(token, str):
+        # compare_digest refuses non-ASCII text: such a token is wrong anyway.
+        if seq > self.sent_seq or not isinstance(token, str) or not token.isascii():
             self.refused_acks += 1
             return False
         unacked = self._unacked
