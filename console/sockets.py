@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from importlib import import_module
 from typing import Any
 
@@ -81,7 +82,12 @@ async def is_operator(user: Any) -> bool:
 class AccessWatch:
     """Re-checks a socket's user every ``SOCKET_RECHECK_SECONDS``; ``on_lost`` closes the socket."""
 
-    def __init__(self, scope: dict[str, Any], on_lost: Any, on_checked: Any = None) -> None:
+    def __init__(
+        self,
+        scope: dict[str, Any],
+        on_lost: Callable[[int, str], Awaitable[None]],
+        on_checked: Callable[[Any], Awaitable[None]] | None = None,
+    ) -> None:
         self.scope = scope
         self.on_lost = on_lost
         self.on_checked = on_checked
