@@ -132,7 +132,7 @@ class Tail:
             items = frame["items"]
             self.received += len(items)
             self.dropped = frame["total_dropped"]
-            await self.ws.send(json.dumps({"action": "ack", "seq": frame["seq"]}))
+            await self.ws.send(json.dumps({"action": "ack", "seq": frame["seq"], "token": frame["token"]}))
             if stamps:
                 wall = time.time_ns()
                 self.latencies.extend((wall - json.loads(item["value"]["text"])["t"]) / 1e6 for item in items)
@@ -147,7 +147,7 @@ class Tail:
             if frame["type"] == "messages":
                 self.received += len(frame["items"])
                 self.dropped = frame["total_dropped"]
-                await self.ws.send(json.dumps({"action": "ack", "seq": frame["seq"]}))
+                await self.ws.send(json.dumps({"action": "ack", "seq": frame["seq"], "token": frame["token"]}))
             elif frame["type"] == "status":
                 self.status = frame
                 if frame.get("buffered", 0) == 0 and frame.get("in_flight", 0) == 0:

@@ -297,6 +297,11 @@ TAIL_FRAME_INTERVAL = envint("STREAMDESK_TAIL_FRAME_MS", 50, minimum=5) / 1000
 TAIL_STALL_SECONDS = envfloat("STREAMDESK_TAIL_STALL_SECONDS", 60.0, minimum=1.0)
 TAIL_JS_INACTIVE_SECONDS = envfloat("STREAMDESK_TAIL_JS_INACTIVE_SECONDS", 10.0, minimum=1.0)
 TAIL_MAX_UPSTREAMS = envint("STREAMDESK_TAIL_MAX_UPSTREAMS", 100, minimum=1)
+# Per user and per web process (counted in the process's tail hub, not across processes).
+TAIL_MAX_SOCKETS_PER_USER = envint("STREAMDESK_TAIL_MAX_SOCKETS_PER_USER", 20, minimum=1)
+TAIL_MAX_REPLAYS_PER_USER = envint("STREAMDESK_TAIL_MAX_REPLAYS_PER_USER", 5, minimum=0)
+# How often an open WebSocket asks again whether its session or token still grants access.
+SOCKET_RECHECK_SECONDS = envfloat("STREAMDESK_SOCKET_RECHECK_SECONDS", 30.0, minimum=1.0)
 
 LOGGING = {
     "version": 1,

@@ -1,23 +1,126 @@
-"""WebSocket endpoints. Subscribe first, then send the snapshot, so no update is missed."""
+"""WebSocket endpoints. Subscribe first, then send the snapshot, so no update is missed.
+
+A socket outlives the request that opened it, so every socket asks again who is on the
+other end every ``SOCKET_RECHECK_SECONDS`` (the session or the token, read afresh) and
+closes when the access is gone: 4401 logged out, token deleted or expired, user
+deactivated; 4403 role removed.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from importlib import import_module
 from typing import Any
 
 from asgiref.sync import sync_to_async
+from channels.auth import get_user
+from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer, AsyncWebsocketConsumer
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AnonymousUser
 from django.template.loader import render_to_string
 
-from console.access import can_read
-from console.socket_auth import socket_user
+from console.access import OPERATE_PERM, can_read, token_user
+from console.socket_auth import bearer_token, socket_user
 from streams import health, registry
 from streams.errors import NotFound
-from streams.tail.session import TailSession
+from streams.tail.hub import hub
+from streams.tail.session import TOO_MANY_CODE, TailSession
 from streams.tasks import HEALTH_GROUP
+
+logger = logging.getLogger("console.sockets")
+
+# Refusals close the socket before any frame (accepted first, so the client sees the code).
+NOT_LOGGED_IN = 4401
+NO_ROLE = 4403
+UNKNOWN_CLUSTER = 4404
+
+
+async def access_code(user: Any) -> int | None:
+    """The close code for a user who may not watch (None: they may)."""
+    if not user.is_authenticated:
+        return NOT_LOGGED_IN
+    if not await can_read(user):
+        return NO_ROLE
+    return None
+
+
+async def current_user(scope: dict[str, Any]) -> Any:
+    """Who the socket's credential names now, read afresh (never the handshake's copy): the
+    token's user while ``token_user`` accepts the token, the session's user while the stored
+    session lives (logout flushes it; a password change voids it), else an anonymous user."""
+    token = bearer_token(scope)
+    if token is not None:
+        return await token_user(token)
+    session = scope.get("session")
+    key = getattr(session, "session_key", None) if session is not None else None
+    if key:
+        store = import_module(settings.SESSION_ENGINE).SessionStore(key)
+        return await get_user({"session": store})
+    user = scope.get("user")
+    if user is not None and user.is_authenticated:
+        # A scope built without a session (in-process test clients): the user as stored now.
+        return await _reloaded(user.pk)
+    return AnonymousUser()
+
+
+@database_sync_to_async
+def _reloaded(pk: Any) -> Any:
+    user = get_user_model()._default_manager.filter(pk=pk, is_active=True).first()
+    return user or AnonymousUser()
+
+
+async def is_operator(user: Any) -> bool:
+    """The Operators role (read-only mode or not): what lets a tail show system subjects."""
+    return bool(user.is_authenticated and user.is_active and await user.ahas_perm(OPERATE_PERM))
+
+
+class AccessWatch:
+    """Re-checks a socket's user every ``SOCKET_RECHECK_SECONDS``; ``on_lost`` closes the socket."""
+
+    def __init__(
+        self,
+        scope: dict[str, Any],
+        on_lost: Callable[[int, str], Awaitable[None]],
+        on_checked: Callable[[Any], Awaitable[None]] | None = None,
+    ) -> None:
+        self.scope = scope
+        self.on_lost = on_lost
+        self.on_checked = on_checked
+        self.task = asyncio.get_running_loop().create_task(self._run())
+
+    async def _run(self) -> None:
+        interval = float(settings.SOCKET_RECHECK_SECONDS)
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                user = await current_user(self.scope)
+                code = await access_code(user)
+            except Exception:  # the database is away: keep the socket, ask again later
+                logger.warning("socket access check failed", exc_info=True)
+                continue
+            if code is not None:
+                reason = "Logged out, or the token is no longer valid." if code == NOT_LOGGED_IN else "Role removed."
+                await self.on_lost(code, reason)
+                return
+            if self.on_checked is not None:
+                await self.on_checked(user)
+
+    async def stop(self) -> None:
+        if self.task is not asyncio.current_task():
+            self.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.task
 
 
 class HealthConsumer(AsyncJsonWebsocketConsumer):
     """Pushes each background health check to the clusters page (htmx ws extension)."""
+
+    watch: AccessWatch | None = None
 
     async def connect(self) -> None:
         user = self.scope.get("user")
@@ -26,11 +129,21 @@ class HealthConsumer(AsyncJsonWebsocketConsumer):
             return
         await self.channel_layer.group_add(HEALTH_GROUP, self.channel_name)
         await self.accept()
+        self.watch = AccessWatch(self.scope, self._lost)
         snapshot = await sync_to_async(health.last_background_check)()
         if snapshot is not None:
             await self.send_update(snapshot)
 
+    async def _lost(self, code: int, reason: str) -> None:
+        await self.channel_layer.group_discard(HEALTH_GROUP, self.channel_name)
+        await self.close(code=code, reason=reason)
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: Any) -> None:
+        """Push only: whatever the page sends is not even parsed."""
+
     async def disconnect(self, code: int) -> None:
+        if self.watch is not None:
+            await self.watch.stop()
         await self.channel_layer.group_discard(HEALTH_GROUP, self.channel_name)
 
     async def health_update(self, event: dict[str, Any]) -> None:
@@ -42,49 +155,68 @@ class HealthConsumer(AsyncJsonWebsocketConsumer):
         await self.send(text_data=html)
 
 
-# Refusals close the socket before any frame (accepted first, so the client sees the code).
-NOT_LOGGED_IN = 4401
-NO_ROLE = 4403
-UNKNOWN_CLUSTER = 4404
-
-
 class TailSocket(AsyncWebsocketConsumer):
-    """Live tail, one socket per tab or script: the contract is in API.md, the work in streams.tail."""
+    """Live tail, one socket per tab or script: the contract is in API.md, the work in streams.tail.
+
+    Each user may hold ``TAIL_MAX_SOCKETS_PER_USER`` of them per web process (counted in
+    the process's hub); one more is refused with 4429 before any frame."""
 
     session: TailSession | None = None
+    watch: AccessWatch | None = None
+    owner: Any = None
 
     async def connect(self) -> None:
         user = await socket_user(self.scope)
-        refusal, config = None, None
-        if not user.is_authenticated:
-            refusal = NOT_LOGGED_IN
-        elif not await can_read(user):
-            refusal = NO_ROLE
-        else:
+        refusal, config, reason = await access_code(user), None, ""
+        if refusal is None:
             try:
                 config = await registry.aget_config(self.scope["url_route"]["kwargs"]["cluster"])
             except NotFound:
                 refusal = UNKNOWN_CLUSTER
+        if refusal is None:
+            if hub().open_socket(user.pk):
+                self.owner = user.pk  # counted from here: disconnect() gives the place back, whatever happens
+            else:
+                refusal = TOO_MANY_CODE
+                reason = (
+                    f"You already have {settings.TAIL_MAX_SOCKETS_PER_USER} live tails open in this web process "
+                    "(STREAMDESK_TAIL_MAX_SOCKETS_PER_USER); close one."
+                )
         await self.accept()
         if refusal is not None or config is None:
-            await self.close(code=refusal)
+            await self.close(code=refusal, reason=reason or None)
             return
-        self.session = TailSession(config, self._send_text, self._close_with)
+        self.session = TailSession(
+            config, self._send_text, self._close_with, owner=user.pk, operator=await is_operator(user)
+        )
+        self.watch = AccessWatch(self.scope, self._close_with, self._checked)
+
+    async def _checked(self, user: Any) -> None:
+        if self.session is not None:
+            self.session.set_operator(await is_operator(user))
 
     async def _send_text(self, text: str) -> None:
         await self.send(text_data=text)
 
     async def _close_with(self, code: int, reason: str) -> None:
+        await self._release()
         await self.close(code=code, reason=reason)
 
+    async def _release(self) -> None:
+        """Everything the socket holds, once: the session, the access watch, its place in the count."""
+        session, self.session = self.session, None
+        watch, self.watch = self.watch, None
+        owner, self.owner = self.owner, None
+        if watch is not None:
+            await watch.stop()
+        if session is not None:
+            await session.shutdown()
+        if owner is not None:
+            hub().close_socket(owner)
+
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        if self.session is None:
-            return
-        if text_data is None:
-            await self.session.error("Frames must be JSON text.")
-            return
-        await self.session.receive(text_data)
+        if self.session is not None:
+            await self.session.receive(text_data)
 
     async def disconnect(self, code: int) -> None:
-        if self.session is not None:
-            await self.session.shutdown()
+        await self._release()

@@ -1,6 +1,7 @@
 // Live tail page: one WebSocket per tab, rows built with createElement/textContent only
-// (broker data is hostile), a bounded number of rows, an ack after each rendered frame,
-// and reconnection with backoff that resumes where the source allows. No build step.
+// (broker data is hostile), a bounded number of rows, an ack after each rendered frame
+// (echoing the frame's token: the server counts no other), and reconnection with backoff
+// that resumes where the source allows. No build step.
 
 const config = JSON.parse(document.getElementById("tail-config").textContent);
 const links = JSON.parse(document.getElementById("tail-links").textContent);
@@ -27,6 +28,7 @@ const state = {
   reconnecting: false,
   lostAt: null,
   attempt: 0,
+  closedWhilePaused: false,
   hidden: [], // items that arrived while the tab was hidden, newest kept
 };
 
@@ -96,11 +98,21 @@ function connect() {
       showError(NO_RETRY[event.code]);
       return;
     }
+    if (event.code === 4408 && state.paused) {
+      // Paused longer than the server keeps a socket for nobody: Resume reconnects.
+      state.closedWhilePaused = true;
+      state.reconnecting = state.subscribedOnce;
+      if (state.lostAt === null) state.lostAt = Date.now();
+      setState("paused (disconnected)", "paused");
+      notice("Paused too long: the server closed the tail. Resume reconnects and goes on from where it stopped.");
+      return;
+    }
+    if (event.code === 4429) showError(event.reason || "Too many live tails are open: close one.");
     if (state.lostAt === null) state.lostAt = Date.now();
     state.reconnecting = state.subscribedOnce;
     const delay = Math.min(30, 2 ** state.attempt) * (0.75 + Math.random() / 2);
     state.attempt += 1;
-    const why = event.code === 4408 ? "the tab did not keep up" : "the connection was lost";
+    const why = { 4408: "the tab did not keep up", 4429: "too many tails" }[event.code] || "the connection was lost";
     setState(`reconnecting in ${Math.round(delay)} s`, "down");
     notice(`Disconnected (${why}); reconnecting by itself.`);
     setTimeout(connect, delay * 1000);
@@ -115,7 +127,7 @@ function handle(frame) {
       render(frame.items);
       state.totalDropped = frame.total_dropped;
       showCounts();
-      send({ action: "ack", seq: frame.seq });
+      send({ action: "ack", seq: frame.seq, token: frame.token });
       return undefined;
     case "status":
       return onStatus(frame);
@@ -446,6 +458,10 @@ $("tail-pause").addEventListener("click", (event) => {
     state.matchedAtPause = state.matched;
     send({ action: "pause" });
     setState("paused", "paused");
+  } else if (state.closedWhilePaused) {
+    state.closedWhilePaused = false;
+    $("tail-paused-count").hidden = true;
+    connect();
   } else {
     send({ action: "resume" });
     $("tail-paused-count").hidden = true;

@@ -7,6 +7,10 @@ Handing over never waits for a socket. What is handed over but not yet dispatche
 bounded: a Kafka or JetStream upstream simply stops reading until the web loop
 catches up (the broker keeps the messages); a core NATS upstream cannot, so it drops
 and says how many (``skip``). The hub closes an upstream when its last subscriber goes.
+
+The hub also keeps the per-user limits of its process: open tail sockets
+(``TAIL_MAX_SOCKETS_PER_USER``) and replays, which each hold an upstream of their own
+(``TAIL_MAX_REPLAYS_PER_USER``).
 """
 
 from __future__ import annotations
@@ -74,6 +78,8 @@ class Upstream:
         self.dispatched_bytes = 0
         self.skipped = 0
         self.down = False
+        # Who asked for a replay (its one socket's user): what the per-user replay limit counts.
+        self.owner: Any = None
 
     # -- the reading side (any thread) -------------------------------------------------
 
@@ -180,24 +186,65 @@ class Upstream:
         self.stopped = True
 
 
+class TooMany(StreamdeskError):
+    """A per-user or per-process limit of the live tail is reached."""
+
+    status = 429
+
+
 class Hub:
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
         self.upstreams: dict[tuple[Any, ...], Upstream] = {}
+        self.sockets: dict[Any, int] = {}
 
-    async def attach(self, config: ClusterConfig, spec: TailSpec, subscriber: Subscriber) -> Upstream:
-        """Join the upstream for ``spec`` (starting it when there is none) once it is in place."""
+    # -- per-user limits -----------------------------------------------------------------
+
+    def open_socket(self, owner: Any) -> bool:
+        """Count one more socket of ``owner``; False (and nothing counted) past its limit."""
+        count = self.sockets.get(owner, 0)
+        if count >= settings.TAIL_MAX_SOCKETS_PER_USER:
+            return False
+        self.sockets[owner] = count + 1
+        return True
+
+    def close_socket(self, owner: Any) -> None:
+        count = self.sockets.get(owner, 0) - 1
+        if count > 0:
+            self.sockets[owner] = count
+        else:
+            self.sockets.pop(owner, None)
+
+    def replays_of(self, owner: Any) -> int:
+        return sum(1 for up in self.upstreams.values() if up.owner == owner and not up.stopped)
+
+    # -- upstreams -------------------------------------------------------------------------
+
+    async def attach(
+        self, config: ClusterConfig, spec: TailSpec, subscriber: Subscriber, *, owner: Any = None
+    ) -> Upstream:
+        """Join the upstream for ``spec`` (starting it when there is none) once it is in place;
+        a replay counts against ``owner``'s limit."""
         if config.kind != SOURCE_KIND[spec.source]:
             raise InvalidInput(f"{config.slug} is a {config.kind} cluster: it has no {spec.source}s.", field="source")
         key = spec.upstream_key(config.slug)
         upstream = self.upstreams.get(key)
         if upstream is None or upstream.stopped:
             if len(self.upstreams) >= settings.TAIL_MAX_UPSTREAMS:
-                raise StreamdeskError(
+                raise TooMany(
                     f"This web process already runs {len(self.upstreams)} tails (STREAMDESK_TAIL_MAX_UPSTREAMS); "
                     "tails from now share one, replays each need their own."
                 )
+            replay = spec.start.kind != "now"
+            if replay and owner is not None and self.replays_of(owner) >= settings.TAIL_MAX_REPLAYS_PER_USER:
+                raise TooMany(
+                    f"You already run {self.replays_of(owner)} replays in this web process, the most one user may "
+                    "(STREAMDESK_TAIL_MAX_REPLAYS_PER_USER): close one, or tail from now.",
+                    field="from",
+                )
             upstream = _build(self, config, spec, key)
+            if replay:
+                upstream.owner = owner
             self.upstreams[key] = upstream
             upstream.begin()
         upstream.subscribers.append(subscriber)

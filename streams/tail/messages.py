@@ -22,13 +22,15 @@ _encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
 class Item:
-    """One message as sent (``json``) and as filtered (``haystack``: key, value, header values)."""
+    """One message as sent (``json``) and as filtered (``haystack``: key, value, header values);
+    ``system``: on a core NATS subject only operators see in a tail (see ``spec.is_system_subject``)."""
 
-    __slots__ = ("haystack", "json", "size")
+    __slots__ = ("haystack", "json", "size", "system")
 
-    def __init__(self, data: dict[str, Any], haystack: tuple[bytes, ...]) -> None:
+    def __init__(self, data: dict[str, Any], haystack: tuple[bytes, ...], *, system: bool = False) -> None:
         self.json: str = _encode(data)
         self.haystack = haystack
+        self.system = system
         # What holding it costs until the web loop has dispatched it: the raw bytes and the text.
         self.size = len(self.json) + sum(len(part) for part in haystack)
 
@@ -91,6 +93,7 @@ def nats_item(
     seq: int | None,
     received: float | None = None,
     stamp_ns: int | None = None,
+    system: bool = False,
 ) -> Item:
     """A NATS message as an Item: ``time`` is the stream's timestamp for JetStream and, since core
     NATS carries none, the moment the console received it for core subjects."""
@@ -110,4 +113,4 @@ def nats_item(
         "reply": reply or None,
         "truncated": value.truncated or headers_cut,
     }
-    return Item(body, (data, *header_values))
+    return Item(body, (data, *header_values), system=system)

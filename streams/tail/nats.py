@@ -32,7 +32,6 @@ from django.conf import settings
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
-from nats.errors import NoRespondersError
 
 from streams import registry
 from streams.errors import NotFound, NotSupported, StreamdeskError
@@ -41,7 +40,7 @@ from streams.nats.jetstream import valid_name
 from streams.nats.types import as_dict, as_int, rfc3339
 from streams.tail.hub import ASSUMED_MESSAGE_BYTES, Started, Upstream, UpstreamEvent
 from streams.tail.messages import Item, nats_item
-from streams.tail.spec import Start
+from streams.tail.spec import Start, is_system_subject
 
 logger = logging.getLogger("streams.tail")
 
@@ -214,11 +213,9 @@ class NatsUpstream(Upstream):
 
 
 async def round_trip(nc: NatsClient, timeout: float) -> None:
-    """A request nobody answers: once its "no responders" comes back, the server has every earlier SUB."""
-    try:
-        await nc.request(nc.new_inbox(), b"", timeout=timeout)
-    except NoRespondersError:
-        pass
+    """A PING answered: the server has handled every earlier SUB. (A request to an unanswered inbox
+    would do too, but not for a tail of ``>`` or ``_INBOX.>``, which is itself the request's responder.)"""
+    await nc.flush(timeout)  # type: ignore[arg-type]  # annotated int; wait_for takes any number
 
 
 class CoreUpstream(NatsUpstream):
@@ -239,7 +236,9 @@ class CoreUpstream(NatsUpstream):
 
     def _item(self, entry: tuple[Any, ...]) -> Item:
         subject, data, headers, reply, received = entry
-        return nats_item(subject, data, headers, reply=reply, seq=None, received=received)
+        return nats_item(
+            subject, data, headers, reply=reply, seq=None, received=received, system=is_system_subject(subject)
+        )
 
     def _retry_text(self) -> str:
         return "reconnecting by itself. Core NATS keeps no history: what is published meanwhile is missed."

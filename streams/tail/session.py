@@ -6,7 +6,14 @@ sends an error frame and tries again by itself, with a growing pause, until it w
 or the client asks for something else. Status frames go out every second while
 something changes and at least every ``KEEPALIVE_SECONDS`` anyway (idle proxies close
 quiet sockets). A socket whose oldest unacknowledged frame has waited longer than
-``TAIL_STALL_SECONDS`` is closed with ``STALLED_CODE``.
+``TAIL_STALL_SECONDS`` is closed with ``STALLED_CODE``, and so is one paused that long:
+either way the socket holds a queue (and maybe a replay upstream) for nobody.
+
+What a client sends is bounded too: a text frame holds at most ``MAX_FRAME_BYTES``;
+frames that are answered (everything but acks) are limited to a burst of
+``ACTION_BURST`` and ``ACTION_RATE`` a second after it, since each answer waits in the
+WebSocket server's unbounded buffer when the client does not read (``TOO_MANY_CODE``);
+an ack that does not echo its frame's token opens nothing.
 """
 
 from __future__ import annotations
@@ -24,7 +31,7 @@ from streams import jsontext
 from streams.clusters import ClusterConfig
 from streams.errors import BrokerUnavailable, InvalidInput, StreamdeskError
 from streams.tail.hub import Started, Upstream, UpstreamEvent, hub
-from streams.tail.spec import TailSpec, parse_subscribe
+from streams.tail.spec import TailSpec, names_system_subjects, parse_subscribe
 from streams.tail.subscriber import Limits, Subscriber
 
 logger = logging.getLogger("streams.tail")
@@ -34,7 +41,10 @@ KEEPALIVE_SECONDS = 5.0
 RETRY_FIRST = 1.0
 RETRY_MAX = 15.0
 STALLED_CODE = 4408
-MAX_FRAME_CHARS = 64 * 1024
+TOO_MANY_CODE = 4429
+MAX_FRAME_BYTES = 64 * 1024
+ACTION_BURST = 50
+ACTION_RATE = 5.0
 
 SendText = Callable[[str], Awaitable[None]]
 Close = Callable[[int, str], Awaitable[None]]
@@ -44,13 +54,34 @@ def _dump(frame: dict[str, Any]) -> str:
     return json.dumps(frame, ensure_ascii=False, separators=(",", ":"), default=str)
 
 
+def _oversized(text: str) -> bool:
+    # Characters first: a UTF-8 character is 1 to 4 bytes, so most frames need no encoding to tell.
+    if len(text) > MAX_FRAME_BYTES:
+        return True
+    return len(text) * 4 > MAX_FRAME_BYTES and len(text.encode("utf-8", "surrogatepass")) > MAX_FRAME_BYTES
+
+
 class TailSession:
-    def __init__(self, config: ClusterConfig, send: SendText, close: Close, *, limits: Limits | None = None) -> None:
+    def __init__(
+        self,
+        config: ClusterConfig,
+        send: SendText,
+        close: Close,
+        *,
+        limits: Limits | None = None,
+        owner: Any = None,
+        operator: bool = False,
+    ) -> None:
         self.config = config
         self._send = send
         self._close = close
         self.limits = limits or Limits.from_settings()
         self.stall_seconds = float(settings.TAIL_STALL_SECONDS)
+        # The user whose replays count against their limit; operators also see system subjects.
+        self.owner = owner
+        self.operator = operator
+        self._actions = float(ACTION_BURST)
+        self._actions_at = time.monotonic()
         self.hub = hub()
         self.spec: TailSpec | None = None
         self.subscriber: Subscriber | None = None
@@ -72,14 +103,47 @@ class TailSession:
 
     # -- client actions -------------------------------------------------------------------
 
-    async def receive(self, text: str) -> None:
-        if len(text) > MAX_FRAME_CHARS:
-            await self.error(f"Frames from the client are at most {MAX_FRAME_CHARS} characters.")
+    def set_operator(self, operator: bool) -> None:
+        """The user's role as last checked: a socket that loses it stops seeing system subjects at once."""
+        self.operator = operator
+        if self.subscriber is not None:
+            self.subscriber.hide_system = not operator
+
+    def _spend_action(self) -> bool:
+        """Take one answered frame from the client's budget; False when it is spent."""
+        now = time.monotonic()
+        self._actions = min(float(ACTION_BURST), self._actions + (now - self._actions_at) * ACTION_RATE)
+        self._actions_at = now
+        if self._actions < 1:
+            return False
+        self._actions -= 1
+        return True
+
+    async def receive(self, text: str | None) -> None:
+        """One frame from the client: its text, or None for a binary frame."""
+        if self.closed:
             return
-        try:
-            frame = jsontext.loads(text)
-        except ValueError:
-            await self.error("That frame is not JSON.")
+        frame: Any = None
+        if text is not None and not _oversized(text):
+            try:
+                frame = jsontext.loads(text)
+            except ValueError:
+                frame = None
+        if isinstance(frame, dict) and frame.get("action") == "ack":
+            await self._ack(frame)
+            return
+        if not self._spend_action():
+            await self.shutdown()
+            await self._close(TOO_MANY_CODE, f"More than {ACTION_RATE:g} frames a second; reconnect to go on.")
+            return
+        if text is None:
+            await self.error("Frames must be JSON text.")
+            return
+        if frame is None:
+            if _oversized(text):
+                await self.error(f"Frames from the client are at most {MAX_FRAME_BYTES} bytes.")
+            else:
+                await self.error("That frame is not JSON.")
             return
         if not isinstance(frame, dict):
             await self.error("A frame must be a JSON object with an action.", "action")
@@ -87,13 +151,12 @@ class TailSession:
         action = frame.get("action")
         try:
             if action == "subscribe":
-                await self.subscribe(parse_subscribe(frame))
-            elif action == "ack":
-                seq = frame.get("seq")
-                if isinstance(seq, bool) or not isinstance(seq, int) or seq < 0:
-                    raise InvalidInput("seq must be the number of a messages frame.", field="seq")
-                if self.subscriber is not None:
-                    self.subscriber.ack(seq)
+                spec = parse_subscribe(frame)
+                if spec.source == "subject" and not self.operator and names_system_subjects(spec.name):
+                    raise InvalidInput(
+                        "Reply inboxes (_INBOX) and system subjects ($...) are shown to operators only.", field="name"
+                    )
+                await self.subscribe(spec)
             elif action == "pause":
                 if self.subscriber is not None:
                     self.subscriber.pause()
@@ -108,6 +171,14 @@ class TailSession:
                 raise InvalidInput("action must be subscribe, ack, pause, resume or unsubscribe.", field="action")
         except InvalidInput as exc:
             await self.error(exc.message, exc.field)
+
+    async def _ack(self, frame: dict[str, Any]) -> None:
+        # A refused ack gets no answer: answering would let a client that never reads grow the
+        # server's buffer. The status frame counts them (refused_acks), the stall close names the token.
+        seq = frame.get("seq")
+        subscriber = self.subscriber
+        if subscriber is not None and isinstance(seq, int) and not isinstance(seq, bool):
+            subscriber.ack(seq, frame.get("token"))
 
     async def subscribe(self, spec: TailSpec) -> None:
         """Replace whatever this socket watched with ``spec``."""
@@ -137,9 +208,15 @@ class TailSession:
     async def _attach(self, spec: TailSpec, *, notice: str | None = None) -> None:
         delay = RETRY_FIRST
         while not self.closed:
-            subscriber = Subscriber(self.send_text, needle=spec.needle, limits=self.limits, on_event=self._on_event)
+            subscriber = Subscriber(
+                self.send_text,
+                needle=spec.needle,
+                limits=self.limits,
+                on_event=self._on_event,
+                hide_system=not self.operator,
+            )
             try:
-                upstream = await self.hub.attach(self.config, spec, subscriber)
+                upstream = await self.hub.attach(self.config, spec, subscriber, owner=self.owner)
             except BrokerUnavailable as exc:
                 await self.error(f"{exc.message} Retrying in {delay:g} s.", None, retrying=True, retry_in=delay)
                 await asyncio.sleep(delay)
@@ -234,9 +311,13 @@ class TailSession:
             due = time.monotonic() - self._status_at >= KEEPALIVE_SECONDS
             try:
                 if subscriber is not None:
-                    waited = subscriber.stalled_for()
-                    if waited > self.stall_seconds:
-                        reason = f"No acknowledgement for {waited:.0f} s; reconnect to go on."
+                    waited, paused = subscriber.stalled_for(), subscriber.paused_for()
+                    if waited > self.stall_seconds or paused > self.stall_seconds:
+                        reason = (
+                            f"No acknowledgement (echoing its frame's token) for {waited:.0f} s; reconnect to go on."
+                            if waited > self.stall_seconds
+                            else f"Paused for {paused:.0f} s; reconnect to go on."
+                        )
                         await self.shutdown()
                         await self._close(STALLED_CODE, reason)
                         return

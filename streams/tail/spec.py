@@ -60,6 +60,17 @@ class Start:
         return f"from {self.kind} {self.number}"
 
 
+def is_system_subject(subject: str) -> bool:
+    """Replies to requests (``_INBOX.``) and the server's own subjects (``$JS.API``, ``$SYS``, ...):
+    a core NATS tail shows them to operators only, because replies carry other users' answers."""
+    return subject.startswith("$") or subject == "_INBOX" or subject.startswith("_INBOX.")
+
+
+def names_system_subjects(pattern: str) -> bool:
+    """Whether a subject pattern asks for system subjects by name (its first token), not by a wildcard."""
+    return is_system_subject(pattern.split(".", 1)[0])
+
+
 NOW = Start("now")
 STARTS_BY_SOURCE = {
     "topic": ("now", "beginning", "last", "offset", "time", "offsets"),

@@ -6,7 +6,10 @@ loop, and never waits for it. The queue keeps the newest messages: past its boun
 right there. A pump sends them in ``messages`` frames of up to ``frame_bytes`` or
 whatever gathered within ``frame_interval``, and only while fewer than ``window``
 frames are unacknowledged: the WebSocket server itself would buffer without limit
-for a slow client, so the window is the only thing keeping its buffer small.
+for a slow client, so the window is the only thing keeping its buffer small. Each
+frame carries an unguessable ``token`` and an ack counts only when it echoes the
+token of the frame it names, so only a client that has read a frame can open the
+window (a script acking numbers blindly gets no more than the window).
 
 For every subscriber, at any moment: delivered + total_dropped + buffered = matched.
 """
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import secrets
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
@@ -27,6 +31,8 @@ from streams.tail.filter import matches
 from streams.tail.messages import Item
 
 FRAME_BYTES = 64 * 1024
+# Bytes of randomness in each frame's ack token (secrets.token_urlsafe: 16 characters).
+TOKEN_BYTES = 12
 
 
 @dataclass(frozen=True)
@@ -59,9 +65,12 @@ class Subscriber:
         limits: Limits | None = None,
         on_event: Callable[[Any], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
+        hide_system: bool = False,
     ) -> None:
         self.send = send
         self.needle = needle
+        # Messages on reply inboxes and $-subjects are not this socket's to see: not even counted.
+        self.hide_system = hide_system
         self.limits = limits or Limits.from_settings()
         self.on_event = on_event
         self.clock = clock
@@ -76,7 +85,10 @@ class Subscriber:
         self.acked_seq = 0
         self.paused = False
         self.closed = False
-        self._unacked_since: deque[float] = deque()
+        # One (sent at, token) per unacknowledged frame, oldest first.
+        self._unacked: deque[tuple[float, str]] = deque()
+        self.refused_acks = 0
+        self.paused_at: float | None = None
         self._last_frame_at = float("-inf")
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -86,16 +98,20 @@ class Subscriber:
     def offer(self, items: Sequence[Item]) -> None:
         if self.closed:
             return
-        self.scanned += len(items)
         needle = self.needle
+        hide = self.hide_system
         buffer = self.buffer
         added = 0
+        hidden = 0
         size = 0
         for item in items:
-            if needle is None or matches(item.haystack, needle):
+            if hide and item.system:
+                hidden += 1
+            elif needle is None or matches(item.haystack, needle):
                 buffer.append(item.json)
                 size += len(item.json)
                 added += 1
+        self.scanned += len(items) - hidden
         if not added:
             return
         self.matched += added
@@ -139,24 +155,41 @@ class Subscriber:
     def in_flight(self) -> int:
         return self.sent_seq - self.acked_seq
 
-    def ack(self, seq: int) -> None:
-        seq = min(seq, self.sent_seq)
+    def ack(self, seq: int, token: object) -> bool:
+        """Frames up to ``seq`` are handled, if ``token`` is that frame's: False (and nothing opens)
+        when it is not. An ack of a frame already acknowledged changes nothing."""
         if seq <= self.acked_seq:
-            return
+            return True
+        # compare_digest refuses non-ASCII text: such a token is wrong anyway.
+        if seq > self.sent_seq or not isinstance(token, str) or not token.isascii():
+            self.refused_acks += 1
+            return False
+        unacked = self._unacked
+        if not secrets.compare_digest(unacked[seq - self.acked_seq - 1][1], token):
+            self.refused_acks += 1
+            return False
         for _ in range(seq - self.acked_seq):
-            self._unacked_since.popleft()
+            unacked.popleft()
         self.acked_seq = seq
         self._wake.set()
+        return True
 
     def stalled_for(self) -> float:
         """Seconds the oldest unacknowledged frame has waited for its ack (0 when none waits)."""
-        return self.clock() - self._unacked_since[0] if self._unacked_since else 0.0
+        return self.clock() - self._unacked[0][0] if self._unacked else 0.0
+
+    def paused_for(self) -> float:
+        """Seconds since the client paused (0 when it is not paused)."""
+        return self.clock() - self.paused_at if self.paused_at is not None else 0.0
 
     def pause(self) -> None:
         self.paused = True
+        if self.paused_at is None:
+            self.paused_at = self.clock()
 
     def resume(self) -> None:
         self.paused = False
+        self.paused_at = None
         self._wake.set()
 
     def _can_send(self) -> bool:
@@ -182,10 +215,11 @@ class Subscriber:
         self.sent_seq += 1
         dropped, self.unreported_dropped = self.unreported_dropped, 0
         now = self.clock()
-        self._unacked_since.append(now)
+        token = secrets.token_urlsafe(TOKEN_BYTES)
+        self._unacked.append((now, token))
         self._last_frame_at = now
         return (
-            f'{{"type":"messages","seq":{self.sent_seq},"items":[{",".join(parts)}],'
+            f'{{"type":"messages","seq":{self.sent_seq},"token":"{token}","items":[{",".join(parts)}],'
             f'"dropped":{dropped},"total_dropped":{self.total_dropped}}}'
         )
 
@@ -220,6 +254,7 @@ class Subscriber:
             "buffered": len(self.buffer),
             "in_flight": self.in_flight,
             "paused": self.paused,
+            "refused_acks": self.refused_acks,
         }
 
     async def close(self) -> None:

@@ -46,7 +46,7 @@ class TailClient:
         while True:
             frame = await self.frame(max(0.1, deadline - time.monotonic()))
             if frame["type"] == "messages" and ack:
-                await self.send(action="ack", seq=frame["seq"])
+                await self.send(action="ack", seq=frame["seq"], token=frame["token"])
             if frame["type"] in types:
                 return frame
 
@@ -71,7 +71,7 @@ class TailClient:
                 continue
             frame = await self.frame()
             if frame["type"] == "messages":
-                await self.send(action="ack", seq=frame["seq"])
+                await self.send(action="ack", seq=frame["seq"], token=frame["token"])
             found.append(frame)
         return found
 

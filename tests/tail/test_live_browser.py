@@ -87,3 +87,66 @@ def test_the_page_reconnects_after_a_restart_and_resumes_a_stream(web, nats_urls
             expect(page.locator("#tail-state")).to_have_text("live")
         finally:
             browser.close()
+
+
+def test_the_page_acknowledges_with_each_frames_token(web, nats_urls, unique):
+    """More frames than the ack window arrive one by one: each is rendered only if the page's acks count."""
+    from playwright.sync_api import expect, sync_playwright
+
+    subject = f"{unique}.paced"
+    count = 12
+
+    async def paced() -> None:
+        for i in range(count):
+            await nats_publish(nats_urls[0], [(subject, b"paced %d" % i)])
+            await asyncio.sleep(0.12)  # frames go every 50 ms: one frame each
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page()
+            _log_in(page, web, f"/clusters/nats/live?subject={subject}")
+            expect(page.locator("#tail-state")).to_have_text("live", timeout=15_000)
+            _publish(paced())
+            expect(page.locator("#tail-rows tr.row")).to_have_count(count, timeout=15_000)
+            expect(page.locator("#tail-dropped")).to_have_text("0")
+        finally:
+            browser.close()
+
+
+@pytest.fixture(scope="module")
+def impatient_web(tmp_path_factory, kafka_bootstrap, nats_urls):
+    """A web process that closes a socket paused (or unacknowledged) for a second."""
+    brokers = {"KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap, "NATS_URL": nats_urls[0], "NATS_MONITOR_URL": nats_urls[1]}
+    env = {"STREAMDESK_TAIL_STALL_SECONDS": "1"}
+    process = WebProcess(tmp_path_factory.mktemp("impatient"), brokers, env).prepare().start()
+    yield process
+    process.stop()
+
+
+def test_a_long_pause_is_closed_by_the_server_and_resume_reconnects(impatient_web, nats_urls, unique):
+    from playwright.sync_api import expect, sync_playwright
+
+    url = nats_urls[0]
+    name = create_own_stream(url, unique)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page()
+            _log_in(page, impatient_web, f"/clusters/nats/streams/{name}/live")
+            expect(page.locator("#tail-state")).to_have_text("live", timeout=15_000)
+            _publish(js_publish(url, [(f"{unique}.a", b"before the pause")]))
+            rows = page.locator("#tail-rows tr.row")
+            expect(rows).to_have_count(1, timeout=15_000)
+            page.get_by_role("button", name="Pause").click()
+            _publish(js_publish(url, [(f"{unique}.a", b"during the pause")]))
+            expect(page.locator("#tail-state")).to_have_text("paused (disconnected)", timeout=10_000)
+            expect(page.locator("#tail-notice")).to_contain_text("Paused too long")
+            page.wait_for_timeout(1500)  # it does not reconnect by itself: it waits for Resume
+            expect(page.locator("#tail-state")).to_have_text("paused (disconnected)")
+            page.get_by_role("button", name="Resume").click()
+            expect(page.locator("#tail-state")).to_have_text("live", timeout=15_000)
+            expect(rows).to_have_count(2, timeout=15_000)
+            expect(rows.first).to_contain_text("during the pause")
+        finally:
+            browser.close()

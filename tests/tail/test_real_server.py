@@ -38,7 +38,7 @@ async def _read(ws: ClientConnection, count: int, timeout: float = 20) -> list[d
             if frame["type"] == "messages":
                 items.extend(frame["items"])
                 dropped = frame["total_dropped"]
-                await ws.send(json.dumps({"action": "ack", "seq": frame["seq"]}))
+                await ws.send(json.dumps({"action": "ack", "seq": frame["seq"], "token": frame["token"]}))
             elif frame["type"] == "error":
                 raise AssertionError(frame)
     assert dropped == 0
@@ -167,3 +167,64 @@ async def test_kill_9_leaves_no_consumer_and_no_group(web, nats_urls, kafka_boot
         assert not {g for g in await asyncio.to_thread(_group_ids, kafka_bootstrap) if "streamdesk" in g}
     finally:
         await asyncio.to_thread(web.start)
+
+
+async def test_acks_without_the_frames_token_get_no_more_than_the_window(web, nats_urls, unique):
+    subject = f"{unique}.blind"
+    async with _socket(web, "nats") as ws:
+        await _subscribed(ws, {"source": "subject", "name": subject})
+        for start in range(0, 400, 40):
+            await nats_publish(nats_urls[0], [(subject, b"m%d" % i) for i in range(start, start + 40)])
+            await asyncio.sleep(0.06)  # a frame every 50 ms: more frames than the window
+        frames: list[dict[str, Any]] = []
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(1.5):
+                while True:
+                    frame = json.loads(await ws.recv())
+                    if frame["type"] == "messages":
+                        frames.append(frame)
+                        await ws.send(json.dumps({"action": "ack", "seq": frame["seq"]}))
+                        await ws.send(json.dumps({"action": "ack", "seq": frame["seq"], "token": "guess"}))
+        assert len(frames) == 4, "acks without the token opened the window"
+        await ws.send(json.dumps({"action": "ack", "seq": frames[-1]["seq"], "token": frames[-1]["token"]}))
+        async with asyncio.timeout(10):
+            while True:
+                frame = json.loads(await ws.recv())
+                if frame["type"] == "messages":
+                    assert frame["seq"] == 5
+                    break
+
+
+async def test_the_socket_limit_per_user_holds_in_the_web_process(web):
+    from tests.tail.conftest import SOCKETS_PER_USER
+
+    async def refused() -> int | None:
+        async with _socket(web, "nats") as ws:
+            try:
+                await asyncio.wait_for(ws.recv(), 1.0)
+            except ConnectionClosed as closed:
+                return closed.rcvd.code if closed.rcvd is not None else None
+            except TimeoutError:
+                return None
+        return None
+
+    sockets = [await _socket(web, "nats").__aenter__() for _ in range(SOCKETS_PER_USER)]
+    try:
+        assert await refused() == 4429
+    finally:
+        for ws in sockets:
+            await ws.close()
+    for _ in range(50):  # Daphne hands the closes to the application in its own time
+        if await refused() is None:
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError("closed sockets were still counted")
+
+
+async def test_daphne_drops_a_frame_over_a_megabyte_before_the_application_sees_it(web):
+    async with _socket(web, "nats") as ws:
+        await ws.send("x" * (2 * 1024 * 1024))
+        with pytest.raises(ConnectionClosed) as closed:
+            await asyncio.wait_for(ws.recv(), 10)
+    # Autobahn fails the connection (1009); the client may be cut off before it reads the close frame.
+    assert closed.value.rcvd is None or closed.value.rcvd.code == 1009

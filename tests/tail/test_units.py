@@ -10,7 +10,7 @@ import pytest
 from streams.errors import InvalidInput
 from streams.tail.filter import matches
 from streams.tail.messages import Item
-from streams.tail.spec import parse_subscribe
+from streams.tail.spec import is_system_subject, names_system_subjects, parse_subscribe
 from streams.tail.subscriber import Limits, Subscriber
 
 
@@ -46,6 +46,7 @@ async def test_the_queue_drops_its_oldest_and_counts_each():
     assert (sub.scanned, sub.matched, sub.total_dropped) == (5, 5, 2)
     _assert_sums(sub)
     frame = json.loads(sub.take_frame())
+    assert isinstance(frame.pop("token"), str)
     assert frame == {
         "type": "messages",
         "seq": 1,
@@ -86,19 +87,22 @@ async def test_no_more_than_the_window_is_in_flight_and_acks_open_it():
     async def send(text: str) -> None:
         sent.append(json.loads(text))
 
+    def token(seq: int) -> object:
+        return next(f["token"] for f in sent if f["seq"] == seq)
+
     sub = Subscriber(send, limits=Limits(window=2, frame_bytes=30, frame_interval=0.0))
     sub.start()
     sub.offer(_items(*(f"m{i:02d}xxxxxxxxxxxxxxx" for i in range(10))))
     await asyncio.sleep(0.05)
     assert [f["seq"] for f in sent] == [1, 2]
-    sub.ack(1)
+    assert sub.ack(1, token(1))
     await asyncio.sleep(0.05)
     assert [f["seq"] for f in sent] == [1, 2, 3]
-    sub.ack(99)  # more than was sent: everything sent counts as acknowledged
+    assert sub.ack(3, token(3))  # acknowledges every frame up to it
     await asyncio.sleep(0.05)
     assert sub.acked_seq == 3 and len(sent) == 5
     sub.pause()
-    sub.ack(5)
+    assert sub.ack(5, token(5))
     await asyncio.sleep(0.05)
     assert len(sent) == 5
     sub.resume()
@@ -107,20 +111,74 @@ async def test_no_more_than_the_window_is_in_flight_and_acks_open_it():
     await sub.close()
 
 
+async def test_an_ack_counts_only_with_the_token_of_the_frame_it_names():
+    sent: list[dict[str, object]] = []
+
+    async def send(text: str) -> None:
+        sent.append(json.loads(text))
+
+    sub = Subscriber(send, limits=Limits(window=2, frame_bytes=30, frame_interval=0.0))
+    sub.start()
+    sub.offer(_items(*(f"m{i:02d}xxxxxxxxxxxxxxx" for i in range(10))))
+    await asyncio.sleep(0.05)
+    first, second = sent
+    assert isinstance(first["token"], str) and len(first["token"]) >= 16 and first["token"] != second["token"]
+    wrong = [(1, None), (1, ""), (1, second["token"]), (2, first["token"]), (3, first["token"]), (1, 1), (1, "é")]
+    for seq, token in wrong:
+        assert not sub.ack(seq, token)
+    await asyncio.sleep(0.05)
+    assert len(sent) == 2 and sub.acked_seq == 0 and sub.refused_acks == len(wrong)
+    assert sub.ack(2, second["token"])
+    await asyncio.sleep(0.05)
+    assert [f["seq"] for f in sent] == [1, 2, 3, 4]
+    assert sub.ack(1, "anything"), "an ack of a frame already acknowledged changes nothing"
+    assert sub.acked_seq == 2
+    await sub.close()
+
+
 async def test_stalled_for_measures_the_oldest_unacknowledged_frame():
     clock = Clock()
     sub = Subscriber(_never, limits=Limits(), clock=clock)
     sub.offer(_items("a"))
-    sub.take_frame()
+    one = json.loads(sub.take_frame())["token"]
     clock.now += 30
     sub.offer(_items("b"))
-    sub.take_frame()
+    two = json.loads(sub.take_frame())["token"]
     clock.now += 31
     assert sub.stalled_for() == 61
-    sub.ack(1)
+    sub.ack(1, one)
     assert sub.stalled_for() == 31
-    sub.ack(2)
+    sub.ack(2, two)
     assert sub.stalled_for() == 0
+
+
+async def test_paused_for_measures_since_the_pause():
+    clock = Clock()
+    sub = Subscriber(_never, limits=Limits(), clock=clock)
+    assert sub.paused_for() == 0
+    sub.pause()
+    clock.now += 10
+    sub.pause()
+    clock.now += 5
+    assert sub.paused_for() == 15
+    sub.resume()
+    assert sub.paused_for() == 0
+
+
+async def test_system_subjects_are_hidden_from_a_subscriber_that_hides_them():
+    items = [
+        Item({"subject": s}, (s.encode(),), system=is_system_subject(s))
+        for s in ("a.b", "_INBOX.x.y", "$JS.API.INFO", "c", "_INBOXES.ok", "$SYS")
+    ]
+    viewer, operator = _sub(), _sub()
+    viewer.hide_system = True
+    viewer.offer(items)
+    operator.offer(items)
+    assert [json.loads(t)["subject"] for t in viewer.buffer] == ["a.b", "c", "_INBOXES.ok"]
+    assert (viewer.scanned, viewer.matched) == (3, 3), "hidden messages are not even counted"
+    assert (operator.scanned, operator.matched) == (6, 6)
+    assert names_system_subjects("_INBOX.>") and names_system_subjects("$JS.API.>") and names_system_subjects("$SYS")
+    assert not names_system_subjects(">") and not names_system_subjects("*.x") and not names_system_subjects("a.$b")
 
 
 def test_the_filter_looks_at_key_value_and_header_values_only():
