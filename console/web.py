@@ -229,6 +229,12 @@ def endpoint(
         user: Any = None
         try:
             user = await authenticate(request)
+            if not user.is_authenticated:
+                raise Unauthenticated()
+            # Before the role check: a cross-site page riding on someone's session cookie
+            # must not leave "denied" audit records under their name.
+            if _csrf_failure(request) is not None:
+                return json_error("CSRF token missing or wrong; send X-CSRFToken or use a bearer token.", 403)
             write = request.method != "GET"
             try:
                 await require(user, write=write)
@@ -236,9 +242,6 @@ def endpoint(
                 if write:
                     await _refused(user, handler, request, kwargs.get("cluster"), exc)
                 raise
-            failure = _csrf_failure(request)
-            if failure is not None:
-                return json_error("CSRF token missing or wrong; send X-CSRFToken or use a bearer token.", 403)
             cluster = await _resolve_cluster(kwargs, kind)
             ctx = Ctx(request=_request(request), user=cast(User, user), args=kwargs, cluster=cluster, is_api=True)
             outcome = await handler(ctx)
