@@ -55,5 +55,6 @@ def test_same_site_write_by_a_viewer_is_still_refused_and_audited(csrf_viewer):
 
 
 def test_anonymous_api_write_is_still_401(db):
-    response = Client(enforce_csrf_checks=True).post("/api/v1/clusters/kafka/topics", {}, content_type="application/json")
+    client = Client(enforce_csrf_checks=True)
+    response = client.post("/api/v1/clusters/kafka/topics", {}, content_type="application/json")
     assert response.status_code == 401
