@@ -218,7 +218,10 @@ TAIL_MAX_UPSTREAMS = envint("STREAMDESK_TAIL_MAX_UPSTREAMS", 100, minimum=1)
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "formatters": {
+        # URL credentials (nats://user:pass@host) never reach a log line.
+        "plain": {"()": "streams.redact.RedactingFormatter", "format": "%(asctime)s %(levelname)s %(name)s %(message)s"}
+    },
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": envstr("LOG_LEVEL", "INFO")},
     "loggers": {

@@ -16,6 +16,8 @@ from urllib.parse import urlparse
 from django.conf import settings
 from django.core.exceptions import ValidationError
 
+from streams.redact import display_servers, display_url
+
 KINDS = ("kafka", "nats")
 SECRET_KEYS = frozenset({"password", "token", "nkey_seed", "alert_webhook_url"})
 
@@ -50,12 +52,17 @@ class ClusterConfig:
     source: str = "env"
 
     def public(self) -> dict[str, Any]:
-        """The definition with secrets masked: safe for pages and logs."""
+        """The definition with secrets masked and URL credentials stripped: safe for pages and logs."""
         data = asdict(self)
         for key in SECRET_KEYS:
             data[key] = "••••••" if data[key] else ""
-        data["servers"] = list(self.servers)
+        data["servers"] = display_servers(self.servers)
+        data["monitor_url"] = display_url(self.monitor_url)
         return data
+
+    def __repr__(self) -> str:
+        shown = {k: v for k, v in self.public().items() if k not in SECRET_KEYS}
+        return f"ClusterConfig({', '.join(f'{k}={v!r}' for k, v in shown.items())})"
 
 
 def validate_servers(kind: str, servers: tuple[str, ...], source: str) -> None:
