@@ -192,3 +192,10 @@ def test_audit_records_and_logs_hold_no_url_credentials(db, operator: User, capl
     line = handler.formatter.format(record)
     assert "connect to nats://127.0.0.1:4222 failed" in line and "ConnectionError: lost nats://127.0.0.1:4222" in line
     _clean(line)
+
+
+def test_managed_consumer_errors_hold_no_url_credentials():
+    from streams.workers.loop import ErrorNote
+
+    note = ErrorNote(f"fetch failed: nats://alice:{PASSWORD}@127.0.0.1:4222 refused", None)
+    assert note.message == "fetch failed: nats://127.0.0.1:4222 refused"
