@@ -101,9 +101,9 @@ class ClusterAdmin(admin.ModelAdmin):
         fieldsets = super().get_fieldsets(request, obj)
         if obj is None or self.has_change_permission(request, obj):
             return fieldsets
-        swap = {"servers": "shown_servers", "monitor_url": "shown_monitor_url"}
+        swap: dict[Any, Any] = {"servers": "shown_servers", "monitor_url": "shown_monitor_url"}
         return [
-            (title, {**options, "fields": tuple(swap.get(f, f) for f in options["fields"])})
+            (title, {**options, "fields": tuple(swap.get(f, f) for f in options.get("fields", ()))})
             for title, options in fieldsets
         ]
 
