@@ -199,3 +199,25 @@ def test_managed_consumer_errors_hold_no_url_credentials():
 
     note = ErrorNote(f"fetch failed: nats://alice:{PASSWORD}@127.0.0.1:4222 refused", None)
     assert note.message == "fetch failed: nats://127.0.0.1:4222 refused"
+
+
+@pytest.mark.parametrize(
+    "servers",
+    [
+        f"nats://alice:{PASSWORD}@127.0.0.1:notaport",
+        f"ftp://alice:{PASSWORD}@127.0.0.1:4222",
+        f"nats://alice:{PASSWORD[:6]},{PASSWORD[6:]}@127.0.0.1:4222",  # a comma splits the password
+    ],
+)
+def test_refused_cluster_definitions_do_not_quote_credentials(servers):
+    from streams.clusters import ClusterConfigError, _split, validate_monitor_url, validate_servers
+
+    with pytest.raises(ClusterConfigError) as refused:
+        validate_servers("nats", _split(servers), "NATS_URL")
+    assert PASSWORD[:6] not in str(refused.value) and PASSWORD[6:] not in str(refused.value)
+    with pytest.raises(ClusterConfigError) as monitor:
+        validate_monitor_url(servers.replace("nats://", "gopher://"), "NATS_MONITOR_URL")
+    assert PASSWORD[:6] not in str(monitor.value)
+    with pytest.raises(ClusterConfigError) as kafka:
+        validate_servers("kafka", (f"bob:{PASSWORD}@host:port",), "KAFKA_BOOTSTRAP_SERVERS")
+    assert PASSWORD not in str(kafka.value)
