@@ -242,6 +242,9 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": envstr("LOG_LEVEL", "INFO")},
     "loggers": {
+        # Django's own handlers (a console one under DEBUG, mail to admins) would write past the
+        # formatter above, and no mail is configured: its records go to the root handler instead.
+        "django": {"handlers": [], "level": "INFO", "propagate": True},
         # librdkafka logs every refused connection; the health page already says so.
         "streams.kafka.librdkafka": {"level": envstr("BROKER_LOG_LEVEL", "WARNING")},
         "nats": {"level": envstr("BROKER_LOG_LEVEL", "WARNING")},

@@ -221,3 +221,17 @@ def test_refused_cluster_definitions_do_not_quote_credentials(servers):
     with pytest.raises(ClusterConfigError) as kafka:
         validate_servers("kafka", (f"bob:{PASSWORD}@host:port",), "KAFKA_BOOTSTRAP_SERVERS")
     assert PASSWORD not in str(kafka.value)
+
+
+@pytest.mark.parametrize("name", ["django.request", "django.channels.server", "streams.nats", "nats", "celery", "axes"])
+def test_every_configured_log_handler_redacts(name):
+    """Whatever logger a line goes to, every handler the settings installed formats it redacted."""
+    from streams.redact import RedactingFormatter
+
+    logger: logging.Logger | None = logging.getLogger(name)
+    handlers: list[logging.Handler] = []
+    while logger is not None:
+        handlers += logger.handlers
+        logger = logger.parent if logger.propagate else None
+    ours = [h for h in handlers if "pytest" not in type(h).__module__ and not isinstance(h, logging.NullHandler)]
+    assert ours and all(isinstance(h.formatter, RedactingFormatter) for h in ours), ours
