@@ -2,14 +2,23 @@
 
 Viewers read; Operators also write. Superusers can do all. ``STREAMDESK_READ_ONLY``
 turns every write off, whoever asks, except those that only stop something (cancelling a
-bulk job, pausing a managed consumer): an operator can still stop things.
+bulk job, pausing a managed consumer): an operator can still stop things. An API token may
+expire, and may be read-only: it then reads like its user but never writes, whatever its
+user's role.
+
+``check_access`` is the one answer to "is this token or session still valid, and
+what may it do": requests, socket handshakes and the periodic re-checks of open
+sockets all ask it.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth import aget_user
 from django.contrib.auth.models import AnonymousUser
 from django.http import HttpRequest
 from django.utils import timezone
@@ -18,10 +27,16 @@ from streams.models import ApiToken
 
 READ_PERM = "streams.read_brokers"
 OPERATE_PERM = "streams.operate_brokers"
+LOGIN_REQUIRED = "Authentication required: log in or send 'Authorization: Bearer <token>'."
+READ_ONLY_SCOPE_REFUSAL = "This API token is read-only: it cannot change anything (issue one without --read-only)."
 
 
 class Unauthenticated(Exception):
     """No valid session or token: 401 under /api/, a login redirect elsewhere."""
+
+    def __init__(self, message: str = LOGIN_REQUIRED) -> None:
+        super().__init__(message)
+        self.message = message
 
 
 class Forbidden(Exception):
@@ -30,29 +45,125 @@ class Forbidden(Exception):
         self.message = message
 
 
-async def token_user(raw: str) -> Any:
-    """The active user a bearer token belongs to, else an anonymous user."""
+@dataclass(frozen=True)
+class Access:
+    """What a credential is worth right now.
+
+    ``user`` is anonymous when the credential no longer counts (a token revoked or
+    expired, a session logged out, a deactivated user); ``refusal`` then says why when
+    there is more to say than "log in". ``may_read`` / ``may_write`` are the roles as
+    they stand now, with the token's scope and read-only mode applied.
+    """
+
+    user: Any
+    may_read: bool = False
+    may_write: bool = False
+    token: ApiToken | None = None
+    refusal: str | None = None
+
+    @property
+    def authenticated(self) -> bool:
+        return bool(self.user.is_authenticated)
+
+    @property
+    def read_only_token(self) -> bool:
+        return self.token is not None and self.token.read_only
+
+    @property
+    def close_code(self) -> int | None:
+        """The WebSocket close code this access calls for (API.md): None while it may read."""
+        if not self.authenticated:
+            return 4401
+        return None if self.may_read else 4403
+
+
+async def _token(raw: str) -> tuple[Any, ApiToken | None, str | None]:
     try:
         token = await ApiToken.objects.select_related("user").aget(key_hash=ApiToken.hash(raw.strip()))
     except ApiToken.DoesNotExist:
-        return AnonymousUser()
-    if not token.user.is_active:
-        return AnonymousUser()
+        return AnonymousUser(), None, "This API token is not valid (unknown or revoked)."
     now = timezone.now()
+    if token.expires_at is not None and token.expires_at <= now:
+        return AnonymousUser(), None, f"This API token expired at {token.expires_at:%Y-%m-%d %H:%M} UTC."
+    if not token.user.is_active:
+        return AnonymousUser(), None, None
     if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60:
         await ApiToken.objects.filter(pk=token.pk).aupdate(last_used_at=now)
-    return token.user
+    return token.user, token, None
+
+
+async def _session_user(session_key: str) -> Any:
+    """The user a stored session belongs to now (anonymous once logged out or its password changed)."""
+    from importlib import import_module
+
+    store = import_module(settings.SESSION_ENGINE).SessionStore(session_key=session_key)
+    return await aget_user(SimpleNamespace(session=store))  # type: ignore[arg-type]
+
+
+async def _fresh(user: Any) -> Any:
+    """The user as stored now: its active flag and groups may have changed (and perms are cached per object)."""
+    from django.contrib.auth import get_user_model
+
+    if not user.is_authenticated:
+        return AnonymousUser()
+    model = get_user_model()
+    try:
+        return await model._default_manager.aget(pk=user.pk)
+    except model.DoesNotExist:
+        return AnonymousUser()
+
+
+async def check_access(*, token: str | None = None, session_key: str | None = None, user: Any = None) -> Access:
+    """Is this bearer token / stored session / user still valid, and what may it do now?
+
+    Give one of them: ``token`` (the raw bearer token), ``session_key`` (re-read from the
+    session store, so a logout counts) or ``user`` (re-read from the database).
+    """
+    found: ApiToken | None = None
+    refusal: str | None = None
+    if token is not None:
+        who, found, refusal = await _token(token)
+    elif session_key:
+        who = await _session_user(session_key)
+    elif user is not None:
+        who = await _fresh(user)
+    else:
+        who = AnonymousUser()
+    if not (who.is_authenticated and who.is_active):
+        return Access(AnonymousUser(), token=None, refusal=refusal)
+    may_read = await who.ahas_perm(READ_PERM)
+    may_write = (
+        may_read
+        and not settings.READ_ONLY
+        and not (found is not None and found.read_only)
+        and await who.ahas_perm(OPERATE_PERM)
+    )
+    return Access(who, may_read=bool(may_read), may_write=bool(may_write), token=found)
+
+
+async def token_user(raw: str) -> Any:
+    """The active user a valid, unexpired bearer token belongs to, else an anonymous user."""
+    return (await check_access(token=raw)).user
+
+
+async def request_access(request: HttpRequest) -> Access:
+    """The request's bearer token, else its session; sets ``request.user`` to whoever that is."""
+    header = request.headers.get("Authorization", "")
+    if header.startswith("Bearer "):
+        access = await check_access(token=header.removeprefix("Bearer "))
+        if access.authenticated:
+            request.user = access.user
+        return access
+    user = await request.auser()
+    if not user.is_authenticated:
+        return Access(user)
+    may_read = await can_read(user)
+    return Access(user, may_read=may_read, may_write=may_read and await can_operate(user))
 
 
 async def authenticate(request: HttpRequest) -> Any:
     """The user behind a bearer token, else the session user (maybe anonymous)."""
-    header = request.headers.get("Authorization", "")
-    if header.startswith("Bearer "):
-        user = await token_user(header.removeprefix("Bearer "))
-        if user.is_authenticated:
-            request.user = user
-        return user
-    return await request.auser()
+    return (await request_access(request)).user
 
 
 async def can_read(user: Any) -> bool:
@@ -70,11 +181,13 @@ async def can_operate(user: Any) -> bool:
     return await can_stop(user)
 
 
-async def require(user: Any, *, write: bool, stops: bool = False) -> None:
+async def require(user: Any, *, write: bool, stops: bool = False, token: ApiToken | None = None) -> None:
     """``stops``: the write only stops something, which read-only mode allows (operators still)."""
     if not user.is_authenticated:
         raise Unauthenticated()
     if write:
+        if token is not None and token.read_only:
+            raise Forbidden(READ_ONLY_SCOPE_REFUSAL)
         if settings.READ_ONLY and not stops:
             raise Forbidden("Streamdesk runs read-only (STREAMDESK_READ_ONLY); writes are switched off.")
         if not await can_stop(user):

@@ -10,7 +10,7 @@ from django.shortcuts import render
 from django.views.csrf import csrf_failure as django_csrf_failure
 from django.views.decorators.csrf import csrf_exempt
 
-from console.access import authenticate
+from console.access import LOGIN_REQUIRED, request_access
 from console.web import DATABASE_DOWN, DATABASE_UNAVAILABLE, json_error
 
 
@@ -24,9 +24,9 @@ def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpR
 @csrf_exempt
 async def api_fallback(request: HttpRequest, rest: str = "") -> HttpResponse:
     """Unknown API paths: 401 for strangers (never a login redirect), else 404 JSON."""
-    user = await authenticate(request)
-    if not user.is_authenticated:
-        return json_error("Authentication required: log in or send 'Authorization: Bearer <token>'.", 401)
+    access = await request_access(request)
+    if not access.authenticated:
+        return json_error(access.refusal or LOGIN_REQUIRED, 401)
     return json_error(f"No API endpoint at {request.path}.", 404)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from importlib.util import find_spec
 from pathlib import Path
 from urllib.parse import urlparse
@@ -37,6 +38,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_htmx",
     "channels",
+    "axes",
     "streams",
     "console.apps.ConsoleConfig",
 ]
@@ -56,6 +58,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last, as django-axes asks: turns a locked-out login into the 429 page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "console.urls"
@@ -112,6 +116,20 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
+
+# Failed logins are throttled (django-axes, kept in the database so every process counts them):
+# after LOGIN_FAILURE_LIMIT failures for one username from one address, that pair is refused
+# (429) without the password being checked, until LOGIN_LOCKOUT_MINUTES pass without a try.
+# Bearer tokens are not logins and are never throttled here.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT = envint("STREAMDESK_LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=envint("STREAMDESK_LOGIN_LOCKOUT_MINUTES", 15, minimum=1))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+# Successful logins are not logged to the database (the table would only grow); failures are.
+AXES_DISABLE_ACCESS_LOG = True
+AXES_VERBOSE = False
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -306,10 +324,16 @@ SOCKET_RECHECK_SECONDS = envfloat("STREAMDESK_SOCKET_RECHECK_SECONDS", 30.0, min
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "formatters": {
+        # URL credentials (nats://user:pass@host) never reach a log line.
+        "plain": {"()": "streams.redact.RedactingFormatter", "format": "%(asctime)s %(levelname)s %(name)s %(message)s"}
+    },
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": envstr("LOG_LEVEL", "INFO")},
     "loggers": {
+        # Django's own handlers (a console one under DEBUG, mail to admins) would write past the
+        # formatter above, and no mail is configured: its records go to the root handler instead.
+        "django": {"handlers": [], "level": "INFO", "propagate": True},
         # librdkafka logs every refused connection; the health page already says so.
         "streams.kafka.librdkafka": {"level": envstr("BROKER_LOG_LEVEL", "WARNING")},
         "nats": {"level": envstr("BROKER_LOG_LEVEL", "WARNING")},

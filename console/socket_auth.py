@@ -16,7 +16,7 @@ from typing import Any
 from channels.security.websocket import AllowedHostsOriginValidator
 from django.contrib.auth.models import AnonymousUser
 
-from console.access import token_user
+from console.access import Access, check_access, token_user
 
 ASGIApp = Any
 
@@ -54,3 +54,17 @@ async def socket_user(scope: dict[str, Any]) -> Any:
     if token is not None:
         return await token_user(token)
     return scope.get("user") or AnonymousUser()
+
+
+async def socket_access(scope: dict[str, Any]) -> Access:
+    """What the socket's credential is worth now: its bearer token, else its session as
+    stored now (a logout, a password change, a revoked or expired token or a removed role
+    all show). Open sockets call this periodically; ``close_code`` says how to close."""
+    token = bearer_token(scope)
+    if token is not None:
+        return await check_access(token=token)
+    session = scope.get("session")
+    key = getattr(session, "session_key", None)
+    if key:
+        return await check_access(session_key=key)
+    return await check_access(user=scope.get("user") or AnonymousUser())

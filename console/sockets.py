@@ -12,20 +12,15 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
-from importlib import import_module
 from typing import Any
 
 from asgiref.sync import sync_to_async
-from channels.auth import get_user
-from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer, AsyncWebsocketConsumer
 from django.conf import settings
-from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AnonymousUser
 from django.template.loader import render_to_string
 
-from console.access import OPERATE_PERM, can_read, token_user
-from console.socket_auth import bearer_token, socket_user
+from console.access import can_read, can_stop
+from console.socket_auth import socket_access, socket_user
 from streams import health, registry
 from streams.errors import NotFound
 from streams.tail.hub import hub
@@ -49,36 +44,6 @@ async def access_code(user: Any) -> int | None:
     return None
 
 
-async def current_user(scope: dict[str, Any]) -> Any:
-    """Who the socket's credential names now, read afresh (never the handshake's copy): the
-    token's user while ``token_user`` accepts the token, the session's user while the stored
-    session lives (logout flushes it; a password change voids it), else an anonymous user."""
-    token = bearer_token(scope)
-    if token is not None:
-        return await token_user(token)
-    session = scope.get("session")
-    key = getattr(session, "session_key", None) if session is not None else None
-    if key:
-        store = import_module(settings.SESSION_ENGINE).SessionStore(key)
-        return await get_user({"session": store})
-    user = scope.get("user")
-    if user is not None and user.is_authenticated:
-        # A scope built without a session (in-process test clients): the user as stored now.
-        return await _reloaded(user.pk)
-    return AnonymousUser()
-
-
-@database_sync_to_async
-def _reloaded(pk: Any) -> Any:
-    user = get_user_model()._default_manager.filter(pk=pk, is_active=True).first()
-    return user or AnonymousUser()
-
-
-async def is_operator(user: Any) -> bool:
-    """The Operators role (read-only mode or not): what lets a tail show system subjects."""
-    return bool(user.is_authenticated and user.is_active and await user.ahas_perm(OPERATE_PERM))
-
-
 class AccessWatch:
     """Re-checks a socket's user every ``SOCKET_RECHECK_SECONDS``; ``on_lost`` closes the socket."""
 
@@ -98,7 +63,7 @@ class AccessWatch:
         while True:
             await asyncio.sleep(interval)
             try:
-                user = await current_user(self.scope)
+                user = (await socket_access(self.scope)).user
                 code = await access_code(user)
             except Exception:  # the database is away: keep the socket, ask again later
                 logger.warning("socket access check failed", exc_info=True)
@@ -187,13 +152,13 @@ class TailSocket(AsyncWebsocketConsumer):
             await self.close(code=refusal, reason=reason or None)
             return
         self.session = TailSession(
-            config, self._send_text, self._close_with, owner=user.pk, operator=await is_operator(user)
+            config, self._send_text, self._close_with, owner=user.pk, operator=await can_stop(user)
         )
         self.watch = AccessWatch(self.scope, self._close_with, self._checked)
 
     async def _checked(self, user: Any) -> None:
         if self.session is not None:
-            self.session.set_operator(await is_operator(user))
+            self.session.set_operator(await can_stop(user))
 
     async def _send_text(self, text: str) -> None:
         await self.send(text_data=text)

@@ -1,5 +1,6 @@
 from django.contrib import admin
-from django.urls import include, path, re_path
+from django.contrib.auth import views as auth_views
+from django.urls import path, re_path
 from django.views.generic import RedirectView
 
 from console import errors
@@ -7,7 +8,15 @@ from console.views import audit, clusters, kafka, lag, metrics, nats, publish, t
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="clusters", permanent=False), name="home"),
-    path("accounts/", include("django.contrib.auth.urls")),
+    # No password reset: no mail is configured, so its pages stay unrouted (404).
+    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("accounts/password_change/", auth_views.PasswordChangeView.as_view(), name="password_change"),
+    path(
+        "accounts/password_change/done/",
+        auth_views.PasswordChangeDoneView.as_view(),
+        name="password_change_done",
+    ),
     path("admin/", admin.site.urls),
     *clusters.urlpatterns,
     *kafka.urlpatterns,

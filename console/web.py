@@ -33,7 +33,15 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.csrf import csrf_exempt
 from django_htmx.middleware import HtmxDetails
 
-from console.access import Forbidden, Unauthenticated, authenticate, can_operate, can_stop, require
+from console.access import (
+    LOGIN_REQUIRED,
+    Forbidden,
+    Unauthenticated,
+    can_operate,
+    can_stop,
+    request_access,
+    require,
+)
 from streams import audit, jsontext, registry
 from streams.clusters import ClusterConfig
 from streams.errors import InvalidInput, StreamdeskError
@@ -242,22 +250,26 @@ def endpoint(
             return response
         user: Any = None
         try:
-            user = await authenticate(request)
+            access = await request_access(request)
+            user = access.user
+            if not access.authenticated:
+                raise Unauthenticated(access.refusal or LOGIN_REQUIRED)
+            # Before the role check: a cross-site page riding on someone's session cookie
+            # must not leave "denied" audit records under their name.
+            if _csrf_failure(request) is not None:
+                return json_error("CSRF token missing or wrong; send X-CSRFToken or use a bearer token.", 403)
             write = request.method != "GET"
             try:
-                await require(user, write=write, stops=_stops(handler))
+                await require(user, write=write, stops=_stops(handler), token=access.token)
             except Forbidden as exc:
                 if write:
                     await _refused(user, handler, request, kwargs.get("cluster"), exc)
                 raise
-            failure = _csrf_failure(request)
-            if failure is not None:
-                return json_error("CSRF token missing or wrong; send X-CSRFToken or use a bearer token.", 403)
             cluster = await _resolve_cluster(kwargs, kind)
             ctx = Ctx(request=_request(request), user=cast(User, user), args=kwargs, cluster=cluster, is_api=True)
             outcome = await handler(ctx)
-        except Unauthenticated:
-            return json_error("Authentication required: log in or send 'Authorization: Bearer <token>'.", 401)
+        except Unauthenticated as exc:
+            return json_error(exc.message, 401)
         except Forbidden as exc:
             return json_error(exc.message, 403)
         except StreamdeskError as exc:

@@ -11,9 +11,18 @@ from django.http import HttpRequest
 from streams.clusters import ClusterConfigError, validate_monitor_url, validate_servers, validate_webhook_url
 from streams.errors import InvalidInput
 from streams.models import ApiToken, AuditEvent, Cluster
+from streams.redact import display_servers, display_url
 from streams.workers import registry as handlers
 from streams.workers.models import ConsumerInstance, ManagedConsumer
 from streams.workers.notify import notify_runners
+
+
+def _shown_servers(servers: str) -> str:
+    return ",".join(display_servers(s.strip() for s in servers.split(",") if s.strip()))
+
+
+# Fields whose stored value may carry URL credentials: shown without them, kept when sent back unchanged.
+URL_FIELDS = {"servers": _shown_servers, "monitor_url": display_url}
 
 
 class ClusterForm(forms.ModelForm):
@@ -24,13 +33,29 @@ class ClusterForm(forms.ModelForm):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        # A view-only page builds this form without its fields (they are all read-only there).
         for name in Cluster.SECRET_FIELDS:
+            if name not in self.fields:
+                continue
             self.fields[name].required = False
             if self.instance.pk and getattr(self.instance, name):
                 self.fields[name].help_text = "Set. Leave empty to keep it; type a new value to replace it."
+        for name, shown in URL_FIELDS.items():
+            stored = getattr(self.instance, name) if self.instance.pk else ""
+            if name in self.fields and stored and shown(stored) != stored:
+                self.initial[name] = shown(stored)
+                self.fields[
+                    name
+                ].help_text = (
+                    "Holds credentials, not shown. Send it back unchanged to keep them; a changed value replaces them."
+                )
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
+        for name, shown in URL_FIELDS.items():
+            stored = getattr(self.instance, name) if self.instance.pk else ""
+            if stored and data.get(name) == shown(stored):
+                data[name] = stored
         servers = tuple(s.strip() for s in (data.get("servers") or "").split(",") if s.strip())
         try:
             validate_servers(data.get("kind", ""), servers, "servers")
@@ -53,7 +78,7 @@ class ClusterForm(forms.ModelForm):
 @admin.register(Cluster)
 class ClusterAdmin(admin.ModelAdmin):
     form = ClusterForm
-    list_display = ("slug", "name", "kind", "servers", "enabled")
+    list_display = ("slug", "name", "kind", "shown_servers", "enabled")
     list_filter = ("kind", "enabled")
     fieldsets = (
         (None, {"fields": ("slug", "kind", "name", "enabled", "servers", "monitor_url")}),
@@ -63,10 +88,32 @@ class ClusterAdmin(admin.ModelAdmin):
         ("Lag alerts", {"fields": ("alert_webhook_url",)}),
     )
 
+    @admin.display(description="servers")
+    def shown_servers(self, obj: Cluster) -> str:
+        return _shown_servers(obj.servers)
+
+    @admin.display(description="monitor URL")
+    def shown_monitor_url(self, obj: Cluster) -> str:
+        return display_url(obj.monitor_url)
+
+    def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
+        """A view-only page renders stored values as they are: show the URL fields without credentials."""
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is None or self.has_change_permission(request, obj):
+            return fieldsets
+        swap: dict[Any, Any] = {"servers": "shown_servers", "monitor_url": "shown_monitor_url"}
+        return [
+            (title, {**options, "fields": tuple(swap.get(f, f) for f in options.get("fields", ()))})
+            for title, options in fieldsets
+        ]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        return (*super().get_readonly_fields(request, obj), "shown_servers", "shown_monitor_url")
+
 
 @admin.register(ApiToken)
 class ApiTokenAdmin(admin.ModelAdmin):
-    list_display = ("prefix", "user", "name", "created_at", "last_used_at")
+    list_display = ("prefix", "user", "name", "read_only", "expires_at", "created_at", "last_used_at")
     readonly_fields = ("prefix", "created_at", "last_used_at")
 
     def has_add_permission(self, request: HttpRequest) -> bool:

@@ -15,10 +15,22 @@ from django.contrib.auth.models import User
 
 from streams.errors import StreamdeskError
 from streams.models import AuditEvent
+from streams.redact import redact_urls
 
 T = TypeVar("T")
 Actor = User | None
 SYSTEM = "system"
+
+
+def _redacted(value: Any) -> Any:
+    """Params as recorded: strings anywhere inside lose URL credentials."""
+    if isinstance(value, str):
+        return redact_urls(value)
+    if isinstance(value, dict):
+        return {key: _redacted(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_redacted(item) for item in value]
+    return value
 
 
 async def record(
@@ -38,10 +50,10 @@ async def record(
         username=username,
         action=action,
         cluster=cluster,
-        target=target[:500],
-        params=params or {},
+        target=redact_urls(target)[:500],
+        params=_redacted(params or {}),
         result=result,
-        message=message[:2000],
+        message=redact_urls(message)[:2000],
     )
 
 

@@ -16,6 +16,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 
 from streams import jsontext
+from streams.redact import display_servers, display_url, redact_urls
 
 KINDS = ("kafka", "nats")
 SECRET_KEYS = frozenset({"password", "token", "nkey_seed", "alert_webhook_url"})
@@ -25,6 +26,7 @@ class ClusterConfigError(ValueError):
     """A cluster definition that cannot be used; ``source`` names where it came from."""
 
     def __init__(self, source: str, message: str) -> None:
+        message = redact_urls(message)
         super().__init__(f"{source}: {message}")
         self.source = source
 
@@ -51,12 +53,17 @@ class ClusterConfig:
     source: str = "env"
 
     def public(self) -> dict[str, Any]:
-        """The definition with secrets masked: safe for pages and logs."""
+        """The definition with secrets masked and URL credentials stripped: safe for pages and logs."""
         data = asdict(self)
         for key in SECRET_KEYS:
             data[key] = "••••••" if data[key] else ""
-        data["servers"] = list(self.servers)
+        data["servers"] = display_servers(self.servers)
+        data["monitor_url"] = display_url(self.monitor_url)
         return data
+
+    def __repr__(self) -> str:
+        shown = {k: v for k, v in self.public().items() if k not in SECRET_KEYS}
+        return f"ClusterConfig({', '.join(f'{k}={v!r}' for k, v in shown.items())})"
 
 
 def validate_servers(kind: str, servers: tuple[str, ...], source: str) -> None:
@@ -66,15 +73,18 @@ def validate_servers(kind: str, servers: tuple[str, ...], source: str) -> None:
         if kind == "nats":
             parsed = urlparse(server if "://" in server else f"nats://{server}")
             if parsed.scheme not in {"nats", "tls", "ws", "wss"} or not parsed.hostname:
-                raise ClusterConfigError(source, f"{server!r} is not a nats:// URL")
+                raise ClusterConfigError(source, f"{display_url(server)!r} is not a nats:// URL")
             try:
                 parsed.port  # noqa: B018 - raises on a malformed port
-            except ValueError as exc:
-                raise ClusterConfigError(source, f"{server!r}: {exc}") from None
+            except ValueError:
+                # Not the parser's text: it quotes the "port", which may be the tail of a password.
+                raise ClusterConfigError(
+                    source, f"the server on host {parsed.hostname!r} has a port that is not a number"
+                ) from None
         else:
             host, sep, port = server.rpartition(":")
             if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-                raise ClusterConfigError(source, f"{server!r} is not host:port")
+                raise ClusterConfigError(source, f"{display_url(server)!r} is not host:port")
 
 
 def validate_monitor_url(url: str, source: str) -> None:
@@ -82,7 +92,7 @@ def validate_monitor_url(url: str, source: str) -> None:
         return
     parsed = urlparse(url)
     if parsed.scheme not in {"http", "https"} or not parsed.hostname:
-        raise ClusterConfigError(source, f"{url!r} is not an http(s):// URL")
+        raise ClusterConfigError(source, f"{display_url(url)!r} is not an http(s):// URL")
 
 
 def validate_webhook_url(url: str, source: str) -> None:

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from streams.redact import redact_urls
+
 
 class StreamdeskError(Exception):
+    """Its message is shown to users (pages, the API, audit), so URL credentials never reach it."""
+
     status = 500
 
     def __init__(self, message: str, *, field: str | None = None) -> None:
+        message = redact_urls(message)
         super().__init__(message)
         self.message = message
         self.field = field

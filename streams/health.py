@@ -22,6 +22,7 @@ from django.core.cache import cache
 
 from streams import registry
 from streams.clusters import ClusterConfig
+from streams.redact import redact_urls
 
 CACHE_KEY = "cluster-health"
 
@@ -52,8 +53,10 @@ class ClusterHealth:
 
 
 def fingerprint(config: ClusterConfig) -> str:
-    """Which definition a check was made against (secrets are not part of the repr)."""
-    return hashlib.sha256(repr(config).encode()).hexdigest()[:16]
+    """Which definition a check was made against (the repr hides secrets and URL credentials,
+    so the raw servers are hashed too: a changed host behind the same display still counts)."""
+    raw = "\0".join((repr(config), *config.servers, config.monitor_url))
+    return hashlib.sha256(raw.encode()).hexdigest()[:16]
 
 
 async def measure(config: ClusterConfig, roundtrip: Callable[[], Awaitable[str | None]]) -> ClusterHealth:
@@ -64,7 +67,7 @@ async def measure(config: ClusterConfig, roundtrip: Callable[[], Awaitable[str |
     try:
         version = await roundtrip()
     except Exception as exc:  # noqa: BLE001 - a health check reports, never raises
-        error = getattr(exc, "message", None) or str(exc) or exc.__class__.__name__
+        error = redact_urls(getattr(exc, "message", None) or str(exc) or exc.__class__.__name__)
     rtt = (time.monotonic() - started) * 1000
     return ClusterHealth(
         slug=config.slug,

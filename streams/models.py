@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from datetime import datetime
 
 from django.conf import settings
 from django.core.validators import RegexValidator
@@ -87,7 +88,11 @@ def _hash_token(raw: str) -> str:
 
 
 class ApiToken(models.Model):
-    """A bearer token; only its SHA-256 is stored, the raw value is shown once."""
+    """A bearer token; only its SHA-256 is stored, the raw value is shown once.
+
+    It may expire (``expires_at``) and may be read-only: it then reads like its user
+    but every write is refused, whatever its user's role.
+    """
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
     name = models.CharField(max_length=100, blank=True)
@@ -95,6 +100,8 @@ class ApiToken(models.Model):
     key_hash = models.CharField(max_length=64, unique=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True, help_text="Empty: never expires.")
+    read_only = models.BooleanField(default=False, help_text="Reads only: every write is refused.")
 
     PREFIX = "sdk_"
 
@@ -102,9 +109,18 @@ class ApiToken(models.Model):
         return f"{self.prefix}… ({self.user})"
 
     @classmethod
-    def issue(cls, user: object, name: str = "") -> tuple[ApiToken, str]:
+    def issue(
+        cls, user: object, name: str = "", *, expires_at: datetime | None = None, read_only: bool = False
+    ) -> tuple[ApiToken, str]:
         raw = cls.PREFIX + secrets.token_urlsafe(32)
-        token = cls.objects.create(user=user, name=name, prefix=raw[:8], key_hash=_hash_token(raw))
+        token = cls.objects.create(
+            user=user,
+            name=name,
+            prefix=raw[:8],
+            key_hash=_hash_token(raw),
+            expires_at=expires_at,
+            read_only=read_only,
+        )
         return token, raw
 
     @classmethod

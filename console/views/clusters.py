@@ -13,6 +13,7 @@ from django.urls import URLPattern, path, reverse
 from console.params import bool_param
 from console.web import Ctx, Result, endpoint, json_response
 from streams import health, registry, sharedcache
+from streams.redact import display_servers
 from streams.tasks import push_health
 
 KIND_HOME = {"kafka": "kafka-topics", "nats": "nats-server"}
@@ -31,7 +32,8 @@ async def clusters_data(ctx: Ctx) -> Result:
 
 async def kind_data(ctx: Ctx, kind: str) -> Result:
     configs = [c for c in await registry.aclusters() if c.kind == kind]
-    data = {"kind": kind, "clusters": [{"slug": c.slug, "name": c.name, "servers": list(c.servers)} for c in configs]}
+    clusters = [{"slug": c.slug, "name": c.name, "servers": display_servers(c.servers)} for c in configs]
+    data = {"kind": kind, "clusters": clusters}
     return Result(data, page={"home": KIND_HOME[kind]})
 
 

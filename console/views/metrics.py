@@ -12,7 +12,7 @@ from django.contrib.auth.decorators import login_not_required
 from django.http import HttpRequest, HttpResponse
 from django.urls import URLPattern, path
 
-from console.access import authenticate, can_read
+from console.access import request_access
 from console.web import json_error
 from streams.lag import metrics
 
@@ -22,12 +22,13 @@ async def metrics_view(request: HttpRequest) -> HttpResponse:
     if request.method not in ("GET", "HEAD"):
         return HttpResponse(status=405, headers={"Allow": "GET"})
     if not settings.METRICS_PUBLIC:
-        user = await authenticate(request)
-        if not user.is_authenticated:
-            response = json_error("Authentication required: send 'Authorization: Bearer <token>'.", 401)
+        access = await request_access(request)
+        if not access.authenticated:
+            message = access.refusal or "Authentication required: send 'Authorization: Bearer <token>'."
+            response = json_error(message, 401)
             response["WWW-Authenticate"] = 'Bearer realm="streamdesk"'
             return response
-        if not await can_read(user):
+        if not access.may_read:
             return json_error("This needs the Viewers or Operators role.", 403)
     body = await sync_to_async(metrics.render)()
     return HttpResponse(body, content_type=metrics.CONTENT_TYPE)

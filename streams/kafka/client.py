@@ -25,6 +25,7 @@ from streams.errors import (
     NotSupported,
     StreamdeskError,
 )
+from streams.redact import display_servers
 
 librdkafka_logger = logging.getLogger("streams.kafka.librdkafka")
 
@@ -66,7 +67,9 @@ NOT_SUPPORTED_CODES = {
 def client_config(config: ClusterConfig) -> dict[str, Any]:
     """librdkafka settings for a cluster, auth included."""
     conf: dict[str, Any] = {
-        "bootstrap.servers": ",".join(config.servers),
+        # librdkafka takes no userinfo (it would try to resolve "user:pass@host" and log it):
+        # SASL credentials go in the cluster's username and password.
+        "bootstrap.servers": ",".join(display_servers(config.servers)),
         "client.id": "streamdesk",
         "socket.timeout.ms": int(settings.BROKER_TIMEOUT_SECONDS * 1000),
         # librdkafka refuses a connection setup timeout under a second.

@@ -30,6 +30,7 @@ from streams.clusters import ClusterConfig
 from streams.errors import BrokerError, BrokerUnavailable, NotFound, NotSupported, StreamdeskError
 from streams.health import ClusterHealth, measure
 from streams.nats.loopthread import LoopThread
+from streams.redact import redact_urls
 from streams.ttlcache import TTLCache
 
 T = TypeVar("T")
@@ -115,8 +116,8 @@ class NatsConnection:
             if handler is not None:
                 handler()
                 return
-        self._last_error = str(exc) or exc.__class__.__name__
-        logger.debug("nats %s: %s", self.config.slug, exc)
+        self._last_error = redact_urls(str(exc)) or exc.__class__.__name__
+        logger.debug("nats %s: %s", self.config.slug, self._last_error)
 
     async def _on_disconnect(self) -> None:
         # Whatever was cached describes a server this process can no longer see.
@@ -163,7 +164,7 @@ class NatsConnection:
         except Exception as exc:
             # "no servers available" says less than the error each attempt reported.
             if not (isinstance(exc, NoServersError) and self._last_error):
-                self._last_error = str(exc) or exc.__class__.__name__
+                self._last_error = redact_urls(str(exc)) or exc.__class__.__name__
             self._note_failure(now, self._last_error)
             raise BrokerUnavailable(f"NATS is unreachable: {self._last_error}") from exc
         # From here on, reconnect forever in the background.

@@ -22,6 +22,7 @@ from typing import Any
 from django.conf import settings
 
 from streams.clusters import ClusterConfig
+from streams.redact import redact_urls
 from streams.workers import registry
 from streams.workers.message import ORIGIN_PREFIX, Destination, HandlerConfig, Message
 from streams.workers.models import ConsumerInstance, ManagedConsumer
@@ -122,6 +123,10 @@ class ErrorNote:
     message: str
     origin: dict[str, Any] | None
     at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    def __post_init__(self) -> None:
+        # Shown on the Workers page and in the API: broker errors may quote a server URL.
+        self.message = redact_urls(self.message)
 
 
 class ConsumerLoop(threading.Thread):
