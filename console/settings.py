@@ -339,5 +339,7 @@ LOGGING = {
         "nats": {"level": envstr("BROKER_LOG_LEVEL", "WARNING")},
         "django.channels.server": {"level": "WARNING"},
         "httpx": {"level": "WARNING"},
+        # One line per successful login and reset otherwise; lockouts are still logged.
+        "axes": {"level": "WARNING"},
     },
 }
