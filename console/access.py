@@ -1,7 +1,8 @@
 """Who may do what: authentication (session or bearer token) and the two roles.
 
 Viewers read; Operators also write. Superusers can do all. ``STREAMDESK_READ_ONLY``
-turns every write off, whoever asks.
+turns every write off, whoever asks, except those that stop something (``stopping``: pausing a
+managed consumer), which operators keep.
 """
 
 from __future__ import annotations
@@ -58,19 +59,19 @@ async def can_read(user: Any) -> bool:
     return bool(user.is_authenticated and user.is_active and await user.ahas_perm(READ_PERM))
 
 
-async def can_operate(user: Any) -> bool:
-    if settings.READ_ONLY:
+async def can_operate(user: Any, *, stopping: bool = False) -> bool:
+    if settings.READ_ONLY and not stopping:
         return False
     return bool(user.is_authenticated and user.is_active and await user.ahas_perm(OPERATE_PERM))
 
 
-async def require(user: Any, *, write: bool) -> None:
+async def require(user: Any, *, write: bool, stopping: bool = False) -> None:
     if not user.is_authenticated:
         raise Unauthenticated()
     if write:
-        if settings.READ_ONLY:
+        if settings.READ_ONLY and not stopping:
             raise Forbidden("Streamdesk runs read-only (STREAMDESK_READ_ONLY); writes are switched off.")
-        if not await can_operate(user):
+        if not await can_operate(user, stopping=stopping):
             raise Forbidden("This needs the Operators role.")
     elif not await can_read(user):
         raise Forbidden("This needs the Viewers or Operators role.")

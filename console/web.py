@@ -128,14 +128,20 @@ PageContext = Callable[[Ctx, dict[str, Any]], Awaitable[dict[str, Any]]]
 H = TypeVar("H", bound=Handler)
 
 
-def writes(action_name: str) -> Callable[[H], H]:
-    """Names the audit action of a write handler, so a refused attempt is audited under it too."""
+def writes(action_name: str, *, stops: bool = False) -> Callable[[H], H]:
+    """Names the audit action of a write handler, so a refused attempt is audited under it too.
+    ``stops``: the write stops something (a pause), which read-only mode still allows operators."""
 
     def mark(handler: H) -> H:
         handler.audit_action = action_name  # type: ignore[attr-defined]
+        handler.stops = stops  # type: ignore[attr-defined]
         return handler
 
     return mark
+
+
+def _stops(handler: Handler | None) -> bool:
+    return bool(getattr(handler, "stops", False))
 
 
 def json_response(data: Any, status: int = 200) -> JsonResponse:
@@ -231,7 +237,7 @@ def endpoint(
             user = await authenticate(request)
             write = request.method != "GET"
             try:
-                await require(user, write=write)
+                await require(user, write=write, stopping=write and _stops(handler))
             except Forbidden as exc:
                 if write:
                     await _refused(user, handler, request, kwargs.get("cluster"), exc)
@@ -276,7 +282,7 @@ def endpoint(
                 if posting:
                     assert write is not None
                     try:
-                        await require(user, write=True)
+                        await require(user, write=True, stopping=_stops(write))
                     except Forbidden as exc:
                         await _refused(user, write, request, kwargs.get("cluster"), exc)
                         raise
@@ -285,7 +291,15 @@ def endpoint(
                 cluster = await _resolve_cluster(kwargs, kind)
                 ctx = Ctx(request=_request(request), user=cast(User, user), args=kwargs, cluster=cluster)
                 ctx.operator = await can_operate(user)
-                values: dict[str, Any] = {"cluster": cluster, "operator": ctx.operator, **kwargs, **fixed}
+                # Read-only mode leaves operators what stops things (a pause button).
+                stopper = ctx.operator or await can_operate(user, stopping=True)
+                values: dict[str, Any] = {
+                    "cluster": cluster,
+                    "operator": ctx.operator,
+                    "stopper": stopper,
+                    **kwargs,
+                    **fixed,
+                }
                 if posting:
                     assert write is not None
                     outcome, status = await _form_outcome(write, ctx)
@@ -352,7 +366,7 @@ def action(
         back = referer if referer and safe else "/"
         try:
             try:
-                await require(user, write=True)
+                await require(user, write=True, stopping=_stops(handler))
             except Forbidden as exc:
                 await _refused(user, handler, request, kwargs.get("cluster"), exc)
                 raise
