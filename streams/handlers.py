@@ -26,14 +26,17 @@ DESTINATION_SCHEMA: dict[str, Any] = {
 
 def _destination(config: Any, key: str | None = None) -> Destination:
     """The destination in ``config`` (or under ``config[key]``), made once per consumer."""
-    data = config if key is None else config[key]
     if isinstance(config, HandlerConfig):
+        found = config.memoized(key or "destination")
+        if found is not None:
+            return found
+        data = config if key is None else config[key]
         return config.memo(key or "destination", lambda: Destination.from_config(data))
-    return Destination.from_config(data)
+    return Destination.from_config(config if key is None else config[key])
 
 
 def forward_to(message: Message, destination: Destination) -> None:
-    message.send(destination, key=message.key, value=message.value, headers=message.copied_headers())
+    message.forward(destination)
 
 
 @handler(
@@ -43,7 +46,10 @@ def forward_to(message: Message, destination: Destination) -> None:
     config_schema=DESTINATION_SCHEMA,
 )
 def forward(message: Message) -> None:
-    forward_to(message, _destination(message.config))
+    # Once per message of every bridge: the memoized destination without a call to find it.
+    config = message.config
+    destination = config.memoized("destination") if isinstance(config, HandlerConfig) else None
+    message.forward(destination or _destination(config))
 
 
 VALIDATE_SCHEMA: dict[str, Any] = {

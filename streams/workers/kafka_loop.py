@@ -16,6 +16,7 @@ nothing fetched during the pause is skipped.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Sequence
 from typing import Any
@@ -99,7 +100,13 @@ class KafkaLoop(ConsumerLoop):
                     self.outbox.poll()
                 if not messages:
                     continue
-                good = [m for m in messages if self._usable(m)]
+                positions = self.positions
+                if self.unsought:
+                    good = [m for m in messages if self._usable(m)]
+                else:
+                    good = [m for m in messages if m.error() is None and m.partition() in positions]
+                    if len(good) < len(messages):
+                        good = [m for m in messages if self._usable(m)]
                 if not good:
                     continue
                 if self.halt:
@@ -184,13 +191,16 @@ class KafkaLoop(ConsumerLoop):
 
     def _process(self, consumer: Consumer, messages: Sequence[Any]) -> None:
         lanes: dict[int, list[Any]] = {}
-        for msg in messages:
-            lanes.setdefault(msg.partition(), []).append(msg)
+        first = messages[0].partition()
+        if len(self.positions) == 1:
+            lanes[first] = list(messages)  # one partition assigned: every message is of it
+        else:
+            for msg in messages:
+                lanes.setdefault(msg.partition(), []).append(msg)
         keys = list(lanes)
-        cluster, name, config, outbox = self.spec.cluster, self.spec.name, self.config, self.outbox
-
-        def make(msg: Any) -> KafkaMessage:
-            return KafkaMessage(msg, cluster, name, config, outbox)
+        make = functools.partial(
+            KafkaMessage, cluster=self.spec.cluster, consumer=self.spec.name, config=self.config, outbox=self.outbox
+        )
 
         ordered = [lanes[k] for k in keys]
         results = self.run_lanes(ordered, make)

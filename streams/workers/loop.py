@@ -351,12 +351,15 @@ class ConsumerLoop(threading.Thread):
         func = self.handler.func
         result = LaneResult()
         started = time.perf_counter()
+        # Both are only changed between batches: when empty now, no message of the lane is in them.
+        again = bool(self.redo or self.already_sent)
+        clean = 0  # messages handled at the first call, counted into the result at the end
         try:
             for raw in lane:
                 if self.halt:
                     result.stopped_by = Outcome.INTERRUPTED
                     break
-                if self.redo or self.already_sent:
+                if again:
                     entry = self._again(raw, result)
                     if entry is True:
                         continue
@@ -380,9 +383,10 @@ class ConsumerLoop(threading.Thread):
                         break
                     result.done += 1
                     continue
-                result.done += 1
-                result.processed += 1
+                clean += 1
         finally:
+            result.done += clean
+            result.processed += clean
             result.seconds = time.perf_counter() - started
         return result
 

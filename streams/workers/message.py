@@ -28,6 +28,9 @@ ORIGIN_CLUSTER = ORIGIN_PREFIX + "cluster"
 ORIGIN_TOPIC = ORIGIN_PREFIX + "topic"
 ORIGIN_PARTITION = ORIGIN_PREFIX + "partition"
 ORIGIN_OFFSET = ORIGIN_PREFIX + "offset"
+ORIGIN_STREAM = ORIGIN_PREFIX + "stream"
+ORIGIN_SUBJECT = ORIGIN_PREFIX + "subject"
+ORIGIN_SEQ = ORIGIN_PREFIX + "seq"
 CONSUMER_HEADER = "streamdesk-consumer"
 
 
@@ -38,6 +41,10 @@ class HandlerConfig(dict[str, Any]):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._memo: dict[Hashable, Any] = {}
+
+    def memoized(self, key: Hashable) -> Any:
+        """What ``memo`` made for ``key``, or None (the hot path: no closure to build)."""
+        return self._memo.get(key)
 
     def memo(self, key: Hashable, build: Callable[[], T]) -> T:
         try:
@@ -176,6 +183,15 @@ class Message:
         """The original headers followed by the provenance headers: what a forward sends."""
         return [*self.headers, *self.provenance()]
 
+    def forward(self, destination: Destination) -> None:
+        """Send a copy to ``destination``: key, value, the original headers and the provenance ones."""
+        self.send(destination, key=self.key, value=self.value, headers=self.copied_headers())
+
+    def _sending(self) -> Outbox:
+        if self._outbox is None:
+            raise RuntimeError("this message was not given an outbox (it is not running in a managed consumer)")
+        return self._outbox
+
 
 class KafkaMessage(Message):
     __slots__ = ()
@@ -227,6 +243,20 @@ class KafkaMessage(Message):
             (ORIGIN_OFFSET, str(msg.offset()).encode()),
             (CONSUMER_HEADER, self.consumer.encode()),
         ]
+
+    def forward(self, destination: Destination) -> None:
+        # The hot path of every Kafka forward: straight from the client's message to the outbox.
+        msg = self._msg
+        outbox = self._outbox or self._sending()
+        headers = [
+            *(msg.headers() or ()),
+            (ORIGIN_CLUSTER, self.cluster.encode()),
+            (ORIGIN_TOPIC, msg.topic().encode()),
+            (ORIGIN_PARTITION, str(msg.partition()).encode()),
+            (ORIGIN_OFFSET, str(msg.offset()).encode()),
+            (CONSUMER_HEADER, self.consumer.encode()),
+        ]
+        outbox.send(destination, msg.key(), msg.value(), headers, id(msg))
 
     def describe(self) -> str:
         return f"{self.topic} partition {self.partition} offset {self.offset}"
@@ -280,6 +310,21 @@ class NatsMessage(Message):
 
     def origin(self) -> dict[str, Any]:
         return {"cluster": self.cluster, "stream": self.stream, "subject": self.subject, "seq": self.seq}
+
+    def forward(self, destination: Destination) -> None:
+        if destination.topic:
+            super().forward(destination)
+            return
+        # NATS to NATS, the hot path: the client's own header dict (its names are valid NATS names
+        # already) with the provenance added, no conversion either way.
+        msg = self._msg
+        headers = dict(msg.headers) if msg.headers else {}
+        headers[ORIGIN_CLUSTER] = self.cluster
+        headers[ORIGIN_STREAM] = self._stream_name
+        headers[ORIGIN_SUBJECT] = msg.subject
+        headers[ORIGIN_SEQ] = str(msg.metadata.sequence.stream)
+        headers[CONSUMER_HEADER] = self.consumer
+        self._sending().send_nats(destination, msg.data, headers, id(msg))
 
     def describe(self) -> str:
         return f"stream {self.stream} seq {self.seq} ({self.subject})"

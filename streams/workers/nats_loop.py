@@ -19,6 +19,7 @@ servers.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 from collections.abc import Sequence
@@ -166,8 +167,9 @@ class NatsLoop(ConsumerLoop):
         else:
             lanes = [list(messages)]
 
-        def make(msg: Any) -> NatsMessage:
-            return NatsMessage(msg, stream, cluster, name, config, outbox)
+        make = functools.partial(
+            NatsMessage, stream=stream, cluster=cluster, consumer=name, config=config, outbox=outbox
+        )
 
         open_ = {id(msg): msg for msg in messages}
         progress = asyncio.create_task(self._report_progress(open_))

@@ -107,8 +107,11 @@ def kafka_failure(err: KafkaError | None, what: str) -> SendFailure:
 class KafkaSink:
     """One producer to one Kafka cluster.
 
-    Every send has its own delivery callback bound to its source message, so a failed delivery
-    fails that message alone; the batch's other messages are committed.
+    A failed delivery fails its source message alone; the batch's other messages are committed.
+    Only failures are reported (a report costs a Python call and a copy of the message), through
+    one callback: a report is matched to its source message by topic, key and value among the
+    batch's sends, so the common case costs what a bare producer's does. (Sends with the same
+    topic, key and value all fail with one of them: at least once, never lost.)
     """
 
     def __init__(self, config: ClusterConfig, client_id: str, timeout: float) -> None:
@@ -122,23 +125,25 @@ class KafkaSink:
                 "message.timeout.ms": int(max(timeout, 1.0) * 1000),
                 # A topic the broker does not know fails its messages within the timeout, as unknown.
                 "topic.metadata.propagation.max.ms": int(max(timeout, 1.0) * 1000) // 2,
+                "delivery.report.only.error": True,
             }
         )
-        self.pending = 0
+        self.sends: list[tuple[str, bytes | None, bytes | None, Token]] = []
+        self.reports: list[tuple[KafkaError, str, Any, Any]] = []
         self.failures: Failures = {}
         self._produce = self.producer.produce
+        self._on_delivery = self._delivered
 
-    def _delivered(self, token: Token, err: KafkaError | None, msg: Any) -> None:
-        if err is not None and token not in self.failures:
-            self.failures[token] = kafka_failure(err, f"delivery to {msg.topic()} failed")
+    def _delivered(self, err: KafkaError | None, msg: Any) -> None:
+        if err is not None:
+            self.reports.append((err, msg.topic(), msg.key(), msg.value()))
 
     def send(self, topic: str, key: bytes | None, value: bytes | None, headers: Headers, token: Token) -> None:
-        self.pending += 1
         client_headers: Any = headers or None
-        callback = functools.partial(self._delivered, token)
         while True:
             try:
-                self._produce(topic, value, key, headers=client_headers, on_delivery=callback)
+                self._produce(topic, value, key, headers=client_headers, on_delivery=self._on_delivery)
+                self.sends.append((topic, key, value, token))
                 return
             except BufferError:
                 self.producer.poll(0.05)
@@ -153,15 +158,26 @@ class KafkaSink:
 
     def confirm(self) -> Failures:
         """The sends since the last call that failed, by source message."""
-        if not self.pending:
+        if not self.sends and not self.failures:
             return {}
-        left = self.producer.flush(self.timeout)
+        left = self.producer.flush(self.timeout) if self.sends else 0
         if left:
             # Every undelivered message gets its delivery report (purged): it fails alone.
             self.producer.purge()
             self.producer.flush(min(self.timeout, 2.0))
-        self.pending = 0
+        sends, self.sends = self.sends, []
+        reports, self.reports = self.reports, []
         failures, self.failures = self.failures, {}
+        if reports:
+            by_content: dict[tuple[str, Any, Any], list[Token]] = {}
+            for topic, key, value, token in sends:
+                by_content.setdefault((topic, key or None, value or None), []).append(token)
+            for err, topic, key, value in reports:
+                failure = kafka_failure(err, f"delivery to {topic} failed")
+                # Unmatched (it cannot be, but): every send of the batch fails, none is lost.
+                tokens = by_content.get((topic, key or None, value or None)) or [t for *_, t in sends]
+                for token in tokens:
+                    failures.setdefault(token, failure)
         return failures
 
     def poll(self) -> None:
@@ -315,6 +331,15 @@ class Outbox:
         if key is not None and not any(name == KEY_HEADER for name, _ in headers):
             headers = [*headers, (KEY_HEADER, key)]
         sink.send(destination.subject, value, headers, destination.jetstream, token)
+
+    def send_nats(self, destination: Destination, value: bytes, headers: dict[str, str], token: Token) -> None:
+        """A send to a NATS subject with headers that are valid NATS headers already."""
+        self.sent += 1
+        last = self._last
+        sink = last[1] if last is not None and last[0] is destination else self._sink(destination)
+        if not isinstance(sink, NatsSink) or not destination.subject:
+            raise ValueError("send_nats needs a NATS subject")
+        sink.queue.append((destination.subject, value, headers or None, destination.jetstream, token))
 
     def confirm(self) -> Failures:
         """Wait for every send since the last call; the failed ones, by source message."""

@@ -190,3 +190,60 @@ def test_the_decorator_refuses_bad_schemas_and_second_definitions() -> None:
 
 def test_async_handlers_are_recognised() -> None:
     assert registry.get("test.arecord").is_async
+
+
+def test_nats_header_names_are_percent_encoded_tokens() -> None:
+    from urllib.parse import unquote
+
+    from streams.workers.outputs import nats_header_name
+
+    for name, encoded in (("trace-id", "trace-id"), ("bad name", "bad%20name"), ("ü:x", "%C3%BC%3Ax"),
+                          ("50%", "50%25"), ("a\r\nb", "a%0D%0Ab")):  # fmt: skip
+        assert nats_header_name(name) == encoded and unquote(encoded) == name
+    assert nats_headers([("bad name", b"1"), ("bad%20name", b"2")]) == {"bad%20name": "1", "bad%2520name": "2"}
+
+
+def test_a_nats_to_nats_forward_keeps_the_clients_header_dict_and_adds_provenance() -> None:
+    class Meta:
+        class sequence:
+            stream = 7
+
+    class Raw:
+        data = b"x"
+        subject = "orders.created"
+        headers = {"a": "b"}
+        metadata = Meta
+
+    class NatsOutbox:
+        def __init__(self) -> None:
+            self.sent: list[Any] = []
+
+        def send_nats(self, *args: Any) -> None:
+            self.sent.append(args)
+
+    outbox = NatsOutbox()
+    config = HandlerConfig({"cluster": "nats", "subject": "out"})
+    message = NatsMessage(Raw, "ORDERS", cluster="nats", consumer="c", config=config, outbox=outbox)  # type: ignore[arg-type]
+    forward(message)
+    [(destination, value, headers, token)] = outbox.sent
+    assert destination == Destination("nats", subject="out")
+    assert value == b"x" and token == id(Raw)
+    assert headers == {"a": "b", "streamdesk-origin-cluster": "nats", "streamdesk-origin-stream": "ORDERS",
+                       "streamdesk-origin-subject": "orders.created", "streamdesk-origin-seq": "7",
+                       "streamdesk-consumer": "c"}  # fmt: skip
+
+
+def test_kafka_delivery_failures_are_told_per_message(dead_port: int) -> None:
+    from streams.clusters import ClusterConfig
+    from streams.workers.outputs import KafkaSink
+
+    config = ClusterConfig(slug="down", kind="kafka", name="Down", servers=(f"127.0.0.1:{dead_port}",))
+    sink = KafkaSink(config, "test", 1.0)
+    try:
+        sink.send("t", b"k", b"one", [], 1)
+        sink.send("t", b"k", b"two", [("h", b"v")], 2)
+        failures = sink.confirm()
+        assert set(failures) == {1, 2} and not any(f.permanent for f in failures.values())
+        assert sink.confirm() == {}
+    finally:
+        sink.producer.purge()
