@@ -16,9 +16,8 @@ nothing fetched during the pause is skipped.
 
 from __future__ import annotations
 
-import functools
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
@@ -26,7 +25,7 @@ from django.conf import settings
 
 from streams.kafka.client import client_config
 from streams.workers.loop import ConsumerLoop, State, backoff_seconds
-from streams.workers.message import KafkaMessage
+from streams.workers.message import KafkaMessage, bound
 
 logger = logging.getLogger("streams.workers")
 
@@ -46,6 +45,7 @@ class KafkaLoop(ConsumerLoop):
     # Partitions whose seek failed, to the offset they must be sought to: until it is, what
     # they return is not handled (it is not what comes next).
     unsought: dict[int, int]
+    _make: Callable[[Any], KafkaMessage] | None = None
 
     def coordinates(self, raw: Any) -> tuple[int, int]:
         return raw.partition(), raw.offset()
@@ -198,9 +198,11 @@ class KafkaLoop(ConsumerLoop):
             for msg in messages:
                 lanes.setdefault(msg.partition(), []).append(msg)
         keys = list(lanes)
-        make = functools.partial(
-            KafkaMessage, cluster=self.spec.cluster, consumer=self.spec.name, config=self.config, outbox=self.outbox
-        )
+        make = self._make
+        if make is None:
+            spec = self.spec
+            make = self._make = bound(KafkaMessage, cluster=spec.cluster, consumer=spec.name, config=self.config,
+                                      outbox=self.outbox)  # fmt: skip
 
         ordered = [lanes[k] for k in keys]
         results = self.run_lanes(ordered, make)
@@ -217,7 +219,7 @@ class KafkaLoop(ConsumerLoop):
         self.count(results)
         self._commit(consumer)
         if pause:
-            self.wait(pause)
+            self.nap(pause)
 
     def _leave(self, messages: Sequence[Any]) -> None:
         """Messages fetched but not handled: the partition's position stays at the first of them."""

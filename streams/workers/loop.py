@@ -35,6 +35,7 @@ ERROR_HEADER_LIMIT = 1000
 # before the consumer shows ``failing``; it keeps trying, at most every SEND_RETRY_MAX_SECONDS.
 SEND_RETRY_LIMIT = 5
 SEND_RETRY_MAX_SECONDS = 30.0
+REDO_LIMIT = 10_000
 
 
 class SendFailed(Exception):
@@ -199,6 +200,13 @@ class ConsumerLoop(threading.Thread):
         """Sleep unless told to stop; True when stopping."""
         return self._stop_requested.wait(seconds)
 
+    def nap(self, seconds: float) -> None:
+        """Sleep unless told to pause or stop (a pause is felt at once, not after the nap)."""
+        deadline = time.monotonic() + seconds
+        while not self.halt and not self.wait(min(0.05, max(deadline - time.monotonic(), 0))):
+            if time.monotonic() >= deadline:
+                return
+
     # -- the thread ---------------------------------------------------------------------------------
 
     def run(self) -> None:
@@ -311,6 +319,10 @@ class ConsumerLoop(threading.Thread):
             dones.append(done)
         self._attempts.clear()
         self._dead_letters.clear()
+        if len(self.redo) > REDO_LIMIT:
+            # Redelivered elsewhere (JetStream), never to come back here: the oldest go first.
+            for where in list(self.redo)[: len(self.redo) - REDO_LIMIT]:
+                del self.redo[where]
         pause = 0.0
         if transient is not None:
             self.send_failures += 1

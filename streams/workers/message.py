@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
 Headers = list[tuple[str, bytes]]
 T = TypeVar("T")
+M = TypeVar("M", bound="Message")
 
 ORIGIN_PREFIX = "streamdesk-origin-"
 ORIGIN_CLUSTER = ORIGIN_PREFIX + "cluster"
@@ -191,6 +192,20 @@ class Message:
         if self._outbox is None:
             raise RuntimeError("this message was not given an outbox (it is not running in a managed consumer)")
         return self._outbox
+
+
+def bound(cls: type[M], **fields: Any) -> Callable[[Any], M]:
+    """A subclass of ``cls`` whose instances share one consumer's fields (``cluster``,
+    ``consumer``, ``config``, the outbox...): made once per loop, it makes each message with a
+    few stores instead of a call up the constructors."""
+    shared = {("_outbox" if name == "outbox" else name): value for name, value in fields.items()}
+
+    def __init__(self: M, msg: Any) -> None:
+        self._msg = msg
+        self.attempt = 1
+        self._headers = None
+
+    return type(cls.__name__, (cls,), {"__slots__": (), "__init__": __init__, **shared})
 
 
 class KafkaMessage(Message):

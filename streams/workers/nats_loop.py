@@ -19,10 +19,9 @@ servers.
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -36,7 +35,7 @@ from streams.nats.connection import connect_options
 from streams.nats.jetstream import JS_API, js_error
 from streams.nats.types import INDEFINITE_PAUSE, rfc3339
 from streams.workers.loop import ConsumerLoop, Outcome, State
-from streams.workers.message import NatsMessage
+from streams.workers.message import NatsMessage, bound
 
 logger = logging.getLogger("streams.workers")
 
@@ -49,6 +48,7 @@ class NatsLoop(ConsumerLoop):
     loop: asyncio.AbstractEventLoop | None = None
     # The durable's, as the server reports it: what the progress reports keep ahead of.
     ack_wait: float = ACK_WAIT_SECONDS
+    _make: Callable[[Any], NatsMessage] | None = None
 
     def coordinates(self, raw: Any) -> int:
         seq: int = raw.metadata.sequence.stream
@@ -167,9 +167,10 @@ class NatsLoop(ConsumerLoop):
         else:
             lanes = [list(messages)]
 
-        make = functools.partial(
-            NatsMessage, stream=stream, cluster=cluster, consumer=name, config=config, outbox=outbox
-        )
+        make = self._make
+        if make is None:
+            make = self._make = bound(NatsMessage, _stream_name=stream, cluster=cluster, consumer=name, config=config,
+                                      outbox=outbox)  # fmt: skip
 
         open_ = {id(msg): msg for msg in messages}
         progress = asyncio.create_task(self._report_progress(open_))
@@ -191,7 +192,7 @@ class NatsLoop(ConsumerLoop):
             progress.cancel()
         self.count(results)
         if pause:
-            await asyncio.to_thread(self.wait, pause)
+            await asyncio.to_thread(self.nap, pause)
 
     async def _report_progress(self, open_: dict[int, Any]) -> None:
         """Until cancelled: every third of ack_wait, each message not acknowledged yet is in progress."""

@@ -323,8 +323,16 @@ class Outbox:
         # Handlers keep their destination (HandlerConfig.memo): the same object, message after message.
         sink = last[1] if last is not None and last[0] is destination else self._sink(destination)
         if isinstance(sink, KafkaSink):
-            assert destination.topic is not None
-            sink.send(destination.topic, key, value, headers, token)
+            topic = destination.topic
+            assert topic is not None
+            client_headers: Any = headers or None
+            try:
+                # KafkaSink.send, inlined for the common case (once per forwarded message).
+                sink._produce(topic, value, key, headers=client_headers, on_delivery=sink._on_delivery)
+            except Exception:  # noqa: BLE001 - nothing was queued: send() retries and records it
+                sink.send(topic, key, value, headers, token)
+            else:
+                sink.sends.append((topic, key, value, token))
             return
         if not destination.subject:
             raise ValueError("a destination needs a topic or a subject")
