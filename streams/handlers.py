@@ -52,6 +52,17 @@ def forward(message: Message) -> None:
     message.forward(destination or _destination(config))
 
 
+def _forward_lane(make: Any, lane: Any) -> int:
+    """A lane's messages forwarded in one call (the loop's fast path, see ``Message.forward_lane``)."""
+    config = getattr(make, "config", None)
+    if not isinstance(config, HandlerConfig) or not hasattr(make, "forward_lane"):
+        return 0
+    return int(make.forward_lane(lane, _destination(config)))
+
+
+forward.lane = _forward_lane  # type: ignore[attr-defined]
+
+
 VALIDATE_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {

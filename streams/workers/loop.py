@@ -366,6 +366,12 @@ class ConsumerLoop(threading.Thread):
         # Both are only changed between batches: when empty now, no message of the lane is in them.
         again = bool(self.redo or self.already_sent)
         clean = 0  # messages handled at the first call, counted into the result at the end
+        # A handler may handle a whole lane in one call (the built-in forward): what it leaves
+        # (a message it could not send) goes on one by one, with retries as usual.
+        whole = getattr(func, "lane", None)
+        if whole is not None and not again and not self.halt and lane:
+            clean = whole(make, lane)
+            lane = lane[clean:]
         try:
             for raw in lane:
                 if self.halt:

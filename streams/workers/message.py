@@ -13,7 +13,7 @@ at the headers never pays for converting them.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Hashable, Mapping
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -188,6 +188,12 @@ class Message:
         """Send a copy to ``destination``: key, value, the original headers and the provenance ones."""
         self.send(destination, key=self.key, value=self.value, headers=self.copied_headers())
 
+    @classmethod
+    def forward_lane(cls, lane: Sequence[Any], destination: Destination) -> int:
+        """``forward`` for a lane of client messages at once, on a class made by ``bound``: how many
+        were sent, from the first (the caller handles the rest one by one, as usual)."""
+        return 0
+
     def _sending(self) -> Outbox:
         if self._outbox is None:
             raise RuntimeError("this message was not given an outbox (it is not running in a managed consumer)")
@@ -272,6 +278,31 @@ class KafkaMessage(Message):
             (CONSUMER_HEADER, self.consumer.encode()),
         ]
         outbox.send(destination, msg.key(), msg.value(), headers, id(msg))
+
+    @classmethod
+    def forward_lane(cls, lane: Sequence[Any], destination: Destination) -> int:
+        # On a bound class these are plain class attributes; on KafkaMessage itself, slots.
+        outbox, cluster_name, consumer_name = (getattr(cls, name, None) for name in ("_outbox", "cluster", "consumer"))
+        if not isinstance(cluster_name, str) or not isinstance(consumer_name, str) or outbox is None:
+            return 0
+        send = outbox.send
+        cluster, consumer = cluster_name.encode(), consumer_name.encode()
+        done = 0
+        try:
+            for msg in lane:
+                headers = [
+                    *(msg.headers() or ()),
+                    (ORIGIN_CLUSTER, cluster),
+                    (ORIGIN_TOPIC, msg.topic().encode()),
+                    (ORIGIN_PARTITION, str(msg.partition()).encode()),
+                    (ORIGIN_OFFSET, str(msg.offset()).encode()),
+                    (CONSUMER_HEADER, consumer),
+                ]
+                send(destination, msg.key(), msg.value(), headers, id(msg))
+                done += 1
+        except Exception:  # noqa: BLE001 - this message goes the usual way: retries, dead letter
+            return done
+        return done
 
     def describe(self) -> str:
         return f"{self.topic} partition {self.partition} offset {self.offset}"
