@@ -247,3 +247,31 @@ def test_kafka_delivery_failures_are_told_per_message(dead_port: int) -> None:
         assert sink.confirm() == {}
     finally:
         sink.producer.purge()
+
+
+def test_forward_takes_a_whole_lane_in_one_call_and_leaves_what_it_cannot_send() -> None:
+    from streams.handlers import _forward_lane
+    from streams.workers.message import bound
+
+    class Refusing(Outbox):
+        def send(self, *args: Any) -> None:
+            if args[2] == b"bad":
+                raise ValueError("refused")
+            super().send(*args)
+
+    outbox = Refusing()
+    config = HandlerConfig({"cluster": "kafka", "topic": "copy"})
+    make = bound(KafkaMessage, cluster="kafka", consumer="c1", config=config, outbox=outbox)
+    lane = [FakeKafka(b"a", [("h", b"1")]), FakeKafka(b"b"), FakeKafka(b"bad"), FakeKafka(b"c")]
+    assert _forward_lane(make, lane) == 2
+    copy = Destination("kafka", topic="copy")
+    assert [(d, k, v) for d, k, v, _, _ in outbox.sent] == [(copy, b"k", b"a"), (copy, b"k", b"b")]
+    first_headers = outbox.sent[0][3]
+    assert first_headers[0] == ("h", b"1") and ("streamdesk-origin-offset", b"41") in first_headers
+    # One by one, a message of the bound class is the usual message.
+    message = make(lane[3])
+    assert message.cluster == "kafka" and message.config is config and message.attempt == 1
+    forward(message)
+    assert outbox.sent[-1][2] == b"c" and outbox.sent[-1][4] == id(lane[3])
+    # Without a bound class (no shared fields), nothing is taken at once.
+    assert _forward_lane(lambda raw: KafkaMessage(raw, "kafka", "c1", config, outbox), lane) == 0  # type: ignore[arg-type]
