@@ -372,5 +372,29 @@ class NatsMessage(Message):
         headers[CONSUMER_HEADER] = self.consumer
         self._sending().send_nats(destination, msg.data, headers, id(msg))
 
+    @classmethod
+    def forward_lane(cls, lane: Sequence[Any], destination: Destination) -> int:
+        if destination.topic:
+            return 0  # to Kafka: one by one (headers become bytes)
+        shared = [getattr(cls, name, None) for name in ("_outbox", "cluster", "consumer", "_stream_name")]
+        outbox, cluster, consumer, stream = shared
+        if outbox is None or not all(isinstance(v, str) for v in (cluster, consumer, stream)):
+            return 0
+        send = outbox.send_nats
+        done = 0
+        try:
+            for msg in lane:
+                headers = dict(msg.headers) if msg.headers else {}
+                headers[ORIGIN_CLUSTER] = cluster
+                headers[ORIGIN_STREAM] = stream
+                headers[ORIGIN_SUBJECT] = msg.subject
+                headers[ORIGIN_SEQ] = str(msg.metadata.sequence.stream)
+                headers[CONSUMER_HEADER] = consumer
+                send(destination, msg.data, headers, id(msg))
+                done += 1
+        except Exception:  # noqa: BLE001 - this message goes the usual way: retries, dead letter
+            return done
+        return done
+
     def describe(self) -> str:
         return f"stream {self.stream} seq {self.seq} ({self.subject})"

@@ -275,3 +275,41 @@ def test_forward_takes_a_whole_lane_in_one_call_and_leaves_what_it_cannot_send()
     assert outbox.sent[-1][2] == b"c" and outbox.sent[-1][4] == id(lane[3])
     # Without a bound class (no shared fields), nothing is taken at once.
     assert _forward_lane(lambda raw: KafkaMessage(raw, "kafka", "c1", config, outbox), lane) == 0  # type: ignore[arg-type]
+
+
+def test_a_jetstream_lane_forwarded_to_nats_in_one_call_matches_the_one_by_one_forward() -> None:
+    from streams.handlers import _forward_lane
+    from streams.workers.message import bound
+
+    class Meta:
+        class sequence:
+            stream = 7
+
+    class Raw:
+        def __init__(self, data: bytes) -> None:
+            self.data, self.subject, self.headers, self.metadata = data, "orders.created", {"a": "b"}, Meta
+
+    class NatsOutbox:
+        def __init__(self) -> None:
+            self.sent: list[Any] = []
+
+        def send_nats(self, *args: Any) -> None:
+            if args[1] == b"bad":
+                raise ValueError("refused")
+            self.sent.append(args)
+
+    outbox = NatsOutbox()
+    config = HandlerConfig({"cluster": "nats", "subject": "out"})
+    make = bound(NatsMessage, _stream_name="ORDERS", cluster="nats", consumer="c", config=config, outbox=outbox)
+    lane = [Raw(b"x"), Raw(b"y"), Raw(b"bad"), Raw(b"z")]
+    assert _forward_lane(make, lane) == 2
+    forward(make(lane[3]))
+    assert [args[1] for args in outbox.sent] == [b"x", b"y", b"z"]
+    assert outbox.sent[0][2] == outbox.sent[2][2] == {
+        "a": "b", "streamdesk-origin-cluster": "nats", "streamdesk-origin-stream": "ORDERS",
+        "streamdesk-origin-subject": "orders.created", "streamdesk-origin-seq": "7", "streamdesk-consumer": "c",
+    }  # fmt: skip
+    # To Kafka, one by one.
+    to_kafka = bound(NatsMessage, _stream_name="S", cluster="nats", consumer="c",
+                     config=HandlerConfig({"cluster": "kafka", "topic": "t"}), outbox=outbox)  # fmt: skip
+    assert _forward_lane(to_kafka, lane) == 0
