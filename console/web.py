@@ -156,7 +156,7 @@ def writes(action_name: str, *, stops: bool = False) -> Callable[[H], H]:
     return mark
 
 
-def _stops(handler: Handler) -> bool:
+def _stops(handler: Handler | None) -> bool:
     return bool(getattr(handler, "stops", False))
 
 

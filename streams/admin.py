@@ -1,20 +1,28 @@
-"""Admin for clusters, tokens and the audit trail. Secrets are write-only here."""
+"""Admin for clusters, tokens and the audit trail. Secrets are write-only here, and never shown
+to staff who may only view.
+
+Cluster changes go through the action functions (audited). Managed consumers are shown, not
+edited: the Workers page does that (its checks, its audit, pause and resume on the server).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
+from asgiref.sync import async_to_sync
 from django import forms
 from django.contrib import admin
+from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.html import format_html
 
+from streams.cluster_actions import do_delete_cluster, do_save_cluster
 from streams.clusters import ClusterConfigError, validate_monitor_url, validate_servers, validate_webhook_url
-from streams.errors import InvalidInput
 from streams.models import ApiToken, AuditEvent, Cluster
 from streams.redact import display_servers, display_url
-from streams.workers import registry as handlers
 from streams.workers.models import ConsumerInstance, ManagedConsumer
-from streams.workers.notify import notify_runners
 
 
 def _shown_servers(servers: str) -> str:
@@ -36,7 +44,7 @@ class ClusterForm(forms.ModelForm):
         # A view-only page builds this form without its fields (they are all read-only there).
         for name in Cluster.SECRET_FIELDS:
             if name not in self.fields:
-                continue
+                continue  # a view-only page: the masked value stands in
             self.fields[name].required = False
             if self.instance.pk and getattr(self.instance, name):
                 self.fields[name].help_text = "Set. Leave empty to keep it; type a new value to replace it."
@@ -87,6 +95,9 @@ class ClusterAdmin(admin.ModelAdmin):
         ("TLS", {"fields": ("tls_ca_file", "tls_cert_file", "tls_key_file"), "classes": ("collapse",)}),
         ("Lag alerts", {"fields": ("alert_webhook_url",)}),
     )
+    # Shown instead of the secret fields to staff who may view but not change.
+    masked = tuple(f"{name}_masked" for name in Cluster.SECRET_FIELDS)
+    readonly_fields = masked
 
     @admin.display(description="servers")
     def shown_servers(self, obj: Cluster) -> str:
@@ -97,18 +108,48 @@ class ClusterAdmin(admin.ModelAdmin):
         return display_url(obj.monitor_url)
 
     def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
-        """A view-only page renders stored values as they are: show the URL fields without credentials."""
+        """A view-only page renders stored values as they are: secrets become "set (hidden)" and
+        the URL fields lose their credentials."""
         fieldsets = super().get_fieldsets(request, obj)
         if obj is None or self.has_change_permission(request, obj):
-            return fieldsets
-        swap: dict[Any, Any] = {"servers": "shown_servers", "monitor_url": "shown_monitor_url"}
-        return [
-            (title, {**options, "fields": tuple(swap.get(f, f) for f in options.get("fields", ()))})
-            for title, options in fieldsets
-        ]
+            return [(name, {**opts, "fields": [f for f in opts["fields"] if f not in self.masked]})
+                    for name, opts in fieldsets]  # fmt: skip
+        swap: dict[Any, Any] = {name: f"{name}_masked" for name in Cluster.SECRET_FIELDS}
+        swap.update({"servers": "shown_servers", "monitor_url": "shown_monitor_url"})
+        return [(name, {**opts, "fields": [swap.get(f, f) for f in opts["fields"]]}) for name, opts in fieldsets]
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         return (*super().get_readonly_fields(request, obj), "shown_servers", "shown_monitor_url")
+
+    def save_model(self, request: HttpRequest, obj: Cluster, form: forms.ModelForm, change: bool) -> None:
+        # What really changes: a secret left empty keeps its value, though the form counts it changed.
+        before = Cluster.objects.filter(pk=obj.pk).first() if change else None
+        changed = [f for f in form.changed_data if before is None or getattr(before, f) != getattr(obj, f)]
+        async_to_sync(do_save_cluster)(_actor(request), obj, changed, created=not change)
+
+    def delete_model(self, request: HttpRequest, obj: Cluster) -> None:
+        async_to_sync(do_delete_cluster)(_actor(request), obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Cluster]) -> None:
+        for cluster in queryset:
+            self.delete_model(request, cluster)
+
+
+def _masked(name: str) -> Callable[[ClusterAdmin, Cluster], str]:
+    def show(self: ClusterAdmin, obj: Cluster) -> str:
+        return "set (hidden)" if getattr(obj, name, "") else "not set"
+
+    show.__name__ = f"{name}_masked"
+    show.short_description = str(getattr(Cluster._meta.get_field(name), "verbose_name", name))  # type: ignore[attr-defined]
+    return show
+
+
+for _name in Cluster.SECRET_FIELDS:
+    setattr(ClusterAdmin, f"{_name}_masked", _masked(_name))
+
+
+def _actor(request: HttpRequest) -> Any:
+    return request.user if request.user.is_authenticated else None
 
 
 @admin.register(ApiToken)
@@ -136,53 +177,27 @@ class AuditEventAdmin(admin.ModelAdmin):
         return False
 
 
-class ManagedConsumerForm(forms.ModelForm):
-    class Meta:
-        model = ManagedConsumer
-        fields = [
-            "name", "cluster", "source_kind", "source", "group", "filter_subject", "handler", "config", "start",
-            "batch_size", "concurrency", "max_retries", "retry_backoff_ms", "retry_backoff_max_ms", "dead_letter",
-            "desired",
-        ]  # fmt: skip
-
-    def clean(self) -> dict[str, Any]:
-        data = super().clean() or {}
-        if data.get("handler"):
-            try:
-                handlers.validated(data["handler"], data.get("config") or {})
-            except InvalidInput as exc:
-                self.add_error("handler" if exc.field == "handler" else "config", exc.message)
-        dead = data.get("dead_letter")
-        if dead is not None and not (
-            isinstance(dead, dict)
-            and isinstance(dead.get("cluster"), str)
-            and bool(dead.get("topic")) != bool(dead.get("subject"))
-        ):
-            self.add_error(
-                "dead_letter", 'Give {"cluster": ..., "topic": ...} or {"cluster": ..., "subject": ...}, or null.'
-            )
-        return data
-
-
 @admin.register(ManagedConsumer)
 class ManagedConsumerAdmin(admin.ModelAdmin):
-    """Edits here restart the consumer everywhere, like the Workers page's form (without its broker checks)."""
+    """Read-only: create, edit, pause, resume, restart and delete on the Workers page."""
 
-    form = ManagedConsumerForm
-    list_display = ("name", "cluster", "source_kind", "source", "group", "handler", "desired", "generation")
+    list_display = ("name", "console", "cluster", "source_kind", "source", "group", "handler", "desired", "generation")
     list_filter = ("source_kind", "desired", "handler")
     search_fields = ("name", "source", "group")
-    readonly_fields = ("generation", "processed", "failed", "dead_lettered", "last_error", "last_error_at")
+    readonly_fields = ("console",)
 
-    def save_model(self, request: HttpRequest, obj: ManagedConsumer, form: forms.ModelForm, change: bool) -> None:
-        if change:
-            obj.generation += 1
-        super().save_model(request, obj, form, change)
-        notify_runners(obj.name)
+    @admin.display(description="Console")
+    def console(self, obj: ManagedConsumer) -> str:
+        return format_html('<a href="{}">Edit on the Workers page</a>', reverse("worker", args=[obj.name]))
 
-    def delete_model(self, request: HttpRequest, obj: ManagedConsumer) -> None:
-        super().delete_model(request, obj)
-        notify_runners(obj.name)
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
 
 
 @admin.register(ConsumerInstance)

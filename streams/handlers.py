@@ -26,14 +26,17 @@ DESTINATION_SCHEMA: dict[str, Any] = {
 
 def _destination(config: Any, key: str | None = None) -> Destination:
     """The destination in ``config`` (or under ``config[key]``), made once per consumer."""
-    data = config if key is None else config[key]
     if isinstance(config, HandlerConfig):
+        found = config.memoized(key or "destination")
+        if found is not None:
+            return found
+        data = config if key is None else config[key]
         return config.memo(key or "destination", lambda: Destination.from_config(data))
-    return Destination.from_config(data)
+    return Destination.from_config(config if key is None else config[key])
 
 
 def forward_to(message: Message, destination: Destination) -> None:
-    message.send(destination, key=message.key, value=message.value, headers=message.copied_headers())
+    message.forward(destination)
 
 
 @handler(
@@ -43,7 +46,21 @@ def forward_to(message: Message, destination: Destination) -> None:
     config_schema=DESTINATION_SCHEMA,
 )
 def forward(message: Message) -> None:
-    forward_to(message, _destination(message.config))
+    # Once per message of every bridge: the memoized destination without a call to find it.
+    config = message.config
+    destination = config.memoized("destination") if isinstance(config, HandlerConfig) else None
+    message.forward(destination or _destination(config))
+
+
+def _forward_lane(make: Any, lane: Any) -> int:
+    """A lane's messages forwarded in one call (the loop's fast path, see ``Message.forward_lane``)."""
+    config = getattr(make, "config", None)
+    if not isinstance(config, HandlerConfig) or not hasattr(make, "forward_lane"):
+        return 0
+    return int(make.forward_lane(lane, _destination(config)))
+
+
+forward.lane = _forward_lane  # type: ignore[attr-defined]
 
 
 VALIDATE_SCHEMA: dict[str, Any] = {

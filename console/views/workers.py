@@ -187,7 +187,7 @@ async def _control(ctx: Ctx, verb: str) -> Result:
     return Result({**view.as_api(), "message": f"{name} {said} on every instance."}, status=202)
 
 
-@writes(actions.WORKER_PAUSE)
+@writes(actions.WORKER_PAUSE, stops=True)
 async def worker_pause(ctx: Ctx) -> Result:
     return await _control(ctx, "pause")
 

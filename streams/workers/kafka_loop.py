@@ -4,7 +4,9 @@ Each batch: ``consume()`` up to ``batch_size`` messages, group them by partition
 handler for each partition's messages in order, wait until every send (forwards, dead
 letters) is confirmed, then commit, per partition, the offset after the last message that
 is done. A message still being retried, or whose send failed, is never committed past:
-its partition is sought back to it and it comes again.
+its partition is sought back to it and it comes again (the messages after it whose sends
+went through are not sent again). Should that seek fail, nothing the partition returns is
+handled until a seek succeeds.
 
 Pause keeps the membership: every assigned partition is paused, ``consume()`` keeps being
 called (so the member stays in the group), and a rebalance's new assignment is paused again
@@ -15,22 +17,22 @@ nothing fetched during the pause is skipped.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 from django.conf import settings
 
 from streams.kafka.client import client_config
-from streams.workers.loop import ConsumerLoop, LaneResult, State
-from streams.workers.message import KafkaMessage
-from streams.workers.outputs import EVERYTHING, Failures
+from streams.workers.loop import ConsumerLoop, State, backoff_seconds
+from streams.workers.message import KafkaMessage, bound
 
 logger = logging.getLogger("streams.workers")
 
 POLL_SECONDS = 0.1
-# After a failed send, before the batch is handled again.
-SEND_RETRY_SECONDS = 1.0
+# What one message may take to handle, besides its retries, in the bound on a batch's duration.
+HANDLER_ALLOWANCE_MS = 1000
+MAX_POLL_INTERVAL_MS = 86_400_000  # librdkafka's own limit
 
 
 class KafkaLoop(ConsumerLoop):
@@ -40,6 +42,25 @@ class KafkaLoop(ConsumerLoop):
     paused_applied: bool = False
     # What was last committed, per partition: a commit that would change nothing is not sent.
     _committed: dict[int, int]
+    # Partitions whose seek failed, to the offset they must be sought to: until it is, what
+    # they return is not handled (it is not what comes next).
+    unsought: dict[int, int]
+    _make: Callable[[Any], KafkaMessage] | None = None
+
+    def coordinates(self, raw: Any) -> tuple[int, int]:
+        return raw.partition(), raw.offset()
+
+    def poll_interval_ms(self) -> int:
+        """A batch is handled between two polls: librdkafka must not think the member hung meanwhile
+        (it would leave the group, and another member would handle the batch again). The bound is
+        what every message of a batch may take with all its retries' pauses."""
+        spec = self.spec
+        retries_ms = sum(
+            backoff_seconds(a, spec.retry_backoff_ms, spec.retry_backoff_max_ms) * 1000
+            for a in range(1, spec.max_retries + 1)
+        )
+        batch_ms = spec.batch_size * (HANDLER_ALLOWANCE_MS + retries_ms)
+        return int(min(MAX_POLL_INTERVAL_MS, max(300_000, settings.WORKER_SESSION_TIMEOUT_MS, batch_ms)))
 
     def client_settings(self) -> dict[str, Any]:
         session = settings.WORKER_SESSION_TIMEOUT_MS
@@ -51,7 +72,7 @@ class KafkaLoop(ConsumerLoop):
             "auto.offset.reset": self.spec.start,
             "session.timeout.ms": session,
             "heartbeat.interval.ms": max(100, session // 10),
-            "max.poll.interval.ms": max(300_000, session),
+            "max.poll.interval.ms": self.poll_interval_ms(),
             "enable.partition.eof": False,
             # Group requests wait for a rebalance to finish, which takes seconds: the console's
             # tight deadline for page calls would time them out again and again.
@@ -61,8 +82,9 @@ class KafkaLoop(ConsumerLoop):
     def run_client(self) -> None:
         self.positions = {}
         self._committed = {}
+        self.unsought = {}
         self.paused_applied = False
-        consumer = Consumer(self.client_settings())
+        consumer = self.make_consumer()
         self.consumer = consumer
         topic = self.spec.source
         try:
@@ -71,12 +93,20 @@ class KafkaLoop(ConsumerLoop):
                 self.state = State.RUNNING if not self.want_paused else State.PAUSED
             while not self.stopping:
                 self._apply_pause(consumer)
+                if self.unsought:
+                    self._seek_again(consumer)
                 messages = consumer.consume(self.spec.batch_size, POLL_SECONDS)
                 if self.outbox is not None:
                     self.outbox.poll()
                 if not messages:
                     continue
-                good = [m for m in messages if self._usable(m)]
+                positions = self.positions
+                if self.unsought:
+                    good = [m for m in messages if self._usable(m)]
+                else:
+                    good = [m for m in messages if m.error() is None and m.partition() in positions]
+                    if len(good) < len(messages):
+                        good = [m for m in messages if self._usable(m)]
                 if not good:
                     continue
                 if self.halt:
@@ -93,10 +123,14 @@ class KafkaLoop(ConsumerLoop):
                 logger.debug("managed consumer %s: close failed", self.spec.name, exc_info=True)
             self.consumer = None
 
+    def make_consumer(self) -> Consumer:
+        return Consumer(self.client_settings())
+
     def _usable(self, msg: Any) -> bool:
         err = msg.error()
         if err is None:
-            return msg.partition() in self.positions
+            partition = msg.partition()
+            return partition in self.positions and not (self.unsought and partition in self.unsought)
         if err.code() != KafkaError._PARTITION_EOF:
             self.note_error(f"Kafka: {err.str()}", None)
         return False
@@ -117,12 +151,9 @@ class KafkaLoop(ConsumerLoop):
                 for tp in parts:
                     position = self.positions.get(tp.partition)
                     if position is not None and position >= 0:
-                        try:
-                            consumer.seek(TopicPartition(tp.topic, tp.partition, position))
-                        except KafkaException as exc:
-                            self.note_error(f"seek after resume failed: {exc}", None)
+                        self._seek(consumer, tp.partition, position)
             self.paused_applied = False
-        if not self.stuck and not self.stopping:
+        if not self.stuck and not self.stopping and not self.troubled and not self.unsought:
             self.state = State.PAUSED if want else State.RUNNING
 
     # -- rebalance callbacks (run inside consume()) -----------------------------------------------
@@ -136,17 +167,21 @@ class KafkaLoop(ConsumerLoop):
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self._commit(consumer, only={tp.partition for tp in partitions})
-        for tp in partitions:
-            # Another member may move it on: when it comes back, start from what the broker says.
-            self.positions.pop(tp.partition, None)
-            self._committed.pop(tp.partition, None)
-        self._publish_assignment(consumer, gone={tp.partition for tp in partitions})
+        self._drop(consumer, partitions)
 
     def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        for tp in partitions:
-            self.positions.pop(tp.partition, None)
-            self._committed.pop(tp.partition, None)
-        self._publish_assignment(consumer, gone={tp.partition for tp in partitions})
+        self._drop(consumer, partitions)
+
+    def _drop(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        gone = {tp.partition for tp in partitions}
+        for partition in gone:
+            # Another member may move it on: when it comes back, start from what the broker says.
+            self.positions.pop(partition, None)
+            self._committed.pop(partition, None)
+            self.unsought.pop(partition, None)
+        if self.redo or self.already_sent:
+            self.forget(lambda where: isinstance(where, tuple) and where[0] in gone)
+        self._publish_assignment(consumer, gone=gone)
 
     def _publish_assignment(self, consumer: Consumer, gone: set[int] | None = None) -> None:
         gone = gone or set()
@@ -156,22 +191,25 @@ class KafkaLoop(ConsumerLoop):
 
     def _process(self, consumer: Consumer, messages: Sequence[Any]) -> None:
         lanes: dict[int, list[Any]] = {}
-        for msg in messages:
-            lanes.setdefault(msg.partition(), []).append(msg)
+        first = messages[0].partition()
+        if len(self.positions) == 1:
+            lanes[first] = list(messages)  # one partition assigned: every message is of it
+        else:
+            for msg in messages:
+                lanes.setdefault(msg.partition(), []).append(msg)
         keys = list(lanes)
-        cluster, name, config, outbox = self.spec.cluster, self.spec.name, self.config, self.outbox
+        make = self._make
+        if make is None:
+            spec = self.spec
+            make = self._make = bound(KafkaMessage, cluster=spec.cluster, consumer=spec.name, config=self.config,
+                                      outbox=self.outbox)  # fmt: skip
 
-        def make(msg: Any) -> KafkaMessage:
-            return KafkaMessage(msg, cluster, name, config, outbox)
-
-        results = self.run_lanes([lanes[k] for k in keys], make)
+        ordered = [lanes[k] for k in keys]
+        results = self.run_lanes(ordered, make)
         assert self.outbox is not None
-        failed = self.outbox.confirm()
-        for reason in list(failed.values())[:1]:
-            self.note_error(f"a send failed, so the batch will be handled again: {reason}", None)
-        for partition, result in zip(keys, results, strict=True):
-            lane = lanes[partition]
-            done = 0 if EVERYTHING in failed else _done_count(lane, result, failed)
+        failed = self.outbox.confirm() if self.outbox.sent else {}
+        dones, pause = self.settle(ordered, results, failed, in_order=True)
+        for partition, lane, done in zip(keys, ordered, dones, strict=True):
             if partition in self.positions:
                 if done:
                     self.positions[partition] = lane[done - 1].offset() + 1
@@ -180,8 +218,8 @@ class KafkaLoop(ConsumerLoop):
                     self._seek(consumer, partition, lane[done].offset())
         self.count(results)
         self._commit(consumer)
-        if failed:
-            self.wait(SEND_RETRY_SECONDS)
+        if pause:
+            self.nap(pause)
 
     def _leave(self, messages: Sequence[Any]) -> None:
         """Messages fetched but not handled: the partition's position stays at the first of them."""
@@ -190,13 +228,26 @@ class KafkaLoop(ConsumerLoop):
             if self.positions.get(partition, 0) < 0:
                 self.positions[partition] = msg.offset()
 
-    def _seek(self, consumer: Consumer, partition: int, offset: int) -> None:
+    def _seek(self, consumer: Consumer, partition: int, offset: int) -> bool:
         self.positions[partition] = offset
         try:
             consumer.seek(TopicPartition(self.spec.source, partition, offset))
         except KafkaException as exc:
-            # A paused partition cannot always be sought; resume seeks to the position anyway.
-            logger.debug("managed consumer %s: seek failed: %s", self.spec.name, exc)
+            # The fetch goes on from where it was, past messages not handled: nothing the partition
+            # returns is handled (or committed past them) until a seek succeeds.
+            self.unsought[partition] = offset
+            self.note_error(f"seek to offset {offset} of partition {partition} failed: {exc}", None)
+            return False
+        self.unsought.pop(partition, None)
+        return True
+
+    def _seek_again(self, consumer: Consumer) -> None:
+        if self.paused_applied:
+            return  # resume seeks every partition
+        for partition, offset in list(self.unsought.items()):
+            if partition in self.positions and not self._seek(consumer, partition, offset):
+                self.state = State.FAILING
+                self.wait(0.5)
 
     def _commit(self, consumer: Consumer, *, only: set[int] | None = None) -> None:
         """Synchronous: once it returns, a crash cannot send these messages again."""
@@ -218,13 +269,3 @@ class KafkaLoop(ConsumerLoop):
             return
         for tp in offsets:
             self._committed[tp.partition] = tp.offset
-
-
-def _done_count(lane: Sequence[Any], result: LaneResult, failed: Failures) -> int:
-    """How many of the lane's messages, from its start, are done and may be committed: those
-    the handler finished, up to the first whose send (forward, dead letter) failed."""
-    if failed:
-        for index in range(result.done):
-            if id(lane[index]) in failed:
-                return index
-    return result.done

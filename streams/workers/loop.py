@@ -13,11 +13,11 @@ import logging
 import threading
 import time
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from django.conf import settings
 
@@ -26,12 +26,29 @@ from streams.redact import redact_urls
 from streams.workers import registry
 from streams.workers.message import ORIGIN_PREFIX, Destination, HandlerConfig, Message
 from streams.workers.models import ConsumerInstance, ManagedConsumer
-from streams.workers.outputs import Outbox
+from streams.workers.outputs import Failures, Outbox
 
 logger = logging.getLogger("streams.workers")
 
 State = ConsumerInstance.State
 ERROR_HEADER_LIMIT = 1000
+# Batches in a row whose sends failed for a reason that may pass (a broker away, a timeout)
+# before the consumer shows ``failing``; it keeps trying, at most every SEND_RETRY_MAX_SECONDS.
+SEND_RETRY_LIMIT = 5
+SEND_RETRY_MAX_SECONDS = 30.0
+REDO_LIMIT = 10_000
+
+
+class SendFailed(Exception):
+    """A send of the handler's that can never succeed as it is: a failure of the handler."""
+
+
+@dataclass
+class Redo:
+    """A message handled again because its send failed for good: its attempts so far."""
+
+    attempts: int
+    error: SendFailed
 
 
 def backoff_seconds(attempt: int, base_ms: int, max_ms: int) -> float:
@@ -153,6 +170,15 @@ class ConsumerLoop(threading.Thread):
         self._aio: asyncio.AbstractEventLoop | None = None
         self._pool: ThreadPoolExecutor | None = None
         self.timeout = max(settings.BROKER_TIMEOUT_SECONDS, 1.0) * 3
+        # Across batches, by message coordinates: messages to handle again as failures (their
+        # send failed for good), and messages whose sends were confirmed but which come again
+        # (after an earlier message of their lane failed): not handled twice.
+        self.redo: dict[Hashable, Redo] = {}
+        self.already_sent: set[Hashable] = set()
+        # Within a batch, by token: attempts of messages done after a retry; dead letters sent.
+        self._attempts: dict[int, int] = {}
+        self._dead_letters: dict[int, tuple[dict[str, Any], int]] = {}
+        self.send_failures = 0
 
     # -- controls (called from the runner's thread) ---------------------------------------------
 
@@ -178,6 +204,13 @@ class ConsumerLoop(threading.Thread):
     def wait(self, seconds: float) -> bool:
         """Sleep unless told to stop; True when stopping."""
         return self._stop_requested.wait(seconds)
+
+    def nap(self, seconds: float) -> None:
+        """Sleep unless told to pause or stop (a pause is felt at once, not after the nap)."""
+        deadline = time.monotonic() + seconds
+        while not self.halt and not self.wait(min(0.05, max(deadline - time.monotonic(), 0))):
+            if time.monotonic() >= deadline:
+                return
 
     # -- the thread ---------------------------------------------------------------------------------
 
@@ -232,6 +265,91 @@ class ConsumerLoop(threading.Thread):
     def note_error(self, message: str, origin: dict[str, Any] | None) -> None:
         self.error = ErrorNote(message, origin)
 
+    @property
+    def troubled(self) -> bool:
+        """Failing without being stuck: sends keep failing; the loop keeps trying."""
+        return self.send_failures >= SEND_RETRY_LIMIT
+
+    def coordinates(self, raw: Any) -> Hashable:
+        """Where a client message is in its source (what comes again when it is redelivered)."""
+        raise NotImplementedError
+
+    # -- after a batch's sends are confirmed ----------------------------------------------------------
+
+    def settle(
+        self, lanes: Sequence[Sequence[Any]], results: Sequence[LaneResult], failed: Failures, *, in_order: bool
+    ) -> tuple[list[int], float]:
+        """How many messages of each lane, from its start, are done (their sends confirmed), and
+        how long to wait before going on.
+
+        A transient send failure has its message handled again as it is; a permanent one makes
+        the message a handler failure (``redo``: retried with backoff, then dead-lettered). A dead
+        letter that fails for good stops the consumer on its message (``failing``). With
+        ``in_order`` (Kafka: a commit covers everything before it) the messages after a failed one
+        whose sends went through are remembered, so that they are not sent again when they come back.
+        """
+        dones: list[int] = []
+        transient = None
+        for lane, result in zip(lanes, results, strict=True):
+            done = result.done
+            if failed:
+                first: int | None = None
+                for index in range(result.done):
+                    token = id(lane[index])
+                    failure = failed.get(token)
+                    if failure is None:
+                        if first is not None and in_order:
+                            self.already_sent.add(self.coordinates(lane[index]))
+                        continue
+                    result.processed = max(0, result.processed - 1)
+                    if first is None:
+                        first = index
+                    if not failure.permanent:
+                        transient = transient or failure
+                    elif token in self._dead_letters:
+                        origin, attempts = self._dead_letters[token]
+                        self.fail(
+                            f"the dead letter could not be sent either: {failure.reason} (after {attempts} "
+                            f"attempt{'s' if attempts != 1 else ''}; the consumer stops on this message)",
+                            origin,
+                        )
+                        result.stopped_by = Outcome.STUCK
+                        done = index
+                        break
+                    else:
+                        error = SendFailed(failure.reason)
+                        self.redo[self.coordinates(lane[index])] = Redo(self._attempts.get(token, 1), error)
+                if first is not None:
+                    done = min(done, first)
+            dones.append(done)
+        self._attempts.clear()
+        self._dead_letters.clear()
+        if len(self.redo) > REDO_LIMIT:
+            # Redelivered elsewhere (JetStream), never to come back here: the oldest go first.
+            for where in list(self.redo)[: len(self.redo) - REDO_LIMIT]:
+                del self.redo[where]
+        pause = 0.0
+        if transient is not None:
+            self.send_failures += 1
+            n = self.send_failures
+            if self.troubled:
+                reason = f"sends keep failing ({n} times in a row; still trying): {transient.reason}"
+                self.fail(reason, None, sticky=False)
+            else:
+                self.note_error(f"a send failed, the message will be handled again: {transient.reason}", None)
+            pause = min(SEND_RETRY_MAX_SECONDS, 0.5 * 2 ** (n - 1))
+        elif self.send_failures:
+            self.send_failures = 0
+            if self.state == State.FAILING and not self.stuck:
+                self.state = State.RUNNING
+        return dones, pause
+
+    def forget(self, test: Callable[[Hashable], bool]) -> None:
+        """Drop what is remembered of messages that are no longer this loop's (a revoked partition)."""
+        for where in [w for w in self.redo if test(w)]:
+            del self.redo[where]
+        self.already_sent = {w for w in self.already_sent if not test(w)}
+
     # -- handler calls ----------------------------------------------------------------------------------
 
     def run_lanes(self, lanes: Sequence[Sequence[Any]], make: Callable[[Any], Message]) -> list[LaneResult]:
@@ -250,11 +368,34 @@ class ConsumerLoop(threading.Thread):
         func = self.handler.func
         result = LaneResult()
         started = time.perf_counter()
+        # Both are only changed between batches: when empty now, no message of the lane is in them.
+        again = bool(self.redo or self.already_sent)
+        clean = 0  # messages handled at the first call, counted into the result at the end
+        # A handler may handle a whole lane in one call (the built-in forward): what it leaves
+        # (a message it could not send) goes on one by one, with retries as usual.
+        whole = getattr(func, "lane", None)
+        if whole is not None and not again and not self.halt and lane:
+            clean = whole(make, lane)
+            lane = lane[clean:]
         try:
             for raw in lane:
                 if self.halt:
                     result.stopped_by = Outcome.INTERRUPTED
                     break
+                if again:
+                    entry = self._again(raw, result)
+                    if entry is True:
+                        continue
+                    if entry is not None:
+                        message = make(raw)
+                        message.attempt = entry.attempts
+                        outcome = self._after_failure(message, entry.error, result)
+                        if outcome in (Outcome.STUCK, Outcome.INTERRUPTED):
+                            self._interrupted(raw, message, entry, outcome)
+                            result.stopped_by = outcome
+                            break
+                        result.done += 1
+                        continue
                 message = make(raw)
                 try:
                     func(message)
@@ -265,11 +406,26 @@ class ConsumerLoop(threading.Thread):
                         break
                     result.done += 1
                     continue
-                result.done += 1
-                result.processed += 1
+                clean += 1
         finally:
+            result.done += clean
+            result.processed += clean
             result.seconds = time.perf_counter() - started
         return result
+
+    def _again(self, raw: Any, result: LaneResult) -> Redo | Literal[True] | None:
+        """A message that comes again: True when its sends went through already (it is done),
+        its ``Redo`` when its send failed for good, else None."""
+        where = self.coordinates(raw)
+        if where in self.already_sent:
+            self.already_sent.discard(where)
+            result.done += 1
+            return True
+        return self.redo.pop(where, None)
+
+    def _interrupted(self, raw: Any, message: Message, entry: Redo, outcome: str) -> None:
+        if outcome == Outcome.INTERRUPTED:
+            self.redo[self.coordinates(raw)] = Redo(message.attempt, entry.error)
 
     def _after_failure(self, message: Message, exc: Exception, result: LaneResult, retry: Any = None) -> str:
         """Retries with backoff, then the dead letter (or failing); the message's outcome."""
@@ -298,6 +454,8 @@ class ConsumerLoop(threading.Thread):
             except Exception as again:  # noqa: BLE001 - a handler may raise anything
                 exc = again
                 continue
+            # Should a send of this attempt fail for good, the next attempt counts on from here.
+            self._attempts[id(message._msg)] = message.attempt
             result.processed += 1
             return Outcome.DONE
 
@@ -312,6 +470,7 @@ class ConsumerLoop(threading.Thread):
             )
             return Outcome.STUCK
         headers = [*message.headers, *dead_letter_headers(message, reason, self.handler.name)]
+        self._dead_letters[id(message._msg)] = (message.origin(), message.attempt)
         self.outbox.send(self.spec.dead_letter, message.key, message.value, headers, id(message._msg))
         self.note_error(f"dead-lettered: {reason}", message.origin())
         result.dead += 1
@@ -342,19 +501,34 @@ class ConsumerLoop(threading.Thread):
         result = LaneResult()
         started = time.perf_counter()
         loop = asyncio.get_running_loop()
+
+        # Retries wait in a thread so that other lanes keep going; each retry runs on this loop.
+        def retry(m: Message) -> None:
+            asyncio.run_coroutine_threadsafe(func(m), loop).result()
+
         try:
             for raw in lane:
                 if self.halt:
                     result.stopped_by = Outcome.INTERRUPTED
                     break
+                if self.redo or self.already_sent:
+                    entry = self._again(raw, result)
+                    if entry is True:
+                        continue
+                    if entry is not None:
+                        message = make(raw)
+                        message.attempt = entry.attempts
+                        outcome = await asyncio.to_thread(self._after_failure, message, entry.error, result, retry)
+                        if outcome in (Outcome.STUCK, Outcome.INTERRUPTED):
+                            self._interrupted(raw, message, entry, outcome)
+                            result.stopped_by = outcome
+                            break
+                        result.done += 1
+                        continue
                 message = make(raw)
                 try:
                     await func(message)
                 except Exception as exc:  # noqa: BLE001 - a handler may raise anything
-                    # Retries wait in a thread so that other lanes keep going; each retry runs on this loop.
-                    def retry(m: Message) -> None:
-                        asyncio.run_coroutine_threadsafe(func(m), loop).result()
-
                     outcome = await asyncio.to_thread(self._after_failure, message, exc, result, retry)
                     if outcome in (Outcome.STUCK, Outcome.INTERRUPTED):
                         result.stopped_by = outcome

@@ -12,7 +12,7 @@ at the headers never pays for converting them.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Mapping
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -23,12 +23,16 @@ if TYPE_CHECKING:
 
 Headers = list[tuple[str, bytes]]
 T = TypeVar("T")
+M = TypeVar("M", bound="Message")
 
 ORIGIN_PREFIX = "streamdesk-origin-"
 ORIGIN_CLUSTER = ORIGIN_PREFIX + "cluster"
 ORIGIN_TOPIC = ORIGIN_PREFIX + "topic"
 ORIGIN_PARTITION = ORIGIN_PREFIX + "partition"
 ORIGIN_OFFSET = ORIGIN_PREFIX + "offset"
+ORIGIN_STREAM = ORIGIN_PREFIX + "stream"
+ORIGIN_SUBJECT = ORIGIN_PREFIX + "subject"
+ORIGIN_SEQ = ORIGIN_PREFIX + "seq"
 CONSUMER_HEADER = "streamdesk-consumer"
 
 
@@ -39,6 +43,10 @@ class HandlerConfig(dict[str, Any]):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._memo: dict[Hashable, Any] = {}
+
+    def memoized(self, key: Hashable) -> Any:
+        """What ``memo`` made for ``key``, or None (the hot path: no closure to build)."""
+        return self._memo.get(key)
 
     def memo(self, key: Hashable, build: Callable[[], T]) -> T:
         try:
@@ -177,6 +185,35 @@ class Message:
         """The original headers followed by the provenance headers: what a forward sends."""
         return [*self.headers, *self.provenance()]
 
+    def forward(self, destination: Destination) -> None:
+        """Send a copy to ``destination``: key, value, the original headers and the provenance ones."""
+        self.send(destination, key=self.key, value=self.value, headers=self.copied_headers())
+
+    @classmethod
+    def forward_lane(cls, lane: Sequence[Any], destination: Destination) -> int:
+        """``forward`` for a lane of client messages at once, on a class made by ``bound``: how many
+        were sent, from the first (the caller handles the rest one by one, as usual)."""
+        return 0
+
+    def _sending(self) -> Outbox:
+        if self._outbox is None:
+            raise RuntimeError("this message was not given an outbox (it is not running in a managed consumer)")
+        return self._outbox
+
+
+def bound(cls: type[M], **fields: Any) -> Callable[[Any], M]:
+    """A subclass of ``cls`` whose instances share one consumer's fields (``cluster``,
+    ``consumer``, ``config``, the outbox...): made once per loop, it makes each message with a
+    few stores instead of a call up the constructors."""
+    shared = {("_outbox" if name == "outbox" else name): value for name, value in fields.items()}
+
+    def __init__(self: M, msg: Any) -> None:
+        self._msg = msg
+        self.attempt = 1
+        self._headers = None
+
+    return type(cls.__name__, (cls,), {"__slots__": (), "__init__": __init__, **shared})
+
 
 class KafkaMessage(Message):
     __slots__ = ()
@@ -228,6 +265,45 @@ class KafkaMessage(Message):
             (ORIGIN_OFFSET, str(msg.offset()).encode()),
             (CONSUMER_HEADER, self.consumer.encode()),
         ]
+
+    def forward(self, destination: Destination) -> None:
+        # The hot path of every Kafka forward: straight from the client's message to the outbox.
+        msg = self._msg
+        outbox = self._outbox or self._sending()
+        headers = [
+            *(msg.headers() or ()),
+            (ORIGIN_CLUSTER, self.cluster.encode()),
+            (ORIGIN_TOPIC, msg.topic().encode()),
+            (ORIGIN_PARTITION, str(msg.partition()).encode()),
+            (ORIGIN_OFFSET, str(msg.offset()).encode()),
+            (CONSUMER_HEADER, self.consumer.encode()),
+        ]
+        outbox.send(destination, msg.key(), msg.value(), headers, id(msg))
+
+    @classmethod
+    def forward_lane(cls, lane: Sequence[Any], destination: Destination) -> int:
+        # On a bound class these are plain class attributes; on KafkaMessage itself, slots.
+        outbox, cluster_name, consumer_name = (getattr(cls, name, None) for name in ("_outbox", "cluster", "consumer"))
+        if not isinstance(cluster_name, str) or not isinstance(consumer_name, str) or outbox is None:
+            return 0
+        send = outbox.send
+        cluster, consumer = cluster_name.encode(), consumer_name.encode()
+        done = 0
+        try:
+            for msg in lane:
+                headers = [
+                    *(msg.headers() or ()),
+                    (ORIGIN_CLUSTER, cluster),
+                    (ORIGIN_TOPIC, msg.topic().encode()),
+                    (ORIGIN_PARTITION, str(msg.partition()).encode()),
+                    (ORIGIN_OFFSET, str(msg.offset()).encode()),
+                    (CONSUMER_HEADER, consumer),
+                ]
+                send(destination, msg.key(), msg.value(), headers, id(msg))
+                done += 1
+        except Exception:  # noqa: BLE001 - this message goes the usual way: retries, dead letter
+            return done
+        return done
 
     def describe(self) -> str:
         return f"{self.topic} partition {self.partition} offset {self.offset}"
@@ -281,6 +357,45 @@ class NatsMessage(Message):
 
     def origin(self) -> dict[str, Any]:
         return {"cluster": self.cluster, "stream": self.stream, "subject": self.subject, "seq": self.seq}
+
+    def forward(self, destination: Destination) -> None:
+        if destination.topic:
+            super().forward(destination)
+            return
+        # NATS to NATS, the hot path: the client's own header dict (its names are valid NATS names
+        # already) with the provenance added, no conversion either way.
+        msg = self._msg
+        headers = dict(msg.headers) if msg.headers else {}
+        headers[ORIGIN_CLUSTER] = self.cluster
+        headers[ORIGIN_STREAM] = self._stream_name
+        headers[ORIGIN_SUBJECT] = msg.subject
+        headers[ORIGIN_SEQ] = str(msg.metadata.sequence.stream)
+        headers[CONSUMER_HEADER] = self.consumer
+        self._sending().send_nats(destination, msg.data, headers, id(msg))
+
+    @classmethod
+    def forward_lane(cls, lane: Sequence[Any], destination: Destination) -> int:
+        if destination.topic:
+            return 0  # to Kafka: one by one (headers become bytes)
+        shared = [getattr(cls, name, None) for name in ("_outbox", "cluster", "consumer", "_stream_name")]
+        outbox, cluster, consumer, stream = shared
+        if outbox is None or not all(isinstance(v, str) for v in (cluster, consumer, stream)):
+            return 0
+        send = outbox.send_nats
+        done = 0
+        try:
+            for msg in lane:
+                headers = dict(msg.headers) if msg.headers else {}
+                headers[ORIGIN_CLUSTER] = cluster
+                headers[ORIGIN_STREAM] = stream
+                headers[ORIGIN_SUBJECT] = msg.subject
+                headers[ORIGIN_SEQ] = str(msg.metadata.sequence.stream)
+                headers[CONSUMER_HEADER] = consumer
+                send(destination, msg.data, headers, id(msg))
+                done += 1
+        except Exception:  # noqa: BLE001 - this message goes the usual way: retries, dead letter
+            return done
+        return done
 
     def describe(self) -> str:
         return f"stream {self.stream} seq {self.seq} ({self.subject})"

@@ -7,6 +7,10 @@ before its turn, or its send failed) is negatively acknowledged, so the server d
 again at once; a message stuck past its retries with no dead-letter destination is left
 unacknowledged and the loop stops fetching (``failing``).
 
+While a batch is handled, every message of it not yet acknowledged is reported in progress
+every third of the durable's ``ack_wait``, so a slow handler, a retry's backoff or a slow send
+never has the server deliver the message to another instance meanwhile.
+
 Pause: the action functions pause the consumer on the server (nats-server 2.11+), so every
 instance stops at once; each loop also stops fetching, which is the whole pause on older
 servers.
@@ -17,8 +21,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -31,21 +34,25 @@ from streams.errors import NotFound, StreamdeskError
 from streams.nats.connection import connect_options
 from streams.nats.jetstream import JS_API, js_error
 from streams.nats.types import INDEFINITE_PAUSE, rfc3339
-from streams.workers.loop import ConsumerLoop, State
-from streams.workers.message import Message, NatsMessage
-from streams.workers.outputs import EVERYTHING
+from streams.workers.loop import ConsumerLoop, Outcome, State
+from streams.workers.message import NatsMessage, bound
 
 logger = logging.getLogger("streams.workers")
 
 FETCH_SECONDS = 0.5
 ACK_WAIT_SECONDS = 30
-IN_PROGRESS_EVERY = 5.0
 
 
 class NatsLoop(ConsumerLoop):
     nc: NatsClient | None = None
     loop: asyncio.AbstractEventLoop | None = None
-    _last_progress: float = 0.0
+    # The durable's, as the server reports it: what the progress reports keep ahead of.
+    ack_wait: float = ACK_WAIT_SECONDS
+    _make: Callable[[Any], NatsMessage] | None = None
+
+    def coordinates(self, raw: Any) -> int:
+        seq: int = raw.metadata.sequence.stream
+        return seq
 
     def run_client(self) -> None:
         asyncio.run(self._main())
@@ -106,7 +113,10 @@ class NatsLoop(ConsumerLoop):
         self.nc = nc
         self.loop = asyncio.get_running_loop()
         try:
-            await self.ensure_consumer(nc)
+            info = await self.ensure_consumer(nc)
+            ack_wait = (info.get("config") or {}).get("ack_wait")
+            if isinstance(ack_wait, int) and ack_wait > 0:
+                self.ack_wait = ack_wait / 1e9
             js = nc.jetstream(timeout=self.timeout)
             sub = await js.pull_subscribe_bind(durable=self.spec.group, stream=self.spec.source)
             self.assignment = [[self.spec.source, self.spec.filter_subject or ">"]]
@@ -118,7 +128,8 @@ class NatsLoop(ConsumerLoop):
                         self.state = State.PAUSED
                     await asyncio.sleep(0.05)
                     continue
-                self.state = State.RUNNING
+                if not self.troubled:
+                    self.state = State.RUNNING
                 try:
                     messages = await sub.fetch(self.spec.batch_size, timeout=FETCH_SECONDS)
                 except (NatsTimeoutError, TimeoutError):
@@ -156,34 +167,43 @@ class NatsLoop(ConsumerLoop):
         else:
             lanes = [list(messages)]
 
-        def make(msg: Any) -> NatsMessage:
-            return NatsMessage(msg, stream, cluster, name, config, outbox)
+        make = self._make
+        if make is None:
+            make = self._make = bound(NatsMessage, _stream_name=stream, cluster=cluster, consumer=name, config=config,
+                                      outbox=outbox)  # fmt: skip
 
-        results = await asyncio.to_thread(self.run_lanes, lanes, make)
-        assert self.outbox is not None
-        failed = await asyncio.to_thread(self.outbox.confirm) if self.outbox.sent else {}
-        for reason in list(failed.values())[:1]:
-            self.note_error(f"a send failed, the message will be handled again: {reason}", None)
-        everything = EVERYTHING in failed
-        for lane, result in zip(lanes, results, strict=True):
-            for index, msg in enumerate(lane):
-                if index < result.done and not everything and id(msg) not in failed:
-                    await msg.ack()
-                elif index == result.done and self.stuck and result.stopped_by == "stuck":
-                    continue  # left unacknowledged: the consumer is failing on it
-                else:
-                    await msg.nak()
+        open_ = {id(msg): msg for msg in messages}
+        progress = asyncio.create_task(self._report_progress(open_))
+        try:
+            results = await asyncio.to_thread(self.run_lanes, lanes, make)
+            assert self.outbox is not None
+            failed = await asyncio.to_thread(self.outbox.confirm) if self.outbox.sent else {}
+            dones, pause = self.settle(lanes, results, failed, in_order=False)
+            for lane, result, done in zip(lanes, results, dones, strict=True):
+                for index, msg in enumerate(lane):
+                    del open_[id(msg)]
+                    if index < result.done and id(msg) not in failed:
+                        await msg.ack()
+                    elif index == done and result.stopped_by == Outcome.STUCK:
+                        continue  # left unacknowledged: the consumer is failing on it
+                    else:
+                        await msg.nak()
+        finally:
+            progress.cancel()
         self.count(results)
+        if pause:
+            await asyncio.to_thread(self.nap, pause)
 
-    def keep_alive(self, message: Message) -> None:
-        """A message waiting for a retry is in progress, so the server does not deliver it elsewhere."""
-        now = time.monotonic()
-        if self.loop is None or now - self._last_progress < IN_PROGRESS_EVERY:
-            return
-        self._last_progress = now
-        raw = getattr(message, "_msg", None)
-        if raw is not None:
-            asyncio.run_coroutine_threadsafe(raw.in_progress(), self.loop)
+    async def _report_progress(self, open_: dict[int, Any]) -> None:
+        """Until cancelled: every third of ack_wait, each message not acknowledged yet is in progress."""
+        every = max(self.ack_wait / 3, 0.1)
+        while True:
+            await asyncio.sleep(every)
+            for msg in list(open_.values()):
+                try:
+                    await msg.in_progress()
+                except nats.errors.Error:
+                    logger.debug("managed consumer %s: in-progress report failed", self.spec.name, exc_info=True)
 
 
 async def _quiet(exc: Exception) -> None:

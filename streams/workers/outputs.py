@@ -2,22 +2,33 @@
 
 During a batch, sends are handed to the client (Kafka) or queued (NATS); ``confirm()``
 then waits until every one is acknowledged (Kafka delivery reports, a NATS round trip
-after core publishes, JetStream acks) and answers which source messages had a send that
-failed. Only then does the loop commit offsets or acknowledge messages, and never past
-a message whose send failed: that message is handled again.
+after core publishes, JetStream acks) and answers, per source message, which sends failed
+and whether trying again could help (``SendFailure.permanent``). Only then does the loop
+commit offsets or acknowledge messages, and never past a message whose send failed: a
+transient failure has the message handled again; a permanent one (a message too large, an
+unknown topic, a header the client refuses) counts as a failure of the handler (retries,
+then the dead letter).
+
+NATS header names must be RFC 7230 tokens: every other character of a name (and ``%``) is
+percent-encoded as its UTF-8 bytes when a message is bridged (``bad name`` becomes
+``bad%20name``), so no message is refused for a Kafka header name.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
+import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import nats
 from confluent_kafka import KafkaError, KafkaException, Producer
 from nats.aio.client import Client as NatsClient
-from nats.errors import NoRespondersError
+from nats.errors import BadHeaderError, BadSubjectError, MaxPayloadError, NoRespondersError
+from nats.js.errors import APIError
 
 from streams.clusters import ClusterConfig
 from streams.kafka.client import client_config
@@ -29,9 +40,50 @@ logger = logging.getLogger("streams.workers")
 
 # A source message's id(): what its sends are known by until its batch is confirmed.
 Token = int
-Failures = dict[Token | str, str]
-# In a confirm() answer: every send of the batch failed (a Kafka delivery did).
-EVERYTHING = "*"
+
+
+@dataclass(frozen=True)
+class SendFailure:
+    reason: str
+    # Sending the same message again fails the same way (too large, unknown topic, refused header).
+    permanent: bool = False
+
+
+Failures = dict[Token, SendFailure]
+
+# Errors that sending the same message again cannot fix; any other failure is retried as it is.
+_PERMANENT_KAFKA = {
+    getattr(KafkaError, name)
+    for name in (
+        "MSG_SIZE_TOO_LARGE",
+        "RECORD_LIST_TOO_LARGE",
+        "INVALID_RECORD",
+        "CORRUPT_MESSAGE",
+        "INVALID_TOPIC_EXCEPTION",
+        "TOPIC_AUTHORIZATION_FAILED",
+        "UNKNOWN_TOPIC_OR_PART",
+        "INVALID_REQUIRED_ACKS",
+        "_UNKNOWN_TOPIC",
+        "_UNKNOWN_PARTITION",
+        "_INVALID_ARG",
+        "_MSG_SIZE_TOO_LARGE",
+        "_INVALID_TYPE",
+    )
+    if hasattr(KafkaError, name)
+}
+_PERMANENT_NATS = (BadHeaderError, BadSubjectError, MaxPayloadError, NoRespondersError, TypeError, ValueError)
+
+_TOKEN_CHARS = frozenset("!#$&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
+_TOKEN_RE = re.compile(r"[!#$&'*+\-.^_`|~0-9A-Za-z]+")
+
+
+@functools.lru_cache(maxsize=4096)
+def nats_header_name(name: str) -> str:
+    """``name`` as a valid NATS header name: characters outside RFC 7230's token set, and ``%``,
+    percent-encoded (UTF-8). Reversible with ``urllib.parse.unquote``; names repeat, so cached."""
+    if _TOKEN_RE.fullmatch(name):
+        return name
+    return "".join(c if c in _TOKEN_CHARS else "".join(f"%{b:02X}" for b in c.encode()) for c in name)
 
 
 def nats_headers(headers: Headers) -> dict[str, str] | None:
@@ -40,17 +92,26 @@ def nats_headers(headers: Headers) -> dict[str, str] | None:
         return None
     out: dict[str, str] = {}
     for name, value in headers:
+        name = nats_header_name(name)
         text = value.decode("utf-8", "replace") if isinstance(value, bytes | bytearray) else str(value)
         out[name] = f"{out[name]}, {text}" if name in out else text
     return out
 
 
+def kafka_failure(err: KafkaError | None, what: str) -> SendFailure:
+    if not isinstance(err, KafkaError):
+        return SendFailure(f"{what}: {err}", permanent=False)
+    return SendFailure(f"{what}: {err.str()}", permanent=err.code() in _PERMANENT_KAFKA)
+
+
 class KafkaSink:
     """One producer to one Kafka cluster.
 
-    Delivery is confirmed per batch (``flush``): a failed delivery fails the whole batch's sends,
-    so the batch is handled again. Failures are rare, and one shared callback keeps the common
-    case as cheap as a bare producer's.
+    A failed delivery fails its source message alone; the batch's other messages are committed.
+    Only failures are reported (a report costs a Python call and a copy of the message), through
+    one callback: a report is matched to its source message by topic, key and value among the
+    batch's sends, so the common case costs what a bare producer's does. (Sends with the same
+    topic, key and value all fail with one of them: at least once, never lost.)
     """
 
     def __init__(self, config: ClusterConfig, client_id: str, timeout: float) -> None:
@@ -62,41 +123,62 @@ class KafkaSink:
                 "linger.ms": 5,
                 "acks": "all",
                 "message.timeout.ms": int(max(timeout, 1.0) * 1000),
+                # A topic the broker does not know fails its messages within the timeout, as unknown.
+                "topic.metadata.propagation.max.ms": int(max(timeout, 1.0) * 1000) // 2,
+                "delivery.report.only.error": True,
             }
         )
-        self.pending = 0
-        self.failure: str | None = None
+        self.sends: list[tuple[str, bytes | None, bytes | None, Token]] = []
+        self.reports: list[tuple[KafkaError, str, Any, Any]] = []
+        self.failures: Failures = {}
+        self._produce = self.producer.produce
         self._on_delivery = self._delivered
 
     def _delivered(self, err: KafkaError | None, msg: Any) -> None:
-        if err is not None and self.failure is None:
-            self.failure = f"delivery to {msg.topic()} failed: {err.str()}"
+        if err is not None:
+            self.reports.append((err, msg.topic(), msg.key(), msg.value()))
 
-    def send(self, topic: str, key: bytes | None, value: bytes | None, headers: Headers) -> None:
-        self.pending += 1
+    def send(self, topic: str, key: bytes | None, value: bytes | None, headers: Headers, token: Token) -> None:
         client_headers: Any = headers or None
         while True:
             try:
-                self.producer.produce(topic, value, key, headers=client_headers, on_delivery=self._on_delivery)
+                self._produce(topic, value, key, headers=client_headers, on_delivery=self._on_delivery)
+                self.sends.append((topic, key, value, token))
                 return
             except BufferError:
                 self.producer.poll(0.05)
             except KafkaException as exc:
                 err = exc.args[0] if exc.args else None
-                reason = err.str() if isinstance(err, KafkaError) else str(exc)
-                self.failure = self.failure or f"Kafka refused a message for {topic}: {reason}"
+                self.failures.setdefault(token, kafka_failure(err, f"Kafka refused a message for {topic}"))
+                return
+            except (TypeError, ValueError) as exc:
+                reason = f"Kafka refused a message for {topic}: {exc}"
+                self.failures.setdefault(token, SendFailure(reason, permanent=True))
                 return
 
-    def confirm(self) -> str | None:
-        """None when every send since the last call was delivered, else why not."""
-        if not self.pending:
-            return None
-        left = self.producer.flush(self.timeout)
-        self.pending = 0
-        failure, self.failure = self.failure, None
-        if left and failure is None:
-            failure = f"Kafka did not confirm {left} message(s) within {self.timeout:g} s"
-        return failure
+    def confirm(self) -> Failures:
+        """The sends since the last call that failed, by source message."""
+        if not self.sends and not self.failures:
+            return {}
+        left = self.producer.flush(self.timeout) if self.sends else 0
+        if left:
+            # Every undelivered message gets its delivery report (purged): it fails alone.
+            self.producer.purge()
+            self.producer.flush(min(self.timeout, 2.0))
+        sends, self.sends = self.sends, []
+        reports, self.reports = self.reports, []
+        failures, self.failures = self.failures, {}
+        if reports:
+            by_content: dict[tuple[str, Any, Any], list[Token]] = {}
+            for topic, key, value, token in sends:
+                by_content.setdefault((topic, key or None, value or None), []).append(token)
+            for err, topic, key, value in reports:
+                failure = kafka_failure(err, f"delivery to {topic} failed")
+                # Unmatched (it cannot be, but): every send of the batch fails, none is lost.
+                tokens = by_content.get((topic, key or None, value or None)) or [t for *_, t in sends]
+                for token in tokens:
+                    failures.setdefault(token, failure)
+        return failures
 
     def poll(self) -> None:
         self.producer.poll(0)
@@ -124,25 +206,33 @@ class NatsSink:
             options = connect_options(self.config, self.timeout)
             options["name"] = self.client_id
             options["error_cb"] = _quiet
-            options["max_reconnect_attempts"] = -1
-            self.nc = await nats.connect(**options)
+            # A server that does not answer fails this batch's sends now (and the next batch tries
+            # again), rather than hanging in connect; once connected, reconnect without end.
+            options["max_reconnect_attempts"] = 1
+            options["reconnect_time_wait"] = 0
+            nc = await nats.connect(**options)
+            nc.options["max_reconnect_attempts"] = -1
+            nc.options["reconnect_time_wait"] = 1
+            self.nc = nc
         return self.nc
 
     async def _ship(self, batch: list[tuple[str, bytes, dict[str, str] | None, bool, Token]]) -> Failures:
         nc = await self._client()
         failed: Failures = {}
-        acks: list[tuple[Token, asyncio.Future[Any]]] = []
-        core = False
+        acks: list[tuple[Token, str, asyncio.Future[Any]]] = []
+        core: list[Token] = []
         js = nc.jetstream(timeout=self.timeout)
         for subject, value, headers, jetstream, token in batch:
             try:
                 if jetstream:
-                    acks.append((token, await js.publish_async(subject, value, headers=headers)))
+                    acks.append((token, subject, await js.publish_async(subject, value, headers=headers)))
                 else:
                     await nc.publish(subject, value, headers=headers)
-                    core = True
-            except Exception as exc:  # noqa: BLE001 - any failure fails that send
-                failed.setdefault(token, f"publish to {subject} failed: {exc or exc.__class__.__name__}")
+                    core.append(token)
+            except _PERMANENT_NATS as exc:
+                failed.setdefault(token, SendFailure(f"publish to {subject} failed: {_text(exc)}", permanent=True))
+            except Exception as exc:  # noqa: BLE001 - any other failure fails that send, for now
+                failed.setdefault(token, SendFailure(f"publish to {subject} failed: {_text(exc)}"))
         if core:
             # The server handles a connection's messages in order: an answered round trip
             # after them means it took every one.
@@ -150,11 +240,21 @@ class NatsSink:
                 await nc.request(nc.new_inbox(), b"", timeout=self.timeout)
             except NoRespondersError:
                 pass
-        for token, ack in acks:
+            except Exception as exc:  # noqa: BLE001 - the core publishes are unconfirmed
+                for token in core:
+                    failed.setdefault(token, SendFailure(f"NATS did not confirm the publishes: {_text(exc)}"))
+        for token, subject, ack in acks:
             try:
                 await asyncio.wait_for(ack, self.timeout)
+            except NoRespondersError:
+                reason = f"no JetStream stream takes subject {subject}"
+                failed.setdefault(token, SendFailure(reason, permanent=True))
+            except APIError as exc:
+                # The stream refused this message (too large, a limit): sending it again changes nothing.
+                reason = f"JetStream refused the message for {subject}: {_text(exc)}"
+                failed.setdefault(token, SendFailure(reason, permanent=exc.code is not None and exc.code < 500))
             except Exception as exc:  # noqa: BLE001 - any failure fails that send
-                failed.setdefault(token, f"JetStream did not acknowledge: {exc or exc.__class__.__name__}")
+                failed.setdefault(token, SendFailure(f"JetStream did not acknowledge: {_text(exc)}"))
         return failed
 
     def confirm(self) -> Failures:
@@ -164,8 +264,8 @@ class NatsSink:
         try:
             return self.loop.call(lambda: self._ship(batch), self.timeout * 2 + 1)
         except Exception as exc:  # noqa: BLE001 - any failure fails the batch's sends
-            reason = f"NATS {self.config.slug} did not take the messages: {exc or exc.__class__.__name__}"
-            return {token: reason for *_, token in batch}
+            failure = SendFailure(f"NATS {self.config.slug} did not take the messages: {_text(exc)}")
+            return {token: failure for *_, token in batch}
 
     def poll(self) -> None:
         return None
@@ -184,6 +284,10 @@ class NatsSink:
 
 async def _quiet(exc: Exception) -> None:
     logger.debug("nats output: %s", exc)
+
+
+def _text(exc: BaseException) -> str:
+    return str(exc) or exc.__class__.__name__
 
 
 class Outbox:
@@ -219,8 +323,16 @@ class Outbox:
         # Handlers keep their destination (HandlerConfig.memo): the same object, message after message.
         sink = last[1] if last is not None and last[0] is destination else self._sink(destination)
         if isinstance(sink, KafkaSink):
-            assert destination.topic is not None
-            sink.send(destination.topic, key, value, headers)
+            topic = destination.topic
+            assert topic is not None
+            client_headers: Any = headers or None
+            try:
+                # KafkaSink.send, inlined for the common case (once per forwarded message).
+                sink._produce(topic, value, key, headers=client_headers, on_delivery=sink._on_delivery)
+            except Exception:  # noqa: BLE001 - nothing was queued: send() retries and records it
+                sink.send(topic, key, value, headers, token)
+            else:
+                sink.sends.append((topic, key, value, token))
             return
         if not destination.subject:
             raise ValueError("a destination needs a topic or a subject")
@@ -228,20 +340,26 @@ class Outbox:
             headers = [*headers, (KEY_HEADER, key)]
         sink.send(destination.subject, value, headers, destination.jetstream, token)
 
+    def send_nats(self, destination: Destination, value: bytes, headers: dict[str, str], token: Token) -> None:
+        """A send to a NATS subject with headers that are valid NATS headers already."""
+        self.sent += 1
+        last = self._last
+        sink = last[1] if last is not None and last[0] is destination else self._sink(destination)
+        if not isinstance(sink, NatsSink) or not destination.subject:
+            raise ValueError("send_nats needs a NATS subject")
+        sink.queue.append((destination.subject, value, headers or None, destination.jetstream, token))
+
     def confirm(self) -> Failures:
-        """Wait for every send since the last call; the tokens of the source messages whose sends
-        failed, or ``{EVERYTHING: reason}`` when a Kafka delivery failed."""
+        """Wait for every send since the last call; the failed ones, by source message."""
         failed: Failures = {}
         if not self.sent:
             return failed
         self.sent = 0
-        for kafka in self._kafka.values():
-            reason = kafka.confirm()
-            if reason is not None:
-                failed.setdefault(EVERYTHING, reason)
-        for nats_sink in self._nats.values():
-            for token, why in nats_sink.confirm().items():
-                failed.setdefault(token, why)
+        for sink in self._sinks():
+            for token, why in sink.confirm().items():
+                # A transient failure of one send and a permanent one of another: try again as it is.
+                if token not in failed or failed[token].permanent:
+                    failed[token] = why
         return failed
 
     def _sinks(self) -> list[KafkaSink | NatsSink]:

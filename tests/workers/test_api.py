@@ -200,3 +200,46 @@ def test_the_form_creates_and_refuses_a_config_its_schema_refuses(operator_clien
     paused = operator_client.post(f"/workers/{unique}/pause", {"next": "list"})
     assert paused.status_code == 302 and paused["Location"] == "/workers"
     assert ManagedConsumer.objects.get(name=unique).desired == "paused"
+
+
+def test_read_only_mode_lets_operators_pause_but_not_resume_restart_create_or_edit(
+    operator_client: Client, viewer: Any, settings: Any, unique: str
+) -> None:
+    viewer_client = Client()
+    viewer_client.force_login(viewer)
+    assert post(operator_client, "/api/v1/workers", kafka_body(unique)).status_code == 201
+    settings.READ_ONLY = True
+    paused = post(operator_client, f"/api/v1/workers/{unique}/pause")
+    assert paused.status_code == 202 and paused.json()["desired"] == "paused"
+    for path, body in (
+        (f"/api/v1/workers/{unique}/resume", None),
+        (f"/api/v1/workers/{unique}/restart", None),
+        ("/api/v1/workers", kafka_body(f"{unique}-2")),
+        (f"/api/v1/workers/{unique}", {"max_retries": 5}),
+    ):
+        refused = post(operator_client, path, body)
+        assert refused.status_code == 403 and "read-only" in refused.json()["error"], path
+    assert operator_client.delete(f"/api/v1/workers/{unique}").status_code == 403
+    # Viewers may not pause, read-only or not.
+    assert post(viewer_client, f"/api/v1/workers/{unique}/pause").status_code == 403
+    consumer = ManagedConsumer.objects.get(name=unique)
+    assert (consumer.desired, consumer.generation, consumer.max_retries) == ("paused", 1, 2)
+    assert not ManagedConsumer.objects.filter(name=f"{unique}-2").exists()
+    assert AuditEvent.objects.filter(action="worker.pause", result="ok").count() == 1
+    assert AuditEvent.objects.filter(action="worker.resume", result="denied").count() == 1
+
+    # The pages: a pause button while it runs, never resume or restart, and the reason said.
+    consumer.desired = "running"
+    consumer.save()
+    page = operator_client.get(f"/workers/{unique}")
+    assert b"Pause" in page.content and b"Restart" not in page.content and b"data-read-only" in page.content
+    assert b"Edit the definition" not in page.content
+    assert operator_client.post(f"/workers/{unique}/pause", {"next": "detail"}).status_code == 302
+    consumer.refresh_from_db()
+    assert consumer.desired == "paused"
+    page = operator_client.get("/workers")
+    assert b"Resume" not in page.content and b"New managed consumer" not in page.content
+    refused = operator_client.post(f"/workers/{unique}/resume", {"next": "list"})
+    assert refused.status_code == 403 and b"read-only" in refused.content
+    form = operator_client.get("/workers/new")
+    assert b"data-read-only" in form.content and b'name="handler"' not in form.content

@@ -92,3 +92,23 @@ def test_pause_is_seen_on_the_server_and_stops_handler_calls_then_resume_drains(
     assert not nh.consumer_info(url, stream, "worker").get("paused")
     wait_until(lambda: len(lines(calls)) == 25, what="drained after resume")
     assert [line.rsplit(":", 1)[-1] for line in lines(calls)][10:] == [f"during-{i}" for i in range(15)]
+
+
+def test_a_handler_slower_than_ack_wait_is_not_delivered_to_another_instance_meanwhile(
+    operator_client: Client, runconsumers: Any, nats_urls: Any, unique: str, calls: Path
+) -> None:
+    url = nats_urls[0]
+    stream = nh.create_own_stream(url, unique)
+    # A durable made elsewhere with a short ack_wait: a batch takes four times as long.
+    nh.add_consumer(url, stream, "slow", ack_wait=1_000_000_000, deliver_policy="all")
+    publish(url, f"{unique}.a", [f"m{i}" for i in range(4)])
+    runconsumers()
+    runconsumers()
+    define(operator_client, name=unique, cluster="nats", stream=stream, durable="slow", start="earliest",
+           handler="test.record", config={"path": str(calls), "sleep": 1.0}, batch_size=4)  # fmt: skip
+    wait_until(lambda: nh.consumer_info(url, stream, "slow")["num_ack_pending"] == 0 and len(lines(calls)) >= 4,
+               what="all handled and acknowledged", timeout=40)  # fmt: skip
+    time.sleep(2)
+    # Each handled once, at its first attempt, by whichever instance fetched it.
+    assert sorted(line.split(":", 1)[1] for line in lines(calls)) == [f"{i + 1}:1:m{i}" for i in range(4)]
+    assert nh.consumer_info(url, stream, "slow")["num_redelivered"] == 0

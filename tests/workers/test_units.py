@@ -190,3 +190,126 @@ def test_the_decorator_refuses_bad_schemas_and_second_definitions() -> None:
 
 def test_async_handlers_are_recognised() -> None:
     assert registry.get("test.arecord").is_async
+
+
+def test_nats_header_names_are_percent_encoded_tokens() -> None:
+    from urllib.parse import unquote
+
+    from streams.workers.outputs import nats_header_name
+
+    for name, encoded in (("trace-id", "trace-id"), ("bad name", "bad%20name"), ("ü:x", "%C3%BC%3Ax"),
+                          ("50%", "50%25"), ("a\r\nb", "a%0D%0Ab")):  # fmt: skip
+        assert nats_header_name(name) == encoded and unquote(encoded) == name
+    assert nats_headers([("bad name", b"1"), ("bad%20name", b"2")]) == {"bad%20name": "1", "bad%2520name": "2"}
+
+
+def test_a_nats_to_nats_forward_keeps_the_clients_header_dict_and_adds_provenance() -> None:
+    class Meta:
+        class sequence:
+            stream = 7
+
+    class Raw:
+        data = b"x"
+        subject = "orders.created"
+        headers = {"a": "b"}
+        metadata = Meta
+
+    class NatsOutbox:
+        def __init__(self) -> None:
+            self.sent: list[Any] = []
+
+        def send_nats(self, *args: Any) -> None:
+            self.sent.append(args)
+
+    outbox = NatsOutbox()
+    config = HandlerConfig({"cluster": "nats", "subject": "out"})
+    message = NatsMessage(Raw, "ORDERS", cluster="nats", consumer="c", config=config, outbox=outbox)  # type: ignore[arg-type]
+    forward(message)
+    [(destination, value, headers, token)] = outbox.sent
+    assert destination == Destination("nats", subject="out")
+    assert value == b"x" and token == id(Raw)
+    assert headers == {"a": "b", "streamdesk-origin-cluster": "nats", "streamdesk-origin-stream": "ORDERS",
+                       "streamdesk-origin-subject": "orders.created", "streamdesk-origin-seq": "7",
+                       "streamdesk-consumer": "c"}  # fmt: skip
+
+
+def test_kafka_delivery_failures_are_told_per_message(dead_port: int) -> None:
+    from streams.clusters import ClusterConfig
+    from streams.workers.outputs import KafkaSink
+
+    config = ClusterConfig(slug="down", kind="kafka", name="Down", servers=(f"127.0.0.1:{dead_port}",))
+    sink = KafkaSink(config, "test", 1.0)
+    try:
+        sink.send("t", b"k", b"one", [], 1)
+        sink.send("t", b"k", b"two", [("h", b"v")], 2)
+        failures = sink.confirm()
+        assert set(failures) == {1, 2} and not any(f.permanent for f in failures.values())
+        assert sink.confirm() == {}
+    finally:
+        sink.producer.purge()
+
+
+def test_forward_takes_a_whole_lane_in_one_call_and_leaves_what_it_cannot_send() -> None:
+    from streams.handlers import _forward_lane
+    from streams.workers.message import bound
+
+    class Refusing(Outbox):
+        def send(self, *args: Any) -> None:
+            if args[2] == b"bad":
+                raise ValueError("refused")
+            super().send(*args)
+
+    outbox = Refusing()
+    config = HandlerConfig({"cluster": "kafka", "topic": "copy"})
+    make = bound(KafkaMessage, cluster="kafka", consumer="c1", config=config, outbox=outbox)
+    lane = [FakeKafka(b"a", [("h", b"1")]), FakeKafka(b"b"), FakeKafka(b"bad"), FakeKafka(b"c")]
+    assert _forward_lane(make, lane) == 2
+    copy = Destination("kafka", topic="copy")
+    assert [(d, k, v) for d, k, v, _, _ in outbox.sent] == [(copy, b"k", b"a"), (copy, b"k", b"b")]
+    first_headers = outbox.sent[0][3]
+    assert first_headers[0] == ("h", b"1") and ("streamdesk-origin-offset", b"41") in first_headers
+    # One by one, a message of the bound class is the usual message.
+    message = make(lane[3])
+    assert message.cluster == "kafka" and message.config is config and message.attempt == 1
+    forward(message)
+    assert outbox.sent[-1][2] == b"c" and outbox.sent[-1][4] == id(lane[3])
+    # Without a bound class (no shared fields), nothing is taken at once.
+    assert _forward_lane(lambda raw: KafkaMessage(raw, "kafka", "c1", config, outbox), lane) == 0  # type: ignore[arg-type]
+
+
+def test_a_jetstream_lane_forwarded_to_nats_in_one_call_matches_the_one_by_one_forward() -> None:
+    from streams.handlers import _forward_lane
+    from streams.workers.message import bound
+
+    class Meta:
+        class sequence:
+            stream = 7
+
+    class Raw:
+        def __init__(self, data: bytes) -> None:
+            self.data, self.subject, self.headers, self.metadata = data, "orders.created", {"a": "b"}, Meta
+
+    class NatsOutbox:
+        def __init__(self) -> None:
+            self.sent: list[Any] = []
+
+        def send_nats(self, *args: Any) -> None:
+            if args[1] == b"bad":
+                raise ValueError("refused")
+            self.sent.append(args)
+
+    outbox = NatsOutbox()
+    config = HandlerConfig({"cluster": "nats", "subject": "out"})
+    make = bound(NatsMessage, _stream_name="ORDERS", cluster="nats", consumer="c", config=config, outbox=outbox)
+    lane = [Raw(b"x"), Raw(b"y"), Raw(b"bad"), Raw(b"z")]
+    assert _forward_lane(make, lane) == 2
+    forward(make(lane[3]))
+    assert [args[1] for args in outbox.sent] == [b"x", b"y", b"z"]
+    assert outbox.sent[0][2] == outbox.sent[2][2] == {
+        "a": "b", "streamdesk-origin-cluster": "nats", "streamdesk-origin-stream": "ORDERS",
+        "streamdesk-origin-subject": "orders.created", "streamdesk-origin-seq": "7", "streamdesk-consumer": "c",
+    }  # fmt: skip
+    # To Kafka, one by one.
+    to_kafka = bound(NatsMessage, _stream_name="S", cluster="nats", consumer="c",
+                     config=HandlerConfig({"cluster": "kafka", "topic": "t"}), outbox=outbox)  # fmt: skip
+    assert _forward_lane(to_kafka, lane) == 0
