@@ -136,6 +136,7 @@ def _find_missing(version: str) -> str | None:
 
 
 def cluster_id() -> str:
+    # It may begin with "-": pass it as --cluster-id=..., never as an argument of its own.
     return base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
 
 
@@ -272,15 +273,22 @@ def apache_kafka(
     users: dict[str, str] | None = None,
     allow_everyone: bool = True,
     version: str = KAFKA_VERSION,
+    data_dir: Path | None = None,
 ) -> ApacheKafka:
-    """Format a node in a fresh directory under ``var_dir``; ``start()`` runs it."""
+    """Format a node in ``data_dir`` (emptied first) or a fresh directory under ``var_dir``;
+    ``start()`` runs it."""
     jars = classpath(version)
     port = port or devstack.free_port()
     sasl_port = devstack.free_port()
     controller_port = devstack.free_port()
     while len({port, sasl_port, controller_port}) < 3:
         sasl_port, controller_port = devstack.free_port(), devstack.free_port()
-    data_dir = Path(tempfile.mkdtemp(prefix=f"kafka-{port}-", dir=var_dir))
+    if data_dir is None:
+        var_dir.mkdir(parents=True, exist_ok=True)
+        data_dir = Path(tempfile.mkdtemp(prefix=f"kafka-{port}-", dir=var_dir))
+    else:
+        shutil.rmtree(data_dir, ignore_errors=True)
+        data_dir.mkdir(parents=True)
     keystore, ca_pem = make_certificates(data_dir / "tls")
     accounts = {ADMIN_USER: ADMIN_PASSWORD, **(users or {})}
     listener = "listener.name.sasl_ssl"
@@ -321,7 +329,8 @@ def apache_kafka(
     java = ["java", *JAVA_OPTS, f"-Dlog4j2.configurationFile={log4j}", "-cp", jars]
     scram = [f"--add-scram={SCRAM_MECHANISM}=[name={name},password={secret}]" for name, secret in accounts.items()]
     formatted = subprocess.run(
-        [*java, "kafka.tools.StorageTool", "format", "--standalone", "-t", cluster_id(), "-c", str(config), *scram],
+        [*java, "kafka.tools.StorageTool", "format", "--standalone", f"--cluster-id={cluster_id()}",
+         f"--config={config}", *scram],
         capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
     if formatted.returncode != 0:
