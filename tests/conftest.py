@@ -27,14 +27,11 @@ from django.test import Client, override_settings
 from dev import apache_kafka as apache
 from dev import devstack
 from streams import registry
+from tests.brokers import KAFKA_BROKER
 
 EXTERNAL = {
     name: os.environ.get(name, "") for name in ("KAFKA_BOOTSTRAP_SERVERS", "NATS_URL", "NATS_MONITOR_URL", "REDIS_URL")
 }
-# Which Kafka the suite talks to: "tansu" (the default), "apache", or "external".
-KAFKA_BROKER = "external" if EXTERNAL["KAFKA_BOOTSTRAP_SERVERS"] else os.environ.get("STREAMDESK_TEST_KAFKA") or "tansu"
-if KAFKA_BROKER not in {"tansu", "apache", "external"}:
-    raise pytest.UsageError(f"STREAMDESK_TEST_KAFKA={KAFKA_BROKER!r}: expected tansu or apache")
 ROLES = {"Viewers": ["read_brokers"], "Operators": ["read_brokers", "operate_brokers"]}
 
 
