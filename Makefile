@@ -24,7 +24,7 @@ test: $(STAMP) lint typecheck
 # The Kafka tests again, on Apache Kafka (fetched with Maven on first use); they skip,
 # saying why, where Java or Maven is missing.
 test-kafka: $(STAMP)
-	STREAMDESK_TEST_KAFKA=apache $(PY) -m pytest -n auto --dist loadgroup -m "kafka and not browser" $(PYTEST_ARGS)
+	STREAMDESK_TEST_KAFKA=apache $(PY) -m pytest -n auto --dist loadgroup -m kafka $(PYTEST_ARGS)
 
 check: $(STAMP) lint typecheck
 
