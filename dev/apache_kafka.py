@@ -25,6 +25,7 @@ import argparse
 import base64
 import fcntl
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -37,6 +38,7 @@ from pathlib import Path
 from dev import devstack
 
 KAFKA_VERSION = "4.4.0"
+MIN_JAVA = 17  # the broker's classes are Java 17 bytecode
 ADMIN_USER = "admin"
 ADMIN_PASSWORD = "admin-secret"  # noqa: S105 - a local test broker's super user
 SCRAM_MECHANISM = "SCRAM-SHA-512"
@@ -128,11 +130,25 @@ def _find_missing(version: str) -> str | None:
     for tool in ("java", "mvn"):
         if shutil.which(tool) is None:
             return f"Apache Kafka needs `{tool}` (OpenJDK 17 and Maven), which is not on PATH"
+    java = java_version()
+    if java is not None and java < MIN_JAVA:
+        return f"Apache Kafka {version} needs Java {MIN_JAVA} or newer; `java` here is {java}"
     try:
         classpath(version)
     except FetchFailed as exc:
         return str(exc)
     return None
+
+
+def java_version() -> int | None:
+    """The major version of ``java`` on PATH (None if it does not say)."""
+    try:
+        answer = subprocess.run(["java", "-version"], capture_output=True, text=True, timeout=30, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    # 'openjdk version "17.0.15" ...', 'java version "1.8.0_402"'
+    match = re.search(r'version "(?:1\.)?(\d+)', answer.stderr + answer.stdout)
+    return int(match.group(1)) if match else None
 
 
 def cluster_id() -> str:

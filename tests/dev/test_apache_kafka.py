@@ -46,3 +46,23 @@ def test_a_broker_without_allow_everyone_grants_a_user_only_its_acls(servers_dir
         assert denied.value.args[0].code() == KafkaError.TOPIC_AUTHORIZATION_FAILED
     finally:
         kafka.stop()
+
+
+def fake_tool(directory, name: str, script: str) -> None:
+    path = directory / name
+    path.write_text(f"#!/bin/sh\n{script}\n")
+    path.chmod(0o755)
+
+
+def test_missing_java_or_maven_an_old_java_or_a_failed_fetch_is_the_reason_to_skip(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert "`java`" in apache._find_missing(apache.KAFKA_VERSION)
+    fake_tool(tmp_path, "java", """echo 'openjdk version "11.0.22" 2024-01-16' >&2""")
+    assert "`mvn`" in apache._find_missing(apache.KAFKA_VERSION)
+    fake_tool(tmp_path, "mvn", "exit 1")
+    assert "needs Java 17 or newer; `java` here is 11" in apache._find_missing(apache.KAFKA_VERSION)
+    fake_tool(tmp_path, "java", """echo 'openjdk version "17.0.15" 2025-04-15' >&2""")
+    fake_tool(tmp_path, "mvn", "echo 'Could not resolve dependencies' >&2; exit 1")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    reason = apache._find_missing(apache.KAFKA_VERSION)
+    assert "Maven could not fetch" in reason and "Could not resolve dependencies" in reason
