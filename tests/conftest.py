@@ -6,8 +6,8 @@ STREAMDESK_TEST_KAFKA=apache puts Apache Kafka (dev/apache_kafka.py) where tansu
 would be. When KAFKA_BOOTSTRAP_SERVERS / NATS_URL (+ NATS_MONITOR_URL) / REDIS_URL
 are set, the same tests run against those servers instead.
 
-Every test that reaches Kafka (it asks for ``kafka_bootstrap``, directly or through
-another fixture) is marked ``kafka``, so ``-m kafka`` runs the Kafka tests alone.
+Every test that reaches Kafka (it asks for ``kafka_bootstrap`` or ``apache_kafka``,
+directly or through another fixture) is marked ``kafka``, so ``-m kafka`` runs the Kafka tests alone.
 """
 
 from __future__ import annotations
@@ -36,8 +36,8 @@ ROLES = {"Viewers": ["read_brokers"], "Operators": ["read_brokers", "operate_bro
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark ``kafka`` the tests whose own fixtures reach ``kafka_bootstrap`` (every test
-    reaches it through the autouse ``broker_settings``, which does not count)."""
+    """Mark ``kafka`` the tests whose own fixtures reach ``kafka_bootstrap`` or ``apache_kafka``
+    (every test reaches the first through the autouse ``broker_settings``, which does not count)."""
     for item in items:
         info = getattr(item, "_fixtureinfo", None)
         if info is None:
@@ -51,7 +51,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             seen.add(name)
             for definition in info.name2fixturedefs.get(name, ()):
                 pending.extend(definition.argnames)
-        if "kafka_bootstrap" in seen:
+        if seen & {"kafka_bootstrap", "apache_kafka"}:
             item.add_marker(pytest.mark.kafka)
 
 
