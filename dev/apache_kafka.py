@@ -43,7 +43,8 @@ ADMIN_USER = "admin"
 ADMIN_PASSWORD = "admin-secret"  # noqa: S105 - a local test broker's super user
 SCRAM_MECHANISM = "SCRAM-SHA-512"
 JAVA_OPTS = ["-Xms128m", "-Xmx512m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-Djava.awt.headless=true"]
-FETCH_TIMEOUT = 600.0
+FETCH_TIMEOUT = 300.0
+FAILURE_MEMORY = 600.0
 READY_TIMEOUT = 60.0
 
 POM = """<project xmlns="http://maven.apache.org/POM/4.0.0">
@@ -99,21 +100,35 @@ def classpath(version: str = KAFKA_VERSION) -> str:
         text = saved.read_text().strip() if saved.exists() else ""
         if text and all(Path(jar).exists() for jar in text.split(os.pathsep)):
             return text
-        (directory / "pom.xml").write_text(POM.format(version=version))
-        pending = directory / "classpath.pending"
+        # A failure is remembered a while: the other workers of the same run skip at once
+        # instead of each waiting out an unreachable repository again.
+        failed = directory / "fetch-failed.txt"
+        if failed.exists() and time.time() - failed.stat().st_mtime < FAILURE_MEMORY:
+            raise FetchFailed(f"{failed.read_text()} (an earlier attempt; delete {failed} to try again now)")
         try:
-            result = subprocess.run(
-                ["mvn", "-q", "-B", "dependency:build-classpath", "-Dmdep.includeScope=runtime",
-                 f"-Dmdep.outputFile={pending}"],
-                cwd=directory, capture_output=True, text=True, timeout=FETCH_TIMEOUT, check=False,
-            )  # fmt: skip
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            raise FetchFailed(f"Maven could not fetch Apache Kafka {version}: {exc}") from None
-        if result.returncode != 0 or not pending.exists():
-            output = (result.stdout + result.stderr).strip()[-1500:]
-            raise FetchFailed(f"Maven could not fetch Apache Kafka {version} (exit {result.returncode}): {output}")
-        pending.replace(saved)
-        return saved.read_text().strip()
+            return _fetch(directory, version, saved)
+        except FetchFailed as exc:
+            failed.write_text(str(exc))
+            raise
+
+
+def _fetch(directory: Path, version: str, saved: Path) -> str:
+    (directory / "pom.xml").write_text(POM.format(version=version))
+    pending = directory / "classpath.pending"
+    try:
+        result = subprocess.run(
+            ["mvn", "-q", "-B", "dependency:build-classpath", "-Dmdep.includeScope=runtime",
+             f"-Dmdep.outputFile={pending}"],
+            cwd=directory, capture_output=True, text=True, timeout=FETCH_TIMEOUT, check=False,
+        )  # fmt: skip
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise FetchFailed(f"Maven could not fetch Apache Kafka {version}: {exc}") from None
+    if result.returncode != 0 or not pending.exists():
+        output = (result.stdout + result.stderr).strip()[-1500:]
+        raise FetchFailed(f"Maven could not fetch Apache Kafka {version} (exit {result.returncode}): {output}")
+    pending.replace(saved)
+    (directory / "fetch-failed.txt").unlink(missing_ok=True)
+    return saved.read_text().strip()
 
 
 _missing: dict[str, str | None] = {}

@@ -66,3 +66,7 @@ def test_missing_java_or_maven_an_old_java_or_a_failed_fetch_is_the_reason_to_sk
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     reason = apache._find_missing(apache.KAFKA_VERSION)
     assert "Maven could not fetch" in reason and "Could not resolve dependencies" in reason
+    # The next worker of the run is told at once, without running Maven again.
+    fake_tool(tmp_path, "mvn", "echo 'a second fetch' >&2; exit 1")
+    again = apache._find_missing(apache.KAFKA_VERSION)
+    assert again.startswith(reason) and "an earlier attempt; delete" in again and "a second fetch" not in again
