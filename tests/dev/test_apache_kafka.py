@@ -54,19 +54,25 @@ def fake_tool(directory, name: str, script: str) -> None:
     path.chmod(0o755)
 
 
+def reason_here() -> str:
+    reason = apache._find_missing(apache.KAFKA_VERSION)
+    assert reason is not None
+    return reason
+
+
 def test_missing_java_or_maven_an_old_java_or_a_failed_fetch_is_the_reason_to_skip(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path))
-    assert "`java`" in apache._find_missing(apache.KAFKA_VERSION)
+    assert "`java`" in reason_here()
     fake_tool(tmp_path, "java", """echo 'openjdk version "11.0.22" 2024-01-16' >&2""")
-    assert "`mvn`" in apache._find_missing(apache.KAFKA_VERSION)
+    assert "`mvn`" in reason_here()
     fake_tool(tmp_path, "mvn", "exit 1")
-    assert "needs Java 17 or newer; `java` here is 11" in apache._find_missing(apache.KAFKA_VERSION)
+    assert "needs Java 17 or newer; `java` here is 11" in reason_here()
     fake_tool(tmp_path, "java", """echo 'openjdk version "17.0.15" 2025-04-15' >&2""")
     fake_tool(tmp_path, "mvn", "echo 'Could not resolve dependencies' >&2; exit 1")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    reason = apache._find_missing(apache.KAFKA_VERSION)
+    reason = reason_here()
     assert "Maven could not fetch" in reason and "Could not resolve dependencies" in reason
     # The next worker of the run is told at once, without running Maven again.
     fake_tool(tmp_path, "mvn", "echo 'a second fetch' >&2; exit 1")
-    again = apache._find_missing(apache.KAFKA_VERSION)
+    again = reason_here()
     assert again.startswith(reason) and "an earlier attempt; delete" in again and "a second fetch" not in again
