@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test check lint typecheck format bench clean
+.PHONY: run test test-kafka check lint typecheck format bench clean
 
 $(PY):
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is needed ($(PYTHON) not found); set PYTHON=..."; exit 1; }
@@ -16,10 +16,15 @@ $(STAMP): $(PY) requirements.txt requirements-dev.txt
 	@touch $(STAMP)
 
 run: $(STAMP)
-	$(PY) -m dev.devrun
+	$(PY) -m dev.devrun $(if $(KAFKA),--kafka $(KAFKA))
 
 test: $(STAMP) lint typecheck
 	$(PY) -m pytest -n auto --dist loadgroup $(PYTEST_ARGS)
+
+# The Kafka tests again, on Apache Kafka (fetched with Maven on first use); they skip,
+# saying why, where Java or Maven is missing.
+test-kafka: $(STAMP)
+	STREAMDESK_TEST_KAFKA=apache $(PY) -m pytest -n auto --dist loadgroup -m kafka $(PYTEST_ARGS)
 
 check: $(STAMP) lint typecheck
 

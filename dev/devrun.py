@@ -1,18 +1,19 @@
 """``make run``: Streamdesk on embedded servers, with a demo, in one terminal.
 
-Starts NATS (JetStream, monitoring), tansu (Kafka protocol) and Valkey from the
-venv, migrates, makes sure a local ``admin`` exists, seeds the demo, then runs
-Daphne, a Celery worker, Celery beat, ``runconsumers`` (the managed consumers) and a
-trickle of demo traffic. Standard
-ports are used when free, else the ports of the last run, else any free port;
-every port is printed. Ctrl-C (or SIGTERM) stops every child and exits 0; if a
-child dies on its own, the rest are stopped and the exit code is 1.
+Starts NATS (JetStream, monitoring), tansu (Kafka protocol; ``--kafka apache``,
+``make run KAFKA=apache``, runs Apache Kafka instead, see dev/apache_kafka.py) and
+Valkey from the venv, migrates, makes sure a local ``admin`` exists, seeds the demo,
+then runs Daphne, a Celery worker, Celery beat, ``runconsumers`` (the managed
+consumers) and a trickle of demo traffic. Standard ports are used when free, else
+the ports of the last run, else any free port; every port is printed. Ctrl-C (or
+SIGTERM) stops every child and exits 0; if a child dies on its own, the rest are
+stopped and the exit code is 1.
 
 Every child runs in its own session, so the terminal's Ctrl-C reaches only this
 process and the shutdown order stays ours (app first, servers last), and asks
 the kernel to kill it should this process die without cleaning up.
 
-    python -m dev.devrun [--var-dir DIR] [--port N] [--any-ports] [--no-demo] [--no-traffic]
+    python -m dev.devrun [--var-dir DIR] [--port N] [--any-ports] [--kafka tansu|apache] [--no-demo] [--no-traffic]
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 
-from dev import devstack
+from dev import apache_kafka, devstack
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 STANDARD_PORTS = {"web": 8000, "nats": 4222, "nats_monitor": 8222, "kafka": 9092, "valkey": 6379}
@@ -85,6 +86,7 @@ class DevRun:
     web_port: int | None = None
     demo: bool = True
     traffic: bool = True
+    kafka: str = "tansu"
     children: list[Child] = field(default_factory=list)
     ports: dict[str, int] = field(default_factory=dict)
     env: dict[str, str] = field(default_factory=dict)
@@ -183,7 +185,7 @@ class DevRun:
                 raise ChildFailed(child, f"{child.name} exited unexpectedly (exit code {code})")
 
     long_running = frozenset(
-        {"nats", "tansu", "valkey", "web", "worker", "bulk-worker", "beat", "consumers", "traffic"}
+        {"nats", "tansu", "apache-kafka", "valkey", "web", "worker", "bulk-worker", "beat", "consumers", "traffic"}
     )
 
     def wait_for_page(self, url: str, timeout: float = STARTUP_TIMEOUT) -> float:
@@ -207,9 +209,24 @@ class DevRun:
         notes = self.choose_ports()
         ports = self.ports
         nats = devstack.nats_server(self.var_dir, ports["nats"], ports["nats_monitor"])
-        tansu = devstack.tansu_server(self.var_dir, ports["kafka"])
+        if self.kafka == "apache":
+            reason = apache_kafka.missing_reason()
+            if reason:
+                raise RuntimeError(f"Apache Kafka cannot run here: {reason}")
+            apache = apache_kafka.apache_kafka(
+                self.var_dir, port=ports["kafka"], data_dir=self.var_dir / "apache-kafka"
+            )
+            kafka = apache.server
+            kafka_line = (
+                f"Apache Kafka {apache_kafka.KAFKA_VERSION} (KRaft, fresh each run); SASL_SSL on "
+                f"{apache.sasl_bootstrap} as {apache_kafka.ADMIN_USER}/{apache_kafka.ADMIN_PASSWORD}, "
+                f"CA {self.rel(apache.ca_pem)}"
+            )
+        else:
+            kafka = devstack.tansu_server(self.var_dir, ports["kafka"])
+            kafka_line = "tansu, in memory"
         valkey = devstack.valkey_server(self.var_dir, ports["valkey"])
-        self.env = self.child_env(devstack.env_for(nats, tansu, valkey))
+        self.env = self.child_env(devstack.env_for(nats, kafka, valkey))
 
         def port_line(label: str, key: str, detail: str) -> str:
             note = f"  ({notes[key]})" if key in notes else ""
@@ -219,17 +236,21 @@ class DevRun:
         self.say(port_line("web", "web", "Daphne + Celery workers (default, bulk) + beat + runconsumers"))
         self.say(port_line("NATS", "nats", f"JetStream, file store in {self.rel(self.var_dir / 'nats')}/"))
         self.say(port_line("NATS monitor", "nats_monitor", "HTTP monitoring"))
-        self.say(port_line("Kafka", "kafka", "tansu, in memory"))
+        self.say(port_line("Kafka", "kafka", kafka_line))
         self.say(port_line("Valkey", "valkey", "channel layer, Celery broker, cache"))
 
         # The servers and the migration do not need each other: start them together.
         migrate = self.manage("migrate", "migrate", "--noinput")
-        for server in (nats, tansu, valkey):
+        for server in (nats, kafka, valkey):
             self.start_server(server)
-        for server in (nats, tansu, valkey):
+        for server in (nats, kafka, valkey):
             assert server.proc is not None
             try:
-                devstack.wait_for_port(server.port, server.ready_timeout, server.proc)
+                if server is kafka and self.kafka == "apache":
+                    # A JVM listens before it can answer; wait for a metadata answer.
+                    apache_kafka.wait_until_ready(f"127.0.0.1:{server.port}", server.ready_timeout, server.proc)
+                else:
+                    devstack.wait_for_port(server.port, server.ready_timeout, server.proc)
             except RuntimeError as exc:
                 child = next(c for c in self.children if c.server is server)
                 raise ChildFailed(child, f"{server.name}: {exc}") from None
@@ -373,6 +394,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--var-dir", type=Path, help="state directory (default: $STREAMDESK_VAR_DIR or ./var)")
     parser.add_argument("--port", type=int, help="web port (default: 8000 when free)")
     parser.add_argument("--any-ports", action="store_true", help="use free ports, not the standard ones")
+    parser.add_argument(
+        "--kafka", choices=("tansu", "apache"), default="tansu", help="the Kafka broker to run (default: tansu)"
+    )
     parser.add_argument("--no-demo", action="store_true", help="no demo data and no demo traffic")
     parser.add_argument("--no-traffic", action="store_true", help="seed the demo but send no traffic")
     return parser.parse_args(argv)
@@ -387,6 +411,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         web_port=args.port,
         demo=not args.no_demo,
         traffic=not args.no_traffic,
+        kafka=args.kafka,
     )
     # Explicit: a shell that starts us in the background hands SIGINT down ignored.
     signal.signal(signal.SIGINT, signal.default_int_handler)

@@ -2,8 +2,12 @@
 
 Session fixtures start nats-server (JetStream, monitoring), tansu and, when a
 test needs it, Valkey, on free ports; under xdist every worker has its own.
-When KAFKA_BOOTSTRAP_SERVERS / NATS_URL (+ NATS_MONITOR_URL) / REDIS_URL are set,
-the same tests run against those servers instead.
+STREAMDESK_TEST_KAFKA=apache puts Apache Kafka (dev/apache_kafka.py) where tansu
+would be. When KAFKA_BOOTSTRAP_SERVERS / NATS_URL (+ NATS_MONITOR_URL) / REDIS_URL
+are set, the same tests run against those servers instead.
+
+Every test that reaches Kafka (it asks for ``kafka_bootstrap`` or ``apache_kafka``,
+directly or through another fixture) is marked ``kafka``, so ``-m kafka`` runs the Kafka tests alone.
 """
 
 from __future__ import annotations
@@ -20,13 +24,41 @@ import pytest
 from django.contrib.auth.models import Group, Permission, User
 from django.test import Client, override_settings
 
+from dev import apache_kafka as apache
 from dev import devstack
 from streams import registry
+from tests.brokers import KAFKA_BROKER
 
 EXTERNAL = {
     name: os.environ.get(name, "") for name in ("KAFKA_BOOTSTRAP_SERVERS", "NATS_URL", "NATS_MONITOR_URL", "REDIS_URL")
 }
 ROLES = {"Viewers": ["read_brokers"], "Operators": ["read_brokers", "operate_brokers"]}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark ``kafka`` the tests whose own fixtures reach ``kafka_bootstrap`` or ``apache_kafka``
+    (every test reaches the first through the autouse ``broker_settings``, which does not count)."""
+    for item in items:
+        info = getattr(item, "_fixtureinfo", None)
+        if info is None:
+            continue
+        seen: set[str] = set()
+        pending = [name for name in info.initialnames if name != "broker_settings"]
+        while pending:
+            name = pending.pop()
+            if name in seen:
+                continue
+            seen.add(name)
+            for definition in info.name2fixturedefs.get(name, ()):
+                pending.extend(definition.argnames)
+        if seen & {"kafka_bootstrap", "apache_kafka"}:
+            item.add_marker(pytest.mark.kafka)
+
+
+@pytest.fixture(scope="session")
+def kafka_broker() -> str:
+    """ "tansu", "apache" or "external": for tests whose assertions depend on what the broker can do."""
+    return KAFKA_BROKER
 
 
 @pytest.fixture(scope="session")
@@ -35,9 +67,24 @@ def servers_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def kafka_bootstrap(servers_dir: Path) -> Iterator[str]:
+def apache_kafka(servers_dir: Path) -> Iterator[apache.ApacheKafka]:
+    """A single-node Apache Kafka (PLAINTEXT, SASL_SSL with SCRAM users, the StandardAuthorizer),
+    for what tansu cannot do; the Kafka tests use this one too under STREAMDESK_TEST_KAFKA=apache."""
+    reason = apache.missing_reason()
+    if reason:
+        pytest.skip(reason)
+    server = apache.apache_kafka(servers_dir).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(request: pytest.FixtureRequest, servers_dir: Path) -> Iterator[str]:
     if EXTERNAL["KAFKA_BOOTSTRAP_SERVERS"]:
         yield EXTERNAL["KAFKA_BOOTSTRAP_SERVERS"]
+        return
+    if KAFKA_BROKER == "apache":
+        yield request.getfixturevalue("apache_kafka").bootstrap
         return
     server = devstack.tansu_server(servers_dir).start()
     yield f"127.0.0.1:{server.port}"

@@ -28,6 +28,10 @@ from streams.ttlcache import TTLCache
 T = TypeVar("T")
 
 RETIRE_INTERVAL_SECONDS = 10.0
+# A failed login (SASL, TLS) reaches only the client's error callback; the call itself just
+# sees "transport failure". Such a refusal explains the calls that fail within this long.
+REFUSAL_MEMORY_SECONDS = 60.0
+REFUSAL_CODES = frozenset({KafkaError._AUTHENTICATION, KafkaError._SSL})
 
 
 def _release(client: AdminClient) -> None:
@@ -54,6 +58,7 @@ class KafkaConnection:
         self.cache = TTLCache(max_entries=50_000)
         # Moves on with every write; see ``_sweep``.
         self._epoch = 0
+        self._refused: tuple[float, str] | None = None
 
     @property
     def admin(self) -> AdminClient:
@@ -84,8 +89,19 @@ class KafkaConnection:
 
     def _on_client_error(self, error: KafkaError) -> None:
         """librdkafka lost the brokers: cached answers describe a cluster that may be gone."""
-        if error.code() in UNAVAILABLE_CODES:
+        if error.code() in REFUSAL_CODES:
+            self._refused = (time.monotonic(), error.str())
+        if error.code() in UNAVAILABLE_CODES or error.code() in REFUSAL_CODES:
             self.invalidate()
+
+    def _refusal(self, what: str) -> BrokerUnavailable | None:
+        """A login (SASL or TLS) failed lately: say that rather than "did not answer"."""
+        self._notice_client_errors()
+        refused = self._refused
+        if refused is None or time.monotonic() - refused[0] > REFUSAL_MEMORY_SECONDS:
+            return None
+        reason = refused[1]
+        return BrokerUnavailable(f"Could not log in to Kafka ({what}): {reason}; check the credentials and TLS files")
 
     def _notice_client_errors(self) -> None:
         """Serve the client's queued error events (cheap, never blocks) before a cached answer is trusted."""
@@ -98,15 +114,18 @@ class KafkaConnection:
         deadline = timeout or self.timeout
         loop = asyncio.get_running_loop()
         try:
-            return await asyncio.wait_for(loop.run_in_executor(self._executor, fn, *args), deadline + 0.5)
+            answer = await asyncio.wait_for(loop.run_in_executor(self._executor, fn, *args), deadline + 0.5)
         except (KafkaException, TimeoutError) as exc:
             error = translate(exc, what)
             if isinstance(error, BrokerUnavailable):
+                error = self._refusal(what) or error
                 self.invalidate()
                 self._retire_admin()
             raise error from exc
         except RuntimeError as exc:  # executor shut down while the config changed
             raise BrokerUnavailable(f"Kafka client was restarting ({what}); try again") from exc
+        self._refused = None
+        return answer
 
     def _retire_admin(self) -> None:
         """Start the next call on a new client after one timed out.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import time
@@ -24,9 +25,14 @@ def database() -> Iterator[postgres.PostgresServer]:
         pytest.skip(reason)
     server = postgres.PostgresServer().start()
     yield server
-    for pid in server.pids:
-        os.kill(pid, signal.SIGCONT)
+    _signal(server.pids, signal.SIGCONT)
     server.stop()
+
+
+def _signal(pids: list[int], sig: signal.Signals) -> None:
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):  # a backend that has just exited
+            os.kill(pid, sig)
 
 
 def test_a_frozen_database_is_a_quick_503_and_recovers(tmp_path: Path, database, kafka_bootstrap, nats_urls):
@@ -39,8 +45,7 @@ def test_a_frozen_database_is_a_quick_503_and_recovers(tmp_path: Path, database,
             cookies = session_cookies(web)
 
             frozen = database.pids
-            for pid in frozen:  # the server keeps its sockets open but never answers
-                os.kill(pid, signal.SIGSTOP)
+            _signal(frozen, signal.SIGSTOP)  # the server keeps its sockets open but never answers
             started = time.monotonic()
             answers = [client.get("/healthz") for _ in range(3)]
             assert [a.status_code for a in answers] == [503, 503, 503]
@@ -53,8 +58,7 @@ def test_a_frozen_database_is_a_quick_503_and_recovers(tmp_path: Path, database,
             page = client.get("/clusters", headers={"Cookie": cookies})
             assert page.status_code == 503 and "The database is unavailable" in page.text
 
-            for pid in frozen:
-                os.kill(pid, signal.SIGCONT)
+            _signal(frozen, signal.SIGCONT)
             assert client.get("/healthz").status_code == 200
     finally:
         web.stop()

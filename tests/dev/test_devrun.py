@@ -178,3 +178,32 @@ def test_a_child_that_dies_is_named_and_the_rest_are_stopped(tmp_path):
         assert left == []
     finally:
         run.kill()
+
+
+def test_make_run_kafka_apache_runs_apache_kafka_and_seeds_it(tmp_path):
+    from dev import apache_kafka
+
+    reason = apache_kafka.missing_reason()
+    if reason:
+        pytest.skip(reason)
+    run = DevRunProcess(tmp_path / "var", "--kafka", "apache", "--no-traffic")
+    try:
+        output = run.wait_for("Press Ctrl-C")
+        assert f"Apache Kafka {apache_kafka.KAFKA_VERSION}" in output and "SASL_SSL" in output, output
+        bootstrap = f"127.0.0.1:{port_of(output, 'Kafka')}"
+        kafka = next((pid, at) for pid, (at, cmd) in children_of(run.proc.pid).items() if "kafka.Kafka" in cmd)
+        consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "billing"})
+        try:
+            assert len(consumer.list_topics("orders", timeout=10).topics["orders"].partitions) == 3
+            lag = 0
+            for tp in consumer.committed([TopicPartition("orders", p) for p in range(3)], timeout=10):
+                _, high = consumer.get_watermark_offsets(TopicPartition("orders", tp.partition), timeout=10)
+                lag += high - tp.offset
+            assert lag > 0
+        finally:
+            consumer.close()
+        run.proc.send_signal(signal.SIGINT)
+        assert run.proc.wait(30) == 0, run.rest()
+        assert "did not stop" not in run.rest() and not still_running(*kafka)
+    finally:
+        run.kill()

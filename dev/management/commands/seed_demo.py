@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 from typing import Any
 
 import nats
@@ -237,6 +238,27 @@ def produce_seed(bootstrap: str, names: DemoNames, topics: set[str], rng: random
     return counts
 
 
+COORDINATOR_NOT_READY = frozenset(
+    {KafkaError.NOT_COORDINATOR, KafkaError.COORDINATOR_LOAD_IN_PROGRESS, KafkaError.COORDINATOR_NOT_AVAILABLE}
+)
+
+
+def committed_offsets(consumer: Consumer, partitions: list[TopicPartition]) -> list[TopicPartition]:
+    """A broker that has just started (Apache Kafka creating its offsets topic) answers
+    "not coordinator" for a while; the consumer does not retry that itself."""
+    deadline = time.monotonic() + TIMEOUT
+    while True:
+        try:
+            return list(consumer.committed(partitions, timeout=TIMEOUT))
+        except KafkaException as exc:
+            err = exc.args[0] if exc.args else None
+            if not isinstance(err, KafkaError) or err.code() not in COORDINATOR_NOT_READY:
+                raise
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
 def commit_groups(bootstrap: str, names: DemoNames) -> list[str]:
     """Commit offsets without joining the group (assign-and-commit), so no rebalance waits."""
     done: list[str] = []
@@ -247,7 +269,7 @@ def commit_groups(bootstrap: str, names: DemoNames) -> list[str]:
     for group, (topic, partitions, lags) in plans.items():
         consumer = Consumer(consumer_config(bootstrap, group))
         try:
-            committed = consumer.committed([TopicPartition(topic, p) for p in range(partitions)], timeout=TIMEOUT)
+            committed = committed_offsets(consumer, [TopicPartition(topic, p) for p in range(partitions)])
             if any(tp.offset != OFFSET_INVALID for tp in committed):
                 done.append(f"group {group} already has offsets")
                 continue
