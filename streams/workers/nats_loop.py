@@ -112,6 +112,8 @@ class NatsLoop(ConsumerLoop):
         nc.options["reconnect_time_wait"] = 1
         self.nc = nc
         self.loop = asyncio.get_running_loop()
+        if self.outbox is not None:
+            self.outbox.host_nats(self.spec.cluster, (self.loop, nc))
         try:
             info = await self.ensure_consumer(nc)
             ack_wait = (info.get("config") or {}).get("ack_wait")
@@ -148,6 +150,8 @@ class NatsLoop(ConsumerLoop):
                 pass
         finally:
             self.assignment = []
+            if self.outbox is not None:
+                self.outbox.host_nats(self.spec.cluster, None)
             try:
                 # The acknowledgements still buffered go out before the connection closes.
                 await asyncio.wait_for(nc.flush(), self.timeout)

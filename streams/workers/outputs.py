@@ -187,21 +187,35 @@ class KafkaSink:
         self.producer.flush(min(self.timeout, 2.0))
 
 
-class NatsSink:
-    """A connection to one NATS cluster on a loop of its own; a batch's publishes go in one visit."""
+Host = tuple[asyncio.AbstractEventLoop, NatsClient]
 
-    def __init__(self, config: ClusterConfig, client_id: str, timeout: float) -> None:
+
+class NatsSink:
+    """Publishes to one NATS cluster, a batch's publishes in one visit: on the consuming loop's own
+    connection when the consumer reads that cluster (``host``; no second connection, no thread
+    hop), else on a connection and loop of its own."""
+
+    def __init__(self, config: ClusterConfig, client_id: str, timeout: float, host: Host | None = None) -> None:
         self.config = config
         self.client_id = client_id
         self.timeout = timeout
-        self.loop = LoopThread(name=f"out-{config.slug}")
+        self.host = host
+        self._own_loop: LoopThread | None = None
         self.nc: NatsClient | None = None
         self.queue: list[tuple[str, bytes, dict[str, str] | None, bool, Token]] = []
+
+    @property
+    def loop(self) -> LoopThread:
+        if self._own_loop is None:
+            self._own_loop = LoopThread(name=f"out-{self.config.slug}")
+        return self._own_loop
 
     def send(self, subject: str, value: bytes | None, headers: Headers, jetstream: bool, token: Token) -> None:
         self.queue.append((subject, value or b"", nats_headers(headers), jetstream, token))
 
     async def _client(self) -> NatsClient:
+        if self.host is not None:
+            return self.host[1]
         if self.nc is None or self.nc.is_closed:
             options = connect_options(self.config, self.timeout)
             options["name"] = self.client_id
@@ -262,7 +276,16 @@ class NatsSink:
         if not batch:
             return {}
         try:
-            return self.loop.call(lambda: self._ship(batch), self.timeout * 2 + 1)
+            host = self.host
+            if host is None:
+                return self.loop.call(lambda: self._ship(batch), self.timeout * 2 + 1)
+            # Called from a worker thread while the host loop awaits it, so that loop is free.
+            future = asyncio.run_coroutine_threadsafe(self._ship(batch), host[0])
+            try:
+                return future.result(self.timeout * 2 + 1)
+            except TimeoutError:
+                future.cancel()
+                raise
         except Exception as exc:  # noqa: BLE001 - any failure fails the batch's sends
             failure = SendFailure(f"NATS {self.config.slug} did not take the messages: {_text(exc)}")
             return {token: failure for *_, token in batch}
@@ -275,11 +298,13 @@ class NatsSink:
             if self.nc is not None and not self.nc.is_closed:
                 await self.nc.close()
 
+        if self._own_loop is None:
+            return  # nothing of its own: the host's connection belongs to the consuming loop
         try:
-            self.loop.call(shutdown, 3)
+            self._own_loop.call(shutdown, 3)
         except Exception:
             logger.debug("closing the NATS output to %s failed", self.config.slug, exc_info=True)
-        self.loop.stop()
+        self._own_loop.stop()
 
 
 async def _quiet(exc: Exception) -> None:
@@ -300,7 +325,17 @@ class Outbox:
         self._kafka: dict[str, KafkaSink] = {}
         self._nats: dict[str, NatsSink] = {}
         self._last: tuple[Destination, KafkaSink | NatsSink] | None = None
+        self._hosts: dict[str, Host] = {}
         self.sent = 0
+
+    def host_nats(self, cluster: str, host: Host | None) -> None:
+        """Sends to ``cluster`` go through this loop's connection (None: through one of their own)."""
+        if host is None:
+            self._hosts.pop(cluster, None)
+        else:
+            self._hosts[cluster] = host
+        if cluster in self._nats:
+            self._nats[cluster].host = host
 
     def _sink(self, destination: Destination) -> KafkaSink | NatsSink:
         kind = "kafka" if destination.topic else "nats"
@@ -310,7 +345,10 @@ class Outbox:
             config = self._resolve(destination.cluster)
             if config.kind != kind:
                 raise ValueError(f"cluster {destination.cluster} is a {config.kind} cluster, not {kind}")
-            sink = (KafkaSink if kind == "kafka" else NatsSink)(config, self._client_id, self._timeout)
+            if kind == "kafka":
+                sink = KafkaSink(config, self._client_id, self._timeout)
+            else:
+                sink = NatsSink(config, self._client_id, self._timeout, self._hosts.get(destination.cluster))
             table[destination.cluster] = sink
         self._last = (destination, sink)
         return sink
