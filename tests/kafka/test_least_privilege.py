@@ -63,10 +63,11 @@ async def test_the_read_list_tails_a_topic(viewer, least_clusters, filled):  # n
 
 def test_the_read_list_cannot_write(least_privilege, filled):  # noqa: F811
     producer = Producer({**least_privilege.client_config("sd-reader"), "message.timeout.ms": 10_000})
-    failures: list[KafkaError] = []
+    failures: list[KafkaError | None] = []
     producer.produce(filled, b"refused", on_delivery=lambda err, msg: failures.append(err))
     producer.flush(15)
-    assert failures and failures[0].code() == KafkaError.TOPIC_AUTHORIZATION_FAILED
+    [failure] = failures
+    assert failure is not None and failure.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED
     reader = AdminClient({**least_privilege.client_config("sd-reader"), "log_level": 0})
     with pytest.raises(KafkaException) as denied:
         reader.delete_topics([filled], operation_timeout=10)[filled].result(15)
