@@ -63,12 +63,15 @@ async def sweep_lags(
     assigned: dict[str, dict[TopicPartitionKey, str]] = {
         g: {tp: m.client_id or m.member_id for tp, m in d.assigned_to().items()} for g, d in described.items()
     }
+    owners: dict[str, dict[TopicPartitionKey, str]] = {
+        g: {tp: m.member_id for tp, m in d.assigned_to().items()} for g, d in described.items()
+    }
     topics = topics_of(committed.values()) | {t for a in assigned.values() for t, _ in a}
     wanted = {t: md.topics[t] for t in sorted(topics) if t in md.topics}
     wanted.update((info.name, info) for info in also)
     marks, warning = await read_watermarks(adapter, list(wanted.values()), fresh=fresh)
     layout = partitions_of(md, topics)
-    lags = {g: group_lag(g, committed.get(g, {}), marks, layout, assigned.get(g)) for g in groups}
+    lags = {g: group_lag(g, committed.get(g, {}), marks, layout, assigned.get(g), owners.get(g)) for g in groups}
     return LagSweep(lags, committed, marks, warning)
 
 

@@ -31,6 +31,8 @@ class PartitionLag:
     low: int | None
     lag: int | None
     member: str | None = None
+    # The member id of the owner, where the broker named the group's assignments.
+    member_id: str | None = None
 
     @property
     def has_commit(self) -> bool:
@@ -45,6 +47,7 @@ class PartitionLag:
             "low": self.low,
             "lag": self.lag,
             "member": self.member,
+            "member_id": self.member_id,
         }
 
 
@@ -79,6 +82,7 @@ def group_lag(
     watermarks: Mapping[TopicPartitionKey, Watermark],
     partitions_of: Mapping[str, Sequence[int]],
     assigned: Mapping[TopicPartitionKey, str] | None = None,
+    owners: Mapping[TopicPartitionKey, str] | None = None,
 ) -> GroupLag:
     """Every partition of every topic the group commits to or is assigned, in order.
 
@@ -87,6 +91,7 @@ def group_lag(
     missing from it (deleted since) keeps its commits with an unknown high.
     """
     assigned = assigned or {}
+    owners = owners or {}
     keys: set[TopicPartitionKey] = {k for k, offset in committed.items() if offset >= 0} | set(assigned)
     for topic in {t for t, _ in keys}:
         keys.update((topic, p) for p in partitions_of.get(topic, ()))
@@ -106,6 +111,7 @@ def group_lag(
                 low=mark.low if mark else None,
                 lag=partition_lag(offset, high),
                 member=assigned.get((topic, partition)),
+                member_id=owners.get((topic, partition)),
             )
         )
     return GroupLag(group, tuple(rows))

@@ -104,16 +104,20 @@ async def group_detail(ctx: Ctx) -> Result:
     sweep = await sweep_lags(adapter, md, [group], described, committed=committed)
     desc = described.get(group)
     lag = sweep.lags[group]
-    members = [
-        {
-            "member_id": m.member_id,
-            "client_id": m.client_id,
-            "host": m.host,
-            "instance_id": m.instance_id,
-            "assignment": [{"topic": t, "partition": p} for t, p in m.assignment],
-        }
-        for m in (desc.members if desc else ())
-    ]
+    members = []
+    for m in desc.members if desc else ():
+        assignments = [{"topic": t, "partition": p} for t, p in m.assignment]
+        members.append(
+            {
+                "member_id": m.member_id,
+                "client_id": m.client_id,
+                "host": m.host,
+                "instance_id": m.instance_id,
+                "assignments": assignments,
+                # The earlier name of "assignments", kept for clients written against it.
+                "assignment": assignments,
+            }
+        )
     reported = desc.members_reported if desc else False
     members_note = note
     if members_note is None and not reported:
