@@ -158,13 +158,17 @@ def _binding(acl: Acl) -> AclBinding:
 
 
 def _binding_filter(f: AclFilter) -> AclBindingFilter:
+    # None matches any name, principal or host (confluent-kafka's annotations say str only).
+    name: Any = f.name
+    principal: Any = f.principal
+    host: Any = f.host
     return AclBindingFilter(
         RESOURCE_TYPES[f.resource_type] if f.resource_type else ResourceType.ANY,
-        f.name,
+        name,
         # MATCH would also return prefixed ACLs that cover a literal name: a filter here matches the ACL as written.
         PATTERNS[f.pattern] if f.pattern else ResourcePatternType.ANY,
-        f.principal,
-        f.host,
+        principal,
+        host,
         OPERATIONS[f.operation] if f.operation else AclOperation.ANY,
         PERMISSIONS[f.permission] if f.permission else AclPermissionType.ANY,
     )

@@ -7,10 +7,11 @@ the broker for, so every page and the Lag overview read lag the same way.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from streams.errors import NotSupported, StreamdeskError
+from streams.kafka import browse
 from streams.kafka.lag import GroupLag, group_lag, topics_of
 from streams.kafka.types import ClusterMetadata, GroupDescription, TopicInfo, TopicPartitionKey, Watermark
 
@@ -101,3 +102,40 @@ async def describe(
         return {}, f"Group descriptions are {NOT_SUPPORTED}."
     except StreamdeskError as exc:
         return {}, f"Group descriptions unavailable: {exc.message}"
+
+
+# A partition this few offsets behind is read to count its records: a consumer that read
+# everything of a transactional topic may have committed the offset of the commit marker.
+MARKER_PROBE_MAX_LAG = 64
+MARKER_PROBE_MAX_PARTITIONS = 64
+
+
+async def settle_markers(adapter: KafkaAdapter, lag: GroupLag) -> GroupLag:
+    """``lag`` with the offsets that hold no record (transaction markers, aborted records) taken out.
+
+    Offset arithmetic counts a commit marker as one record behind: a group that
+    consumed all of a transactional topic and committed the offset after its last
+    record is "1 behind" forever. Small lags are read (read_committed) and counted
+    instead; larger ones, or a read that fails, keep the arithmetic.
+    """
+    rows = [p for p in lag.partitions if p.lag and p.lag <= MARKER_PROBE_MAX_LAG and p.committed is not None]
+    rows = rows[:MARKER_PROBE_MAX_PARTITIONS]
+    if not rows:
+        return lag
+    spans = [(p.topic, p.partition, p.committed or 0, p.high or 0) for p in rows]
+    try:
+        counts = await adapter.call(
+            browse.count_records,
+            adapter.config,
+            spans,
+            adapter.timeout * 0.8,
+            what="records behind the group",
+            timeout=adapter.timeout + 1,
+        )
+    except StreamdeskError:
+        return lag
+    settled = []
+    for p in lag.partitions:
+        n = counts.get((p.topic, p.partition))
+        settled.append(p if n is None or p.lag is None or n > p.lag else replace(p, lag=n, markers=p.lag - n))
+    return GroupLag(lag.group, tuple(settled))

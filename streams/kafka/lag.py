@@ -33,6 +33,9 @@ class PartitionLag:
     member: str | None = None
     # The member id of the owner, where the broker named the group's assignments.
     member_id: str | None = None
+    # Offsets between the commit and the high watermark that hold no record a consumer
+    # receives (transaction markers, aborted records): not counted in ``lag``.
+    markers: int = 0
 
     @property
     def has_commit(self) -> bool:
@@ -48,6 +51,7 @@ class PartitionLag:
             "lag": self.lag,
             "member": self.member,
             "member_id": self.member_id,
+            "markers": self.markers,
         }
 
 
