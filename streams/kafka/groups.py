@@ -118,7 +118,12 @@ async def settle_markers(adapter: KafkaAdapter, lag: GroupLag) -> GroupLag:
     record is "1 behind" forever. Small lags are read (read_committed) and counted
     instead; larger ones, or a read that fails, keep the arithmetic.
     """
-    rows = [p for p in lag.partitions if p.lag and p.lag <= MARKER_PROBE_MAX_LAG and p.committed is not None]
+    # A commit below the low watermark points at deleted records: the consumer's reset policy decides, not a count.
+    rows = [
+        p
+        for p in lag.partitions
+        if p.lag and p.lag <= MARKER_PROBE_MAX_LAG and p.committed is not None and p.committed >= (p.low or 0)
+    ]
     rows = rows[:MARKER_PROBE_MAX_PARTITIONS]
     if not rows:
         return lag
