@@ -124,8 +124,10 @@ async def group_page_context(ctx: Ctx, data: dict[str, Any]) -> dict[str, Any]:
     found = await sync_to_async(_detail)(ctx.slug, KAFKA, "", ctx.args["group"], named)
     statuses = found.pop("partition_status")
     # The partitions table is keyed by topic and partition; the template reads a status per row.
+    owners = {m["member_id"]: m for m in data.get("members", [])}
     found["partition_rows"] = [
-        {**p, "lag_state": statuses.get((p["topic"], p["partition"]))} for p in data.get("partitions", [])
+        {**p, "lag_state": statuses.get((p["topic"], p["partition"])), "owner": owners.get(p.get("member_id"))}
+        for p in data.get("partitions", [])
     ]
     return found
 

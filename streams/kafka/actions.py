@@ -13,7 +13,8 @@ from typing import Any
 from streams import audit, registry
 from streams.clusters import ClusterConfig
 from streams.errors import Conflict, InvalidInput
-from streams.kafka import offsets
+from streams.kafka import acls, offsets
+from streams.kafka.acls import Acl, AclFilter
 from streams.kafka.names import collides
 from streams.kafka.offsets import ResetPlan, ResetRequest
 
@@ -22,6 +23,8 @@ TOPIC_DELETE = "kafka.topic.delete"
 TOPIC_ADD_PARTITIONS = "kafka.topic.add_partitions"
 GROUP_RESET_OFFSETS = "kafka.group.reset_offsets"
 GROUP_DELETE = "kafka.group.delete"
+ACL_CREATE = "kafka.acl.create"
+ACL_DELETE = "kafka.acl.delete"
 
 
 async def do_create_topic(
@@ -102,3 +105,30 @@ async def do_delete_group(actor: audit.Actor, cluster: ClusterConfig, group: str
         await adapter.delete_group(group)
 
     await audit.perform(actor, GROUP_DELETE, run, cluster=cluster.slug, target=group)
+
+
+async def do_create_acl(actor: audit.Actor, cluster: ClusterConfig, acl: Acl) -> None:
+    adapter = registry.kafka(cluster)
+
+    async def run() -> None:
+        await acls.create_acl(adapter, acl)
+
+    await audit.perform(actor, ACL_CREATE, run, cluster=cluster.slug, target=acl.describe(), params=acl.as_api())
+
+
+async def do_delete_acls(actor: audit.Actor, cluster: ClusterConfig, acl_filter: AclFilter) -> list[Acl]:
+    """Delete every ACL the filter matches; the audit record lists them."""
+    adapter = registry.kafka(cluster)
+
+    async def run() -> list[Acl]:
+        return await acls.delete_acls(adapter, acl_filter)
+
+    return await audit.perform(
+        actor,
+        ACL_DELETE,
+        run,
+        cluster=cluster.slug,
+        target=f"{acl_filter.as_params()['resource_type']} {acl_filter.as_params()['name']}",
+        params=acl_filter.as_params(),
+        describe=lambda deleted: f"{len(deleted)} deleted" + "".join(f"; {a.describe()}" for a in deleted[:20]),
+    )

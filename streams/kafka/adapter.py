@@ -388,6 +388,7 @@ class KafkaAdapter(KafkaConnection):
         newest: bool,
         needle: bytes | None = None,
         display_limit: int | None = DISPLAY_LIMIT,
+        isolation: str = browse.DEFAULT_ISOLATION,
     ) -> BrowseResult:
         """Read ``ranges`` of ``topic`` with a throwaway consumer that never commits.
 
@@ -407,6 +408,7 @@ class KafkaAdapter(KafkaConnection):
             needle,
             display_limit,
             budget,
+            isolation,
             what=f"read {topic}",
             timeout=self.timeout + 1,
         )

@@ -31,6 +31,11 @@ class PartitionLag:
     low: int | None
     lag: int | None
     member: str | None = None
+    # The member id of the owner, where the broker named the group's assignments.
+    member_id: str | None = None
+    # Offsets between the commit and the high watermark that hold no record a consumer
+    # receives (transaction markers, aborted records): not counted in ``lag``.
+    markers: int = 0
 
     @property
     def has_commit(self) -> bool:
@@ -45,6 +50,8 @@ class PartitionLag:
             "low": self.low,
             "lag": self.lag,
             "member": self.member,
+            "member_id": self.member_id,
+            "markers": self.markers,
         }
 
 
@@ -79,6 +86,7 @@ def group_lag(
     watermarks: Mapping[TopicPartitionKey, Watermark],
     partitions_of: Mapping[str, Sequence[int]],
     assigned: Mapping[TopicPartitionKey, str] | None = None,
+    owners: Mapping[TopicPartitionKey, str] | None = None,
 ) -> GroupLag:
     """Every partition of every topic the group commits to or is assigned, in order.
 
@@ -87,6 +95,7 @@ def group_lag(
     missing from it (deleted since) keeps its commits with an unknown high.
     """
     assigned = assigned or {}
+    owners = owners or {}
     keys: set[TopicPartitionKey] = {k for k, offset in committed.items() if offset >= 0} | set(assigned)
     for topic in {t for t, _ in keys}:
         keys.update((topic, p) for p in partitions_of.get(topic, ()))
@@ -106,6 +115,7 @@ def group_lag(
                 low=mark.low if mark else None,
                 lag=partition_lag(offset, high),
                 member=assigned.get((topic, partition)),
+                member_id=owners.get((topic, partition)),
             )
         )
     return GroupLag(group, tuple(rows))

@@ -151,6 +151,11 @@ class ReadRange:
     start: int
     end: int
     keep: int
+    # How far the read may grow when the window holds fewer records than ``keep``
+    # (offsets taken by transaction markers, aborted or compacted-away records):
+    # back to ``floor`` for the newest records, on to ``ceiling`` reading forward.
+    floor: int | None = None
+    ceiling: int | None = None
 
 
 @dataclass

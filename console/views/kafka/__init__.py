@@ -10,7 +10,7 @@ from django.urls import URLPattern, reverse
 
 from console.templatetags.streamdesk import group_url
 from console.views import lag
-from console.views.kafka import groups, messages, topics
+from console.views.kafka import acls, groups, messages, topics
 from console.views.kafka.common import KIND, PAGE
 from console.web import action, endpoint
 
@@ -119,5 +119,29 @@ urlpatterns: list[URLPattern] = [
         get=groups.group_detail,
         delete=groups.group_delete,
         context=lag.group_page_context,
+    ),
+    *endpoint(
+        f"{C}/acls",
+        name="kafka-acls",
+        kind=KIND,
+        template="kafka/acls.html",
+        page=PAGE,
+        get=acls.acls_list,
+        post=acls.acl_create,
+        delete=acls.acl_delete,
+    ),
+    *action(
+        f"{C}/acls/create",
+        name="kafka-acl-create",
+        kind=KIND,
+        handler=acls.acl_create,
+        redirect=lambda ctx, data: reverse("kafka-acls", args=[ctx.slug]),
+    ),
+    *action(
+        f"{C}/acls/delete",
+        name="kafka-acl-delete",
+        kind=KIND,
+        handler=acls.acl_delete,
+        redirect=lambda ctx, data: reverse("kafka-acls", args=[ctx.slug]),
     ),
 ]

@@ -14,7 +14,7 @@ from console.web import Ctx, Result, require_confirmation, writes
 from streams.aio import gather_strict
 from streams.errors import InvalidInput, StreamdeskError
 from streams.kafka import actions, offsets
-from streams.kafka.groups import NOT_SUPPORTED, describe, group_lags, sweep_lags
+from streams.kafka.groups import NOT_SUPPORTED, describe, group_lags, settle_markers, sweep_lags
 from streams.kafka.lag import sort_by_lag
 from streams.kafka.names import validate_topic_name
 from streams.kafka.offsets import RESET_TARGETS, ResetRequest
@@ -103,17 +103,21 @@ async def group_detail(ctx: Ctx) -> Result:
     )
     sweep = await sweep_lags(adapter, md, [group], described, committed=committed)
     desc = described.get(group)
-    lag = sweep.lags[group]
-    members = [
-        {
-            "member_id": m.member_id,
-            "client_id": m.client_id,
-            "host": m.host,
-            "instance_id": m.instance_id,
-            "assignment": [{"topic": t, "partition": p} for t, p in m.assignment],
-        }
-        for m in (desc.members if desc else ())
-    ]
+    lag = await settle_markers(adapter, sweep.lags[group])
+    members = []
+    for m in desc.members if desc else ():
+        assignments = [{"topic": t, "partition": p} for t, p in m.assignment]
+        members.append(
+            {
+                "member_id": m.member_id,
+                "client_id": m.client_id,
+                "host": m.host,
+                "instance_id": m.instance_id,
+                "assignments": assignments,
+                # The earlier name of "assignments", kept for clients written against it.
+                "assignment": assignments,
+            }
+        )
     reported = desc.members_reported if desc else False
     members_note = note
     if members_note is None and not reported:

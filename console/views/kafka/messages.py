@@ -11,7 +11,14 @@ from console.params import bool_param, choice_param, datetime_param, int_param, 
 from console.web import Ctx, Result
 from streams import payloads
 from streams.errors import InvalidInput, NotFound
-from streams.kafka.browse import DEFAULT_LIMIT, FROM_CHOICES, MAX_LIMIT, read_ranges
+from streams.kafka.browse import (
+    DEFAULT_ISOLATION,
+    DEFAULT_LIMIT,
+    FROM_CHOICES,
+    ISOLATION_CHOICES,
+    MAX_LIMIT,
+    read_ranges,
+)
 from streams.kafka.types import KafkaMessage, ReadRange, TopicPartitionKey, Watermark
 from streams.payloads import headers_api
 
@@ -42,7 +49,8 @@ async def topic_messages(ctx: Ctx) -> Result:
     mode = choice_param(query, "from", FROM_CHOICES)
     needle_text = str_param(query, "q", max_length=200)
     full = bool_param(query, "full")
-    assert limit is not None
+    isolation = choice_param(query, "isolation", ISOLATION_CHOICES, DEFAULT_ISOLATION)
+    assert limit is not None and isolation is not None
     if offset is not None and when is not None:
         raise InvalidInput("Give offset or timestamp, not both.", field="timestamp")
     if mode is None:
@@ -70,7 +78,12 @@ async def topic_messages(ctx: Ctx) -> Result:
         if mark is None or not mark.low <= offset < mark.high:
             raise NotFound(f"No message at offset {offset} of partition {partition}.")
         ranges = [ReadRange(partition=partition, start=offset, end=offset + 1, keep=1)]
-        result = await adapter.browse(name, ranges, limit=1, newest=False, display_limit=payloads.FULL_DISPLAY_LIMIT)
+        result = await adapter.browse(
+            name, ranges, limit=1, newest=False, display_limit=payloads.FULL_DISPLAY_LIMIT, isolation=isolation
+        )
+        if not result.messages and result.complete:
+            # A transaction marker, an aborted record under read_committed, or a record compacted away.
+            raise NotFound(f"No message at offset {offset} of partition {partition}.")
     else:
         by_time = None
         if mode == "timestamp":
@@ -79,7 +92,9 @@ async def topic_messages(ctx: Ctx) -> Result:
         ranges = read_ranges(
             mode, partitions, by_partition, limit, offset=offset, by_time=by_time, filtered=needle is not None
         )
-        result = await adapter.browse(name, ranges, limit=limit, newest=mode == "end", needle=needle)
+        result = await adapter.browse(
+            name, ranges, limit=limit, newest=mode == "end", needle=needle, isolation=isolation
+        )
 
     data: dict[str, Any] = {
         "topic": name,
@@ -90,6 +105,7 @@ async def topic_messages(ctx: Ctx) -> Result:
         "limit": limit,
         "q": needle_text,
         "full": full,
+        "isolation": isolation,
         "messages": [message_api(m) for m in result.messages],
         "scanned": result.scanned,
         "complete": result.complete,
@@ -97,8 +113,9 @@ async def topic_messages(ctx: Ctx) -> Result:
         "partitions": info.partition_ids,
     }
     base = reverse("kafka-messages", args=[ctx.slug, name])
+    extra = {} if isolation == DEFAULT_ISOLATION else {"isolation": isolation}
     rows = [
-        {"m": m, "full_url": f"{base}?{urlencode({'partition': m.partition, 'offset': m.offset, 'full': 1})}"}
+        {"m": m, "full_url": f"{base}?{urlencode({'partition': m.partition, 'offset': m.offset, 'full': 1, **extra})}"}
         for m in result.messages
     ]
     return Result(data, page={"rows": rows})
