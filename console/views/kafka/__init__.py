@@ -10,7 +10,7 @@ from django.urls import URLPattern, reverse
 
 from console.templatetags.streamdesk import group_url
 from console.views import lag
-from console.views.kafka import groups, messages, topics
+from console.views.kafka import brokers, groups, messages, topics
 from console.views.kafka.common import KIND, PAGE
 from console.web import action, endpoint
 
@@ -64,6 +64,22 @@ urlpatterns: list[URLPattern] = [
         kind=KIND,
         handler=topics.topic_partitions,
         redirect=lambda ctx, data: reverse("kafka-topic", args=[ctx.slug, data["name"]]),
+    ),
+    *endpoint(
+        f"{C}/brokers",
+        name="kafka-brokers",
+        kind=KIND,
+        template="kafka/brokers.html",
+        page=PAGE,
+        get=brokers.brokers_list,
+    ),
+    *endpoint(
+        f"{C}/brokers/<int:broker>",
+        name="kafka-broker",
+        kind=KIND,
+        template="kafka/broker.html",
+        page=PAGE,
+        get=brokers.broker_detail,
     ),
     *endpoint(
         f"{C}/topics/<str:topic>/messages",
