@@ -10,7 +10,7 @@ from django.urls import URLPattern, reverse
 
 from console.templatetags.streamdesk import group_url
 from console.views import lag
-from console.views.kafka import brokers, groups, messages, topics
+from console.views.kafka import brokers, configs, groups, messages, topics
 from console.views.kafka.common import KIND, PAGE
 from console.web import action, endpoint
 
@@ -64,6 +64,16 @@ urlpatterns: list[URLPattern] = [
         kind=KIND,
         handler=topics.topic_partitions,
         redirect=lambda ctx, data: reverse("kafka-topic", args=[ctx.slug, data["name"]]),
+    ),
+    *endpoint(
+        f"{C}/topics/<str:topic>/configs",
+        name="kafka-topic-configs",
+        kind=KIND,
+        template="kafka/topic_configs.html",
+        form="kafka/_config_outcome.html",
+        page=PAGE,
+        get=configs.topic_configs,
+        patch=configs.topic_configs_change,
     ),
     *endpoint(
         f"{C}/brokers",

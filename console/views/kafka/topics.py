@@ -8,14 +8,15 @@ from typing import Any
 
 from console.params import choice_param, int_param, page_params, str_param
 from console.views.kafka.common import lag_api
+from console.views.kafka.configs import read_configs
 from console.web import Ctx, Result, require_confirmation, writes
-from streams.errors import InvalidInput, NotSupported, StreamdeskError
+from streams.errors import InvalidInput, StreamdeskError
 from streams.kafka import actions
 from streams.kafka.adapter import KafkaAdapter
-from streams.kafka.groups import NOT_SUPPORTED, read_watermarks
+from streams.kafka.groups import read_watermarks
 from streams.kafka.lag import group_lag, sort_by_lag
 from streams.kafka.names import parse_configs, validate_topic_name
-from streams.kafka.types import ConfigItem, TopicInfo, TopicPartitionKey, Watermark
+from streams.kafka.types import TopicInfo, TopicPartitionKey, Watermark
 
 
 def _count(info: TopicInfo, marks: Mapping[TopicPartitionKey, Watermark]) -> int | None:
@@ -77,7 +78,7 @@ async def topic_detail(ctx: Ctx) -> dict[str, Any]:
     info = await adapter.topic(name)
     marks, warning = await read_watermarks(adapter, [info])
     (configs, details, configs_note), (readers, groups_note) = await asyncio.gather(
-        _configs(adapter, name), _readers(adapter, info, marks)
+        read_configs(adapter, name), _readers(adapter, info, marks)
     )
     partitions = []
     for p in info.partitions:
@@ -108,32 +109,6 @@ async def topic_detail(ctx: Ctx) -> dict[str, Any]:
         "groups_note": groups_note,
         "warning": warning,
     }
-
-
-async def _configs(
-    adapter: KafkaAdapter, topic: str
-) -> tuple[dict[str, str | None] | None, list[dict[str, Any]], str | None]:
-    items: tuple[ConfigItem, ...]
-    try:
-        items = await adapter.topic_configs(topic)
-    except NotSupported:
-        items = ()
-    except StreamdeskError as exc:
-        return None, [], f"Configs unavailable: {exc.message}"
-    if not items:
-        return None, [], f"Topic configs are {NOT_SUPPORTED} (DescribeConfigs answered nothing)."
-    details = [
-        {
-            "name": c.name,
-            "value": c.value,
-            "source": c.source,
-            "default": c.default,
-            "sensitive": c.sensitive,
-            "read_only": c.read_only,
-        }
-        for c in items
-    ]
-    return {c.name: c.value for c in items}, details, None
 
 
 async def _readers(
