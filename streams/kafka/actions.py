@@ -13,7 +13,7 @@ from typing import Any
 from streams import audit, registry
 from streams.clusters import ClusterConfig
 from streams.errors import Conflict, InvalidInput, NotSupported
-from streams.kafka import configs, offsets
+from streams.kafka import configs, offsets, purge
 from streams.kafka.names import collides
 from streams.kafka.offsets import ResetPlan, ResetRequest
 
@@ -21,6 +21,7 @@ TOPIC_CREATE = "kafka.topic.create"
 TOPIC_DELETE = "kafka.topic.delete"
 TOPIC_ADD_PARTITIONS = "kafka.topic.add_partitions"
 TOPIC_ALTER_CONFIGS = "kafka.topic.alter_configs"
+TOPIC_PURGE = "kafka.topic.purge"
 GROUP_RESET_OFFSETS = "kafka.group.reset_offsets"
 GROUP_DELETE = "kafka.group.delete"
 
@@ -87,6 +88,23 @@ async def do_alter_topic_configs(
         await configs.alter_topic_configs(adapter, topic, change, dry_run=dry_run)
 
     await audit.perform(actor, TOPIC_ALTER_CONFIGS, run, cluster=cluster.slug, target=topic, params=params)
+
+
+async def do_purge_topic(actor: audit.Actor, cluster: ClusterConfig, req: purge.PurgeRequest) -> list[purge.Purged]:
+    adapter = registry.kafka(cluster)
+
+    async def run() -> list[purge.Purged]:
+        return await purge.purge(adapter, req)
+
+    return await audit.perform(
+        actor,
+        TOPIC_PURGE,
+        run,
+        cluster=cluster.slug,
+        target=req.topic,
+        params=req.params,
+        describe=lambda done: ", ".join(f"partition {p.partition} now starts at {p.low}" for p in done),
+    )
 
 
 async def do_reset_offsets(actor: audit.Actor, cluster: ClusterConfig, req: ResetRequest) -> ResetPlan:

@@ -75,6 +75,14 @@ urlpatterns: list[URLPattern] = [
         get=configs.topic_configs,
         patch=configs.topic_configs_change,
     ),
+    *endpoint(f"{C}/topics/<str:topic>/purge", name="kafka-topic-purge", kind=KIND, post=topics.topic_purge),
+    *action(
+        f"{C}/topics/<str:topic>/purge",
+        name="kafka-topic-purge",
+        kind=KIND,
+        handler=topics.topic_purge,
+        redirect=lambda ctx, data: reverse("kafka-topic", args=[ctx.slug, ctx.args["topic"]]),
+    ),
     *endpoint(
         f"{C}/brokers",
         name="kafka-brokers",
