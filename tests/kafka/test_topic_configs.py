@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from concurrent.futures import Future
+
 import pytest
+from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import ConfigEntry, ConfigResource, ConfigSource, ResourceType
 
-from streams.kafka.configs import named_in
+from streams.clusters import ClusterConfig
+from streams.errors import InvalidInput
+from streams.kafka.adapter import KafkaAdapter
+from streams.kafka.configs import ConfigChange, alter_topic_configs, named_in
 from streams.kafka.convert import configs_from
 from streams.models import AuditEvent
 from tests.kafka import helpers as kh
@@ -171,3 +177,44 @@ def test_page_shows_the_dry_run_then_applies(operator_client, kafka_bootstrap, k
     whole = operator_client.post(url, {"delete": "retention.ms", "dry_run": "true"})
     assert whole.status_code == 200 and "<html" in whole.content.decode()
     assert 'data-outcome="dry-run"' in whole.content.decode()
+
+
+class TerseBroker:
+    """Refuses any request holding ``bad`` with a message naming no config, as some brokers do."""
+
+    def __init__(self, bad: str) -> None:
+        self.bad = bad
+        self.requests: list[tuple[list[str], bool]] = []
+
+    def poll(self, timeout: float = -1) -> int:
+        return 0
+
+    def incremental_alter_configs(self, resources, validate_only=False, request_timeout=-1):
+        (resource,) = resources
+        names = [entry.name for entry in resource.incremental_configs]
+        self.requests.append((names, validate_only))
+        future: Future[None] = Future()
+        if self.bad in names:
+            future.set_exception(KafkaException(KafkaError(KafkaError.INVALID_CONFIG, "Invalid value")))
+        else:
+            future.set_result(None)
+        return {resource: future}
+
+
+async def test_a_refusal_naming_nothing_is_traced_entry_by_entry():
+    broker = TerseBroker(bad="segment.ms")
+    adapter = KafkaAdapter(ClusterConfig(slug="terse", kind="kafka", name="Terse", servers=("kafka-1:9092",)))
+    adapter._admin = broker  # type: ignore[assignment]
+    change = ConfigChange(set={"retention.ms": "1", "segment.ms": "x"}, delete=("flush.ms",))
+    try:
+        with pytest.raises(InvalidInput) as refused:
+            await alter_topic_configs(adapter, "orders", change, dry_run=False)
+        assert refused.value.field == "segment.ms"
+        # The request as asked, then each entry validated alone until the culprit answered.
+        assert broker.requests == [
+            (["retention.ms", "segment.ms", "flush.ms"], False),
+            (["retention.ms"], True),
+            (["segment.ms"], True),
+        ]
+    finally:
+        adapter.close()
