@@ -80,8 +80,8 @@ async def purge(adapter: KafkaAdapter, req: PurgeRequest) -> list[Purged]:
             err = error_of(exc)
             if err is not None and err.code() in DROPPED:
                 raise BrokerUnavailable(
-                    f"The broker dropped the connection on DeleteRecords ({what}): it may not support "
-                    f"deleting records ({err.str()})."
+                    f"DeleteRecords got no answer ({what}): the broker dropped the connection or named no "
+                    f"leader; it may not support deleting records ({err.str()})."
                 )
             raise exc
         return sorted(
