@@ -76,6 +76,13 @@ def test_broker_configs_are_searchable(viewer_client, kafka_broker):
     assert "(sensitive)" in everything
 
 
+def test_topic_page_links_each_leader_to_its_broker(viewer_client, kafka_bootstrap, unique):
+    kh.create_topic(kafka_bootstrap, unique)
+    leader = kh.admin(kafka_bootstrap).list_topics(unique, timeout=5).topics[unique].partitions[0].leader
+    html = viewer_client.get(f"/clusters/kafka/topics/{unique}").content.decode()
+    assert f'<a href="/clusters/kafka/brokers/{leader}">{leader}</a>' in html
+
+
 def test_unknown_broker_is_404(viewer_client):
     assert viewer_client.get("/api/v1/clusters/kafka/brokers/987654").status_code == 404
     page = viewer_client.get("/clusters/kafka/brokers/987654")
