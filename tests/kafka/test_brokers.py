@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import time
+
+import pytest
+from django.test import override_settings
+
 from tests.kafka import helpers as kh
 
 FIELDS = {"id", "host", "port", "rack", "controller", "leader_partitions", "replica_partitions"}
@@ -100,3 +105,14 @@ def test_brokers_page_is_a_tab_beside_topics_and_groups(viewer_client, kafka_bro
     assert 'href="/clusters/kafka/brokers"' in topics
     if kafka_broker == "apache":
         assert "<td>yes</td>" in html
+
+
+@pytest.mark.parametrize("path", ["clusters/kafka/brokers", "clusters/kafka/brokers/1"])
+def test_down_broker_is_503_quickly_and_a_banner_on_the_page(viewer_client, dead_port, path):
+    with override_settings(KAFKA_BOOTSTRAP_SERVERS=f"127.0.0.1:{dead_port}", BROKER_TIMEOUT_SECONDS=1):
+        started = time.monotonic()
+        response = viewer_client.get(f"/api/v1/{path}")
+        elapsed = time.monotonic() - started
+        page = viewer_client.get(f"/{path}")
+    assert response.status_code == 503 and "Kafka" in response.json()["error"] and elapsed < 8
+    assert page.status_code == 503 and b"Broker unavailable" in page.content

@@ -7,6 +7,7 @@ import time
 import pytest
 from confluent_kafka import Producer
 from django.conf import settings
+from django.test import override_settings
 
 from streams.models import AuditEvent
 from tests.kafka import helpers as kh
@@ -125,3 +126,18 @@ def test_page_form_needs_the_typed_name(operator_client, kafka_bootstrap, kafka_
         return
     assert f"Purged {unique}: partition 1 now starts at 2" in html
     assert lows(operator_client, unique)[1] == (2, 3)
+
+
+def test_writes_to_a_down_broker_are_503_and_audited(operator_client, dead_port, unique):
+    with override_settings(KAFKA_BOOTSTRAP_SERVERS=f"127.0.0.1:{dead_port}", BROKER_TIMEOUT_SECONDS=1):
+        started = time.monotonic()
+        purged = purge(operator_client, unique, {})
+        configs = operator_client.patch(
+            f"/api/v1/clusters/kafka/topics/{unique}/configs?dry_run=true",
+            {"set": {"retention.ms": "1"}},
+            content_type="application/json",
+        )
+        elapsed = time.monotonic() - started
+    assert purged.status_code == 503 and configs.status_code == 503 and elapsed < 16
+    results = {e.action: e.result for e in AuditEvent.objects.filter(target=unique)}
+    assert results == {"kafka.topic.purge": "error", "kafka.topic.alter_configs": "error"}
