@@ -44,6 +44,9 @@ def test_a_refusal_names_the_config_it_is_about():
 def test_detail_lists_set_configs_first_then_the_defaults(viewer_client, kafka_bootstrap, kafka_broker, unique):
     kh.create_topic(kafka_bootstrap, unique)
     body = viewer_client.get(f"/api/v1/clusters/kafka/topics/{unique}").json()
+    alone = viewer_client.get(f"/api/v1/clusters/kafka/topics/{unique}/configs").json()
+    assert (alone["configs"], alone["config_details"]) == (body["configs"], body["config_details"])
+    assert viewer_client.get(f"/clusters/kafka/topics/{unique}/configs").status_code == 200
     if kafka_broker == "tansu":
         assert body["configs"] is None and body["config_details"] == []
         return
