@@ -221,6 +221,7 @@ def endpoint(
     get: Handler | None = None,
     post: Handler | None = None,
     delete: Handler | None = None,
+    patch: Handler | None = None,
     page: dict[str, Any] | None = None,
     context: PageContext | None = None,
     form: str | None = None,
@@ -241,6 +242,8 @@ def endpoint(
         handlers["POST"] = post
     if delete:
         handlers["DELETE"] = delete
+    if patch:
+        handlers["PATCH"] = patch
 
     async def api_view(request: HttpRequest, **kwargs: Any) -> HttpResponse:
         handler = handlers.get(request.method or "")
@@ -290,7 +293,8 @@ def endpoint(
     if template and get:
         read = get
         fixed = page or {}
-        write = post if form else None
+        # A page form posts; the API may take the same write as a PATCH.
+        write = (post or patch) if form else None
 
         async def page_view(request: HttpRequest, **kwargs: Any) -> HttpResponse:
             posting = request.method == "POST" and write is not None

@@ -12,8 +12,8 @@ from typing import Any
 
 from streams import audit, registry
 from streams.clusters import ClusterConfig
-from streams.errors import Conflict, InvalidInput
-from streams.kafka import acls, offsets
+from streams.errors import Conflict, InvalidInput, NotSupported
+from streams.kafka import acls, configs, offsets, purge
 from streams.kafka.acls import Acl, AclFilter
 from streams.kafka.names import collides
 from streams.kafka.offsets import ResetPlan, ResetRequest
@@ -21,6 +21,8 @@ from streams.kafka.offsets import ResetPlan, ResetRequest
 TOPIC_CREATE = "kafka.topic.create"
 TOPIC_DELETE = "kafka.topic.delete"
 TOPIC_ADD_PARTITIONS = "kafka.topic.add_partitions"
+TOPIC_ALTER_CONFIGS = "kafka.topic.alter_configs"
+TOPIC_PURGE = "kafka.topic.purge"
 GROUP_RESET_OFFSETS = "kafka.group.reset_offsets"
 GROUP_DELETE = "kafka.group.delete"
 ACL_CREATE = "kafka.acl.create"
@@ -70,6 +72,42 @@ async def do_add_partitions(actor: audit.Actor, cluster: ClusterConfig, topic: s
         await adapter.add_partitions(topic, count)
 
     await audit.perform(actor, TOPIC_ADD_PARTITIONS, run, cluster=cluster.slug, target=topic, params={"count": count})
+
+
+async def do_alter_topic_configs(
+    actor: audit.Actor, cluster: ClusterConfig, topic: str, change: configs.ConfigChange, *, dry_run: bool
+) -> None:
+    """Incremental alter (or, with ``dry_run``, the broker's validation of it); both are audited."""
+    adapter = registry.kafka(cluster)
+    params: dict[str, Any] = {**change.params, "dry_run": dry_run}
+
+    async def run() -> None:
+        await adapter.topic(topic)
+        current = await adapter.topic_configs(topic)
+        if not current:
+            raise NotSupported("Topic configs are not supported by this broker (DescribeConfigs answered nothing).")
+        secret = {c.name for c in current if c.sensitive}
+        params["set"] = {n: "***" if n in secret else v for n, v in change.set.items()}
+        await configs.alter_topic_configs(adapter, topic, change, dry_run=dry_run)
+
+    await audit.perform(actor, TOPIC_ALTER_CONFIGS, run, cluster=cluster.slug, target=topic, params=params)
+
+
+async def do_purge_topic(actor: audit.Actor, cluster: ClusterConfig, req: purge.PurgeRequest) -> list[purge.Purged]:
+    adapter = registry.kafka(cluster)
+
+    async def run() -> list[purge.Purged]:
+        return await purge.purge(adapter, req)
+
+    return await audit.perform(
+        actor,
+        TOPIC_PURGE,
+        run,
+        cluster=cluster.slug,
+        target=req.topic,
+        params=req.params,
+        describe=lambda done: ", ".join(f"partition {p.partition} now starts at {p.low}" for p in done),
+    )
 
 
 async def do_reset_offsets(actor: audit.Actor, cluster: ClusterConfig, req: ResetRequest) -> ResetPlan:

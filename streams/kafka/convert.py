@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from confluent_kafka.admin import ConfigSource
+
 from streams.kafka.types import (
     ClusterMetadata,
     ConfigItem,
@@ -78,17 +80,28 @@ def group_from_description(desc: Any) -> GroupDescription:
     )
 
 
+def _source_name(source: Any) -> str:
+    """librdkafka hands a config's source over as a bare number (4 = STATIC_BROKER_CONFIG)."""
+    if source is None:
+        return "unknown"
+    if isinstance(source, int) and not isinstance(source, bool):
+        try:
+            source = ConfigSource(source)
+        except ValueError:
+            return "unknown"
+    return _state_name(source).removesuffix("_CONFIG").lower()
+
+
 def configs_from(entries: Mapping[str, Any]) -> tuple[ConfigItem, ...]:
     """DescribeConfigs entries; sensitive values are never passed on."""
     items = []
     for name, entry in sorted(entries.items()):
         sensitive = bool(getattr(entry, "is_sensitive", False))
-        source = getattr(entry, "source", None)
         items.append(
             ConfigItem(
                 name=name,
                 value=None if sensitive else entry.value,
-                source=_state_name(source).removesuffix("_CONFIG").lower() if source is not None else "unknown",
+                source=_source_name(getattr(entry, "source", None)),
                 default=bool(getattr(entry, "is_default", False)),
                 sensitive=sensitive,
                 read_only=bool(getattr(entry, "is_read_only", False)),

@@ -37,6 +37,10 @@ def validate_topic_name(name: Any, field: str = "name") -> str:
     return name
 
 
+def is_config_name(name: object) -> bool:
+    return isinstance(name, str) and len(name) <= 255 and _CONFIG_NAME.fullmatch(name) is not None
+
+
 def collides(name: str, existing: str) -> bool:
     """Kafka treats '.' and '_' alike in metric names, so it refuses such pairs."""
     return name != existing and name.replace(".", "_") == existing.replace(".", "_")

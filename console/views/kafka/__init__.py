@@ -10,7 +10,7 @@ from django.urls import URLPattern, reverse
 
 from console.templatetags.streamdesk import group_url
 from console.views import lag
-from console.views.kafka import acls, groups, messages, topics
+from console.views.kafka import acls, brokers, configs, groups, messages, topics
 from console.views.kafka.common import KIND, PAGE
 from console.web import action, endpoint
 
@@ -64,6 +64,40 @@ urlpatterns: list[URLPattern] = [
         kind=KIND,
         handler=topics.topic_partitions,
         redirect=lambda ctx, data: reverse("kafka-topic", args=[ctx.slug, data["name"]]),
+    ),
+    *endpoint(
+        f"{C}/topics/<str:topic>/configs",
+        name="kafka-topic-configs",
+        kind=KIND,
+        template="kafka/topic_configs.html",
+        form="kafka/_config_outcome.html",
+        page=PAGE,
+        get=configs.topic_configs,
+        patch=configs.topic_configs_change,
+    ),
+    *endpoint(f"{C}/topics/<str:topic>/purge", name="kafka-topic-purge", kind=KIND, post=topics.topic_purge),
+    *action(
+        f"{C}/topics/<str:topic>/purge",
+        name="kafka-topic-purge",
+        kind=KIND,
+        handler=topics.topic_purge,
+        redirect=lambda ctx, data: reverse("kafka-topic", args=[ctx.slug, ctx.args["topic"]]),
+    ),
+    *endpoint(
+        f"{C}/brokers",
+        name="kafka-brokers",
+        kind=KIND,
+        template="kafka/brokers.html",
+        page=PAGE,
+        get=brokers.brokers_list,
+    ),
+    *endpoint(
+        f"{C}/brokers/<int:broker>",
+        name="kafka-broker",
+        kind=KIND,
+        template="kafka/broker.html",
+        page=PAGE,
+        get=brokers.broker_detail,
     ),
     *endpoint(
         f"{C}/topics/<str:topic>/messages",

@@ -1,4 +1,4 @@
-"""Kafka topics: the list (paged before described), one topic, create, delete, grow."""
+"""Kafka topics: the list (paged before described), one topic, create, delete, grow, purge."""
 
 from __future__ import annotations
 
@@ -6,16 +6,18 @@ import asyncio
 from collections.abc import Mapping
 from typing import Any
 
-from console.params import choice_param, int_param, page_params, str_param
+from console.params import choice_param, datetime_param, int_param, page_params, str_param
 from console.views.kafka.common import lag_api
+from console.views.kafka.configs import read_configs
 from console.web import Ctx, Result, require_confirmation, writes
-from streams.errors import InvalidInput, NotSupported, StreamdeskError
+from streams.errors import InvalidInput, StreamdeskError
 from streams.kafka import actions
 from streams.kafka.adapter import KafkaAdapter
-from streams.kafka.groups import NOT_SUPPORTED, read_watermarks
+from streams.kafka.groups import read_watermarks
 from streams.kafka.lag import group_lag, sort_by_lag
 from streams.kafka.names import parse_configs, validate_topic_name
-from streams.kafka.types import ConfigItem, TopicInfo, TopicPartitionKey, Watermark
+from streams.kafka.purge import PurgeRequest
+from streams.kafka.types import TopicInfo, TopicPartitionKey, Watermark
 
 
 def _count(info: TopicInfo, marks: Mapping[TopicPartitionKey, Watermark]) -> int | None:
@@ -77,7 +79,7 @@ async def topic_detail(ctx: Ctx) -> dict[str, Any]:
     info = await adapter.topic(name)
     marks, warning = await read_watermarks(adapter, [info])
     (configs, details, configs_note), (readers, groups_note) = await asyncio.gather(
-        _configs(adapter, name), _readers(adapter, info, marks)
+        read_configs(adapter, name), _readers(adapter, info, marks)
     )
     partitions = []
     for p in info.partitions:
@@ -108,32 +110,6 @@ async def topic_detail(ctx: Ctx) -> dict[str, Any]:
         "groups_note": groups_note,
         "warning": warning,
     }
-
-
-async def _configs(
-    adapter: KafkaAdapter, topic: str
-) -> tuple[dict[str, str | None] | None, list[dict[str, Any]], str | None]:
-    items: tuple[ConfigItem, ...]
-    try:
-        items = await adapter.topic_configs(topic)
-    except NotSupported:
-        items = ()
-    except StreamdeskError as exc:
-        return None, [], f"Configs unavailable: {exc.message}"
-    if not items:
-        return None, [], f"Topic configs are {NOT_SUPPORTED} (DescribeConfigs answered nothing)."
-    details = [
-        {
-            "name": c.name,
-            "value": c.value,
-            "source": c.source,
-            "default": c.default,
-            "sensitive": c.sensitive,
-            "read_only": c.read_only,
-        }
-        for c in items
-    ]
-    return {c.name: c.value for c in items}, details, None
 
 
 async def _readers(
@@ -178,3 +154,48 @@ async def topic_partitions(ctx: Ctx) -> dict[str, Any]:
         raise InvalidInput("count (the new total number of partitions) is required.", field="count")
     await actions.do_add_partitions(ctx.user, ctx.config, name, count)
     return {"name": name, "partitions": count, "message": f"Topic {name} now has {count} partitions."}
+
+
+def parse_purge(topic: str, body: Mapping[str, Any], *, form: bool) -> PurgeRequest:
+    """The API's ``{"partitions": [int]|null, "before": {"offset": N}|{"time": ISO}|null}``, or a page
+    form's ``partitions`` ("0, 2"; empty for all), ``before`` (everything|offset|time) and ``before_value``."""
+    raw = body.get("partitions")
+    if form and isinstance(raw, str):
+        raw = raw.replace(",", " ").split() or None
+    partitions: tuple[int, ...] | None = None
+    if raw is not None:
+        if not isinstance(raw, list) or not raw or len(raw) > 100_000:
+            raise InvalidInput(
+                "partitions must be a non-empty list of partition numbers, or null for all.", field="partitions"
+            )
+        chosen = {int_param({"partitions": item}, "partitions", minimum=0, maximum=1_000_000) for item in raw}
+        partitions = tuple(sorted(p for p in chosen if p is not None))
+    before = body.get("before")
+    if form:
+        kind = body.get("before") or "everything"
+        before = None if kind == "everything" else {kind: body.get("before_value")}
+    if before is None:
+        return PurgeRequest(topic, partitions)
+    if not isinstance(before, Mapping) or len(before) != 1 or next(iter(before)) not in ("offset", "time"):
+        raise InvalidInput('before must be {"offset": N}, {"time": ISO} or null.', field="before")
+    if "offset" in before:
+        offset = int_param({"before": before["offset"]}, "before", minimum=0)
+        if offset is None:
+            raise InvalidInput("before needs an offset.", field="before")
+        return PurgeRequest(topic, partitions, before_offset=offset)
+    moment = datetime_param({"before": before["time"]}, "before")
+    if moment is None:
+        raise InvalidInput("before needs a time (ISO-8601).", field="before")
+    return PurgeRequest(topic, partitions, before_time=moment)
+
+
+@writes(actions.TOPIC_PURGE)
+async def topic_purge(ctx: Ctx) -> dict[str, Any]:
+    name = ctx.args["topic"]
+    req = parse_purge(name, ctx.body(), form=not ctx.is_api)
+    require_confirmation(ctx, name, what="the purge")
+    done = await actions.do_purge_topic(ctx.user, ctx.config, req)
+    return {
+        "partitions": [{"partition": p.partition, "low": p.low} for p in done],
+        "message": f"Purged {name}: " + ", ".join(f"partition {p.partition} now starts at {p.low}" for p in done),
+    }
