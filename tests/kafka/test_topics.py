@@ -75,10 +75,13 @@ def test_detail_lists_groups_reading_the_topic_with_their_lag(viewer_client, kaf
     assert group["group"] == f"{unique}-g" and group["lag"] == 3 and group["uncommitted"] == 1
 
 
-def test_unknown_topic_is_404(viewer_client, unique):
+def test_unknown_topic_is_404_and_asking_does_not_create_it(viewer_client, kafka_bootstrap, unique):
     assert viewer_client.get(f"/api/v1/clusters/kafka/topics/{unique}").status_code == 404
     page = viewer_client.get(f"/clusters/kafka/topics/{unique}")
     assert page.status_code == 404 and b"Not found" in page.content
+    # tansu creates a topic that a metadata request names: the lookups must not name it.
+    assert viewer_client.get(f"/api/v1/clusters/kafka/topics/{unique}/messages").status_code == 404
+    assert unique not in kh.topics(kafka_bootstrap)
 
 
 def test_unknown_cluster_or_wrong_kind_is_404(viewer_client):
