@@ -4,6 +4,7 @@ process and in name order (or only those named), and print their markdown.
     .venv/bin/python -m bench             # all of them
     .venv/bin/python -m bench startup     # bench_startup only ("bench_startup" works too)
     .venv/bin/python -m bench --list
+    .venv/bin/python -m bench --kafka apache kafka lag   # on Apache Kafka rather than tansu
 
 Each module prints a markdown section on stdout (progress, if any, on stderr), so
 ``python -m bench > results.md`` collects the sections for docs/BENCHMARKS.md.
@@ -12,11 +13,14 @@ Each module prints a markdown section on stdout (progress, if any, on stderr), s
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+
+from bench._common import BENCH_KAFKA_ENV, KAFKA_LABELS
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -43,7 +47,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description="Run Streamdesk's benchmarks.")
     parser.add_argument("names", nargs="*", help="benchmarks to run, e.g. startup or bench_kafka (default: all)")
     parser.add_argument("--list", action="store_true", help="list the benchmarks and exit")
+    parser.add_argument("--kafka", choices=sorted(KAFKA_LABELS), help="the Kafka broker to start (default: tansu)")
     args = parser.parse_args(argv)
+    if args.kafka:
+        os.environ[BENCH_KAFKA_ENV] = args.kafka
     available = discover()
     if args.list:
         print("\n".join(available))

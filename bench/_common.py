@@ -95,3 +95,49 @@ def superuser_get() -> Callable[..., Any]:
         return response
 
     return get
+
+
+BENCH_KAFKA_ENV = "STREAMDESK_BENCH_KAFKA"
+KAFKA_LABELS = {"tansu": "tansu (memory storage)", "apache": "Apache Kafka 4.4 (KRaft, one node)"}
+
+
+def kafka_name() -> str:
+    """Which Kafka the benchmarks start: ``tansu`` (default) or ``apache`` (``python -m bench --kafka apache``)."""
+    name = os.environ.get(BENCH_KAFKA_ENV, "tansu") or "tansu"
+    if name not in KAFKA_LABELS:
+        raise SystemExit(f"{BENCH_KAFKA_ENV} must be one of {', '.join(KAFKA_LABELS)}, not {name!r}")
+    return name
+
+
+def kafka_label() -> str:
+    return KAFKA_LABELS[kafka_name()]
+
+
+@contextmanager
+def kafka_server(workdir: Path) -> Iterator[str]:
+    """Start the chosen Kafka in ``workdir``; yields its bootstrap address and stops it on the way out."""
+    from dev import devstack
+
+    if kafka_name() == "apache":
+        from dev import apache_kafka
+
+        if reason := apache_kafka.missing_reason():
+            raise SystemExit(reason)
+        kafka = apache_kafka.apache_kafka(workdir).start()
+        try:
+            yield kafka.bootstrap
+        finally:
+            kafka.stop()
+        return
+    tansu = devstack.tansu_server(workdir).start()
+    try:
+        yield f"127.0.0.1:{tansu.port}"
+    finally:
+        tansu.stop()
+
+
+def batched_producer_config(bootstrap: str) -> dict[str, Any]:
+    """Seeding producers: one record per batch on tansu (its latest offset is only exact then), batched on Apache."""
+    if kafka_name() == "tansu":
+        return {"bootstrap.servers": bootstrap, "linger.ms": 0, "batch.num.messages": 1}
+    return {"bootstrap.servers": bootstrap, "linger.ms": 20}

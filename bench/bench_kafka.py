@@ -1,7 +1,7 @@
 """Kafka inspection under load: lag of 1,000 groups x 3 partitions, a topics page among 5,000 topics.
 
-Starts its own tansu broker and a throwaway SQLite database, puts the data on the
-broker with the admin API, then times the console's own views in-process through
+Starts its own Kafka (tansu, or Apache Kafka with `--kafka apache`) and a throwaway SQLite
+database, puts the data on the broker with the admin API, then times the console's own views in-process through
 Django's test client (server time: middleware, view, adapter, broker round trips,
 template; no network to a browser). Each figure is the median of several runs;
 "cold" runs start with the adapter's cache emptied, "cached" runs do not.
@@ -16,7 +16,16 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench._common import django_on, machine, median_seconds, superuser_get, table
+from bench._common import (
+    batched_producer_config,
+    django_on,
+    kafka_label,
+    kafka_server,
+    machine,
+    median_seconds,
+    superuser_get,
+    table,
+)
 
 GROUPS = 1000
 LAG_TOPICS = 100
@@ -48,8 +57,7 @@ def _seed(bootstrap: str) -> tuple[list[str], list[str]]:
         )
         for future in futures.values():
             future.result(60)
-    # One record per batch: tansu's latest offset is only exact then.
-    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 0, "batch.num.messages": 1})
+    producer = Producer(batched_producer_config(bootstrap))
     for topic in lag_topics:
         for partition in range(PARTITIONS):
             for _ in range(RECORDS_PER_PARTITION):
@@ -182,7 +190,7 @@ def report(results: dict[str, Any]) -> str:
         "## Kafka inspection",
         "",
         f"Measured on {machine()}, against "
-        "tansu (memory storage) on localhost, started by the benchmark. Server time through Django's test client; "
+        f"{kafka_label()} on localhost, started by the benchmark. Server time through Django's test client; "
         f"medians of {COLD_RUNS} cold runs (adapter cache emptied before each) and {WARM_RUNS} cached runs. "
         f"Seeding the broker took {results['seed_seconds']:.1f} s.",
         "",
@@ -201,15 +209,9 @@ def report(results: dict[str, Any]) -> str:
 
 def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="streamdesk-bench-kafka-"))
-    from dev import devstack
 
-    tansu = devstack.tansu_server(workdir).start()
-    bootstrap = f"127.0.0.1:{tansu.port}"
-    try:
-        with django_on(workdir, {"KAFKA_BOOTSTRAP_SERVERS": bootstrap}):
-            print(report(measure(bootstrap)))
-    finally:
-        tansu.stop()
+    with kafka_server(workdir) as bootstrap, django_on(workdir, {"KAFKA_BOOTSTRAP_SERVERS": bootstrap}):
+        print(report(measure(bootstrap)))
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench._common import django_on, machine
+from bench._common import django_on, kafka_label, kafka_server, machine
 
 KAFKA_N = 200_000
 NATS_N = 300_000
@@ -152,7 +152,7 @@ def report(r: dict[str, Any]) -> str:
         [
             "## Publishing",
             "",
-            f"Measured on {machine()}, against tansu (memory storage) and nats-server 2.15 on localhost, started by "
+            f"Measured on {machine()}, against {kafka_label()} and nats-server 2.15 on localhost, started by "
             "the benchmark. Bulk: the Celery task's body run in this process against a bare client loop sending "
             "the same messages (a JSON value with its index rendered in, delivery confirmed) in the same run, "
             "alternating, best of two each.",
@@ -182,16 +182,16 @@ def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="streamdesk-bench-publish-"))
     from dev import devstack
 
-    tansu = devstack.tansu_server(workdir).start()
     nats_server = devstack.nats_server(workdir).start()
-    bootstrap = f"127.0.0.1:{tansu.port}"
     url = f"nats://127.0.0.1:{nats_server.port}"
     try:
-        with django_on(workdir, {"KAFKA_BOOTSTRAP_SERVERS": bootstrap, "NATS_URL": url}):
+        with (
+            kafka_server(workdir) as bootstrap,
+            django_on(workdir, {"KAFKA_BOOTSTRAP_SERVERS": bootstrap, "NATS_URL": url}),
+        ):
             print(report(measure(bootstrap, url)))
     finally:
         nats_server.stop()
-        tansu.stop()
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Live tail under load, on a real Daphne with its own nats-server and tansu, measured from outside.
+"""Live tail under load, on a real Daphne with its own nats-server and Kafka, measured from outside.
 
 - Throughput from core NATS and from a Kafka topic into one WebSocket client (a Python
   client that acknowledges every frame, as the page does): paced at 25,000 msg/s for 10 s,
@@ -32,7 +32,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench._common import machine
+from bench._common import kafka_label, kafka_server, machine
 
 ROOT = Path(__file__).resolve().parents[1]
 SIZE = 100
@@ -454,10 +454,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         nats_server = devstack.nats_server(workdir).start()
-        tansu = devstack.tansu_server(workdir).start()
+        kafka = kafka_server(workdir)
+        bootstrap = kafka.__enter__()
         nats_url = f"nats://127.0.0.1:{nats_server.port}"
         monitor = f"http://127.0.0.1:{nats_server.extra_ports['monitor']}"
-        bootstrap = f"127.0.0.1:{tansu.port}"
         brokers = {"KAFKA_BOOTSTRAP_SERVERS": bootstrap, "NATS_URL": nats_url, "NATS_MONITOR_URL": monitor}
         web = WebProcess(workdir / "web", brokers).prepare().start()
         results: dict[str, Any] = {}
@@ -470,7 +470,7 @@ def main() -> None:
             results["browser"] = browser(web, nats_url)
         finally:
             web.stop()
-            tansu.stop()
+            kafka.__exit__(None, None, None)
             nats_server.stop()
     Path(ROOT / "var").mkdir(exist_ok=True)
     (ROOT / "var" / "bench_tail.json").write_text(json.dumps(results, indent=2))
@@ -508,7 +508,8 @@ def report(r: dict[str, Any]) -> str:
     lines = [
         "## Live tail",
         "",
-        f"Measured on {machine()}, against nats-server 2.15 and tansu on localhost and a real Daphne web process "
+        f"Measured on {machine()}, against nats-server 2.15 and {kafka_label()} on localhost and a real Daphne "
+        "web process "
         "(default settings: 10,000-message / 8 MB queue per socket, ack window 4 frames, frames every 50 ms or 64 KB), "
         "all started by the benchmark. The WebSocket client is Python (websockets) acknowledging every frame as the "
         f"page does; publishers are separate processes; messages are ~{SIZE} bytes of JSON. The machine's two cores "

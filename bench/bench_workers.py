@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench._common import django_on, machine
+from bench._common import django_on, kafka_label, kafka_server, machine
 
 KAFKA_N = 200_000
 NATS_N = 100_000
@@ -322,7 +322,7 @@ def report(r: dict[str, list[float]], p: dict[str, list[float]]) -> str:
         [
             "## Managed consumers",
             "",
-            f"Measured on {machine()}, against tansu (memory storage) and nats-server 2.15 (JetStream, memory "
+            f"Measured on {machine()}, against {kafka_label()} and nats-server 2.15 (JetStream, memory "
             f"storage) on localhost, started by the benchmark. Throughput: one managed-consumer loop (the thread "
             f"runconsumers runs per consumer) against a bare client loop doing the same work in the same run, "
             f"batches of {BATCH}, each batch committed (Kafka, synchronously) or every message acknowledged "
@@ -359,10 +359,10 @@ def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="streamdesk-bench-workers-"))
     from dev import devstack
 
-    tansu = devstack.tansu_server(workdir).start()
+    kafka = kafka_server(workdir)
+    bootstrap = kafka.__enter__()
     nats_server = devstack.nats_server(workdir).start()
     valkey = devstack.valkey_server(workdir).start()
-    bootstrap = f"127.0.0.1:{tansu.port}"
     url = f"nats://127.0.0.1:{nats_server.port}"
     redis_url = f"redis://127.0.0.1:{valkey.port}/0"
     brokers = {"KAFKA_BOOTSTRAP_SERVERS": bootstrap, "NATS_URL": url, "REDIS_URL": redis_url}
@@ -377,7 +377,7 @@ def main() -> None:
     finally:
         valkey.stop()
         nats_server.stop()
-        tansu.stop()
+        kafka.__exit__(None, None, None)
 
 
 if __name__ == "__main__":
