@@ -19,6 +19,7 @@ from typing import Any
 
 from streams import jsontext
 from streams.clusters import ClusterConfig
+from streams.payloads import Payload
 from streams.schemas.registry import RegistrySchema, RegistryUnavailable, UnknownSchema, registry_for
 
 MAGIC = 0
@@ -254,3 +255,14 @@ def _read_protobuf(schema: RegistrySchema, body: bytes) -> tuple[Any, str | None
     message.ParseFromString(body[pos:])
     data = json_format.MessageToDict(message, preserving_proto_field_name=True)
     return data, desc.full_name
+
+
+def decode_payload(cluster: ClusterConfig, name: str, part: str, payload: Payload) -> Payload:
+    """``payload`` with its ``decoding`` set (a truncated payload is not decoded: its bytes are cut)."""
+    if payload.raw is None:
+        return payload.with_decoding(NOT_DECODED)
+    if payload.truncated:
+        if payload.raw[:1] == bytes([MAGIC]) and cluster.schema_registry_url:
+            return payload.with_decoding(DecodeResult(error="too large to decode here; show all to decode it"))
+        return payload.with_decoding(NOT_DECODED)
+    return payload.with_decoding(decode(cluster, name, part, payload.raw))
