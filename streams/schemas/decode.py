@@ -175,22 +175,29 @@ def _read_avro(schema: RegistrySchema, body: bytes) -> tuple[Any, str | None]:
 
 def to_json(value: Any) -> Any:
     """Avro values in their JSON form: bytes base64, big longs and decimals as strings."""
-    if isinstance(value, bool) or value is None or isinstance(value, (str, float)):
+    kind = type(value)
+    if kind is str or kind is float or kind is bool or value is None:
         return value
-    if isinstance(value, int):
-        return str(value) if abs(value) >= SAFE_INT else value
+    if kind is int:
+        return value if -SAFE_INT < value < SAFE_INT else str(value)
+    if kind is dict:
+        return {k if type(k) is str else str(k): to_json(v) for k, v in value.items()}
+    if kind is list or kind is tuple:
+        return [to_json(v) for v in value]
     if isinstance(value, (bytes, bytearray)):
         return base64.b64encode(value).decode("ascii")
-    if isinstance(value, decimal.Decimal):
-        return str(value)
-    if isinstance(value, uuid.UUID):
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return to_json(int(value))
+    if isinstance(value, (decimal.Decimal, uuid.UUID)):
         return str(value)
     if isinstance(value, (datetime.datetime, datetime.date, datetime.time)):
         return value.isoformat()
     if isinstance(value, dict):
-        return {str(k): to_json(v) for k, v in value.items()}
+        return to_json(dict(value))
     if isinstance(value, (list, tuple)):
-        return [to_json(v) for v in value]
+        return to_json(list(value))
     return str(value)
 
 
