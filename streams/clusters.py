@@ -19,7 +19,7 @@ from streams import jsontext
 from streams.redact import display_servers, display_url, redact_urls
 
 KINDS = ("kafka", "nats")
-SECRET_KEYS = frozenset({"password", "token", "nkey_seed", "alert_webhook_url"})
+SECRET_KEYS = frozenset({"password", "token", "nkey_seed", "alert_webhook_url", "schema_registry_password"})
 
 
 class ClusterConfigError(ValueError):
@@ -50,6 +50,11 @@ class ClusterConfig:
     tls_key_file: str = ""
     # Lag alerts go here (JSON POST); empty: STREAMDESK_LAG_WEBHOOK_URL, if set. A secret (chat webhooks embed one).
     alert_webhook_url: str = field(default="", repr=False)
+    # A Confluent-compatible Schema Registry; clusters file: ``schema_registry = {url, username, password}``.
+    schema_registry_url: str = ""
+    schema_registry_username: str = ""
+    schema_registry_password: str = field(default="", repr=False)
+    schema_registry_ca_file: str = ""
     source: str = "env"
 
     def public(self) -> dict[str, Any]:
@@ -59,6 +64,7 @@ class ClusterConfig:
             data[key] = "••••••" if data[key] else ""
         data["servers"] = display_servers(self.servers)
         data["monitor_url"] = display_url(self.monitor_url)
+        data["schema_registry_url"] = display_url(self.schema_registry_url)
         return data
 
     def __repr__(self) -> str:
@@ -103,6 +109,32 @@ def validate_webhook_url(url: str, source: str) -> None:
         raise ClusterConfigError(source, "alert_webhook_url is not an http(s):// URL")
 
 
+def validate_registry_url(url: str, source: str) -> None:
+    if not url:
+        return
+    parsed = urlparse(url)
+    if parsed.scheme not in {"http", "https"} or not parsed.hostname:
+        raise ClusterConfigError(source, f"{display_url(url)!r} is not an http(s):// schema registry URL")
+
+
+def _flatten_registry(item: dict[str, Any], source: str) -> dict[str, Any]:
+    """``schema_registry = {url, username, password, tls_ca_file}`` becomes the flat ``schema_registry_*`` keys."""
+    table = item.get("schema_registry")
+    if table is None:
+        return item
+    if not isinstance(table, dict):
+        raise ClusterConfigError(source, "schema_registry must be a table {url, username, password}")
+    names = {"url": "schema_registry_url", "username": "schema_registry_username"}
+    names |= {"password": "schema_registry_password", "tls_ca_file": "schema_registry_ca_file"}
+    names |= {"password_file": "schema_registry_password_file"}
+    unknown = set(table) - set(names)
+    if unknown:
+        raise ClusterConfigError(source, f"schema_registry: unknown keys {sorted(unknown)}")
+    flat = {k: v for k, v in item.items() if k != "schema_registry"}
+    flat.update({names[k]: v for k, v in table.items()})
+    return flat
+
+
 def _split(raw: str | list[str]) -> tuple[str, ...]:
     items = raw if isinstance(raw, list) else raw.split(",")
     return tuple(str(item).strip() for item in items if str(item).strip())
@@ -113,7 +145,19 @@ def from_env() -> list[ClusterConfig]:
     if settings.KAFKA_BOOTSTRAP_SERVERS:
         servers = _split(settings.KAFKA_BOOTSTRAP_SERVERS)
         validate_servers("kafka", servers, "KAFKA_BOOTSTRAP_SERVERS")
-        found.append(ClusterConfig(slug="kafka", kind="kafka", name="Kafka", servers=servers))
+        registry_url = getattr(settings, "KAFKA_SCHEMA_REGISTRY_URL", "")
+        validate_registry_url(registry_url, "KAFKA_SCHEMA_REGISTRY_URL")
+        found.append(
+            ClusterConfig(
+                slug="kafka",
+                kind="kafka",
+                name="Kafka",
+                servers=servers,
+                schema_registry_url=registry_url,
+                schema_registry_username=getattr(settings, "KAFKA_SCHEMA_REGISTRY_USERNAME", ""),
+                schema_registry_password=getattr(settings, "KAFKA_SCHEMA_REGISTRY_PASSWORD", ""),
+            )
+        )
     if settings.NATS_URL:
         servers = _split(settings.NATS_URL)
         validate_servers("nats", servers, "NATS_URL")
@@ -127,6 +171,7 @@ def from_env() -> list[ClusterConfig]:
 def _from_mapping(item: dict[str, Any], source: str) -> ClusterConfig:
     from streams.models import slug_validator
 
+    item = _flatten_registry(item, source)
     slug = str(item.get("slug", ""))
     kind = str(item.get("kind", ""))
     try:
@@ -156,6 +201,7 @@ def _from_mapping(item: dict[str, Any], source: str) -> ClusterConfig:
                     source, f"cluster {slug!r}: cannot read {secret_path}: {exc.strerror}"
                 ) from None
     validate_webhook_url(extra.get("alert_webhook_url", ""), f"{source} ({slug})")
+    validate_registry_url(extra.get("schema_registry_url", ""), f"{source} ({slug})")
     return ClusterConfig(slug=slug, kind=kind, servers=servers, source=source, **extra)
 
 

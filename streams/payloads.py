@@ -8,10 +8,13 @@ the page form adds a pretty-printed JSON view and a hex dump.
 from __future__ import annotations
 
 import base64
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
 
 from streams import jsontext
+
+if TYPE_CHECKING:
+    from streams.schemas.decode import DecodeResult
 
 DISPLAY_LIMIT = 64 * 1024
 HEX_LIMIT = 4 * 1024
@@ -22,6 +25,20 @@ class Payload:
     raw: bytes | None
     size: int
     truncated: bool
+    # What a schema made of it (streams.schemas.decode); None where no decoder has looked.
+    decoding: DecodeResult | None = field(default=None, compare=False)
+
+    def with_decoding(self, decoding: DecodeResult) -> Payload:
+        return replace(self, decoding=decoding)
+
+    @property
+    def decoded_pretty(self) -> str | None:
+        if self.decoding is None or self.decoding.decoded is None:
+            return None
+        try:
+            return jsontext.dumps_pretty(self.decoding.decoded.data)
+        except ValueError:
+            return None
 
     @classmethod
     def of(cls, data: bytes | str | None, limit: int | None = DISPLAY_LIMIT) -> Payload:
@@ -77,7 +94,9 @@ class Payload:
     def as_api(self) -> dict[str, Any] | None:
         if self.raw is None:
             return None
-        return {"text": self.text, "base64": self.b64}
+        if self.decoding is None:
+            return {"text": self.text, "base64": self.b64}
+        return {"text": self.text, "base64": self.b64, **self.decoding.as_api()}
 
 
 def header_pairs(headers: Any, limit: int = 4096) -> list[tuple[str, Payload]]:

@@ -143,7 +143,7 @@ class KafkaUpstream(Upstream):
                 for msg in consumer.consume(batch, CONSUME_WAIT):
                     err = msg.error()
                     if err is None:
-                        items.append(kafka_item(msg))
+                        items.append(kafka_item(msg, self.config))
                     elif err.fatal() or err.code() in FATAL_READ_CODES:
                         self.stopped = True
                         self.report(UpstreamEvent("ended", f"Kafka stopped the tail of {self.spec.name}: {err.str()}"))

@@ -13,7 +13,9 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
+from streams.clusters import ClusterConfig
 from streams.payloads import Payload
+from streams.schemas.decode import decode_payload
 
 TAIL_DISPLAY_LIMIT = 16 * 1024
 HEADER_LIMIT = 4 * 1024
@@ -61,13 +63,18 @@ def iso_from_ms(stamp_ms: int | None) -> str | None:
         return None
 
 
-def kafka_item(msg: Any) -> Item:
-    """A confluent-kafka Message (no error) as an Item."""
+def kafka_item(msg: Any, cluster: ClusterConfig | None = None) -> Item:
+    """A confluent-kafka Message (no error) as an Item; keys and values decoded by schema when
+    ``cluster`` names a registry (blocking: call it on the consumer's thread)."""
     raw_key: bytes | None = msg.key()
     raw_value: bytes | None = msg.value()
     kind, stamp = msg.timestamp()
     key = Payload.of(raw_key, TAIL_DISPLAY_LIMIT)
     value = Payload.of(raw_value, TAIL_DISPLAY_LIMIT)
+    if cluster is not None and cluster.schema_registry_url:
+        topic = msg.topic() or ""
+        key = decode_payload(cluster, topic, "key", key)
+        value = decode_payload(cluster, topic, "value", value)
     headers, header_values, headers_cut = _headers(msg.headers() or ())
     data = {
         "partition": msg.partition(),

@@ -74,7 +74,12 @@ def test_key_headers_and_timestamp_are_shown(viewer_client, kafka_bootstrap, uni
         headers=[("trace", b"abc"), ("bin", b"\xff\x00"), ("empty", None)],
     )
     (m,) = _read(viewer_client, unique)["messages"]
-    assert m["key"] == {"text": "order-1", "base64": base64.b64encode(b"order-1").decode()}
+    assert m["key"] == {
+        "text": "order-1",
+        "base64": base64.b64encode(b"order-1").decode(),
+        "decoded": None,
+        "decode_error": None,
+    }
     assert m["headers"][0] == ["trace", {"text": "abc", "base64": "YWJj"}]
     assert m["headers"][1] == ["bin", {"text": None, "base64": base64.b64encode(b"\xff\x00").decode()}]
     assert m["headers"][2] == ["empty", None]

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 from urllib.parse import urlencode
 
+from asgiref.sync import sync_to_async
 from django.urls import reverse
 
 from console.params import bool_param, choice_param, datetime_param, int_param, str_param
 from console.web import Ctx, Result
 from streams import payloads
+from streams.clusters import ClusterConfig
 from streams.errors import InvalidInput, NotFound
 from streams.kafka.browse import (
     DEFAULT_ISOLATION,
@@ -21,6 +24,7 @@ from streams.kafka.browse import (
 )
 from streams.kafka.types import KafkaMessage, ReadRange, TopicPartitionKey, Watermark
 from streams.payloads import headers_api
+from streams.schemas.decode import decode_payload
 
 
 def message_api(m: KafkaMessage) -> dict[str, Any]:
@@ -37,6 +41,18 @@ def message_api(m: KafkaMessage) -> dict[str, Any]:
         "size": m.value.size,
         "truncated": m.truncated,
     }
+
+
+def decode_messages(cluster: ClusterConfig, topic: str, messages: list[KafkaMessage]) -> list[KafkaMessage]:
+    """Each message with its key and value decoded by schema (blocking: the registry may be asked once)."""
+    return [
+        replace(
+            m,
+            key=decode_payload(cluster, topic, "key", m.key),
+            value=decode_payload(cluster, topic, "value", m.value),
+        )
+        for m in messages
+    ]
 
 
 async def topic_messages(ctx: Ctx) -> Result:
@@ -96,6 +112,7 @@ async def topic_messages(ctx: Ctx) -> Result:
             name, ranges, limit=limit, newest=mode == "end", needle=needle, isolation=isolation
         )
 
+    result.messages = await sync_to_async(decode_messages, thread_sensitive=False)(ctx.config, name, result.messages)
     data: dict[str, Any] = {
         "topic": name,
         "partition": partition,

@@ -1,0 +1,1 @@
+"""Schema Registry access and schema-aware decoding of payloads."""

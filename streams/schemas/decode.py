@@ -1,0 +1,275 @@
+"""The one decoder every payload view uses.
+
+``decode(cluster, name, part, raw)`` turns raw bytes into ``Decoded`` (the JSON form plus
+the schema that read it), or says why not. It never raises: broker data is hostile, and a
+poison payload (unknown schema id, truncated body, wrong magic byte, bytes that merely start
+with 0x00) is a reason string, not an error page.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import decimal
+import io
+import threading
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from streams import jsontext
+from streams.clusters import ClusterConfig
+from streams.payloads import Payload
+from streams.schemas.registry import RegistrySchema, RegistryUnavailable, UnknownSchema, registry_for
+
+MAGIC = 0
+HEADER = 5
+FORMATS = {"AVRO": "avro", "PROTOBUF": "protobuf", "JSON": "json-schema"}
+# Beyond this a JSON number loses integer precision in a browser: longs go out as strings.
+SAFE_INT = 2**53
+# Logical types whose JSON form is their underlying integer (the contract keeps epoch values).
+_INTEGER_LOGICAL = {"timestamp-millis", "timestamp-micros", "local-timestamp-millis", "local-timestamp-micros"}
+_INTEGER_LOGICAL |= {"time-millis", "time-micros", "date"}
+
+
+@dataclass(frozen=True)
+class Decoded:
+    format: str
+    data: Any
+    schema_id: int | None = None
+    subject: str | None = None
+    version: int | None = None
+    type: str | None = None
+
+    def as_api(self) -> dict[str, Any]:
+        return {
+            "format": self.format,
+            "schema_id": self.schema_id,
+            "subject": self.subject,
+            "version": self.version,
+            "type": self.type,
+            "data": self.data,
+        }
+
+
+@dataclass(frozen=True)
+class DecodeResult:
+    decoded: Decoded | None = None
+    error: str | None = None
+
+    def as_api(self) -> dict[str, Any]:
+        """The two keys every payload object carries: ``decoded`` and ``decode_error``."""
+        return {"decoded": self.decoded.as_api() if self.decoded else None, "decode_error": self.error}
+
+
+NOT_DECODED = DecodeResult()
+
+
+def decode(cluster: ClusterConfig, name: str, part: str, raw: bytes | None) -> DecodeResult:
+    """Decode one key or value.
+
+    ``cluster``: the cluster the payload came from; ``name``: its Kafka topic (or NATS
+    subject); ``part``: ``"key"`` or ``"value"``; ``raw``: the bytes as read (None for a
+    null key). Returns ``DecodeResult(decoded, error)``: both None when no schema applies
+    (plain payloads stay as they were), ``decoded`` when a schema read it, ``error`` (a
+    sentence) when a schema should have applied and did not. Blocking (it may ask the
+    registry once, within the broker deadline); call it off the event loop.
+    """
+    if not raw:
+        return NOT_DECODED
+    try:
+        if raw[0] == MAGIC and cluster.schema_registry_url:
+            return _decode_framed(cluster, raw)
+        return NOT_DECODED
+    except Exception as exc:  # noqa: BLE001 - a decoder bug must not fail the page either
+        return DecodeResult(error=f"could not decode: {type(exc).__name__}")
+
+
+def _decode_framed(cluster: ClusterConfig, raw: bytes) -> DecodeResult:
+    if len(raw) < HEADER:
+        return DecodeResult(error=f"starts with the wire-format magic byte but is only {len(raw)} bytes long")
+    schema_id = int.from_bytes(raw[1:HEADER], "big")
+    registry = registry_for(cluster)
+    if registry is None:
+        return NOT_DECODED
+    try:
+        schema = registry.schema_by_id(schema_id)
+    except (UnknownSchema, RegistryUnavailable) as exc:
+        return DecodeResult(error=str(exc))
+    body = raw[HEADER:]
+    try:
+        return DecodeResult(decoded=_read(schema, body))
+    except Exception as exc:  # noqa: BLE001 - hostile bytes fail in any of the readers' own ways
+        return DecodeResult(error=f"does not decode with schema id {schema_id} ({schema.type}): {_reason(exc)}")
+
+
+def _reason(exc: Exception) -> str:
+    text = str(exc) or type(exc).__name__
+    return text[:200]
+
+
+def _read(schema: RegistrySchema, body: bytes) -> Decoded:
+    fmt = FORMATS.get(schema.type)
+    if fmt == "avro":
+        data, type_name = _read_avro(schema, body)
+    elif fmt == "json-schema":
+        data, type_name = jsontext.loads(body), None
+    elif fmt == "protobuf":
+        data, type_name = _read_protobuf(schema, body)
+    else:
+        raise ValueError(f"schema type {schema.type!r} is not supported")
+    return Decoded(
+        format=fmt,
+        data=data,
+        schema_id=schema.id,
+        subject=schema.subject,
+        version=schema.version,
+        type=type_name,
+    )
+
+
+# ---- Avro ---------------------------------------------------------------------------------
+
+_avro_parsed: dict[str, Any] = {}
+_parse_lock = threading.Lock()
+
+
+def _strip_integer_logical(node: Any) -> Any:
+    if isinstance(node, dict):
+        out = {k: _strip_integer_logical(v) for k, v in node.items()}
+        if out.get("logicalType") in _INTEGER_LOGICAL:
+            del out["logicalType"]
+        return out
+    if isinstance(node, list):
+        return [_strip_integer_logical(v) for v in node]
+    return node
+
+
+def avro_schema(text: str) -> Any:
+    """A parsed Avro schema for reading (cached by text); timestamps and dates read as integers."""
+    from fastavro import parse_schema
+
+    with _parse_lock:
+        hit = _avro_parsed.get(text)
+    if hit is not None:
+        return hit
+    parsed = parse_schema(_strip_integer_logical(jsontext.loads(text)))
+    with _parse_lock:
+        if len(_avro_parsed) > 1024:
+            _avro_parsed.clear()
+        _avro_parsed[text] = parsed
+    return parsed
+
+
+def _read_avro(schema: RegistrySchema, body: bytes) -> tuple[Any, str | None]:
+    from fastavro import schemaless_reader
+
+    parsed = avro_schema(schema.schema)
+    stream = io.BytesIO(body)
+    value = schemaless_reader(stream, parsed, None)
+    if stream.tell() != len(body):
+        raise ValueError(f"{len(body) - stream.tell()} bytes left over after the record")
+    name = parsed.get("name") if isinstance(parsed, dict) else None
+    return to_json(value), name
+
+
+def to_json(value: Any) -> Any:
+    """Avro values in their JSON form: bytes base64, big longs and decimals as strings."""
+    kind = type(value)
+    if kind is str or kind is float or kind is bool or value is None:
+        return value
+    if kind is int:
+        return value if -SAFE_INT < value < SAFE_INT else str(value)
+    if kind is dict:
+        return {k if type(k) is str else str(k): to_json(v) for k, v in value.items()}
+    if kind is list or kind is tuple:
+        return [to_json(v) for v in value]
+    if isinstance(value, (bytes, bytearray)):
+        return base64.b64encode(value).decode("ascii")
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return to_json(int(value))
+    if isinstance(value, (decimal.Decimal, uuid.UUID)):
+        return str(value)
+    if isinstance(value, (datetime.datetime, datetime.date, datetime.time)):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return to_json(dict(value))
+    if isinstance(value, (list, tuple)):
+        return to_json(list(value))
+    return str(value)
+
+
+# ---- Protobuf -----------------------------------------------------------------------------
+
+_proto_pools: dict[str, Any] = {}
+
+
+def _read_varint(body: bytes, pos: int) -> tuple[int, int]:
+    shift = result = 0
+    while True:
+        if pos >= len(body):
+            raise ValueError("the message-index header is cut short")
+        byte = body[pos]
+        pos += 1
+        result |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            break
+        shift += 7
+        if shift > 63:
+            raise ValueError("the message-index header is not a varint")
+    return (result >> 1) ^ -(result & 1), pos  # zigzag
+
+
+def _proto_file(schema: RegistrySchema) -> Any:
+    """The schema's file descriptor, built at run time in a pool of its own (cached by id)."""
+    from confluent_kafka.schema_registry.common.protobuf import _init_pool, _str_to_proto
+    from google.protobuf import descriptor_pool
+
+    key = f"{schema.id}"
+    hit = _proto_pools.get(key)
+    if hit is not None:
+        return hit
+    pool = descriptor_pool.DescriptorPool()
+    _init_pool(pool)
+    proto = _str_to_proto(f"schema-{schema.id}.proto", schema.schema)
+    file_desc = pool.AddSerializedFile(proto.SerializeToString())
+    if len(_proto_pools) > 1024:
+        _proto_pools.clear()
+    _proto_pools[key] = file_desc
+    return file_desc
+
+
+def _read_protobuf(schema: RegistrySchema, body: bytes) -> tuple[Any, str | None]:
+    from google.protobuf import json_format, message_factory
+
+    count, pos = _read_varint(body, 0)
+    indexes = [0]
+    if count:
+        if count < 0 or count > 64:
+            raise ValueError("the message-index header is not valid")
+        indexes = []
+        for _ in range(count):
+            index, pos = _read_varint(body, pos)
+            indexes.append(index)
+    file_desc = _proto_file(schema)
+    messages = list(file_desc.message_types_by_name.values())
+    desc = messages[indexes[0]]
+    for index in indexes[1:]:
+        desc = desc.nested_types[index]
+    message = message_factory.GetMessageClass(desc)()
+    message.ParseFromString(body[pos:])
+    data = json_format.MessageToDict(message, preserving_proto_field_name=True)
+    return data, desc.full_name
+
+
+def decode_payload(cluster: ClusterConfig, name: str, part: str, payload: Payload) -> Payload:
+    """``payload`` with its ``decoding`` set (a truncated payload is not decoded: its bytes are cut)."""
+    if payload.raw is None:
+        return payload.with_decoding(NOT_DECODED)
+    if payload.truncated:
+        if payload.raw[:1] == bytes([MAGIC]) and cluster.schema_registry_url:
+            return payload.with_decoding(DecodeResult(error="too large to decode here; show all to decode it"))
+        return payload.with_decoding(NOT_DECODED)
+    return payload.with_decoding(decode(cluster, name, part, payload.raw))

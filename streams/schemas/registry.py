@@ -1,0 +1,144 @@
+"""A Confluent-compatible Schema Registry client per Kafka cluster.
+
+Every call has the broker deadline and no retries, so a registry that is down costs at most
+one deadline: after a failure the registry is remembered as down for ``DOWN_SECONDS`` and
+lookups fail at once. Schemas by id are immutable and cached (bounded); ids the registry
+does not know are remembered for ``UNKNOWN_SECONDS``, so a payload that merely starts with
+0x00 does not cost a round trip per message.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+
+from confluent_kafka.schema_registry import SchemaRegistryClient
+from confluent_kafka.schema_registry.error import SchemaRegistryError
+from django.conf import settings
+
+from streams.clusters import ClusterConfig
+
+SCHEMA_CACHE_ENTRIES = 4096
+UNKNOWN_SECONDS = 60.0
+DOWN_SECONDS = 15.0
+
+
+@dataclass(frozen=True)
+class RegistrySchema:
+    id: int
+    type: str  # "AVRO" | "PROTOBUF" | "JSON"
+    schema: str
+    subject: str | None = None
+    version: int | None = None
+
+
+class RegistryUnavailable(Exception):
+    """The registry did not answer within the deadline (or failed recently and is not asked again yet)."""
+
+
+class UnknownSchema(Exception):
+    """The registry has no schema with that id (or said so recently)."""
+
+
+class Registry:
+    def __init__(self, cluster: ClusterConfig) -> None:
+        conf: dict[str, object] = {
+            "url": cluster.schema_registry_url,
+            "timeout": settings.BROKER_TIMEOUT_SECONDS,
+            "max.retries": 0,
+            "cache.capacity": SCHEMA_CACHE_ENTRIES,
+        }
+        if cluster.schema_registry_username:
+            conf["basic.auth.user.info"] = f"{cluster.schema_registry_username}:{cluster.schema_registry_password}"
+        if cluster.schema_registry_ca_file:
+            conf["ssl.ca.location"] = cluster.schema_registry_ca_file
+        self.client = SchemaRegistryClient(conf)
+        self._lock = threading.Lock()
+        self._by_id: dict[int, RegistrySchema] = {}
+        self._unknown: dict[int, float] = {}
+        self._down_until = 0.0
+        self.lookups = 0  # round trips made for schemas by id; pages of one schema make one
+
+    def _check_up(self) -> None:
+        if time.monotonic() < self._down_until:
+            raise RegistryUnavailable("the schema registry did not answer recently; not asked again yet")
+
+    def _failed(self, exc: Exception) -> RegistryUnavailable:
+        self._down_until = time.monotonic() + DOWN_SECONDS
+        return RegistryUnavailable(f"the schema registry did not answer: {type(exc).__name__}")
+
+    def schema_by_id(self, schema_id: int) -> RegistrySchema:
+        with self._lock:
+            hit = self._by_id.get(schema_id)
+            if hit is not None:
+                return hit
+            until = self._unknown.get(schema_id)
+            if until is not None and until > time.monotonic():
+                raise UnknownSchema(f"schema id {schema_id} is not in the registry")
+        self._check_up()
+        self.lookups += 1
+        try:
+            found = self.client.get_schema(schema_id)
+            if (found.schema_type or "").upper() == "PROTOBUF" and not _is_base64(found.schema_str or ""):
+                # Protobuf is read from descriptors: ask for the serialized form, not the .proto text.
+                found = self.client.get_schema(schema_id, fmt="serialized")
+        except SchemaRegistryError as exc:
+            if exc.http_status_code == 404:
+                with self._lock:
+                    while len(self._unknown) >= SCHEMA_CACHE_ENTRIES:
+                        del self._unknown[next(iter(self._unknown))]
+                    self._unknown[schema_id] = time.monotonic() + UNKNOWN_SECONDS
+                raise UnknownSchema(f"schema id {schema_id} is not in the registry") from None
+            raise self._failed(exc) from None
+        except Exception as exc:  # noqa: BLE001 - transport errors, timeouts, bad JSON: all "down" to a page
+            raise self._failed(exc) from None
+        subject, version = self._subject_of(schema_id)
+        schema = RegistrySchema(
+            id=schema_id,
+            type=(found.schema_type or "AVRO").upper(),
+            schema=found.schema_str or "",
+            subject=subject,
+            version=version,
+        )
+        with self._lock:
+            while len(self._by_id) >= SCHEMA_CACHE_ENTRIES:
+                del self._by_id[next(iter(self._by_id))]
+            self._by_id[schema_id] = schema
+        return schema
+
+    def _subject_of(self, schema_id: int) -> tuple[str | None, int | None]:
+        """The first subject/version that holds this id; a registry without the endpoint leaves them unknown."""
+        try:
+            pairs = self.client.get_schema_versions(schema_id)
+        except Exception:  # noqa: BLE001 - the names are a courtesy; the schema decodes without them
+            return None, None
+        for pair in pairs or []:
+            return getattr(pair, "subject", None), getattr(pair, "version", None)
+        return None, None
+
+
+def _is_base64(text: str) -> bool:
+    import base64
+    import binascii
+
+    try:
+        base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    return True
+
+
+_registries: dict[ClusterConfig, Registry] = {}
+_registries_lock = threading.Lock()
+
+
+def registry_for(cluster: ClusterConfig) -> Registry | None:
+    """The cluster's registry client (one per definition), or None when it names no registry."""
+    if not cluster.schema_registry_url:
+        return None
+    with _registries_lock:
+        found = _registries.get(cluster)
+        if found is None:
+            found = _registries[cluster] = Registry(cluster)
+        return found

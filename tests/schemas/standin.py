@@ -1,0 +1,161 @@
+"""A stand-in Schema Registry on a real socket, following Confluent's documented REST API.
+
+Content type ``application/vnd.schemaregistry.v1+json``; errors carry ``error_code``:
+40401 subject not found, 40402 version not found, 40403 schema not found, 409 incompatible,
+42201 invalid schema. Enough of the API for the serializers, the deserializers and the console.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlparse
+
+CONTENT_TYPE = "application/vnd.schemaregistry.v1+json"
+
+
+@dataclass
+class State:
+    schemas: dict[int, dict[str, Any]] = field(default_factory=dict)  # id -> {"schema", "schemaType", "references"}
+    subjects: dict[str, list[int]] = field(default_factory=dict)  # subject -> ids by version (1-based)
+    requests: list[str] = field(default_factory=list)
+    down: bool = False
+
+    def register(self, subject: str, body: dict[str, Any]) -> tuple[int, int]:
+        kind = body.get("schemaType", "AVRO")
+        text = body["schema"]
+        if kind in ("AVRO", "JSON"):
+            try:
+                json.loads(text)
+            except ValueError:
+                raise ValueError("42201") from None
+        found = next((i for i, s in self.schemas.items() if s["schema"] == text and s["schemaType"] == kind), None)
+        if found is None:
+            found = len(self.schemas) + 1
+            self.schemas[found] = {"schema": text, "schemaType": kind, "references": body.get("references", [])}
+        versions = self.subjects.setdefault(subject, [])
+        if found not in versions:
+            versions.append(found)
+        return found, versions.index(found) + 1
+
+
+class Handler(BaseHTTPRequestHandler):
+    state: State
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+    def _send(self, status: int, body: Any) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", CONTENT_TYPE)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _error(self, status: int, code: int, message: str) -> None:
+        self._send(status, {"error_code": code, "message": message})
+
+    def _route(self, method: str) -> None:
+        state = self.state
+        url = urlparse(self.path)
+        state.requests.append(f"{method} {url.path}")
+        if state.down:
+            self._error(500, 50001, "store error")
+            return
+        parts = [unquote(p) for p in url.path.strip("/").split("/")]
+        query = parse_qs(url.query)
+        length = int(self.headers.get("Content-Length") or 0)
+        body = json.loads(self.rfile.read(length)) if length else {}
+        if parts[:2] == ["schemas", "ids"] and len(parts) >= 3:
+            schema_id = int(parts[2])
+            schema = state.schemas.get(schema_id)
+            if schema is None:
+                self._error(404, 40403, "Schema not found")
+            elif len(parts) == 3:
+                out = {"schema": schema["schema"], "schemaType": schema["schemaType"]}
+                if schema["references"]:
+                    out["references"] = schema["references"]
+                self._send(200, out)
+            elif parts[3] == "versions":
+                pairs = [
+                    {"subject": s, "version": ids.index(schema_id) + 1}
+                    for s, ids in state.subjects.items()
+                    if schema_id in ids
+                ]
+                self._send(200, pairs)
+            elif parts[3] == "subjects":
+                self._send(200, [s for s, ids in state.subjects.items() if schema_id in ids])
+            return
+        if parts == ["subjects"]:
+            self._send(200, sorted(state.subjects))
+            return
+        if parts[0] == "subjects" and len(parts) >= 2:
+            subject = parts[1]
+            if len(parts) == 2 and method == "POST":  # look a schema up under a subject
+                ids = state.subjects.get(subject)
+                if ids is None:
+                    self._error(404, 40401, "Subject not found")
+                    return
+                for version, schema_id in enumerate(ids, 1):
+                    if state.schemas[schema_id]["schema"] == body.get("schema"):
+                        s = state.schemas[schema_id]
+                        self._send(200, {"subject": subject, "version": version, "id": schema_id, **s})
+                        return
+                self._error(404, 40403, "Schema not found")
+                return
+            if len(parts) >= 3 and parts[2] == "versions":
+                if method == "POST":
+                    try:
+                        schema_id, _ = state.register(subject, body)
+                    except ValueError:
+                        self._error(422, 42201, "Invalid schema")
+                        return
+                    self._send(200, {"id": schema_id})
+                    return
+                ids = state.subjects.get(subject)
+                if ids is None:
+                    self._error(404, 40401, "Subject not found")
+                    return
+                if len(parts) == 3:
+                    self._send(200, list(range(1, len(ids) + 1)))
+                    return
+                version = len(ids) if parts[3] == "latest" else int(parts[3])
+                if not 1 <= version <= len(ids):
+                    self._error(404, 40402, "Version not found")
+                    return
+                schema_id = ids[version - 1]
+                s = state.schemas[schema_id]
+                self._send(200, {"subject": subject, "version": version, "id": schema_id, **s})
+                return
+        del query
+        self._error(404, 404, "HTTP 404 Not Found")
+
+    def do_GET(self) -> None:
+        self._route("GET")
+
+    def do_POST(self) -> None:
+        self._route("POST")
+
+    def do_PUT(self) -> None:
+        self._route("PUT")
+
+    def do_DELETE(self) -> None:
+        self._route("DELETE")
+
+
+class StandinRegistry:
+    def __init__(self) -> None:
+        self.state = State()
+        handler = type("BoundHandler", (Handler,), {"state": self.state})
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
