@@ -176,3 +176,11 @@ def test_100k_keys_page_without_reading_values(viewer_client: Client, url, uniqu
     print(json.dumps({"keys": count, "page_s": round(elapsed, 3), "peak_mb": round(peak / 2**20, 1)}))
     assert elapsed < 10
     assert peak < 200 * 2**20
+
+
+def test_page_put_form_names_the_key(operator_client: Client, url, bucket):
+    response = operator_client.post(f"/clusters/nats/kv/{bucket}/put", {"key": "new/k=v.1", "value": "paged"})
+    assert response.status_code == 302
+    assert _kv_get(url, bucket, "new/k=v.1")[0] == b"paged"
+    page = operator_client.get(f"/clusters/nats/kv/{bucket}/keys/new/k=v.1")
+    assert page.status_code == 200 and "paged" in page.content.decode()

@@ -103,3 +103,16 @@ def test_20mb_upload_and_delete(operator_client: Client, url, store):
 def test_viewer_cannot_upload(viewer_client: Client, store):
     response = viewer_client.post(f"/api/v1/clusters/nats/objects/{store}", {"file": io.BytesIO(b"x")})
     assert response.status_code == 403
+
+
+def test_page_upload_and_download_of_a_name_with_slashes(operator_client: Client, url, store):
+    upload = io.BytesIO(b"page bytes")
+    upload.name = "x.txt"
+    response = operator_client.post(f"/clusters/nats/objects/{store}/upload", {"file": upload, "name": "a/b=c.d"})
+    assert response.status_code == 302
+    assert _get(url, store, "a/b=c.d") == b"page bytes"
+    page = operator_client.get(f"/clusters/nats/objects/{store}").content.decode()
+    assert f"/clusters/nats/objects/{store}/a/b%3Dc.d/download" in page or f"{store}/a/b=c.d/download" in page
+    got = operator_client.get(f"/clusters/nats/objects/{store}/a/b=c.d/download")
+    assert got.status_code == 200 and got["Content-Length"] == "10"
+    assert got["Content-Disposition"] == "attachment; filename*=UTF-8''b%3Dc.d"
