@@ -4,7 +4,7 @@ from django.urls import path, re_path
 from django.views.generic import RedirectView
 
 from console import errors
-from console.views import audit, clusters, kafka, lag, metrics, nats, publish, tail, workers
+from console.views import audit, clusters, kafka, lag, metrics, nats, nats_kv, nats_objects, publish, tail, workers
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="clusters", permanent=False), name="home"),
@@ -21,6 +21,8 @@ urlpatterns = [
     *clusters.urlpatterns,
     *kafka.urlpatterns,
     *nats.urlpatterns,
+    *nats_kv.urlpatterns,
+    *nats_objects.urlpatterns,
     *publish.urlpatterns,
     *tail.urlpatterns,
     *lag.urlpatterns,

@@ -26,3 +26,24 @@ document.addEventListener("htmx:beforeSwap", (event) => {
     event.detail.isError = false;
   }
 });
+
+// Object uploads: sent with XMLHttpRequest so the form's <progress> shows how much has gone;
+// the server's redirect page (its message, or the error) replaces this one when done.
+document.addEventListener("submit", (event) => {
+  const form = event.target;
+  if (!(form instanceof HTMLFormElement) || !form.hasAttribute("data-upload-progress")) return;
+  event.preventDefault();
+  const bar = form.querySelector("progress");
+  const request = new XMLHttpRequest();
+  request.open("POST", form.action);
+  request.upload.addEventListener("progress", (e) => {
+    if (bar && e.lengthComputable) {
+      bar.hidden = false;
+      bar.value = Math.round((100 * e.loaded) / e.total);
+    }
+  });
+  request.addEventListener("load", () => {
+    window.location.assign(request.responseURL || window.location.href);
+  });
+  request.send(new FormData(form));
+});

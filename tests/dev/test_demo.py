@@ -77,6 +77,8 @@ def test_seed_demo_creates_the_demo_once(kafka_bootstrap, nats_urls, unique, db)
     assert f"created {names.audit_log}" in first
     assert f"{names.orders} (24 messages)" in first
     assert f"created stream {names.stream}" in first
+    assert f"created bucket {names.config_bucket} (4 keys)" in first
+    assert f"created object store {names.files} (3 files)" in first
     pending = re.search(r"consumer \S+: (\d+) pending, (\d+) awaiting ack", first)
     assert pending and int(pending.group(1)) > 0 and int(pending.group(2)) == 2
     assert "saved messages: created an order, a sensor reading, an echo request" in first
@@ -107,11 +109,13 @@ async def test_demo_traffic_flows_answers_requests_and_consumers_catch_up_part_w
         reply = await traffic.nc.request(names.echo, b"ping", timeout=3)
         assert json.loads(reply.data)["echo"] == "ping"
 
-        for _ in range(6):
+        for _ in range(10):
             await traffic.step()
+        config = await traffic.js.key_value(names.config_bucket)
+        assert (await config.get("orders.last")).value == b"10"
         assert traffic.producer is not None
         await asyncio.to_thread(traffic.producer.flush, 5)
-        assert traffic.sent == {"kafka": 6, "nats": 6} and traffic.errors == 0
+        assert traffic.sent == {"kafka": 10, "nats": 10} and traffic.errors == 0
         before = await traffic.js.consumer_info(names.stream, names.shipper)
 
         await traffic.settle()
@@ -120,7 +124,7 @@ async def test_demo_traffic_flows_answers_requests_and_consumers_catch_up_part_w
         lags = await asyncio.to_thread(billing_lag, kafka_bootstrap, names)
         # Never all the way: the lag page always has something to show.
         assert all(lag > 0 for lag in lags)
-        assert sum(lags) <= sum(seeded_lag) + 6
+        assert sum(lags) <= sum(seeded_lag) + 10
         # Group ledger keeps up with the payments (one came with the fifth order).
         assert await asyncio.to_thread(group_lag, kafka_bootstrap, names.ledger, names.payments, 1) == [0]
         assert traffic.errors == 0

@@ -88,6 +88,14 @@ class DemoNames:
         return f"{self.prefix}sensors"
 
     @property
+    def config_bucket(self) -> str:
+        return f"{self.prefix}config".replace(".", "_")
+
+    @property
+    def files(self) -> str:
+        return f"{self.prefix}files".replace(".", "_")
+
+    @property
     def echo(self) -> str:
         return f"{self.prefix}demo.echo"
 

@@ -122,6 +122,9 @@ class Traffic:
             room = self.rng.choice(["lab", "office", "server-room"])
             reading = {"room": room, "celsius": round(self.rng.gauss(21, 2), 2)}
             await self.nc.publish(f"{self.names.sensors}.temperature.{room}", json.dumps(reading).encode())
+            if self.number % 10 == 0:
+                # The config bucket's "orders.last" key moves on with the traffic.
+                await self.js.publish(f"$KV.{self.names.config_bucket}.orders.last", str(self.number).encode())
             self.sent["nats"] += 1
         except (OSError, TimeoutError, nats.errors.Error) as exc:
             self._note("nats publish", exc)

@@ -350,6 +350,32 @@ async def seed_nats(servers: list[str], names: DemoNames, rng: random.Random) ->
             done.append(
                 f"created consumer {names.shipper}: {info.num_pending} pending, {info.num_ack_pending} awaiting ack"
             )
+        done.extend(await _seed_kv_and_objects(js, names))
     finally:
         await nc.close()
+    return done
+
+
+async def _seed_kv_and_objects(js: Any, names: DemoNames) -> list[str]:
+    """A config bucket (the demo traffic keeps changing it) and an object store with a few files."""
+    done = []
+    try:
+        await js.key_value(names.config_bucket)
+        done.append(f"bucket {names.config_bucket} already exists")
+    except NotFoundError:
+        kv = await js.create_key_value(bucket=names.config_bucket, history=10, description="demo settings")
+        await kv.put("app/feature=checkout.v2", b"on")
+        await kv.put("app.db.host", b"db.internal")
+        await kv.put("app.db.port", b"5432")
+        await kv.put("orders.last", b"0")
+        done.append(f"created bucket {names.config_bucket} (4 keys)")
+    try:
+        await js.object_store(names.files)
+        done.append(f"object store {names.files} already exists")
+    except NotFoundError:
+        store = await js.create_object_store(names.files)
+        await store.put("README.txt", b"Files the demo keeps in a NATS object store.\n")
+        await store.put("reports/2026/orders=daily.csv", b"day,orders\n2026-01-01,42\n2026-01-02,57\n")
+        await store.put("blobs/random.bin", bytes(range(256)) * 4096)
+        done.append(f"created object store {names.files} (3 files)")
     return done

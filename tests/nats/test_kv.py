@@ -1,0 +1,186 @@
+"""Key-Value buckets against the real server, checked with an independent nats-py client."""
+
+from __future__ import annotations
+
+import json
+import time
+import tracemalloc
+
+import pytest
+from django.test import Client
+from nats.aio.client import Client as Nats
+
+from streams.models import AuditEvent
+from tests.nats import helpers as h
+
+
+@pytest.fixture
+def viewer_only(viewer) -> Client:
+    other = Client()
+    other.force_login(viewer)
+    return other
+
+
+def _bucket(unique: str) -> str:
+    return unique.replace("-", "_")
+
+
+@pytest.fixture
+def bucket(url, unique) -> str:
+    name = _bucket(unique)
+
+    async def work(nc: Nats) -> None:
+        js = nc.jetstream()
+        kv = await js.create_key_value(bucket=name, history=10)
+        await kv.put("plain", b"one")
+        await kv.put("plain", b"two")
+        await kv.put("a/b=c.d", b"\x00\xffbin")
+        await kv.put("app.db.host", b"h1")
+        await kv.put("app.db.port", b"5432")
+        await kv.put("app.web", b"w")
+
+    h.run(url, work)
+    return name
+
+
+def _kv_get(url: str, bucket: str, key: str) -> tuple[bytes | None, int]:
+    async def work(nc: Nats) -> tuple[bytes | None, int]:
+        kv = await nc.jetstream().key_value(bucket)
+        entry = await kv.get(key)
+        return entry.value, entry.revision or 0
+
+    return h.run(url, work)
+
+
+def test_buckets_list_create_and_delete(operator_client: Client, viewer_only: Client, url, unique):
+    name = _bucket(unique)
+    created = operator_client.post(
+        "/api/v1/clusters/nats/kv",
+        {"bucket": name, "history": 5, "ttl_s": 3600, "max_value_size": 1024, "storage": "memory", "replicas": 1},
+        content_type="application/json",
+    )
+    assert created.status_code == 201, created.content
+    listed = viewer_only.get("/api/v1/clusters/nats/kv").json()["items"]
+    mine = next(b for b in listed if b["bucket"] == name)
+    assert (mine["history"], mine["ttl_s"], mine["max_value_size"], mine["storage"], mine["replicas"]) == (
+        5,
+        3600,
+        1024,
+        "memory",
+        1,
+    )
+
+    async def independent(nc: Nats) -> bytes | None:
+        kv = await nc.jetstream().key_value(name)
+        await kv.put("k", b"v")
+        return (await kv.get("k")).value
+
+    assert h.run(url, independent) == b"v"
+    refused = viewer_only.delete(f"/api/v1/clusters/nats/kv/{name}")
+    assert refused.status_code == 403
+    assert operator_client.delete(f"/api/v1/clusters/nats/kv/{name}").status_code == 200
+    assert viewer_only.get(f"/api/v1/clusters/nats/kv/{name}/keys").status_code == 404
+    assert AuditEvent.objects.filter(action="nats.kv.create", target=name).exists()
+    assert AuditEvent.objects.filter(action="nats.kv.delete", target=name).exists()
+
+
+def test_keys_page_and_filter(viewer_client: Client, bucket):
+    base = f"/api/v1/clusters/nats/kv/{bucket}/keys"
+    body = viewer_client.get(base).json()
+    assert body["total"] == 5
+    assert [i["key"] for i in body["items"]] == ["a/b=c.d", "app.db.host", "app.db.port", "app.web", "plain"]
+    plain = body["items"][-1]
+    assert plain["operation"] == "PUT" and plain["length"] == 3 and plain["revision"] == 2
+    wild = viewer_client.get(base, {"q": "app.db.*"}).json()
+    assert [i["key"] for i in wild["items"]] == ["app.db.host", "app.db.port"]
+    deep = viewer_client.get(base, {"q": "app.>"}).json()
+    assert deep["total"] == 3
+    sub = viewer_client.get(base, {"q": "=c"}).json()
+    assert [i["key"] for i in sub["items"]] == ["a/b=c.d"]
+    second = viewer_client.get(base, {"page": 2, "page_size": 2}).json()
+    assert [i["key"] for i in second["items"]] == ["app.db.port", "app.web"]
+    page = viewer_client.get(f"/clusters/nats/kv/{bucket}/keys")
+    assert page.status_code == 200 and "a/b=c.d" in page.content.decode()
+
+
+def test_value_history_and_past_revision_of_a_key_with_slash_equals_and_dots(viewer_client: Client, bucket):
+    key = "a/b=c.d"
+    got = viewer_client.get(f"/api/v1/clusters/nats/kv/{bucket}/keys/{key}").json()
+    assert got["key"] == key and got["operation"] == "PUT"
+    assert got["value"]["text"] is None and got["value"]["base64"] == "AP9iaW4="
+    history = viewer_client.get(f"/api/v1/clusters/nats/kv/{bucket}/keys/plain/history").json()["items"]
+    assert [(i["revision"], i["value"]["text"]) for i in history] == [(1, "one"), (2, "two")]
+    first = viewer_client.get(f"/api/v1/clusters/nats/kv/{bucket}/keys/plain", {"revision": 1}).json()
+    assert first["value"]["text"] == "one"
+    wrong = viewer_client.get(f"/api/v1/clusters/nats/kv/{bucket}/keys/plain", {"revision": 3})
+    assert wrong.status_code == 404
+    assert viewer_client.get(f"/api/v1/clusters/nats/kv/{bucket}/keys/nope").status_code == 404
+    page = viewer_client.get(f"/clusters/nats/kv/{bucket}/keys/{key}/history")
+    assert page.status_code == 200
+
+
+def test_put_with_compare_and_set_delete_and_purge(operator_client: Client, viewer_only: Client, url, bucket):
+    api = f"/api/v1/clusters/nats/kv/{bucket}/keys/plain"
+    ok = operator_client.put(api, {"value": "three", "revision": 2}, content_type="application/json")
+    assert ok.status_code == 200 and ok.json()["revision"] == 7
+    assert _kv_get(url, bucket, "plain") == (b"three", 7)
+    stale = operator_client.put(api, {"value": "four", "revision": 2}, content_type="application/json")
+    assert stale.status_code == 409 and stale.json()["field"] == "revision"
+    assert _kv_get(url, bucket, "plain") == (b"three", 7)
+    binary = operator_client.put(
+        f"/api/v1/clusters/nats/kv/{bucket}/keys/x/y=z.w", {"value": "AAEC", "encoding": "base64"}, "application/json"
+    )
+    assert binary.status_code == 200
+    assert _kv_get(url, bucket, "x/y=z.w")[0] == b"\x00\x01\x02"
+    assert viewer_only.put(api, {"value": "v"}, content_type="application/json").status_code == 403
+    assert operator_client.delete(api).status_code == 200
+    marked = operator_client.get(api).json()
+    assert marked["operation"] == "DEL"
+    assert operator_client.delete(api + "?purge=true").status_code == 200
+    history = operator_client.get(api + "/history").json()["items"]
+    assert [i["operation"] for i in history] == ["PURGE"]
+    assert AuditEvent.objects.filter(action="nats.kv.put", target=f"{bucket}/plain").count() >= 1
+
+
+def test_read_only_mode_refuses_writes(operator_client: Client, settings, bucket):
+    settings.READ_ONLY = True
+    api = f"/api/v1/clusters/nats/kv/{bucket}/keys/plain"
+    assert operator_client.put(api, {"value": "x"}, content_type="application/json").status_code == 403
+
+
+def test_100k_keys_page_without_reading_values(viewer_client: Client, url, unique):
+    name = _bucket(unique)
+    count = 100_000
+
+    async def work(nc: Nats) -> None:
+        js = nc.jetstream()
+        await js.create_key_value(bucket=name, history=1)
+        for start in range(0, count, 5000):
+            for i in range(start, start + 5000):
+                await nc.publish(f"$KV.{name}.k.{i:06d}", b"v")
+            await nc.flush()
+
+    h.run(url, work)
+    base = f"/api/v1/clusters/nats/kv/{name}/keys"
+    deadline = time.monotonic() + 30
+    while viewer_client.get(base, {"page_size": 1}).json()["total"] < count and time.monotonic() < deadline:
+        time.sleep(0.2)
+    tracemalloc.start()
+    started = time.monotonic()
+    body = viewer_client.get(base, {"page": 1000, "page_size": 100}).json()
+    elapsed = time.monotonic() - started
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert body["total"] == count
+    assert [i["key"] for i in body["items"]][:2] == ["k.099900", "k.099901"]
+    print(json.dumps({"keys": count, "page_s": round(elapsed, 3), "peak_mb": round(peak / 2**20, 1)}))
+    assert elapsed < 10
+    assert peak < 200 * 2**20
+
+
+def test_page_put_form_names_the_key(operator_client: Client, url, bucket):
+    response = operator_client.post(f"/clusters/nats/kv/{bucket}/put", {"key": "new/k=v.1", "value": "paged"})
+    assert response.status_code == 302
+    assert _kv_get(url, bucket, "new/k=v.1")[0] == b"paged"
+    page = operator_client.get(f"/clusters/nats/kv/{bucket}/keys/new/k=v.1")
+    assert page.status_code == 200 and "paged" in page.content.decode()
