@@ -21,6 +21,7 @@ urlpatterns: list[URLPattern] = [
         "clusters/<slug:cluster>/services",
         name="nats-services",
         kind=KIND,
+        template="nats/services.html",
         page=tab("services"),
         get=services_data,
     ),

@@ -81,6 +81,11 @@ def test_two_instances_with_counts(viewer_client, url, unique):
         assert len(failed) == 1 and "asked to fail" in failed[0]
         assert all(i["started"] for i in service["instances"])
         assert all(e["average_processing_time_ms"] >= 0 for e in endpoints)
+        page = viewer_client.get("/clusters/nats/services")
+        assert page.status_code == 200
+        html = page.content.decode()
+        assert name in html and "echoes &lt;b&gt;" in html and html.count(f"<code>{subject}</code>") == 2
+        assert 'href="/clusters/nats/services"' in viewer_client.get("/clusters/nats/streams").content.decode()
     gone = viewer_client.get("/api/v1/clusters/nats/services").json()["items"]
     assert not [s for s in gone if s["name"] == name]
 
