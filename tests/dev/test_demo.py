@@ -15,6 +15,7 @@ from django.test import override_settings
 
 from dev.management.commands._demo import DemoNames
 from dev.management.commands.demo_traffic import Traffic
+from streams.nats import services
 
 
 def run(*args, **options) -> str:
@@ -108,6 +109,9 @@ async def test_demo_traffic_flows_answers_requests_and_consumers_catch_up_part_w
         assert traffic.nc is not None and traffic.js is not None
         reply = await traffic.nc.request(names.echo, b"ping", timeout=3)
         assert json.loads(reply.data)["echo"] == "ping"
+        # Other demos may share the server: this one's instance is the one serving its subject.
+        infos = await services.gather(traffic.nc, "$SRV.INFO.demo-echo")
+        assert [[e["subject"] for e in i["endpoints"]] for i in infos].count([names.echo]) == 1
 
         for _ in range(10):
             await traffic.step()

@@ -27,9 +27,11 @@ import nats
 from confluent_kafka import OFFSET_INVALID, Consumer, KafkaException, Producer, TopicPartition
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from nats.aio.client import Client as NatsClient
-from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
+from nats.micro import ServiceConfig, add_service
+from nats.micro.request import Request
+from nats.micro.service import EndpointConfig
 
 from dev.management.commands._demo import (
     ORDER_EVENTS,
@@ -79,15 +81,18 @@ class Traffic:
             error_cb=self._nats_error,
         )
         self.js = self.nc.jetstream(timeout=BROKER_TIMEOUT)
-        await self.nc.subscribe(self.names.echo, cb=self._echo)
+        # A NATS micro service, so that the Services page has something to list.
+        service = await add_service(
+            self.nc, ServiceConfig(name="demo-echo", version="1.0.0", description="Echoes requests back as JSON")
+        )
+        await service.add_endpoint(EndpointConfig(name="echo", subject=self.names.echo, handler=self._echo))
 
     async def _nats_error(self, exc: Exception) -> None:
         logger.debug("nats: %s", exc)
 
-    async def _echo(self, msg: Msg) -> None:
-        if msg.reply:
-            answer = {"echo": msg.data.decode(errors="replace"), "at": datetime.now(UTC).isoformat()}
-            await msg.respond(json.dumps(answer).encode())
+    async def _echo(self, request: Request) -> None:
+        answer = {"echo": request.data.decode(errors="replace"), "at": datetime.now(UTC).isoformat()}
+        await request.respond(json.dumps(answer).encode())
 
     def _note(self, what: str, exc: BaseException) -> None:
         self.errors += 1
