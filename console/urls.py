@@ -4,7 +4,7 @@ from django.urls import path, re_path
 from django.views.generic import RedirectView
 
 from console import errors
-from console.views import audit, clusters, kafka, lag, metrics, nats, publish, tail, workers
+from console.views import audit, clusters, kafka, lag, metrics, nats, publish, search, tail, workers
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="clusters", permanent=False), name="home"),
@@ -22,6 +22,7 @@ urlpatterns = [
     *kafka.urlpatterns,
     *nats.urlpatterns,
     *publish.urlpatterns,
+    *search.urlpatterns,
     *tail.urlpatterns,
     *lag.urlpatterns,
     *workers.urlpatterns,
