@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Any
+from typing import Any, cast
 
 from confluent_kafka import Consumer, KafkaError, TopicPartition
 from django.conf import settings
@@ -21,6 +21,7 @@ BATCH = 10_000
 # Consecutive empty polls (of POLL_SECONDS) before a partition that stopped answering counts as an outage.
 POLL_SECONDS = 1.0
 IDLE_POLLS = 10
+EXISTS_CHECK_SECONDS = 2.0
 
 
 def rss_bytes() -> int:
@@ -57,11 +58,13 @@ def run(search: Search, config: Any, match: Matcher, limit: int, max_scan: int |
     matched = 0
     started = time.monotonic()
     next_tick = 0.0
+    next_exists_check = time.monotonic() + EXISTS_CHECK_SECONDS
     pending: list[SearchResult] = []
     idle = 0
+    cancelled = False
 
     def tick(force: bool = False) -> bool:
-        nonlocal next_tick, pending
+        nonlocal next_tick, pending, next_exists_check
         now = time.monotonic()
         if not force and now < next_tick:
             return False
@@ -73,6 +76,14 @@ def run(search: Search, config: Any, match: Matcher, limit: int, max_scan: int |
         Search.objects.filter(pk=search.pk).update(
             scanned=scanned, matched=matched, rate=rate, updated_at=timezone.now()
         )
+        if now >= next_exists_check:
+            next_exists_check = now + EXISTS_CHECK_SECONDS
+            # Fetched records stay in the client's queue after a delete: ask the cluster. Never by
+            # naming the topic, which some brokers take as a request to create it.
+            if search.target not in consumer.list_topics(timeout=5).topics:
+                raise Stopped(
+                    f"Topic {search.target} was deleted during the search; {scanned:,} messages were scanned."
+                )
         if rss_bytes() > settings.SEARCH_MEMORY_LIMIT_MB * 1024 * 1024:
             raise Stopped(
                 f"Stopped at the memory limit of {settings.SEARCH_MEMORY_LIMIT_MB} MB "
@@ -95,7 +106,7 @@ def run(search: Search, config: Any, match: Matcher, limit: int, max_scan: int |
                 idle = 0
             for msg in batch:
                 err = msg.error()
-                p = msg.partition()
+                p = msg.partition() or 0
                 if err is not None:
                     if err.code() == KafkaError._PARTITION_EOF:
                         ranges.pop(p, None)
@@ -108,13 +119,13 @@ def run(search: Search, config: Any, match: Matcher, limit: int, max_scan: int |
                 if p not in ranges:
                     continue
                 end = ranges[p][1]
-                offset = msg.offset()
+                offset = msg.offset() or 0
                 if offset >= end:
                     ranges.pop(p, None)
                     continue
                 scanned += 1
-                headers = [(n, v) for n, v in (msg.headers() or [])]
-                _kind, stamp = msg.timestamp()
+                headers = cast(list[tuple[str, bytes | None]], msg.headers() or [])
+                _kind, stamp = cast(tuple[int, int], msg.timestamp())
                 record = Record(msg.key(), msg.value(), headers, partition=p, offset=offset, timestamp=str(stamp))
                 if match(record):
                     matched += 1
@@ -123,7 +134,11 @@ def run(search: Search, config: Any, match: Matcher, limit: int, max_scan: int |
                         kept += 1
                 if offset + 1 >= end:
                     ranges.pop(p, None)
-            if tick():
+                # Inside the batch: a slow jq expression makes a batch last long.
+                if time.monotonic() >= next_tick and tick():
+                    cancelled = True
+                    break
+            if cancelled or tick():
                 tick(force=True)
                 _finish(search, Search.State.CANCELLED)
                 return

@@ -75,3 +75,42 @@ def test_a_search_belongs_to_its_user(celery_worker, viewer_client, operator, ka
     assert other.get(f"/api/v1/searches/{search}").status_code == 404
     assert other.post(f"/api/v1/searches/{search}/cancel").status_code == 404
     assert wait(viewer_client, search)["matched"] == 1
+
+
+# About a millisecond of jq per message, so that a few thousand messages keep a search running.
+SLOW = "reduce range(3000) as $i (0; . + $i) < 0"
+
+
+def test_cancel_ends_a_running_search_with_what_it_scanned(celery_worker, viewer_client, kafka_bootstrap, unique):
+    topic = kh.create_topic(kafka_bootstrap, unique)
+    kh.produce(kafka_bootstrap, topic, [f"m{i}" for i in range(20_000)])
+    search = start(viewer_client, topic, {"from": "beginning", "jq": SLOW})
+    deadline = time.monotonic() + 30
+    while viewer_client.get(f"/api/v1/searches/{search}").json()["scanned"] == 0:
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    running = viewer_client.get(f"/api/v1/searches/{search}").json()
+    assert running["state"] == "running" and 0 < running["progress"] < 1 and running["rate"] > 0
+    assert viewer_client.post(f"/api/v1/searches/{search}/cancel").status_code == 202
+    final = wait(viewer_client, search)
+    assert final["state"] == "cancelled" and 0 < final["scanned"] < 20_000
+    assert viewer_client.post(f"/api/v1/searches/{search}/cancel").status_code == 409
+
+
+def test_a_topic_deleted_mid_search_fails_the_search_with_the_reason(
+    celery_worker, viewer_client, kafka_bootstrap, unique
+):
+    if kh.KAFKA_BROKER == "tansu":
+        pytest.skip("tansu re-creates a deleted topic as soon as a client's metadata request names it")
+    topic = kh.create_topic(kafka_bootstrap, unique)
+    kh.produce(kafka_bootstrap, topic, [f"m{i}" for i in range(20_000)])
+    search = start(viewer_client, topic, {"from": "beginning", "jq": SLOW})
+    deadline = time.monotonic() + 30
+    while viewer_client.get(f"/api/v1/searches/{search}").json()["scanned"] == 0:
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    client = kh.admin(kafka_bootstrap)
+    client.delete_topics([topic], operation_timeout=10)[topic].result(10)
+    final = wait(viewer_client, search, timeout=90)
+    assert final["state"] == "failed", final
+    assert topic in final["error"] and "scanned" in final["error"] and final["scanned"] < 20_000
