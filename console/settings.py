@@ -243,10 +243,14 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # declared, so a worker started without ``-Q`` consumes both.
 CELERY_TASK_DEFAULT_QUEUE = "celery"
 CELERY_TASK_QUEUES = (Queue("celery"), Queue("bulk"))
-CELERY_TASK_ROUTES = {"streams.publish.run_job": {"queue": "bulk"}}
+CELERY_TASK_ROUTES = {"streams.publish.run_job": {"queue": "bulk"}, "streams.search.run": {"queue": "bulk"}}
 # How long one bulk job may run: it stops itself at this, and Celery's soft and hard time
 # limits (a minute and two minutes later) end a job stuck in a broker call.
 BULK_TIME_LIMIT_SECONDS = envfloat("STREAMDESK_BULK_TIME_LIMIT_SECONDS", 3600.0, minimum=10.0)
+# How long one search may run; Celery's soft limit stops it (a runaway jq expression included).
+SEARCH_TIME_LIMIT_SECONDS = envfloat("STREAMDESK_SEARCH_TIME_LIMIT_SECONDS", 1800.0, minimum=10.0)
+# A search stops, failed, when its Celery worker process grows past this.
+SEARCH_MEMORY_LIMIT_MB = envint("STREAMDESK_SEARCH_MEMORY_LIMIT_MB", 1024, minimum=64)
 HEALTH_REFRESH_SECONDS = envfloat("STREAMDESK_HEALTH_REFRESH_SECONDS", 15.0, minimum=1.0)
 # Lag history (streams/lag): sampled by beat, kept raw for a while, then in buckets, then dropped.
 LAG_SAMPLE_SECONDS = envfloat("STREAMDESK_LAG_SAMPLE_SECONDS", 30.0, minimum=1.0)

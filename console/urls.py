@@ -4,7 +4,20 @@ from django.urls import path, re_path
 from django.views.generic import RedirectView
 
 from console import errors
-from console.views import audit, clusters, kafka, lag, metrics, nats, nats_kv, nats_objects, publish, tail, workers
+from console.views import (
+    audit,
+    clusters,
+    kafka,
+    lag,
+    metrics,
+    nats,
+    nats_kv,
+    nats_objects,
+    publish,
+    search,
+    tail,
+    workers,
+)
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="clusters", permanent=False), name="home"),
@@ -24,6 +37,7 @@ urlpatterns = [
     *nats_kv.urlpatterns,
     *nats_objects.urlpatterns,
     *publish.urlpatterns,
+    *search.urlpatterns,
     *tail.urlpatterns,
     *lag.urlpatterns,
     *workers.urlpatterns,

@@ -155,4 +155,5 @@ class AuditEvent(models.Model):
 
 from streams.lag.models import LagRollup, LagSample, LagSeries, LagStatus, LagSweep  # noqa: E402, F401
 from streams.publish.models import MessageTemplate, PublishJob  # noqa: E402, F401 - models live with their capability
+from streams.search.models import Search, SearchResult  # noqa: E402, F401 - models live with their capability
 from streams.workers.models import ConsumerInstance, ManagedConsumer  # noqa: E402, F401 - models live with their capability

@@ -14,6 +14,7 @@ from channels.layers import get_channel_layer
 from streams import health, sharedcache
 from streams.lag.tasks import downsample_lag, sample_lag  # noqa: F401 - registered for the worker
 from streams.publish.tasks import run_publish_job  # noqa: F401 - registers the task with the worker
+from streams.search.tasks import run_search  # noqa: F401 - registers the task with the worker
 from streams.workers.tasks import mark_lost_instances  # noqa: F401 - registers the task with beat
 
 HEALTH_GROUP = "cluster-health"

@@ -1,0 +1,123 @@
+"""Starting, reading and cancelling searches; each start is audited (who read which range)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.contrib.auth.models import User
+
+from streams import audit
+from streams.clusters import ClusterConfig
+from streams.errors import BrokerUnavailable, Conflict, InvalidInput, NotFound
+from streams.search import kafka_scan
+from streams.search.filters import compile_jq
+from streams.search.models import Search, SearchResult
+
+KAFKA_SEARCH = "kafka.topic.search"
+DEFAULT_LIMIT = 500
+MAX_LIMIT = 10_000
+
+
+def parse_params(body: dict[str, Any]) -> dict[str, Any]:
+    """The API's search body, checked: 400 naming the field."""
+    text = body.get("text")
+    if text is not None and not isinstance(text, str):
+        raise InvalidInput("text must be a string or null.", field="text")
+    expression = body.get("jq")
+    if expression is not None:
+        if not isinstance(expression, str):
+            raise InvalidInput("jq must be a string or null.", field="jq")
+        compile_jq(expression)
+    limit = body.get("limit", DEFAULT_LIMIT)
+    if limit is None:
+        limit = DEFAULT_LIMIT
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
+        raise InvalidInput(f"limit must be a whole number from 1 to {MAX_LIMIT:,}.", field="limit")
+    max_scan = body.get("max_scan")
+    if max_scan is not None and (isinstance(max_scan, bool) or not isinstance(max_scan, int) or max_scan < 1):
+        raise InvalidInput("max_scan must be a positive whole number or null.", field="max_scan")
+    partitions = body.get("partitions")
+    if partitions is not None and (
+        not isinstance(partitions, list) or not all(isinstance(p, int) and not isinstance(p, bool) for p in partitions)
+    ):
+        raise InvalidInput("partitions must be a list of partition numbers or null.", field="partitions")
+    start = _where(body.get("from", "beginning"), "from", ("beginning", "now"), ("offset", "last", "time"))
+    until = _where(body.get("until"), "until", ("now",), ("offset", "time"))
+    return {
+        "from": start,
+        "until": until,
+        "partitions": partitions,
+        "text": text or None,
+        "jq": expression or None,
+        "limit": limit,
+        "max_scan": max_scan,
+    }
+
+
+def _where(value: Any, name: str, words: tuple[str, ...], keys: tuple[str, ...]) -> Any:
+    from datetime import datetime
+
+    if value is None or value in words:
+        return value
+    if isinstance(value, dict) and len(value) == 1:
+        (key, v), *_ = value.items()
+        if key in ("offset", "last") and key in keys and isinstance(v, int) and not isinstance(v, bool) and v >= 0:
+            return {key: v}
+        if key == "time" and key in keys and isinstance(v, str):
+            try:
+                stamp = datetime.fromisoformat(v.replace("Z", "+00:00"))
+            except ValueError:
+                raise InvalidInput(f"{name}.time must be an ISO-8601 time.", field=name) from None
+            return {"time": int(stamp.timestamp() * 1000), "iso": v}
+    raise InvalidInput(f"{name} must be one of {', '.join(words)} or an object with {' / '.join(keys)}.", field=name)
+
+
+async def do_start_kafka_search(user: User, cluster: ClusterConfig, topic: str, params: dict[str, Any]) -> Search:
+    def resolve() -> dict[str, list[int]]:
+        return kafka_scan.resolve_ranges(cluster, topic, params["partitions"], params["from"], params["until"])
+
+    try:
+        ranges = await sync_to_async(resolve, thread_sensitive=False)()
+    except (NotFound, InvalidInput):
+        raise
+    except Exception as exc:
+        raise BrokerUnavailable(f"Kafka did not answer: {exc}") from exc
+    total = sum(e - s for s, e in ranges.values())
+    search = await Search.objects.acreate(
+        cluster=cluster.slug, kind="kafka", target=topic, params=params, ranges=ranges, total=total, created_by=user
+    )
+    await audit.record(user, KAFKA_SEARCH, cluster=cluster.slug, target=topic, params={**params, "ranges": ranges})
+
+    def enqueue() -> None:
+        from streams.search.tasks import run_search
+
+        run_search.delay(search.pk)
+
+    try:
+        await sync_to_async(enqueue)()
+    except Exception as exc:
+        await Search.objects.filter(pk=search.pk).aupdate(state=Search.State.FAILED, error=f"Could not queue: {exc}")
+        raise BrokerUnavailable(f"The search could not be handed to a Celery worker: {exc}") from exc
+    return search
+
+
+async def get_search(user: User, search_id: int) -> Search:
+    """A user's own search; anyone else's is a 404."""
+    search = await Search.objects.filter(pk=search_id, created_by=user).afirst()
+    if search is None:
+        raise NotFound(f"No search {search_id}.")
+    return search
+
+
+async def results(search: Search, offset: int, count: int) -> list[dict[str, Any]]:
+    rows = SearchResult.objects.filter(search=search).order_by("index")[offset : offset + count]
+    return [r.message async for r in rows]
+
+
+async def do_cancel_search(user: User, search_id: int) -> Search:
+    search = await get_search(user, search_id)
+    if search.state in Search.FINISHED:
+        raise Conflict(f"Search {search_id} has already ended ({search.state}).")
+    await Search.objects.filter(pk=search.pk).aupdate(cancel_requested=True)
+    return search

@@ -1,0 +1,107 @@
+"""What a search matches: a substring over key, value and header values, or a jq expression
+over the message with its key and value decoded."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import jq
+
+from streams.errors import InvalidInput
+
+# jq answers at most this many outputs per message before the first truthy one decides.
+MAX_JQ_OUTPUTS = 16
+
+
+def decode(data: bytes | None) -> Any:
+    """A payload as jq sees it: JSON when it parses, else text (undecodable bytes replaced).
+
+    The one place the schema decoders will plug in.
+    """
+    if data is None:
+        return None
+    text = data.decode("utf-8", errors="replace")
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def compile_jq(expression: str) -> Any:
+    """A compiled program, or a 400 naming ``jq`` with the library's own message."""
+    try:
+        return jq.compile(expression)
+    except ValueError as exc:
+        raise InvalidInput(str(exc), field="jq") from None
+
+
+@dataclass(frozen=True)
+class Record:
+    """A message as filters see it, broker-neutral."""
+
+    key: bytes | None
+    value: bytes | None
+    headers: list[tuple[str, bytes | None]]
+    partition: int | None = None
+    offset: int | None = None
+    seq: int | None = None
+    subject: str | None = None
+    timestamp: str | None = None
+
+    def jq_input(self) -> dict[str, Any]:
+        return {
+            "key": decode(self.key),
+            "value": decode(self.value),
+            "headers": {name: decode(v) for name, v in self.headers},
+            "partition": self.partition,
+            "offset": self.offset,
+            "seq": self.seq,
+            "subject": self.subject,
+            "timestamp": self.timestamp,
+        }
+
+
+Matcher = Callable[[Record], bool]
+
+
+class JqFailed(Exception):
+    """jq raised at run time on a message (a type error, an ``error`` call)."""
+
+
+def matcher(text: str | None, expression: str | None) -> Matcher:
+    """Both given: a message must pass both. Neither: every message matches."""
+    checks: list[Matcher] = []
+    if text:
+        needle = text.encode()
+
+        def has_text(r: Record) -> bool:
+            if (r.value is not None and needle in r.value) or (r.key is not None and needle in r.key):
+                return True
+            return any(v is not None and needle in v for _, v in r.headers)
+
+        checks.append(has_text)
+    if expression:
+        program = compile_jq(expression)
+
+        def passes(r: Record) -> bool:
+            try:
+                outputs = program.input_value(r.jq_input())
+                for i, out in enumerate(outputs):
+                    if out is not None and out is not False:
+                        return True
+                    if i >= MAX_JQ_OUTPUTS:
+                        return False
+            except ValueError:
+                # A message jq cannot evaluate on (.a.b of a string) does not match.
+                return False
+            return False
+
+        checks.append(passes)
+    if not checks:
+        return lambda r: True
+    if len(checks) == 1:
+        return checks[0]
+    return lambda r: all(c(r) for c in checks)
