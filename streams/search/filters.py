@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import jq
@@ -17,10 +17,7 @@ MAX_JQ_OUTPUTS = 16
 
 
 def decode(data: bytes | None) -> Any:
-    """A payload as jq sees it: JSON when it parses, else text (undecodable bytes replaced).
-
-    The one place the schema decoders will plug in.
-    """
+    """A payload without a schema as jq sees it: JSON when it parses, else text (undecodable bytes replaced)."""
     if data is None:
         return None
     text = data.decode("utf-8", errors="replace")
@@ -50,11 +47,18 @@ class Record:
     seq: int | None = None
     subject: str | None = None
     timestamp: str | None = None
+    # (part, raw) -> the schema-decoded data, or None where no schema read it.
+    schema_data: Callable[[str, bytes | None], Any] | None = field(default=None, compare=False)
+
+    def _decoded(self, part: str, raw: bytes | None) -> Any:
+        if self.schema_data is not None and (data := self.schema_data(part, raw)) is not None:
+            return data
+        return decode(raw)
 
     def jq_input(self) -> dict[str, Any]:
         return {
-            "key": decode(self.key),
-            "value": decode(self.value),
+            "key": self._decoded("key", self.key),
+            "value": self._decoded("value", self.value),
             "headers": {name: decode(v) for name, v in self.headers},
             "partition": self.partition,
             "offset": self.offset,

@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from streams.kafka.client import client_config
 from streams.kafka.convert import message_from
+from streams.schemas.decode import decode, decode_payload
 from streams.search.filters import Matcher, Record
 from streams.search.models import Search, SearchResult
 
@@ -53,6 +54,13 @@ class Stopped(Exception):
 def run(search: Search, config: Any, match: Matcher, limit: int, max_scan: int | None) -> None:
     ranges = {int(p): (int(s), int(e)) for p, (s, e) in search.ranges.items() if int(e) > int(s)}
     consumer = Consumer(scan_config(client_config(config)))
+    topic = search.target
+
+    def schema_data(part: str, raw: bytes | None) -> Any:
+        decoded = decode(config, topic, part, raw).decoded
+        return decoded.data if decoded is not None else None
+
+    decoder = schema_data if getattr(config, "schema_registry_url", None) else None
     kept = 0
     scanned = 0
     matched = 0
@@ -126,11 +134,11 @@ def run(search: Search, config: Any, match: Matcher, limit: int, max_scan: int |
                 scanned += 1
                 headers = cast(list[tuple[str, bytes | None]], msg.headers() or [])
                 _kind, stamp = cast(tuple[int, int], msg.timestamp())
-                record = Record(msg.key(), msg.value(), headers, partition=p, offset=offset, timestamp=str(stamp))
+                record = Record(msg.key(), msg.value(), headers, p, offset, timestamp=str(stamp), schema_data=decoder)
                 if match(record):
                     matched += 1
                     if kept < limit:
-                        pending.append(SearchResult(search=search, index=kept, message=_message(msg)))
+                        pending.append(SearchResult(search=search, index=kept, message=_message(msg, config, topic)))
                         kept += 1
                 if offset + 1 >= end:
                     ranges.pop(p, None)
@@ -151,7 +159,7 @@ def run(search: Search, config: Any, match: Matcher, limit: int, max_scan: int |
         consumer.close()
 
 
-def _message(msg: Any) -> dict[str, Any]:
+def _message(msg: Any, config: Any, topic: str) -> dict[str, Any]:
     from streams.payloads import headers_api
 
     m = message_from(msg, None)
@@ -159,9 +167,9 @@ def _message(msg: Any) -> dict[str, Any]:
         "partition": m.partition,
         "offset": m.offset,
         "timestamp": m.timestamp.isoformat() if m.timestamp else None,
-        "key": m.key.as_api(),
+        "key": decode_payload(config, topic, "key", m.key).as_api(),
         "headers": headers_api(list(m.headers)),
-        "value": m.value.as_api(),
+        "value": decode_payload(config, topic, "value", m.value).as_api(),
         "truncated": m.truncated,
     }
 
