@@ -17,11 +17,12 @@ from typing import Any
 from django.db import connection
 from django.db.models import Max
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
-from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from prometheus_client.registry import Collector, CollectorRegistry
 from prometheus_client.samples import Sample
 
 from streams.lag.alerts import SEVERITY
+from streams.lag.exposition import text_exposition
 from streams.lag.history import sample_lag
 from streams.lag.models import LagSample, LagSeries, LagStatus, LagSweep
 from streams.workers.metrics import WorkerCollector
@@ -198,4 +199,4 @@ def scrape_registry() -> CollectorRegistry:
 
 def render() -> bytes:
     """The text exposition of everything, read from the database now."""
-    return generate_latest(scrape_registry())
+    return text_exposition(scrape_registry())
