@@ -13,7 +13,7 @@ from console.views.nats.common import config_rows, paged
 from console.web import Ctx, Result, writes
 from streams.errors import InvalidInput
 from streams.lag.overview import list_statuses
-from streams.nats import actions
+from streams.nats import actions, editing
 from streams.nats.adapter import PAUSE_MIN_VERSION
 from streams.nats.durations import parse_duration
 from streams.nats.types import INDEFINITE_PAUSE, ConsumerSummary, at_least, pause_description
@@ -120,3 +120,27 @@ async def consumer_resume(ctx: Ctx) -> dict[str, Any]:
     stream, name = ctx.args["stream"], ctx.args["name"]
     state = await actions.do_resume_consumer(ctx.user, ctx.config, stream, name)
     return {"stream": stream, "name": name, "paused": state.paused, "message": f"Consumer {name} resumed."}
+
+
+@writes(editing.CONSUMER_CREATE)
+async def consumer_create(ctx: Ctx) -> Result:
+    stream = ctx.args["stream"]
+    config = editing.consumer_config(ctx.body())
+    ctx.args["name"] = config["durable_name"]
+    created = await editing.do_put_consumer(ctx.user, ctx.config, stream, config, update=False)
+    return Result({**created.as_api(with_config=True), "message": f"Consumer {created.name} created."}, status=201)
+
+
+@writes(editing.CONSUMER_UPDATE)
+async def consumer_update(ctx: Ctx) -> dict[str, Any]:
+    stream, name = ctx.args["stream"], ctx.args["name"]
+    config = editing.consumer_config(ctx.body(), name=name)
+    updated = await editing.do_put_consumer(ctx.user, ctx.config, stream, config, update=True)
+    return {**updated.as_api(with_config=True), "message": f"Consumer {name} updated."}
+
+
+@writes(editing.CONSUMER_DELETE)
+async def consumer_delete(ctx: Ctx) -> dict[str, Any]:
+    stream, name = ctx.args["stream"], ctx.args["name"]
+    await editing.do_delete_consumer(ctx.user, ctx.config, stream, name)
+    return {"deleted": name, "message": f"Consumer {name} deleted."}
