@@ -286,6 +286,26 @@ def _backoff(body: Mapping[str, Any]) -> list[int] | None:
     return out
 
 
+def form_values(config: Mapping[str, Any]) -> dict[str, str]:
+    """A config as the edit forms show it: durations as "90s" (nanoseconds when not whole
+    seconds), subject lists space separated, so that posting the form back changes nothing."""
+    shown: dict[str, str] = {}
+    for key, value in config.items():
+        if key in (*STREAM_DURATIONS, *CONSUMER_DURATIONS) and isinstance(value, int):
+            shown[key] = f"{value // NS}s" if value and value % NS == 0 else str(value)
+        elif key == "backoff" and isinstance(value, list):
+            shown[key] = " ".join(f"{v // NS}s" if isinstance(v, int) and v % NS == 0 else str(v) for v in value)
+        elif isinstance(value, list):
+            shown[key] = " ".join(str(v) for v in value)
+        elif isinstance(value, bool):
+            shown[key] = "1" if value else ""
+        else:
+            shown[key] = str(value)
+    if "filter_subject" in config and not config.get("filter_subjects"):
+        shown["filter_subjects"] = str(config["filter_subject"])
+    return shown
+
+
 # -- the writes --------------------------------------------------------------------
 
 

@@ -192,22 +192,34 @@ def test_stream_and_consumer_forms(operator_client: Client, url, unique):
         "discard": "old",
         "retention": "limits",
     }
+    listing = operator_client.get("/clusters/nats/streams")
+    assert b"/clusters/nats/streams/create" in listing.content
     done = operator_client.post("/clusters/nats/streams/create", form)
     assert done.status_code == 302, done.content
     config = _stream_info(url, unique).config
     assert (config.subjects, config.max_age, config.duplicate_window) == ([f"{unique}.a", f"{unique}.b"], 3600, 120)
     page = operator_client.get(f"/clusters/nats/streams/{unique}")
-    assert b"nats-stream-edit" in page.content or f"/streams/{unique}/edit".encode() in page.content
+    assert f"/streams/{unique}/edit".encode() in page.content
+    assert b'name="max_age" value="3600s"' in page.content
     operator_client.post(f"/clusters/nats/streams/{unique}/edit", {"max_msgs": "7"})
     assert _stream_info(url, unique).config.max_msgs == 7
     refused = operator_client.post(f"/clusters/nats/streams/{unique}/edit", {"storage": "file"}, follow=True)
     assert b"storage" in refused.content
+    consumers_page = operator_client.get(f"/clusters/nats/streams/{unique}/consumers")
+    assert f"/streams/{unique}/consumers/create".encode() in consumers_page.content
     made = operator_client.post(
         f"/clusters/nats/streams/{unique}/consumers/create",
         {"durable_name": "c1", "filter_subjects": f"{unique}.a", "ack_policy": "explicit", "backoff": "1s 3s"},
     )
     assert made.status_code == 302
     assert _consumer_info(url, unique, "c1").config.backoff == [1.0, 3.0]
+    page = operator_client.get(f"/clusters/nats/streams/{unique}/consumers/c1")
+    assert b'value="1s 3s"' in page.content
+    operator_client.post(f"/clusters/nats/streams/{unique}/consumers/c1/edit", {"max_deliver": "4", "backoff": "1s 3s"})
+    assert _consumer_info(url, unique, "c1").config.max_deliver == 4
+    gone = operator_client.post(f"/clusters/nats/streams/{unique}/consumers/c1/delete", {"confirm": "c1"})
+    assert gone.status_code == 302
+    assert operator_client.get(f"{API}/{unique}/consumers/c1").status_code == 404
 
 
 def test_config_parsing_units():

@@ -44,7 +44,12 @@ async def streams_data(ctx: Ctx) -> dict[str, Any]:
 async def stream_data(ctx: Ctx) -> Result:
     detail = await ctx.nats.stream(ctx.args["stream"])
     top = sorted(detail.subjects.items(), key=lambda kv: (-kv[1], kv[0]))[:PAGE_SUBJECTS_SHOWN]
-    page = {"stream_obj": detail.summary, "config_rows": config_rows(detail.config), "top_subjects": top}
+    page = {
+        "stream_obj": detail.summary,
+        "config_rows": config_rows(detail.config),
+        "top_subjects": top,
+        "form": editing.form_values(detail.config),
+    }
     return Result(detail.as_api(), page=page)
 
 
