@@ -235,3 +235,15 @@ def test_config_parsing_units():
     assert field_of("stream configuration update can not change storage type") == "storage"
     assert field_of("consumer deliver policy can not be updated") == "deliver_policy"
     assert field_of("max deliver is required to be > length of backoff values") == "max_deliver"
+
+
+def test_more_server_refusals_name_their_field(operator_client: Client, url, unique):
+    assert _create(operator_client, unique).status_code == 201
+    for change, field in (({"num_replicas": 3}, "num_replicas"), ({"retention": "workqueue"}, "retention")):
+        refused = operator_client.put(f"{API}/{unique}", change, content_type="application/json")
+        assert refused.status_code == 400, refused.content
+        assert refused.json()["field"] == field, refused.json()
+    replicas = _create(operator_client, unique + "-r", num_replicas=3)
+    assert (replicas.status_code, replicas.json()["field"]) == (400, "num_replicas"), replicas.content
+    window = _create(operator_client, unique + "-w", duplicate_window=7200 * NS, max_age=60 * NS)
+    assert (window.status_code, window.json()["field"]) == (400, "duplicate_window"), window.content
