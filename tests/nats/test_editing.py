@@ -252,3 +252,38 @@ def test_more_server_refusals_name_their_field(operator_client: Client, url, uni
     assert (replicas.status_code, replicas.json()["field"]) == (400, "num_replicas"), replicas.content
     window = _create(operator_client, unique + "-w", duplicate_window=7200 * NS, max_age=60 * NS)
     assert (window.status_code, window.json()["field"]) == (400, "duplicate_window"), window.content
+
+
+def test_bad_input_is_a_400_naming_the_field(operator_client: Client, unique):
+    cases = [
+        ({"name": 7}, "name"),
+        ({"name": unique, "subjects": f"{unique}-one"}, None),
+        ({"name": unique, "subjects": [5]}, "subjects"),
+        ({"name": unique, "subjects": ["a..b"]}, "subjects"),
+        ({"name": unique, "max_msgs": "lots"}, "max_msgs"),
+        ({"name": unique, "max_msgs": True}, "max_msgs"),
+        ({"name": unique, "max_age": 10**30}, "max_age"),
+        ({"name": unique, "storage": ["file"]}, "storage"),
+        ({"name": unique, "allow_direct": "perhaps"}, "allow_direct"),
+    ]
+    for body, field in cases:
+        response = operator_client.post(API, body, content_type="application/json")
+        if field is None:
+            # One subject given as a string is read as that subject: created.
+            assert response.status_code == 201, response.content
+            continue
+        assert response.status_code == 400, (body, response.content)
+        assert response.json()["field"] == field, (body, response.json())
+    consumers = f"{API}/{unique}/consumers"
+    for body, field in (
+        ({"durable_name": "a.b"}, "durable_name"),
+        ({"durable_name": "d", "backoff": [0]}, "backoff"),
+        ({"durable_name": "d", "backoff": "soon"}, "backoff"),
+        ({"durable_name": "d", "ack_policy": "sometimes"}, "ack_policy"),
+        ({"durable_name": "d", "filter_subjects": ["a b"]}, "filter_subjects"),
+    ):
+        response = operator_client.post(consumers, body, content_type="application/json")
+        assert response.status_code == 400, (body, response.content)
+        assert response.json()["field"] == field, (body, response.json())
+    listed = operator_client.post(API, "[1]", content_type="application/json")
+    assert listed.status_code == 400 and listed["Content-Type"].startswith("application/json")
