@@ -94,6 +94,7 @@ def test_changing_storage_is_refused_naming_the_field(operator_client: Client, u
     refused = operator_client.put(f"{API}/{unique}", {"storage": "file"}, content_type="application/json")
     assert refused.status_code == 400, refused.content
     assert refused.json()["field"] == "storage"
+    assert AuditEvent.objects.filter(action="nats.stream.update", target=unique, result="error").exists()
     assert _v(_stream_info(url, unique).config.storage) == "memory"
 
 
