@@ -1,5 +1,5 @@
 """NATS pages and their JSON twins: server, connections, subjects, streams, the message
-browser, consumers, and the writes (purge, delete, pause, resume)."""
+browser, consumers, and the writes (create, edit, purge, delete, pause, resume)."""
 
 from __future__ import annotations
 
@@ -26,6 +26,10 @@ def _to_streams(ctx: Ctx, data: dict[str, Any]) -> str:
 
 def _to_messages(ctx: Ctx, data: dict[str, Any]) -> str:
     return f"{reverse('nats-messages', args=[ctx.slug, ctx.args['stream']])}?seq={ctx.args['seq']}"
+
+
+def _to_consumers(ctx: Ctx, data: dict[str, Any]) -> str:
+    return reverse("nats-consumers", args=[ctx.slug, ctx.args["stream"]])
 
 
 def _to_consumer(ctx: Ctx, data: dict[str, Any]) -> str:
@@ -67,7 +71,12 @@ urlpatterns: list[URLPattern] = [
         partial="nats/_streams.html",
         page=tab("streams"),
         get=streams.streams_data,
+        post=streams.stream_create,
     ),
+    *action(
+        f"{C}/streams/create", name="nats-stream-create", kind=KIND, handler=streams.stream_create, redirect=_to_stream
+    ),
+    *action(f"{S}/edit", name="nats-stream-edit", kind=KIND, handler=streams.stream_update, redirect=_to_stream),
     *endpoint(
         S,
         name="nats-stream",
@@ -75,6 +84,7 @@ urlpatterns: list[URLPattern] = [
         template="nats/stream.html",
         page=tab("streams"),
         get=streams.stream_data,
+        put=streams.stream_update,
         delete=streams.stream_delete,
     ),
     *endpoint(f"{S}/purge", name="nats-stream-purge", kind=KIND, post=streams.stream_purge),
@@ -113,6 +123,28 @@ urlpatterns: list[URLPattern] = [
         partial="nats/_consumers.html",
         page=tab("streams"),
         get=consumers.consumers_data,
+        post=consumers.consumer_create,
+    ),
+    *action(
+        f"{S}/consumers/create",
+        name="nats-consumer-create",
+        kind=KIND,
+        handler=consumers.consumer_create,
+        redirect=_to_consumer,
+    ),
+    *action(
+        f"{S}/consumers/<str:name>/edit",
+        name="nats-consumer-edit",
+        kind=KIND,
+        handler=consumers.consumer_update,
+        redirect=_to_consumer,
+    ),
+    *action(
+        f"{S}/consumers/<str:name>/delete",
+        name="nats-consumer-delete",
+        kind=KIND,
+        handler=consumers.consumer_delete,
+        redirect=_to_consumers,
     ),
     *endpoint(
         f"{S}/consumers/<str:name>",
@@ -121,6 +153,8 @@ urlpatterns: list[URLPattern] = [
         template="nats/consumer.html",
         page=tab("streams"),
         get=consumers.consumer_data,
+        put=consumers.consumer_update,
+        delete=consumers.consumer_delete,
         context=lag.consumer_page_context,
     ),
     *endpoint(

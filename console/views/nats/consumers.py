@@ -1,4 +1,4 @@
-"""JetStream consumers of a stream: the list, one consumer, pause and resume on the server."""
+"""JetStream consumers of a stream: the list, one consumer, create, edit and delete, pause and resume."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ from asgiref.sync import sync_to_async
 
 from console.params import bool_param, choice_param, datetime_param, page_params, str_param
 from console.views.nats.common import config_rows, paged
-from console.web import Ctx, Result, writes
+from console.web import Ctx, Result, require_confirmation, writes
 from streams.errors import InvalidInput
 from streams.lag.overview import list_statuses
-from streams.nats import actions
+from streams.nats import actions, editing
 from streams.nats.adapter import PAUSE_MIN_VERSION
 from streams.nats.durations import parse_duration
 from streams.nats.types import INDEFINITE_PAUSE, ConsumerSummary, at_least, pause_description
@@ -24,6 +24,11 @@ SORT_KEYS: dict[str, Callable[[ConsumerSummary], int]] = {
     "ack_pending": lambda c: c.num_ack_pending,
     "redelivered": lambda c: c.num_redelivered,
     "waiting": lambda c: c.num_waiting,
+}
+
+POLICY_CHOICES = {
+    "deliver_policies": editing.CONSUMER_CHOICES["deliver_policy"],
+    "ack_policies": editing.CONSUMER_CHOICES["ack_policy"],
 }
 
 
@@ -49,7 +54,7 @@ async def consumers_data(ctx: Ctx) -> Result:
         "sort": sort,
     }
     rows = [(c, sampled[(stream, c.name)]) for c in shown]
-    return Result(data, page={"consumers": shown, "rows": rows})
+    return Result(data, page={"consumers": shown, "rows": rows, **POLICY_CHOICES})
 
 
 async def consumer_data(ctx: Ctx) -> Result:
@@ -59,6 +64,8 @@ async def consumer_data(ctx: Ctx) -> Result:
     page = {
         "consumer": consumer,
         "config_rows": config_rows(consumer.config),
+        "form": editing.form_values(consumer.config),
+        **POLICY_CHOICES,
         "server_version": version,
         "pause_supported": version is None or at_least(version, PAUSE_MIN_VERSION),
     }
@@ -120,3 +127,28 @@ async def consumer_resume(ctx: Ctx) -> dict[str, Any]:
     stream, name = ctx.args["stream"], ctx.args["name"]
     state = await actions.do_resume_consumer(ctx.user, ctx.config, stream, name)
     return {"stream": stream, "name": name, "paused": state.paused, "message": f"Consumer {name} resumed."}
+
+
+@writes(editing.CONSUMER_CREATE)
+async def consumer_create(ctx: Ctx) -> Result:
+    stream = ctx.args["stream"]
+    config = editing.consumer_config(ctx.body())
+    ctx.args["name"] = config["durable_name"]
+    created = await editing.do_put_consumer(ctx.user, ctx.config, stream, config, update=False)
+    return Result({**created.as_api(with_config=True), "message": f"Consumer {created.name} created."}, status=201)
+
+
+@writes(editing.CONSUMER_UPDATE)
+async def consumer_update(ctx: Ctx) -> dict[str, Any]:
+    stream, name = ctx.args["stream"], ctx.args["name"]
+    config = editing.consumer_config(ctx.body(), name=name)
+    updated = await editing.do_put_consumer(ctx.user, ctx.config, stream, config, update=True)
+    return {**updated.as_api(with_config=True), "message": f"Consumer {name} updated."}
+
+
+@writes(editing.CONSUMER_DELETE)
+async def consumer_delete(ctx: Ctx) -> dict[str, Any]:
+    stream, name = ctx.args["stream"], ctx.args["name"]
+    require_confirmation(ctx, name, what="deleting the consumer")
+    await editing.do_delete_consumer(ctx.user, ctx.config, stream, name)
+    return {"deleted": name, "message": f"Consumer {name} deleted."}

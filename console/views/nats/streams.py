@@ -8,7 +8,7 @@ from typing import Any
 from console.params import choice_param, int_param, page_params, str_param
 from console.views.nats.common import config_rows, paged, subject_param
 from console.web import Ctx, Result, require_confirmation, writes
-from streams.nats import actions
+from streams.nats import actions, editing
 from streams.nats.subjects import SUBJECT_MAX_LENGTH
 
 STREAM_SORTS = ("name", "messages", "bytes", "consumers", "last")
@@ -44,7 +44,12 @@ async def streams_data(ctx: Ctx) -> dict[str, Any]:
 async def stream_data(ctx: Ctx) -> Result:
     detail = await ctx.nats.stream(ctx.args["stream"])
     top = sorted(detail.subjects.items(), key=lambda kv: (-kv[1], kv[0]))[:PAGE_SUBJECTS_SHOWN]
-    page = {"stream_obj": detail.summary, "config_rows": config_rows(detail.config), "top_subjects": top}
+    page = {
+        "stream_obj": detail.summary,
+        "config_rows": config_rows(detail.config),
+        "top_subjects": top,
+        "form": editing.form_values(detail.config),
+    }
     return Result(detail.as_api(), page=page)
 
 
@@ -67,3 +72,19 @@ async def stream_purge(ctx: Ctx) -> dict[str, Any]:
     scope = f" on {subject}" if subject else ""
     kept = f", kept the newest {keep}" if keep is not None else ""
     return {"purged": purged, "message": f"Purged {purged} messages{scope} from {name}{kept}."}
+
+
+@writes(editing.STREAM_CREATE)
+async def stream_create(ctx: Ctx) -> Result:
+    config = editing.stream_config(ctx.body())
+    ctx.args["stream"] = config["name"]
+    created = await editing.do_create_stream(ctx.user, ctx.config, config)
+    return Result({**created.as_api(), "message": f"Stream {config['name']} created."}, status=201)
+
+
+@writes(editing.STREAM_UPDATE)
+async def stream_update(ctx: Ctx) -> dict[str, Any]:
+    name = ctx.args["stream"]
+    changes = editing.stream_config(ctx.body(), name=name)
+    updated = await editing.do_update_stream(ctx.user, ctx.config, name, changes)
+    return {**updated.as_api(), "message": f"Stream {name} updated."}
