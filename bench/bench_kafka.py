@@ -72,10 +72,10 @@ def _seed(bootstrap: str) -> tuple[list[str], list[str]]:
         pending.extend(admin.alter_consumer_group_offsets([ConsumerGroupTopicPartitions(group, tps)]).values())
         if len(pending) >= 64:
             for future in pending:
-                future.result(30)
+                future.result(180)  # Apache Kafka is still creating the 5,000 topics' logs
             pending = []
     for future in pending:
-        future.result(30)
+        future.result(180)
     return lag_topics, groups
 
 
