@@ -459,7 +459,9 @@ def main() -> None:
         nats_url = f"nats://127.0.0.1:{nats_server.port}"
         monitor = f"http://127.0.0.1:{nats_server.extra_ports['monitor']}"
         brokers = {"KAFKA_BOOTSTRAP_SERVERS": bootstrap, "NATS_URL": nats_url, "NATS_MONITOR_URL": monitor}
-        web = WebProcess(workdir / "web", brokers).prepare().start()
+        # The fan-out opens 200 sockets as one user: above the per-user default.
+        limits = {"STREAMDESK_TAIL_MAX_SOCKETS_PER_USER": "1000", "STREAMDESK_TAIL_MAX_REPLAYS_PER_USER": "1000"}
+        web = WebProcess(workdir / "web", brokers, limits).prepare().start()
         results: dict[str, Any] = {}
         try:
             results["rss_start"] = rss_mb(web.pid)
