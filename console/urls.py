@@ -4,7 +4,7 @@ from django.urls import path, re_path
 from django.views.generic import RedirectView
 
 from console import errors
-from console.views import audit, clusters, kafka, lag, metrics, nats, publish, tail, workers
+from console.views import audit, clusters, kafka, lag, metrics, nats, publish, schemas, tail, workers
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="clusters", permanent=False), name="home"),
@@ -20,6 +20,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     *clusters.urlpatterns,
     *kafka.urlpatterns,
+    *schemas.urlpatterns,
     *nats.urlpatterns,
     *publish.urlpatterns,
     *tail.urlpatterns,

@@ -222,6 +222,7 @@ def endpoint(
     post: Handler | None = None,
     delete: Handler | None = None,
     patch: Handler | None = None,
+    put: Handler | None = None,
     page: dict[str, Any] | None = None,
     context: PageContext | None = None,
     form: str | None = None,
@@ -244,6 +245,8 @@ def endpoint(
         handlers["DELETE"] = delete
     if patch:
         handlers["PATCH"] = patch
+    if put:
+        handlers["PUT"] = put
 
     async def api_view(request: HttpRequest, **kwargs: Any) -> HttpResponse:
         handler = handlers.get(request.method or "")
