@@ -156,6 +156,12 @@ def writes(action_name: str, *, stops: bool = False) -> Callable[[H], H]:
     return mark
 
 
+def reads(handler: H) -> H:
+    """Marks a POST that only reads (the contract's *(read)*): viewers and read-only tokens may call it."""
+    handler.reads = True  # type: ignore[attr-defined]
+    return handler
+
+
 def _stops(handler: Handler | None) -> bool:
     return bool(getattr(handler, "stops", False))
 
@@ -264,7 +270,7 @@ def endpoint(
             # must not leave "denied" audit records under their name.
             if _csrf_failure(request) is not None:
                 return json_error("CSRF token missing or wrong; send X-CSRFToken or use a bearer token.", 403)
-            write = request.method != "GET"
+            write = request.method != "GET" and not getattr(handler, "reads", False)
             try:
                 await require(user, write=write, stops=_stops(handler), token=access.token)
             except Forbidden as exc:

@@ -14,7 +14,7 @@ from django.urls import URLPattern, reverse
 
 from console.params import page_params, str_param
 from console.views.kafka.common import KIND, PAGE
-from console.web import Ctx, Result, action, endpoint, require_confirmation, writes
+from console.web import Ctx, Result, action, endpoint, reads, require_confirmation, writes
 from streams.errors import InvalidInput
 from streams.schemas import subjects
 from streams.schemas.registry import registry_for
@@ -90,6 +90,7 @@ async def schema_detail(ctx: Ctx) -> Result:
     )
 
 
+@reads
 async def schema_check(ctx: Ctx) -> dict[str, Any]:
     return await subjects.check(ctx.config, ctx.args["subject"], ctx.body())
 
@@ -149,7 +150,9 @@ urlpatterns: list[URLPattern] = [
     ),
     *endpoint(f"{S}/check", name="schemas-subject-check", kind=KIND, post=schema_check),
     *endpoint(f"{S}/config", name="schemas-subject-config", kind=KIND, put=schema_config),
-    *action(f"{S}/set-config", name="schemas-subject-setconfig", kind=KIND, handler=schema_config, redirect=_subject_url),
+    *action(
+        f"{S}/set-config", name="schemas-subject-setconfig", kind=KIND, handler=schema_config, redirect=_subject_url
+    ),
     *action(
         f"{S}/delete",
         name="schemas-subject-delete",

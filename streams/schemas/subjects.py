@@ -33,7 +33,9 @@ COMPATIBILITY = (
     "NONE",
 )
 MAX_SCHEMA_CHARS = 1_000_000
-NO_REGISTRY = "This cluster names no schema registry (schema_registry in the clusters file, or KAFKA_SCHEMA_REGISTRY_URL)."
+NO_REGISTRY = (
+    "This cluster names no schema registry (schema_registry in the clusters file, or KAFKA_SCHEMA_REGISTRY_URL)."
+)
 
 
 class RegistryDown(StreamdeskError):
@@ -173,9 +175,7 @@ async def check(cluster: ClusterConfig, subject: str, body: dict[str, Any]) -> d
 
     def run() -> dict[str, Any]:
         try:
-            found = _call(
-                reg, "POST", f"compatibility/subjects/{_path(subject)}/versions/latest?verbose=true", request
-            )
+            found = _call(reg, "POST", f"compatibility/subjects/{_path(subject)}/versions/latest?verbose=true", request)
         except NotFound:
             # A subject without versions accepts any first schema.
             return {"compatible": True, "messages": []}

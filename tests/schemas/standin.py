@@ -159,7 +159,9 @@ class Handler(BaseHTTPRequestHandler):
                 self._error(404, 40405, f"Subject '{subject}' was not deleted first before being permanently deleted")
                 return
             if not permanent and subject in state.deleted:
-                self._error(404, 40404, f"Subject '{subject}' was soft deleted.Set permanent=true to delete permanently")
+                self._error(
+                    404, 40404, f"Subject '{subject}' was soft deleted.Set permanent=true to delete permanently"
+                )
                 return
             versions = list(range(1, len(state.subjects[subject]) + 1))
             if permanent:
