@@ -16,7 +16,7 @@ from confluent_kafka.schema_registry.error import SchemaRegistryError
 from streams import audit
 from streams.clusters import ClusterConfig
 from streams.errors import BrokerError, Conflict, InvalidInput, NotFound, StreamdeskError
-from streams.schemas.registry import Registry, RegistryUnavailable, registry_for
+from streams.schemas.registry import Registry, registry_for
 
 SCHEMA_REGISTER = "schema.register"
 SCHEMA_CONFIG = "schema.config"

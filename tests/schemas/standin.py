@@ -144,10 +144,10 @@ class Handler(BaseHTTPRequestHandler):
                 self._error(404, 40401, f"Subject '{subject}' not found.")
                 return
             messages = state.incompatible(subject, body)
-            out: dict[str, Any] = {"is_compatible": not messages}
+            verdict: dict[str, Any] = {"is_compatible": not messages}
             if query.get("verbose") == ["true"]:
-                out["messages"] = messages
-            self._send(200, out)
+                verdict["messages"] = messages
+            self._send(200, verdict)
             return
         if parts[0] == "subjects" and len(parts) == 2 and method == "DELETE":
             subject = parts[1]

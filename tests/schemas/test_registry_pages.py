@@ -12,7 +12,6 @@ from django.test import Client, override_settings
 from streams import registry
 from streams.models import AuditEvent
 from streams.schemas import registry as schema_registry
-from tests.schemas.standin import StandinRegistry
 from tests.schemas.test_browse import standin  # noqa: F401 - the fixture
 
 API = "/api/v1/clusters/kafka/schemas"
@@ -24,21 +23,21 @@ def avro(*fields: dict[str, object]) -> str:
     return json.dumps({"type": "record", "name": "Order", "fields": [{"name": "id", "type": "int"}, *fields]})
 
 
-def register(client, subject: str, schema: str, **extra: object):  # type: ignore[no-untyped-def]
+def register(client, subject: str, schema: str, **extra: object):
     return client.post(
         f"{API}/{quote(subject)}", {"schema": schema, "type": "AVRO", **extra}, content_type="application/json"
     )
 
 
 @pytest.fixture
-def operator_client(operator) -> Client:  # type: ignore[no-untyped-def]
+def operator_client(operator) -> Client:
     client = Client()
     client.force_login(operator)
     return client
 
 
 @pytest.fixture
-def viewer_client(viewer) -> Client:  # type: ignore[no-untyped-def]
+def viewer_client(viewer) -> Client:
     client = Client()
     client.force_login(viewer)
     return client
