@@ -56,7 +56,8 @@ def _int_query(ctx: Ctx, name: str) -> int | None:
 
 async def schemas_list(ctx: Ctx) -> dict[str, Any]:
     q = str_param(ctx.query, "q", max_length=1000).strip()
-    page, size = page_params(ctx.query, default_size=100, max_size=1000)
+    # Each subject shown costs two registry calls (latest version, own compatibility): pages stay short.
+    page, size = page_params(ctx.query, default_size=50, max_size=200)
     found = await subjects.list_subjects(ctx.config, q, page, size)
     if ctx.is_api:
         return found
