@@ -10,7 +10,7 @@ import pytest
 from django.test import Client, override_settings
 
 from streams import registry
-from streams.models import AuditEvent
+from streams.models import ApiToken, AuditEvent
 from streams.schemas import registry as schema_registry
 from tests.schemas.test_browse import standin  # noqa: F401 - the fixture
 
@@ -201,3 +201,14 @@ def test_a_registry_that_errors_is_503(viewer_client, kafka_bootstrap, standin):
     standin.state.down = True
     response = viewer_client.get(API)
     assert response.status_code == 503 and response["Content-Type"] == "application/json"
+
+
+def test_a_read_only_token_checks_compatibility_but_never_registers(operator, loaded):
+    _, raw = ApiToken.issue(operator, read_only=True)
+    headers = {"Authorization": f"Bearer {raw}"}
+    client = Client()
+    body = {"schema": avro(), "type": "AVRO"}
+    check = client.post(f"{API}/{SUBJECT}/check", body, content_type="application/json", headers=headers)
+    assert check.status_code == 200 and check.json()["compatible"] is True
+    refused = client.post(f"{API}/{SUBJECT}", body, content_type="application/json", headers=headers)
+    assert refused.status_code == 403 and len(loaded.state.subjects[SUBJECT]) == 2
