@@ -157,7 +157,8 @@ def writes(action_name: str, *, stops: bool = False) -> Callable[[H], H]:
 
 
 def reads(handler: H) -> H:
-    """Marks a POST that only reads (a search, its cancel): viewers may call it, read-only mode allows it."""
+    """Marks a POST that only reads (a search, a compatibility check): viewers and read-only tokens may
+    call it, and read-only mode allows it."""
     handler.reads = True  # type: ignore[attr-defined]
     return handler
 

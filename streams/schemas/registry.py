@@ -64,6 +64,12 @@ class Registry:
         if time.monotonic() < self._down_until:
             raise RegistryUnavailable("the schema registry did not answer recently; not asked again yet")
 
+    def _check_up_or(self, error: type[Exception]) -> None:
+        try:
+            self._check_up()
+        except RegistryUnavailable as exc:
+            raise error(str(exc)) from None
+
     def _failed(self, exc: Exception) -> RegistryUnavailable:
         self._down_until = time.monotonic() + DOWN_SECONDS
         return RegistryUnavailable(f"the schema registry did not answer: {type(exc).__name__}")

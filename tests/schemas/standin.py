@@ -1,8 +1,9 @@
 """A stand-in Schema Registry on a real socket, following Confluent's documented REST API.
 
 Content type ``application/vnd.schemaregistry.v1+json``; errors carry ``error_code``:
-40401 subject not found, 40402 version not found, 40403 schema not found, 409 incompatible,
-42201 invalid schema. Enough of the API for the serializers, the deserializers and the console.
+40401 subject not found, 40402 version not found, 40403 schema not found, 40404/40405 soft and
+hard delete out of order, 40408 no subject-level config, 409 incompatible, 42201 invalid schema,
+42203 invalid compatibility level. Enough of the API for the serializers, the deserializers and the console.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlparse
 
 CONTENT_TYPE = "application/vnd.schemaregistry.v1+json"
+LEVELS = ("BACKWARD", "BACKWARD_TRANSITIVE", "FORWARD", "FORWARD_TRANSITIVE", "FULL", "FULL_TRANSITIVE", "NONE")
 
 
 @dataclass
@@ -23,6 +25,29 @@ class State:
     subjects: dict[str, list[int]] = field(default_factory=dict)  # subject -> ids by version (1-based)
     requests: list[str] = field(default_factory=list)
     down: bool = False
+    compatibility: str = "BACKWARD"
+    configs: dict[str, str] = field(default_factory=dict)  # subject -> its own compatibility level
+    deleted: set[str] = field(default_factory=set)  # soft-deleted subjects
+
+    def incompatible(self, subject: str, body: dict[str, Any]) -> list[str]:
+        """Backward compatibility of Avro records, the common case: a field the reader adds needs a default."""
+        ids = self.subjects.get(subject) or []
+        level = self.configs.get(subject, self.compatibility)
+        if not ids or level == "NONE" or body.get("schemaType", "AVRO") != "AVRO":
+            return []
+        try:
+            new, old = json.loads(body["schema"]), json.loads(self.schemas[ids[-1]]["schema"])
+        except ValueError:
+            return []
+        if not (isinstance(new, dict) and isinstance(old, dict)):
+            return []
+        had = {f["name"] for f in old.get("fields", [])}
+        return [
+            f"{{errorType:'READER_FIELD_MISSING_DEFAULT_VALUE', description:'The field '{f['name']}' at path "
+            f"'/fields/{i}' in the new schema has no default value and is missing in the old schema'}}"
+            for i, f in enumerate(new.get("fields", []))
+            if f["name"] not in had and "default" not in f
+        ]
 
     def register(self, subject: str, body: dict[str, Any]) -> tuple[int, int]:
         kind = body.get("schemaType", "AVRO")
@@ -91,7 +116,64 @@ class Handler(BaseHTTPRequestHandler):
                 self._send(200, [s for s, ids in state.subjects.items() if schema_id in ids])
             return
         if parts == ["subjects"]:
-            self._send(200, sorted(state.subjects))
+            self._send(200, sorted(s for s in state.subjects if s not in state.deleted))
+            return
+        if parts[0] == "config":
+            if len(parts) == 1:
+                if method == "PUT":
+                    state.compatibility = body["compatibility"]
+                self._send(200, {"compatibilityLevel": state.compatibility})
+                return
+            subject = parts[1]
+            if method == "PUT":
+                if body.get("compatibility") not in LEVELS:
+                    self._error(422, 42203, "Invalid compatibility level")
+                    return
+                state.configs[subject] = body["compatibility"]
+                self._send(200, {"compatibility": body["compatibility"]})
+                return
+            own = state.configs.get(subject)
+            if own is None and query.get("defaultToGlobal") != ["true"]:
+                self._error(404, 40408, f"Subject '{subject}' does not have subject-level compatibility configured")
+                return
+            self._send(200, {"compatibilityLevel": own or state.compatibility})
+            return
+        if parts[:2] == ["compatibility", "subjects"] and len(parts) == 5 and method == "POST":
+            subject = parts[2]
+            if subject not in state.subjects or subject in state.deleted:
+                self._error(404, 40401, f"Subject '{subject}' not found.")
+                return
+            messages = state.incompatible(subject, body)
+            verdict: dict[str, Any] = {"is_compatible": not messages}
+            if query.get("verbose") == ["true"]:
+                verdict["messages"] = messages
+            self._send(200, verdict)
+            return
+        if parts[0] == "subjects" and len(parts) == 2 and method == "DELETE":
+            subject = parts[1]
+            if subject not in state.subjects:
+                self._error(404, 40401, f"Subject '{subject}' not found.")
+                return
+            permanent = query.get("permanent") == ["true"]
+            if permanent and subject not in state.deleted:
+                self._error(404, 40405, f"Subject '{subject}' was not deleted first before being permanently deleted")
+                return
+            if not permanent and subject in state.deleted:
+                self._error(
+                    404, 40404, f"Subject '{subject}' was soft deleted.Set permanent=true to delete permanently"
+                )
+                return
+            versions = list(range(1, len(state.subjects[subject]) + 1))
+            if permanent:
+                del state.subjects[subject]
+                state.deleted.discard(subject)
+                state.configs.pop(subject, None)
+            else:
+                state.deleted.add(subject)
+            self._send(200, versions)
+            return
+        if parts[0] == "subjects" and len(parts) >= 2 and parts[1] in state.deleted:
+            self._error(404, 40401, f"Subject '{parts[1]}' not found.")
             return
         if parts[0] == "subjects" and len(parts) >= 2:
             subject = parts[1]
@@ -109,6 +191,9 @@ class Handler(BaseHTTPRequestHandler):
                 return
             if len(parts) >= 3 and parts[2] == "versions":
                 if method == "POST":
+                    if state.incompatible(subject, body):
+                        self._error(409, 409, "Schema being registered is incompatible with an earlier schema")
+                        return
                     try:
                         schema_id, _ = state.register(subject, body)
                     except ValueError:
@@ -131,7 +216,6 @@ class Handler(BaseHTTPRequestHandler):
                 s = state.schemas[schema_id]
                 self._send(200, {"subject": subject, "version": version, "id": schema_id, **s})
                 return
-        del query
         self._error(404, 404, "HTTP 404 Not Found")
 
     def do_GET(self) -> None:
