@@ -52,3 +52,13 @@ def test_bad_jq_or_range_is_a_400_naming_the_field(viewer_client: Client, kafka_
     response = viewer_client.get(url, {"from": "offset:x"})
     assert (response.status_code, response.json()["field"]) == (400, "from")
     assert viewer_client.get(f"/api/v1/clusters/kafka/topics/{unique}-missing/export").status_code == 404
+
+
+def test_topic_page_links_to_its_export_which_a_session_downloads(viewer_client: Client, kafka_bootstrap, unique):
+    topic = kh.create_topic(kafka_bootstrap, unique)
+    kh.produce(kafka_bootstrap, topic, ["a", "b"])
+    page = viewer_client.get(f"/clusters/kafka/topics/{topic}").content.decode()
+    link = f"/clusters/kafka/topics/{topic}/export?format=csv"
+    assert f'href="{link}"' in page
+    rows = list(csv.reader(io.StringIO(body(viewer_client.get(link)))))
+    assert [r[4] for r in rows[1:]] == ["a", "b"]
