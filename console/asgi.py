@@ -12,12 +12,13 @@ django_asgi_app = get_asgi_application()
 from channels.auth import AuthMiddlewareStack  # noqa: E402 - needs Django set up first
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
+from console.backpressure import Backpressure  # noqa: E402
 from console.routing import websocket_urlpatterns  # noqa: E402
 from console.socket_auth import OriginOrBearer  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
-        "http": django_asgi_app,
+        "http": Backpressure(django_asgi_app),
         "websocket": OriginOrBearer(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
     }
 )

@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
-from django.urls import URLPattern, reverse
+from urllib.parse import quote
 
+from asgiref.sync import sync_to_async
+from confluent_kafka import KafkaException
+from django.contrib.auth.decorators import login_not_required
+from django.http import HttpRequest, StreamingHttpResponse
+from django.http.response import HttpResponseBase
+from django.urls import URLPattern, path, reverse
+from django.views.decorators.csrf import csrf_exempt
+
+from console.access import Forbidden, request_access, require
 from console.params import int_param
-from console.web import Ctx, Result, endpoint, reads
-from streams.search import actions
+from console.web import Ctx, Result, endpoint, json_error, reads
+from streams import audit, registry
+from streams.errors import StreamdeskError
+from streams.search import actions, export, filters, kafka_scan
 
 
 @reads
@@ -37,4 +48,42 @@ urlpatterns: list[URLPattern] = [
     ),
     *endpoint("searches/<int:search>", name="search", get=search_detail),
     *endpoint("searches/<int:search>/cancel", name="search-cancel", post=search_cancel),
+]
+
+
+async def export_view(request: HttpRequest, cluster: str, topic: str) -> HttpResponseBase:
+    """A topic range as a download, paced by the client (see console.backpressure)."""
+    try:
+        access = await request_access(request)
+        if not access.authenticated:
+            return json_error("Authentication required.", 401)
+        await require(access.user, write=False)
+        config = await registry.aget_config(cluster, "kafka")
+        params = export.parse_query(request.GET)
+        ranges = await sync_to_async(kafka_scan.resolve_ranges, thread_sensitive=False)(
+            config, topic, params["partitions"], params["from"], params["until"]
+        )
+        match = filters.matcher(params["text"], params["jq"])
+    except Forbidden as exc:
+        return json_error(exc.message, 403)
+    except StreamdeskError as exc:
+        return json_error(exc.message, exc.status, exc.field)
+    except KafkaException as exc:
+        return json_error(f"Kafka did not answer: {exc}", 503)
+    await audit.record(
+        access.user, export.KAFKA_EXPORT, cluster=cluster, target=topic, params={**params, "ranges": ranges}
+    )
+    fmt = params["format"]
+    response = StreamingHttpResponse(
+        export.stream(config, topic, ranges, match, fmt),
+        content_type="application/x-ndjson" if fmt == "jsonl" else "text/csv; charset=utf-8",
+    )
+    response["Content-Disposition"] = f"attachment; filename*=UTF-8''{quote(topic, safe='')}.{fmt}"
+    return response
+
+
+_export = login_not_required(csrf_exempt(export_view))
+urlpatterns += [
+    path("api/v1/clusters/<slug:cluster>/topics/<str:topic>/export", _export, name="api-kafka-export"),
+    path("clusters/<slug:cluster>/topics/<str:topic>/export", _export, name="kafka-export"),
 ]
