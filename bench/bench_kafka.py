@@ -51,12 +51,6 @@ def _seed(bootstrap: str) -> tuple[list[str], list[str]]:
         )
         for future in futures.values():
             future.result(60)
-    for start in range(0, len(page_topics), 500):
-        futures = admin.create_topics(
-            [NewTopic(t, 1, 1) for t in page_topics[start : start + 500]], operation_timeout=30
-        )
-        for future in futures.values():
-            future.result(60)
     producer = Producer(batched_producer_config(bootstrap))
     for topic in lag_topics:
         for partition in range(PARTITIONS):
@@ -72,10 +66,17 @@ def _seed(bootstrap: str) -> tuple[list[str], list[str]]:
         pending.extend(admin.alter_consumer_group_offsets([ConsumerGroupTopicPartitions(group, tps)]).values())
         if len(pending) >= 64:
             for future in pending:
-                future.result(180)  # Apache Kafka is still creating the 5,000 topics' logs
+                future.result(60)
             pending = []
     for future in pending:
-        future.result(180)
+        future.result(60)
+    # After the commits: Apache Kafka, busy creating 5,000 topics' logs, times out offset commits meanwhile.
+    for start in range(0, len(page_topics), 500):
+        futures = admin.create_topics(
+            [NewTopic(t, 1, 1) for t in page_topics[start : start + 500]], operation_timeout=30
+        )
+        for future in futures.values():
+            future.result(60)
     return lag_topics, groups
 
 
