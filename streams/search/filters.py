@@ -55,6 +55,15 @@ class Record:
             return data
         return decode(raw)
 
+    def text_form(self, part: str, needle: bytes) -> bool:
+        """Whether ``needle`` is in the part: in its decoded JSON text where a schema decodes it, else in its bytes."""
+        raw = self.key if part == "key" else self.value
+        if raw is None:
+            return False
+        if self.schema_data is not None and (data := self.schema_data(part, raw)) is not None:
+            return needle in json.dumps(data, ensure_ascii=False).encode()
+        return needle in raw
+
     def jq_input(self) -> dict[str, Any]:
         return {
             "key": self._decoded("key", self.key),
@@ -82,7 +91,7 @@ def matcher(text: str | None, expression: str | None) -> Matcher:
         needle = text.encode()
 
         def has_text(r: Record) -> bool:
-            if (r.value is not None and needle in r.value) or (r.key is not None and needle in r.key):
+            if r.text_form("value", needle) or r.text_form("key", needle):
                 return True
             return any(v is not None and needle in v for _, v in r.headers)
 
