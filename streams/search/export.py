@@ -13,9 +13,8 @@ from confluent_kafka import Consumer, KafkaError, TopicPartition
 
 from streams.errors import InvalidInput
 from streams.kafka.client import client_config
-from streams.schemas.decode import decode
 from streams.search import actions, kafka_scan
-from streams.search.filters import Matcher, Record
+from streams.search.filters import Matcher, Record, schema_reader
 
 KAFKA_EXPORT = "kafka.topic.export"
 FORMATS = ("jsonl", "csv")
@@ -81,8 +80,8 @@ def line(msg: Any, record: Record, config: Any, topic: str, fmt: str) -> str:
         return json.dumps(kafka_scan._message(msg, config, topic), ensure_ascii=False, default=str) + "\n"
 
     def part(name: str, raw: bytes | None) -> Any:
-        decoded = decode(config, topic, name, raw).decoded if getattr(config, "schema_registry_url", None) else None
-        return decoded.data if decoded is not None else _text(raw)
+        data = record.schema_data(name, raw) if record.schema_data is not None else None
+        return data if data is not None else _text(raw)
 
     headers = {name: _text(v) for name, v in record.headers}
     key, value = part("key", record.key), part("value", record.value)
@@ -106,11 +105,7 @@ async def stream(
     if not left:
         return
 
-    def schema_data(part: str, raw: bytes | None) -> Any:
-        decoded = decode(config, topic, part, raw).decoded
-        return decoded.data if decoded is not None else None
-
-    decoder = schema_data if getattr(config, "schema_registry_url", None) else None
+    decoder = schema_reader(config, topic)
     consumer = await sync_to_async(Consumer, thread_sensitive=False)(export_config(client_config(config)))
     idle = 0
     try:

@@ -11,6 +11,7 @@ from typing import Any
 import jq
 
 from streams.errors import InvalidInput
+from streams.schemas.decode import decode as schema_decode
 
 # jq answers at most this many outputs per message before the first truthy one decides.
 MAX_JQ_OUTPUTS = 16
@@ -25,6 +26,19 @@ def decode(data: bytes | None) -> Any:
         return json.loads(text)
     except ValueError:
         return text
+
+
+def schema_reader(config: Any, topic: str) -> Callable[[str, bytes | None], Any] | None:
+    """For a Record's ``schema_data``: (part, raw) -> the schema-decoded data, or None where no schema read it;
+    None for a cluster without a registry."""
+    if not getattr(config, "schema_registry_url", None):
+        return None
+
+    def read(part: str, raw: bytes | None) -> Any:
+        decoded = schema_decode(config, topic, part, raw).decoded
+        return decoded.data if decoded is not None else None
+
+    return read
 
 
 def compile_jq(expression: str) -> Any:

@@ -13,8 +13,8 @@ from django.utils import timezone
 
 from streams.kafka.client import client_config
 from streams.kafka.convert import message_from
-from streams.schemas.decode import decode, decode_payload
-from streams.search.filters import Matcher, Record
+from streams.schemas.decode import decode_payload
+from streams.search.filters import Matcher, Record, schema_reader
 from streams.search.models import Search, SearchResult
 
 PROGRESS_SECONDS = 0.5
@@ -55,12 +55,7 @@ def run(search: Search, config: Any, match: Matcher, limit: int, max_scan: int |
     ranges = {int(p): (int(s), int(e)) for p, (s, e) in search.ranges.items() if int(e) > int(s)}
     consumer = Consumer(scan_config(client_config(config)))
     topic = search.target
-
-    def schema_data(part: str, raw: bytes | None) -> Any:
-        decoded = decode(config, topic, part, raw).decoded
-        return decoded.data if decoded is not None else None
-
-    decoder = schema_data if getattr(config, "schema_registry_url", None) else None
+    decoder = schema_reader(config, topic)
     kept = 0
     scanned = 0
     matched = 0
