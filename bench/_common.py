@@ -113,6 +113,12 @@ def kafka_label() -> str:
     return KAFKA_LABELS[kafka_name()]
 
 
+def command(name: str, extra: str = "") -> str:
+    """The line that says how a section was produced, naming the broker switch when it was used."""
+    broker = " --kafka apache" if kafka_name() == "apache" else ""
+    return f"Command: `.venv/bin/python -m bench{broker} {name}`{extra}"
+
+
 @contextmanager
 def kafka_server(workdir: Path) -> Iterator[str]:
     """Start the chosen Kafka in ``workdir``; yields its bootstrap address and stops it on the way out."""

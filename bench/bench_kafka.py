@@ -18,6 +18,7 @@ from typing import Any
 
 from bench._common import (
     batched_producer_config,
+    command,
     django_on,
     kafka_label,
     kafka_server,
@@ -203,7 +204,7 @@ def report(results: dict[str, Any]) -> str:
         "for the earliest and one for the latest offsets of all 300 partitions, and one DescribeGroups for the 50 "
         "groups on the page; a cached page asks nothing.",
         "",
-        "Command: `.venv/bin/python -m bench.bench_kafka`",
+        command("kafka"),
         "",
     ]
     return "\n".join(lines)

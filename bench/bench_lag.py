@@ -25,6 +25,7 @@ from typing import Any
 
 from bench._common import (
     batched_producer_config,
+    command,
     django_on,
     kafka_label,
     kafka_server,
@@ -290,8 +291,7 @@ def report(r: dict[str, Any]) -> str:
         "reading every group's lag from the broker, and its time no longer grows with the broker's answers. The "
         "sweep's evaluation reads the last 10 sweeps of the cluster (300,000 rows) to build every partition's window.",
         "",
-        f"Command: `.venv/bin/python -m bench{' --kafka apache' if kafka_label().startswith('Apache') else ''} lag`"
-        + (f" with `STREAMDESK_BENCH_LAG_GROUPS={GROUPS}`" if GROUPS != 10_000 else ""),
+        command("lag", f" with `STREAMDESK_BENCH_LAG_GROUPS={GROUPS}`" if GROUPS != 10_000 else ""),
         "",
     ]
     return "\n".join(lines)

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench._common import django_on, kafka_label, kafka_server, machine
+from bench._common import command, django_on, kafka_label, kafka_server, machine
 
 KAFKA_N = 200_000
 NATS_N = 300_000
@@ -172,7 +172,7 @@ def report(r: dict[str, Any]) -> str:
             rt("NATS core (answered after a server round trip)", "nats_rt"),
             rt("JetStream (stream and sequence answered)", "js_rt"),
             "",
-            "Command: `.venv/bin/python -m bench publish`",
+            command("publish"),
             "",
         ]
     )

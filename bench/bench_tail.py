@@ -32,7 +32,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench._common import kafka_label, kafka_server, machine
+from bench._common import command, kafka_label, kafka_server, machine
 
 ROOT = Path(__file__).resolve().parents[1]
 SIZE = 100
@@ -561,7 +561,7 @@ def report(r: dict[str, Any]) -> str:
         f"{last['heap_mb']:.1f} MB at the end; DOM nodes at most "
         f"{peak_nodes:,.0f}; rows shown {last['rows']:,} (bounded at 1,000).",
         "",
-        "Command: `flock /work/cpu.lock .venv/bin/python -m bench tail` (raw numbers in `var/bench_tail.json`)",
+        command("tail", " (raw numbers in `var/bench_tail.json`)"),
     ]
     return "\n".join(lines)
 

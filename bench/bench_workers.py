@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench._common import django_on, kafka_label, kafka_server, machine
+from bench._common import command, django_on, kafka_label, kafka_server, machine
 
 KAFKA_N = 200_000
 NATS_N = 100_000
@@ -349,7 +349,7 @@ def report(r: dict[str, list[float]], p: dict[str, list[float]]) -> str:
             timing("JetStream: the last handler call after pause", "nats_pause"),
             timing("JetStream: the first handler call after resume", "nats_resume"),
             "",
-            "Command: `.venv/bin/python -m bench workers`",
+            command("workers"),
             "",
         ]
     )
