@@ -150,8 +150,8 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 
-# Behind TLS (all off by default, so plain HTTP on localhost works; see the README's production
-# section and .env.example). The proxy must set X-Forwarded-Proto and strip it from clients.
+# Behind TLS (all off by default, so plain HTTP on localhost works; see docs/DEPLOYMENT.md and
+# .env.example). The proxy must set X-Forwarded-Proto and strip it from clients.
 if envbool("STREAMDESK_TLS_PROXY_HEADER", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = envbool("STREAMDESK_SECURE_COOKIES", False)

@@ -1,7 +1,7 @@
-"""An Apache Kafka that grants nothing by default, and two users holding exactly the ACLs the
-README lists: ``sd-reader`` (the read-only list) and ``sd-operator`` (both lists).
+"""An Apache Kafka that grants nothing by default, and two users holding exactly the ACLs
+docs/CONFIGURATION.md lists: ``sd-reader`` (the read-only list) and ``sd-operator`` (both lists).
 
-The ACLs are read from the README's tables, so the documentation and the test cannot drift.
+The ACLs are read from the tables in docs/CONFIGURATION.md, so the documentation and the test cannot drift.
 Clusters-file slugs: ``least-read`` and ``least-operate``, both through SASL_SSL.
 """
 
@@ -25,8 +25,8 @@ USERS = {"sd-reader": "reader-secret-1", "sd-operator": "operator-secret-1"}
 
 
 def readme_acls(kind: str) -> list[tuple[str, str, str]]:
-    """(resource type, name, operation) rows of the README table marked ``kafka-acls: kind``."""
-    text = (ROOT / "README.md").read_text()
+    """(resource type, name, operation) rows of the docs/CONFIGURATION.md table marked ``kafka-acls: kind``."""
+    text = (ROOT / "docs" / "CONFIGURATION.md").read_text()
     marker = text.index(f"<!-- kafka-acls: {kind} -->")
     rows: list[tuple[str, str, str]] = []
     for line in text[marker:].splitlines()[1:]:

@@ -1,4 +1,4 @@
-"""Streamdesk through SASL_SSL as users holding exactly the README's ACLs, on a broker that grants
+"""Streamdesk through SASL_SSL as users holding exactly the ACLs docs/CONFIGURATION.md lists, on a broker that grants
 nothing else: the read-only list is enough to browse, tail and see lag; the operating list adds
 publishing and topic changes; and the read-only user really cannot write."""
 

@@ -1,4 +1,4 @@
-"""A managed consumer through SASL_SSL as a user holding exactly the README's ACLs (read and
+"""A managed consumer through SASL_SSL as a user holding exactly the ACLs docs/CONFIGURATION.md lists (read and
 operate lists) on a broker that grants nothing else: it joins its group, forwards, commits."""
 
 from __future__ import annotations
