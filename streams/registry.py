@@ -2,7 +2,9 @@
 
 Adapters are keyed on the cluster's whole config, so an edit in the admin (new
 servers, new password) retires the old client and the next call gets a new one.
-Views ask here; they never import a broker client.
+Views ask here; they never import a broker client. Each broker package provides its
+adapter class (``provide``) when it is imported, which the app does at start: this module
+knows no broker, so the brokers may ask it for adapters without an import cycle.
 """
 
 from __future__ import annotations
@@ -10,7 +12,8 @@ from __future__ import annotations
 import atexit
 import threading
 import time
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, cast
 
 from asgiref.sync import sync_to_async
 
@@ -26,6 +29,7 @@ if TYPE_CHECKING:
     Adapter: TypeAlias = KafkaAdapter | NatsAdapter
 
 _lock = threading.Lock()
+_factories: dict[str, Callable[[ClusterConfig], Adapter]] = {}
 _adapters: dict[str, tuple[ClusterConfig, Adapter]] = {}
 _configs: tuple[float, list[ClusterConfig]] | None = None
 CONFIG_TTL_SECONDS = 2.0
@@ -78,34 +82,30 @@ def adapter_for(config: ClusterConfig) -> Adapter:
     return adapter
 
 
+def provide(kind: str, factory: Callable[[ClusterConfig], Adapter]) -> None:
+    """Called by a broker package: ``factory`` makes the adapter of every cluster of ``kind``."""
+    _factories[kind] = factory
+
+
 def kafka(config: ClusterConfig) -> KafkaAdapter:
     """The Kafka cluster's adapter; NotFound when ``config`` is not a Kafka cluster."""
-    from streams.kafka.adapter import KafkaAdapter
-
-    adapter = adapter_for(config)
-    if not isinstance(adapter, KafkaAdapter):
+    if config.kind != "kafka":
         raise NotFound(f"{config.slug} is not a Kafka cluster.")
-    return adapter
+    return cast("KafkaAdapter", adapter_for(config))
 
 
 def nats(config: ClusterConfig) -> NatsAdapter:
     """The NATS cluster's adapter; NotFound when ``config`` is not a NATS cluster."""
-    from streams.nats.adapter import NatsAdapter
-
-    adapter = adapter_for(config)
-    if not isinstance(adapter, NatsAdapter):
+    if config.kind != "nats":
         raise NotFound(f"{config.slug} is not a NATS cluster.")
-    return adapter
+    return cast("NatsAdapter", adapter_for(config))
 
 
 def _build(config: ClusterConfig) -> Adapter:
-    if config.kind == "kafka":
-        from streams.kafka.adapter import KafkaAdapter
-
-        return KafkaAdapter(config)
-    from streams.nats.adapter import NatsAdapter
-
-    return NatsAdapter(config)
+    factory = _factories.get(config.kind)
+    if factory is None:
+        raise RuntimeError(f"No adapter for {config.kind} clusters: the streams app imports the brokers at start.")
+    return factory(config)
 
 
 def get_adapter(slug: str, kind: str | None = None) -> Adapter:

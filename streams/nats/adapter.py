@@ -15,6 +15,7 @@ import time
 from datetime import datetime
 from typing import Any
 
+from streams import registry
 from streams.errors import (
     NotFound,
     NotSupported,
@@ -393,3 +394,6 @@ def _stream_name(info: dict[str, Any]) -> str:
 
 def _consumer_name(info: dict[str, Any]) -> str:
     return str(info.get("name", ""))
+
+
+registry.provide("nats", NatsAdapter)

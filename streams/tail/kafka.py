@@ -22,9 +22,9 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 from streams import registry
 from streams.errors import InvalidInput, NotFound, StreamdeskError
 from streams.kafka.client import FATAL_READ_CODES, client_config, translate
-from streams.tail.hub import Started, Upstream, UpstreamEvent
 from streams.tail.messages import Item, kafka_item
 from streams.tail.spec import TailSpec
+from streams.tail.upstream import Started, Upstream, UpstreamEvent
 
 logger = logging.getLogger("streams.tail")
 

@@ -38,9 +38,9 @@ from streams.errors import NotFound, NotSupported, StreamdeskError
 from streams.nats.adapter import NatsAdapter
 from streams.nats.jetstream import valid_name
 from streams.nats.types import as_dict, as_int, rfc3339
-from streams.tail.hub import ASSUMED_MESSAGE_BYTES, Started, Upstream, UpstreamEvent
 from streams.tail.messages import Item, nats_item
 from streams.tail.spec import Start, is_system_subject
+from streams.tail.upstream import ASSUMED_MESSAGE_BYTES, Started, Upstream, UpstreamEvent
 
 logger = logging.getLogger("streams.tail")
 

@@ -30,9 +30,10 @@ from django.conf import settings
 from streams import jsontext
 from streams.clusters import ClusterConfig
 from streams.errors import BrokerUnavailable, InvalidInput, StreamdeskError
-from streams.tail.hub import Started, Upstream, UpstreamEvent, hub
+from streams.tail.hub import hub
 from streams.tail.spec import TailSpec, names_system_subjects, parse_subscribe
 from streams.tail.subscriber import Limits, Subscriber
+from streams.tail.upstream import Started, Upstream, UpstreamEvent
 
 logger = logging.getLogger("streams.tail")
 

@@ -17,6 +17,7 @@ from django.contrib.auth.models import User
 
 from streams.tail import hub as tail_hub
 from streams.tail.session import ACTION_BURST, MAX_FRAME_BYTES
+from streams.tail.upstream import Upstream
 from tests.nats.helpers import create_own_stream
 from tests.tail.helpers import TailClient, eventually, js_publish, nats_publish, open_tail, texts
 
@@ -33,7 +34,7 @@ async def _closed(tail: TailClient, timeout: float = 10) -> dict[str, Any]:
     raise AssertionError("the socket was not closed")
 
 
-def _upstream_of(name: str) -> tail_hub.Upstream:
+def _upstream_of(name: str) -> Upstream:
     [upstream] = [u for u in tail_hub.hub().upstreams.values() if u.spec.name == name]
     return upstream
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from django.urls import URLPattern, reverse
 
-from console.views import lag, nats_services
+from console.views import lag
 from console.views.nats import consumers, messages, server, streams, subjects
 from console.views.nats.common import KIND, tab
 from console.web import Ctx, action, endpoint
@@ -185,5 +185,4 @@ urlpatterns: list[URLPattern] = [
         handler=consumers.consumer_resume,
         redirect=_to_consumer,
     ),
-    *nats_services.urlpatterns,
 ]
