@@ -59,7 +59,8 @@ async function doctored(idToken) {
   const now = Math.floor(Date.now() / 1000);
   if (tamper === 'foreign-key') key = foreignKey;
   else if (tamper === 'nonce') claims.nonce = 'not-the-nonce-that-was-sent';
-  else if (tamper === 'audience') claims.aud = 'another-client';
+  // For another client, with ours named as the authorized party: only the audience check refuses it.
+  else if (tamper === 'audience') Object.assign(claims, { aud: 'another-client', azp: claims.aud });
   else if (tamper === 'issuer') claims.iss = 'http://127.0.0.1:1/';
   else if (tamper === 'expired') Object.assign(claims, { iat: now - 7200, exp: now - 3600 });
   return new jose.SignJWT(claims).setProtectedHeader({ alg: 'RS256', kid: KID, typ: 'JWT' }).sign(key);

@@ -4,7 +4,7 @@ Discovery comes from ``OIDC_ISSUER``; the authorization request carries ``state`
 and a PKCE S256 challenge, all kept in the session until the callback. The callback's ID token
 is checked by Authlib against the issuer's JWKS (signature, with the algorithms discovery
 lists) and its claims (``iss`` = the discovered issuer, ``aud`` = our client, ``exp``/``iat``,
-the session's ``nonce``, ``at_hash``). Authlib's client is synchronous (requests): these
+the session's ``nonce``, ``azp`` and ``at_hash`` where present). Authlib's client is synchronous (requests): these
 functions are called off the event loop.
 """
 
@@ -111,9 +111,15 @@ def authorize_redirect_url(request: HttpRequest, redirect_uri: str) -> str:
 
 def finish(request: HttpRequest) -> SignedIn:
     """Check the callback (state, then the code exchange with the PKCE verifier, then the ID token)."""
-    metadata()
+    found = metadata()
+    # Authlib checks ``iss`` by default but ``aud`` only through ``azp``: a token for another
+    # client naming us as its authorized party would pass. Both are required to be ours.
+    claims_options = {
+        "iss": {"essential": True, "values": [found["issuer"]]},
+        "aud": {"essential": True, "values": [settings.OIDC_CLIENT_ID]},
+    }
     try:
-        token = _client().authorize_access_token(request)
+        token = _client().authorize_access_token(request, claims_options=claims_options)
     except OAuthError as exc:
         raise SignInFailed(f"The sign-in was refused: {exc.description or exc.error}") from None
     except JoseError as exc:

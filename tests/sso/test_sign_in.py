@@ -111,7 +111,7 @@ def test_a_doctored_id_token_is_refused(sso: Stack, tamper: str, says: str):
     sso.provider.control(tamper=tamper)
     client, page = sign_in(sso, "u-5001")
     assert page.status_code == 403 and "Sign-in failed" in page.text, page.text[:2000]
-    assert says in page.text.lower()
+    assert says in page.text.lower(), re.findall(r"<p class=\"banner error\"[^>]*>(.*?)</p>", page.text)
     assert sso.linked_user("u-5001") is None
     assert client.get(f"{sso.web.url}/api/v1/clusters").status_code == 401
 

@@ -104,7 +104,7 @@ def test_the_page_needs_a_login_and_csrf(client: Client, sso_user: User):
     assert not ApiToken.objects.exists()
 
 
-def test_every_page_links_to_the_tokens_page(sso_client: Client):
+def test_the_no_access_page_names_the_identity_and_links_the_tokens_page(sso_client: Client):
     page = sso_client.get("/accounts/no-access/").content.decode()
     assert 'href="/accounts/tokens/"' in page
     assert "You have no access yet" in page and ISSUER in page
