@@ -54,3 +54,11 @@ def test_an_unreachable_provider_is_a_clear_503(client: Client, dead_port: int):
         page = client.get("/accounts/oidc/login/")
     assert page.status_code == 503
     assert "discovery document could not be read" in page.content.decode()
+
+
+def test_the_sso_tests_skip_saying_why_without_node(monkeypatch: pytest.MonkeyPatch, tmp_path):
+    from dev import oidc_provider
+
+    monkeypatch.setenv("PATH", str(tmp_path))
+    reason = oidc_provider._find_missing()
+    assert reason is not None and "`node`" in reason and "Node.js 20+" in reason
