@@ -7,6 +7,8 @@
 //   {"accounts": {...}}                  replace the accounts
 //   {"tamper": "foreign-key"}            the ID token re-signed by another key (same kid)
 //   {"tamper": "nonce" | "audience" | "expired" | "issuer"}   one claim changed, our own key
+//   {"tamper": "userinfo"}               the scope claims only from userinfo, as OIDC Core 5.4 has it
+//   {"tamper": "userinfo-other-sub"}     ... and userinfo naming another subject
 //   {"tamper": null}                     honest again
 import { createServer } from 'node:http';
 
@@ -17,6 +19,7 @@ const port = Number(process.env.OIDC_TEST_PORT);
 const setup = JSON.parse(process.env.OIDC_TEST_SETUP);
 const issuer = `http://127.0.0.1:${port}`;
 const KID = 'streamdesk-test';
+const SCOPE_CLAIMS = ['name', 'preferred_username', 'groups', 'email', 'email_verified'];
 
 let accounts = setup.accounts;
 let tamper = null;
@@ -63,6 +66,7 @@ async function doctored(idToken) {
   else if (tamper === 'audience') Object.assign(claims, { aud: 'another-client', azp: claims.aud });
   else if (tamper === 'issuer') claims.iss = 'http://127.0.0.1:1/';
   else if (tamper === 'expired') Object.assign(claims, { iat: now - 7200, exp: now - 3600 });
+  else if (tamper.startsWith('userinfo')) SCOPE_CLAIMS.forEach((name) => delete claims[name]);
   return new jose.SignJWT(claims).setProtectedHeader({ alg: 'RS256', kid: KID, typ: 'JWT' }).sign(key);
 }
 
@@ -83,6 +87,9 @@ provider.use(async (ctx, next) => {
   await next();
   if (tamper && ctx.path === '/token' && ctx.status === 200 && ctx.body && ctx.body.id_token) {
     ctx.body = { ...ctx.body, id_token: await doctored(ctx.body.id_token) };
+  }
+  if (tamper === 'userinfo-other-sub' && ctx.path === '/me' && ctx.status === 200 && ctx.body) {
+    ctx.body = { ...ctx.body, sub: 'someone-else' };
   }
 });
 

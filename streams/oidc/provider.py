@@ -128,14 +128,34 @@ def finish(request: HttpRequest) -> SignedIn:
         raise SignInFailed(f"The sign-in was refused: {exc.description or exc.error}") from None
     except (RequestException, ValueError) as exc:
         raise SignInFailed(f"The identity provider could not be reached: {exc}") from None
-    claims = token.get("userinfo")
+    checked = token.get("userinfo")
     id_token = token.get("id_token")
     # Authlib checks an ID token only when one came back: an answer without one is no sign-in.
-    if not id_token or not claims:
+    if not id_token or not checked:
         raise SignInFailed("The identity provider answered without an ID token.")
-    if not claims.get("sub"):
+    if not checked.get("sub"):
         raise SignInFailed("The ID token names no subject.")
-    return SignedIn(claims=dict(claims), id_token=str(id_token))
+    claims = dict(checked)
+    if _needs_userinfo(claims) and found.get("userinfo_endpoint") and token.get("access_token"):
+        claims = {**_userinfo(token, str(claims["sub"])), **claims}
+    return SignedIn(claims=claims, id_token=str(id_token))
+
+
+def _needs_userinfo(claims: dict[str, Any]) -> bool:
+    """A provider keeping to OpenID Connect Core 5.4 answers scope claims from userinfo, not in the
+    ID token: without them the user would be named by ``sub`` and lose every provider group."""
+    return settings.OIDC_GROUPS_CLAIM not in claims or "preferred_username" not in claims
+
+
+def _userinfo(token: dict[str, Any], subject: str) -> dict[str, Any]:
+    try:
+        answer = dict(_client().userinfo(token=token))
+    except (RequestException, ValueError, AuthlibBaseError) as exc:
+        # Refused rather than signed in without groups, which would drop the user from all of them.
+        raise SignInFailed(f"The identity provider's userinfo could not be read: {exc}") from None
+    if str(answer.get("sub")) != subject:
+        raise SignInFailed("The identity provider's userinfo names another subject than the ID token.")
+    return answer
 
 
 def end_session_url(id_token: str, post_logout_redirect_uri: str) -> str | None:

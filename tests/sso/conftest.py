@@ -29,6 +29,8 @@ ACCOUNTS: dict[str, dict[str, object]] = {
     "u-5001": {"preferred_username": "trudy", "groups": []},
     "u-6001": {"preferred_username": "lin", "groups": ["data-team"]},
     "u-7001": {"preferred_username": "tok", "groups": []},
+    "u-8001": {"preferred_username": "uma", "groups": ["data-team"]},
+    "u-8002": {"preferred_username": "ursula", "groups": ["data-team"]},
 }
 
 

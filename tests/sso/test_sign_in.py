@@ -122,6 +122,22 @@ def test_the_same_sign_in_succeeds_untampered(sso: Stack):
     assert sso.linked_user("u-5001") == "trudy"
 
 
+def test_scope_claims_only_in_userinfo_still_name_the_user_and_its_groups(sso: Stack):
+    """OpenID Connect Core 5.4: with an access token issued, a provider may answer the profile
+    scope's claims from userinfo alone; the ID token then carries little more than ``sub``."""
+    sso.provider.control(tamper="userinfo")
+    sign_in(sso, "u-8001")
+    assert sso.linked_user("u-8001") == "uma"
+    assert sso.groups("uma") == ["sso:data-team"]
+
+
+def test_userinfo_naming_another_subject_is_refused(sso: Stack):
+    sso.provider.control(tamper="userinfo-other-sub")
+    _, page = sign_in(sso, "u-8002")
+    assert page.status_code == 403 and "userinfo names another subject" in page.text
+    assert sso.linked_user("u-8002") is None
+
+
 def test_logout_ends_both_sessions_through_the_end_session_endpoint(sso: Stack):
     client, _ = sign_in(sso, "u-6001")
     assert client.get(f"{sso.web.url}/api/v1/clusters").status_code == 403  # signed in, no rights
