@@ -21,6 +21,7 @@ TOKEN_CREATE = "token.create"  # noqa: S105 - audit action names
 TOKEN_REVOKE = "token.revoke"  # noqa: S105
 MAX_DAYS = 3650
 MAX_NAME = 100
+MAX_TOKENS_PER_USER = 100
 
 
 def parse_days(raw: Any) -> int | None:
@@ -42,6 +43,8 @@ async def do_create_token(user: User, *, name: str, days: int | None, read_only:
     name = name.strip()
     if len(name) > MAX_NAME:
         raise InvalidInput(f"The name is longer than {MAX_NAME} characters.", field="name")
+    if await ApiToken.objects.filter(user_id=user.pk).acount() >= MAX_TOKENS_PER_USER:
+        raise InvalidInput(f"You have {MAX_TOKENS_PER_USER} API tokens: revoke one first.", field=None)
     expires_at = timezone.now() + timedelta(days=days) if days is not None else None
 
     async def run() -> tuple[ApiToken, str]:

@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from streams.models import ApiToken, AuditEvent
 from streams.oidc.models import OidcIdentity
+from streams.token_actions import MAX_TOKENS_PER_USER
 
 ISSUER = "https://idp.example.test"
 
@@ -108,3 +109,12 @@ def test_the_no_access_page_names_the_identity_and_links_the_tokens_page(sso_cli
     page = sso_client.get("/accounts/no-access/").content.decode()
     assert 'href="/accounts/tokens/"' in page
     assert "You have no access yet" in page and ISSUER in page
+
+
+def test_a_user_holds_at_most_a_hundred_tokens(sso_client: Client, sso_user: User):
+    ApiToken.objects.bulk_create(
+        ApiToken(user=sso_user, prefix="sdk_x", key_hash=f"{n:064x}") for n in range(MAX_TOKENS_PER_USER)
+    )
+    page = sso_client.post("/accounts/tokens/", {"name": "one more"})
+    assert page.status_code == 400 and "revoke one first" in page.content.decode()
+    assert ApiToken.objects.filter(user=sso_user).count() == MAX_TOKENS_PER_USER
