@@ -124,8 +124,12 @@ def test_audit_records_carry_the_identity_as_the_provider_names_it(operator: Use
         "groups": ["x"],
         "identity": {"issuer": ISSUER, "sub": "s-8", "preferred_username": "nia"},
     }
-    # A local user's records stay as they were.
     client = Client()
     client.force_login(operator)
+    # The audit page and its API show it too.
+    assert f"nia · sub s-8 at {ISSUER}" in client.get("/audit").content.decode()
+    (item,) = [e for e in client.get("/api/v1/audit").json()["items"] if e["action"] == "sso.sign_in"]
+    assert item["username"] == "nia" and item["params"]["identity"]["sub"] == "s-8"
+    # A local user's records stay as they were.
     client.post("/accounts/tokens/", {"name": "n"})
     assert "identity" not in AuditEvent.objects.get(action="token.create", user=operator).params
