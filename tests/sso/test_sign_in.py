@@ -27,6 +27,19 @@ def test_login_page_offers_the_provider(sso: Stack):
     assert 'href="/accounts/oidc/login/?next=/clusters"' in page.text
 
 
+def test_the_authorization_request_carries_pkce_state_and_nonce(sso: Stack):
+    start = browser().get(f"{sso.web.url}/accounts/oidc/login/")
+    assert start.status_code == 302
+    target = urlsplit(start.headers["location"])
+    query = {key: values[0] for key, values in parse_qs(target.query).items()}
+    assert f"{target.scheme}://{target.netloc}{target.path}" == f"{sso.provider.issuer}/auth"  # from discovery
+    assert query["response_type"] == "code" and query["client_id"] == "streamdesk"
+    assert query["scope"] == "openid profile email"
+    assert query["code_challenge_method"] == "S256" and len(query["code_challenge"]) == 43
+    assert len(query["state"]) >= 20 and len(query["nonce"]) >= 20
+    assert query["redirect_uri"] == f"{sso.web.url}/accounts/oidc/callback/"
+
+
 def test_sign_in_creates_the_linked_user_whose_provider_groups_grant_nothing(sso: Stack):
     client, page = sign_in(sso, "u-1001")
     # No policy names the provider's groups yet: a clear page, not a 403 on every link.
