@@ -40,6 +40,7 @@ INSTALLED_APPS = [
     "channels",
     "axes",
     "streams",
+    "streams.oidc.apps.OidcConfig",
     "console.apps.ConsoleConfig",
 ]
 # make run's stack and demo commands; the production image does not ship them.
@@ -114,6 +115,23 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
 LOGIN_URL = "login"
+# Single sign-on (OpenID Connect, authorization code flow with PKCE), offered on the login page
+# when the issuer and the client's id and secret are set; the provider is found by discovery.
+OIDC_ISSUER = envstr("OIDC_ISSUER")
+OIDC_CLIENT_ID = envstr("OIDC_CLIENT_ID")
+OIDC_CLIENT_SECRET = envstr("OIDC_CLIENT_SECRET")
+OIDC_SCOPES = envstr("OIDC_SCOPES") or "openid profile email"
+OIDC_GROUPS_CLAIM = envstr("OIDC_GROUPS_CLAIM") or "groups"
+OIDC_PROVIDER_NAME = envstr("OIDC_PROVIDER_NAME")
+OIDC_TIMEOUT_SECONDS = envfloat("OIDC_TIMEOUT_SECONDS", 5.0, minimum=0.5)
+_oidc_set = [bool(OIDC_ISSUER), bool(OIDC_CLIENT_ID), bool(OIDC_CLIENT_SECRET)]
+if any(_oidc_set) and not all(_oidc_set):
+    CONFIG_ERRORS.append(("OIDC_ISSUER", "OIDC_ISSUER, OIDC_CLIENT_ID and OIDC_CLIENT_SECRET are set together"))
+_issuer = urlparse(OIDC_ISSUER)
+if OIDC_ISSUER and (_issuer.scheme not in {"http", "https"} or not _issuer.hostname or _issuer.query):
+    CONFIG_ERRORS.append(("OIDC_ISSUER", "must be the provider's http:// or https:// issuer URL"))
+if OIDC_ISSUER and "openid" not in OIDC_SCOPES.split():
+    CONFIG_ERRORS.append(("OIDC_SCOPES", "must include openid"))
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 
@@ -177,6 +195,9 @@ CONTENT_SECURITY_POLICY = {
         "frame-ancestors": ["'none'"],
     }
 }
+if OIDC_ISSUER and _issuer.hostname:
+    # Logging out is a form post that the provider's end-session page may answer (a redirect).
+    CONTENT_SECURITY_POLICY["DIRECTIVES"]["form-action"].append(f"{_issuer.scheme}://{_issuer.netloc}")
 
 # Redis: channel layer, Celery broker and the shared cache. Without it everything
 # stays in-process, which is only correct for a single process.

@@ -17,15 +17,19 @@ from console.views import (
     publish,
     schemas,
     search,
+    sso,
     tail,
+    tokens,
     workers,
 )
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="clusters", permanent=False), name="home"),
     # No password reset: no mail is configured, so its pages stay unrouted (404).
-    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
-    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("accounts/login/", sso.LoginView.as_view(), name="login"),
+    path("accounts/logout/", sso.logout, name="logout"),
+    *sso.urlpatterns,
+    *tokens.urlpatterns,
     path("accounts/password_change/", auth_views.PasswordChangeView.as_view(), name="password_change"),
     path(
         "accounts/password_change/done/",

@@ -3,7 +3,8 @@
 ``perform`` runs the action, writes an ``AuditEvent`` with its outcome, and
 re-raises failures so the caller still answers with the right status. The actor
 is the user who asked, or None for Streamdesk itself (a managed consumer, a
-scheduled task), recorded as "system".
+scheduled task), recorded as "system". A user who signs in through the identity provider is
+also recorded as the provider names them (``params["identity"]``: issuer, sub, preferred_username).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from django.contrib.auth.models import User
 
 from streams.errors import StreamdeskError
 from streams.models import AuditEvent
+from streams.oidc.models import OidcIdentity
 from streams.redact import redact_urls
 
 T = TypeVar("T")
@@ -45,13 +47,18 @@ async def record(
 ) -> AuditEvent:
     authenticated = user is not None and user.is_authenticated
     username = SYSTEM if user is None else user.get_username() if authenticated else "anonymous"
+    recorded = _redacted(params or {})
+    if user is not None and authenticated:
+        identity = await OidcIdentity.objects.filter(user_id=user.pk).afirst()
+        if identity is not None:
+            recorded = {**recorded, "identity": identity.as_audit()}
     return await AuditEvent.objects.acreate(
         user=user if authenticated else None,
         username=username,
         action=action,
         cluster=cluster,
         target=redact_urls(target)[:500],
-        params=_redacted(params or {}),
+        params=recorded,
         result=result,
         message=redact_urls(message)[:2000],
     )
