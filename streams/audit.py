@@ -12,11 +12,11 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+from django.apps import apps
 from django.contrib.auth.models import User
 
 from streams.errors import StreamdeskError
 from streams.models import AuditEvent
-from streams.oidc.models import OidcIdentity
 from streams.redact import redact_urls
 
 T = TypeVar("T")
@@ -49,7 +49,9 @@ async def record(
     username = SYSTEM if user is None else user.get_username() if authenticated else "anonymous"
     recorded = _redacted(params or {})
     if user is not None and authenticated:
-        identity = await OidcIdentity.objects.filter(user_id=user.pk).afirst()
+        # Through the app registry: the sign-in code records audit events, so it cannot be imported here.
+        identities = apps.get_model("oidc", "OidcIdentity").objects
+        identity = await identities.filter(user_id=user.pk).afirst()
         if identity is not None:
             recorded = {**recorded, "identity": identity.as_audit()}
     return await AuditEvent.objects.acreate(
