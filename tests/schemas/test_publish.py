@@ -315,7 +315,7 @@ def test_protobuf_and_json_schema_values_that_do_not_fit_name_the_path(operator_
 
 def test_unknown_schemas_are_400_naming_schema_and_a_registry_down_is_503(operator_client, topic, standin):
     standin.state.register(f"{topic}-value", {"schema": CART_AVRO, "schemaType": "AVRO"})
-    cases = [
+    cases: list[tuple[dict[str, Any], str, str]] = [
         ({"encoding": "avro", "schema": {"subject": "nope-value", "version": "latest"}}, "schema", "Subject not found"),
         ({"encoding": "avro", "schema": {"subject": f"{topic}-value", "version": 7}}, "schema", "Version not found"),
         ({"encoding": "avro", "schema": {"id": 999}}, "schema", "999"),
@@ -474,7 +474,7 @@ def test_the_page_form_publishes_with_a_schema_and_shows_errors_on_the_field(
     assert response.status_code == 201, response.content.decode()
     assert "Delivered to" in response.content.decode()
     [record] = read_topic(kafka_bootstrap, topic, [0], expect=1)
-    assert record.value[:5] == b"\x00" + schema_id.to_bytes(4, "big")
+    assert record.value is not None and record.value[:5] == b"\x00" + schema_id.to_bytes(4, "big")
     got = AvroDeserializer(SchemaRegistryClient({"url": standin.url}))(record.value, ctx(topic))
     assert got["items"] == [{"sku": "1", "price": 9.5}]
 
