@@ -26,6 +26,7 @@ from streams import registry
 from streams.models import AuditEvent
 from streams.schemas import registry as schema_registry
 from tests.kafka import helpers as kh
+from tests.nats import helpers as h
 from tests.publish.helpers import Collector, read_topic
 from tests.schemas.standin import StandinRegistry
 
@@ -344,7 +345,7 @@ def test_a_cluster_without_a_registry_says_so(operator_client):
     assert response.json()["field"] == "encoding" and "names no schema registry" in response.json()["error"]
 
 
-def test_nats_publish_is_framed_through_the_nats_clusters_registry(
+def test_nats_publish_is_framed_through_the_nats_clusters_registry_and_published_again_the_same(
     operator_client, standin, nats_urls, tmp_path: Path, unique: str
 ):
     path = tmp_path / "clusters.toml"
@@ -352,19 +353,30 @@ def test_nats_publish_is_framed_through_the_nats_clusters_registry(
         f'[[clusters]]\nslug = "natsreg"\nkind = "nats"\nservers = "{nats_urls[0]}"\n'
         f'schema_registry = {{url = "{standin.url}"}}\n'
     )
+    stream = h.create_own_stream(nats_urls[0], unique)
     schema_id, _ = standin.state.register("events-value", {"schema": CART_AVRO, "schemaType": "AVRO"})
     value = {"id": 1, "tag": "", "at": 0, "total": "0.5", "state": "NEW", "items": [], "counts": {"a": 1}}
+    api = "/api/v1/clusters/natsreg/publish"
     with override_settings(STREAMDESK_CLUSTERS=str(path)), Collector(nats_urls[0], f"{unique}.>") as collector:
         registry.invalidate()
-        response = operator_client.post(
-            "/api/v1/clusters/natsreg/publish",
-            {"subject": f"{unique}.cart", "value": json.dumps(value), "encoding": "avro", "schema": {"id": schema_id}},
-            content_type="application/json",
-        )
+        body = {
+            "subject": f"{unique}.cart",
+            "value": json.dumps(value),
+            "encoding": "avro",
+            "schema": {"id": schema_id},
+        }
+        response = operator_client.post(api, {**body, "mode": "jetstream"}, content_type="application/json")
         assert response.status_code == 201, response.content
-        assert response.json()["schema_id"] == schema_id
-        [msg] = collector.wait_for(1)
-    got = AvroDeserializer(SchemaRegistryClient({"url": standin.url}))(msg.data, ctx("events"))
+        assert response.json()["schema_id"] == schema_id and response.json()["seq"] == 1
+        # "Edit and publish" of the stored message: the decoded JSON and the schema id, sent back unchanged.
+        prefill = operator_client.get(api, {"from_stream": stream, "from_seq": 1}).json()["prefill"]
+        assert prefill["encoding"] == "avro" and prefill["schema"] == {"id": schema_id}
+        assert prefill["mode"] == "jetstream" and prefill["subject"] == f"{unique}.cart"
+        again = operator_client.post(api, prefill, content_type="application/json")
+        assert again.status_code == 201 and again.json()["seq"] == 2, again.content
+        first, second = collector.wait_for(2)
+    assert first.data == second.data
+    got = AvroDeserializer(SchemaRegistryClient({"url": standin.url}))(first.data, ctx("events"))
     assert got["total"] == decimal.Decimal("0.50") and got["counts"] == {"a": 1}
     registry.invalidate()
 
