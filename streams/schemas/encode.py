@@ -135,8 +135,10 @@ def _serialize(registry: Registry, serializer: Callable[..., bytes | None], valu
         raise registry._failed(exc) from None
     except (SerializationError, ValueError, TypeError) as exc:
         raise BadValue(f"does not fit the schema: {str(exc)[:300]}") from None
-    except Exception as exc:  # noqa: BLE001 - transport errors and timeouts read as "down"
-        raise registry._failed(exc) from None
+    except Exception as exc:  # noqa: BLE001 - transport errors and timeouts read as "down", nothing else does
+        if isinstance(exc, OSError | TimeoutError) or type(exc).__module__.split(".")[0].startswith("httpx"):
+            raise registry._failed(exc) from None
+        raise BadValue(f"could not be written with this schema: {type(exc).__name__}: {str(exc)[:200]}") from None
     if data is None:
         raise BadValue("the schema wrote nothing")
     return data

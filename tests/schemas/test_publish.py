@@ -496,3 +496,31 @@ def test_the_page_form_publishes_with_a_schema_and_shows_errors_on_the_field(
     assert '<option value="avro" selected>' in html
     assert f'name="schema_id" type="number" min="0" value="{schema_id}"' in html
     assert "&quot;price&quot;: 9.5" in html and 'hx-trigger="load"' in html
+
+
+def test_two_registries_giving_one_id_to_different_protobuf_schemas_each_read_their_own() -> None:
+    from streams.clusters import ClusterConfig
+    from streams.schemas.decode import decode
+    from tests.schemas.test_decode import order_class
+
+    servers = [StandinRegistry(), StandinRegistry()]
+    try:
+        cart, order = proto_classes()["Cart"], order_class()
+        conf = {"use.deprecated.format": False}
+        payloads = [
+            ProtobufSerializer(cart, SchemaRegistryClient({"url": servers[0].url}), conf)(cart(customer="a"), ctx("t")),
+            ProtobufSerializer(order, SchemaRegistryClient({"url": servers[1].url}), conf)(
+                order(customer="b"), ctx("t")
+            ),
+        ]
+        assert payloads[0][:5] == payloads[1][:5] == b"\x00\x00\x00\x00\x01"  # schema id 1 in both
+        for server, payload, type_name, slug in zip(servers, payloads, ("shop.Cart", "shop.Order"), "ab", strict=True):
+            cluster = ClusterConfig(
+                slug=slug, kind="kafka", name=slug, servers=("x:1",), schema_registry_url=server.url
+            )
+            got = decode(cluster, "t", "value", payload)
+            assert got.decoded is not None and got.decoded.type == type_name, got
+    finally:
+        for server in servers:
+            server.close()
+        schema_registry._registries.clear()
