@@ -64,10 +64,29 @@ def _spec(data: Mapping[str, Any], **extra: Any) -> dict[str, Any]:
     return {
         "key": _text(data, "key"),
         "value": _text(data, "value"),
-        "encoding": choice_param(data, "encoding", ENCODINGS, "text"),
+        # Bulk jobs refuse schema encodings before this; saved messages keep them (with ``_schema_spec``).
+        "encoding": choice_param(data, "encoding", VALUE_ENCODINGS, "text"),
         "headers": [[n, v.decode()] for n, v in parse_headers(data.get("headers"))],
         **extra,
     }
+
+
+def _schema_spec(data: Mapping[str, Any], *, keyed: bool) -> dict[str, Any]:
+    """A saved message's schema encodings: the encoding and schema of each part that has one."""
+    encoding = choice_param(data, "encoding", VALUE_ENCODINGS, "text")
+    key_encoding = choice_param(data, "key_encoding", KEY_ALL_ENCODINGS if keyed else KEY_ENCODINGS, "text")
+    fields: dict[str, Any] = {"encoding": encoding, "key_encoding": key_encoding}
+    for part, chosen in ((schema_parts.VALUE, encoding), (schema_parts.KEY, key_encoding)):
+        if schema_parts.uses_schema(chosen):
+            ref = part.ref(data)
+            if not ref.get("subject") and ref.get("id") is None:
+                raise InvalidInput(
+                    f"The {part.name} as {chosen} needs {part.schema}: a subject or an id.", field=part.schema
+                )
+            fields[part.schema] = {k: v for k, v in ref.items() if k != "type"}
+            if ref.get("type"):
+                fields[part.type] = ref["type"]
+    return fields
 
 
 def _no_schema_in_bulk(data: Mapping[str, Any]) -> None:
@@ -503,9 +522,10 @@ async def template_save(ctx: Ctx) -> Result:
             "mode": choice_param(body, "mode", MODES, "publish"),
             "msg_id": str_param(body, "msg_id", max_length=256).strip() or None,
         }
-    fields = _spec(body, **extra)
+    fields = {**_spec(body, **extra), **_schema_spec(body, keyed=config.kind == Target.KAFKA)}
     # Checked as a publish would be, so a saved message is one that can be sent.
-    generator = Generator.build(fields["key"], fields["value"], fields["encoding"], parse_headers(fields["headers"]))
+    plain = fields["encoding"] if not schema_parts.uses_schema(fields["encoding"]) else "text"
+    generator = Generator.build(fields["key"], fields["value"], plain, parse_headers(fields["headers"]))
     if config.kind == Target.NATS:
         nats_headers(actions.sample_of(generator), fields.get("msg_id"))
     template = await actions.do_save_template(ctx.user, config, name, config.kind, target, fields)

@@ -524,3 +524,40 @@ def test_two_registries_giving_one_id_to_different_protobuf_schemas_each_read_th
         for server in servers:
             server.close()
         schema_registry._registries.clear()
+
+
+def test_a_saved_message_keeps_its_schemas_and_publishes_from_its_prefill(
+    operator_client, kafka_bootstrap, topic, standin
+):
+    schema_id, _ = standin.state.register(f"{topic}-value", {"schema": CART_AVRO, "schemaType": "AVRO"})
+    key_id, _ = standin.state.register(f"{topic}-key", {"schema": '"string"', "schemaType": "AVRO"})
+    value = {"id": 9, "tag": "", "at": 0, "total": "1", "state": "NEW", "items": [], "counts": {}}
+    body = {
+        "name": f"cart {topic}",
+        "cluster": "kafka",
+        "target": topic,
+        "key": '"cart-9"',
+        "key_encoding": "avro",
+        "key_schema": {"id": key_id},
+        "value": json.dumps(value),
+        "encoding": "avro",
+        "schema": {"subject": f"{topic}-value", "version": 1},
+    }
+    saved = operator_client.post("/api/v1/templates", body, content_type="application/json")
+    assert saved.status_code == 201, saved.content
+    assert saved.json()["schema"] == {"subject": f"{topic}-value", "version": 1}
+    missing = operator_client.post("/api/v1/templates", {**body, "schema": None}, content_type="application/json")
+    assert missing.status_code == 400 and missing.json()["field"] == "schema"
+
+    form = operator_client.get(url(topic), {"template": saved.json()["id"]})
+    prefill = form.json()["prefill"]
+    assert prefill["encoding"] == "avro" and prefill["key_schema"] == {"id": key_id}
+    response = post(operator_client, topic, {k: v for k, v in prefill.items() if k not in ("name", "partition")})
+    assert response.status_code == 201, response.content
+    assert (response.json()["schema_id"], response.json()["key_schema_id"]) == (schema_id, key_id)
+    [record] = read_topic(kafka_bootstrap, topic, [0], expect=1)
+    reader = SchemaRegistryClient({"url": standin.url})
+    assert AvroDeserializer(reader)(record.key, ctx(topic, "key")) == "cart-9"
+    assert AvroDeserializer(reader)(record.value, ctx(topic))["id"] == 9
+    page = operator_client.get(f"/clusters/kafka/topics/{topic}/publish", {"template": saved.json()["id"]})
+    assert f'name="schema_subject" list="schema-subjects" value="{topic}-value"' in page.content.decode()
