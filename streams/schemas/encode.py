@@ -135,6 +135,8 @@ def _serialize(registry: Registry, serializer: Callable[..., bytes | None], valu
         raise registry._failed(exc) from None
     except (SerializationError, ValueError, TypeError) as exc:
         raise BadValue(f"does not fit the schema: {str(exc)[:300]}") from None
+    except RecursionError:
+        raise BadValue("$: nested too deeply to write") from None
     except Exception as exc:  # noqa: BLE001 - transport errors and timeouts read as "down", nothing else does
         if isinstance(exc, OSError | TimeoutError) or type(exc).__module__.split(".")[0].startswith("httpx"):
             raise registry._failed(exc) from None
@@ -156,6 +158,8 @@ def encode_avro(registry: Registry, schema: RegistrySchema, topic: str, part: st
         datum = from_json(jsontext.loads(schema.schema), value)
     except Mismatch as exc:
         raise BadValue(str(exc)) from None
+    except RecursionError:
+        raise BadValue("$: nested too deeply to write") from None
     except ValueError:
         raise WrongSchema(f"schema id {schema.id} is not valid Avro JSON") from None
     serializer = AvroSerializer(registry.client, schema.schema, conf=_conf(schema))
@@ -245,7 +249,11 @@ def json_schema_problems(schema_text: str, value: Any, limit: int = 3) -> list[s
         validator_class.check_schema(parsed)
     except (ValueError, SchemaError) as exc:
         raise WrongSchema(f"the registry's JSON Schema is not valid: {str(exc)[:200]}") from None
-    errors = sorted(validator_class(parsed).iter_errors(value), key=lambda e: (len(e.absolute_path), str(e.path)))
+    try:
+        found = list(validator_class(parsed).iter_errors(value))
+    except RecursionError:
+        return ["$: nested too deeply to check"]
+    errors = sorted(found, key=lambda e: (len(e.absolute_path), str(e.path)))
     return [f"{_json_path(e.absolute_path)}: {e.message[:200]}" for e in errors[:limit]]
 
 
