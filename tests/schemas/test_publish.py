@@ -375,6 +375,10 @@ def test_nats_publish_is_framed_through_the_nats_clusters_registry_and_published
         again = operator_client.post(api, prefill, content_type="application/json")
         assert again.status_code == 201 and again.json()["seq"] == 2, again.content
         first, second = collector.wait_for(2)
+        page = operator_client.get("/clusters/natsreg/publish", {"from_stream": stream, "from_seq": 1})
+        html = page.content.decode()
+        assert page.status_code == 200 and '<option value="avro" selected>' in html
+        assert 'hx-get="/clusters/natsreg/publish/schema?part=value"' in html and 'name="key_encoding"' not in html
     assert first.data == second.data
     got = AvroDeserializer(SchemaRegistryClient({"url": standin.url}))(first.data, ctx("events"))
     assert got["total"] == decimal.Decimal("0.50") and got["counts"] == {"a": 1}
