@@ -8,25 +8,35 @@ broker answered in place (``console.web.endpoint(form=...)``).
 from __future__ import annotations
 
 import base64
+import json
 from collections.abc import Mapping
 from typing import Any
 
+from asgiref.sync import sync_to_async
 from django.urls import URLPattern, reverse
 
 from console.params import choice_param, float_param, int_param, str_param
 from console.web import Ctx, Result, action, endpoint, writes
-from streams import payloads
+from streams import jsontext, payloads
+from streams.clusters import ClusterConfig
 from streams.errors import InvalidInput
 from streams.kafka.names import validate_topic_name
 from streams.kafka.types import ReadRange
 from streams.nats.subjects import SUBJECT_MAX_LENGTH, validate_subject
 from streams.payloads import Payload
 from streams.publish import actions
+from streams.publish import schemas as schema_parts
 from streams.publish.message import ENCODINGS, KEY_ENCODINGS, PLACEHOLDERS, Generator, Outgoing, encode, parse_headers
 from streams.publish.models import MessageTemplate, Target
 from streams.publish.nats import MAX_REQUEST_TIMEOUT, MODES, nats_headers
+from streams.schemas.decode import DecodeResult, decode_payload
+from streams.schemas.encode import SCHEMA_ENCODINGS
+from streams.schemas.registry import registry_for
 
 TEXT_LIMIT = 1024 * 1024
+# A key or value may also be written with a registry schema, in the Confluent wire format.
+VALUE_ENCODINGS = (*ENCODINGS, *SCHEMA_ENCODINGS)
+KEY_ALL_ENCODINGS = (*KEY_ENCODINGS, *SCHEMA_ENCODINGS)
 
 
 def _text(data: Mapping[str, Any], name: str) -> str | None:
@@ -54,10 +64,38 @@ def _spec(data: Mapping[str, Any], **extra: Any) -> dict[str, Any]:
     return {
         "key": _text(data, "key"),
         "value": _text(data, "value"),
-        "encoding": choice_param(data, "encoding", ENCODINGS, "text"),
+        # Bulk jobs refuse schema encodings before this; saved messages keep them (with ``_schema_spec``).
+        "encoding": choice_param(data, "encoding", VALUE_ENCODINGS, "text"),
         "headers": [[n, v.decode()] for n, v in parse_headers(data.get("headers"))],
         **extra,
     }
+
+
+def _schema_spec(data: Mapping[str, Any], *, keyed: bool) -> dict[str, Any]:
+    """A saved message's schema encodings: the encoding and schema of each part that has one."""
+    encoding = choice_param(data, "encoding", VALUE_ENCODINGS, "text")
+    key_encoding = choice_param(data, "key_encoding", KEY_ALL_ENCODINGS if keyed else KEY_ENCODINGS, "text")
+    fields: dict[str, Any] = {"encoding": encoding, "key_encoding": key_encoding}
+    for part, chosen in ((schema_parts.VALUE, encoding), (schema_parts.KEY, key_encoding)):
+        if schema_parts.uses_schema(chosen):
+            ref = part.ref(data)
+            if not ref.get("subject") and ref.get("id") is None:
+                raise InvalidInput(
+                    f"The {part.name} as {chosen} needs {part.schema}: a subject or an id.", field=part.schema
+                )
+            fields[part.schema] = {k: v for k, v in ref.items() if k != "type"}
+            if ref.get("type"):
+                fields[part.type] = ref["type"]
+    return fields
+
+
+def _no_schema_in_bulk(data: Mapping[str, Any]) -> None:
+    for field in ("encoding", "key_encoding"):
+        if schema_parts.uses_schema(data.get(field)):
+            raise InvalidInput(
+                "Bulk publishing sends text, JSON or base64; a schema encoding publishes one message at a time.",
+                field=field,
+            )
 
 
 def _single(data: Mapping[str, Any]) -> Outgoing:
@@ -69,6 +107,35 @@ def _single(data: Mapping[str, Any]) -> Outgoing:
         value=encode(_text(data, "value"), encoding, "value"),
         headers=parse_headers(data.get("headers")),
     )
+
+
+async def _message(ctx: Ctx, name: str, data: Mapping[str, Any], *, keyed: bool) -> tuple[Outgoing, dict[str, Any]]:
+    """One message from the request, each part in its own encoding; the schema ids used, for the answer."""
+    encoding = choice_param(data, "encoding", VALUE_ENCODINGS, "text")
+    key_encoding = choice_param(data, "key_encoding", KEY_ALL_ENCODINGS if keyed else KEY_ENCODINGS, "text")
+    assert encoding is not None and key_encoding is not None
+    if not (schema_parts.uses_schema(encoding) or schema_parts.uses_schema(key_encoding)):
+        return _single(data), {}
+    cluster = ctx.config
+    headers = parse_headers(data.get("headers"))
+    key_text, value_text = _text(data, "key"), _text(data, "value")
+
+    def build() -> tuple[Outgoing, dict[str, Any]]:
+        ids: dict[str, Any] = {"schema_id": None, "key_schema_id": None}
+        parts: dict[str, bytes | None] = {}
+        for part, chosen, text in (
+            (schema_parts.KEY, key_encoding, key_text),
+            (schema_parts.VALUE, encoding, value_text),
+        ):
+            if text is None or not schema_parts.uses_schema(chosen):
+                parts[part.name] = encode(text, chosen, part.name)
+                continue
+            encoded = schema_parts.encode_part(cluster, name, part, chosen, text, data)
+            parts[part.name] = encoded.data
+            ids["key_schema_id" if part is schema_parts.KEY else "schema_id"] = encoded.schema_id
+        return Outgoing(key=parts["key"], value=parts["value"], headers=headers), ids
+
+    return await sync_to_async(build, thread_sensitive=False)()
 
 
 def _raw(payload: Payload) -> bytes | None:
@@ -84,6 +151,14 @@ def _raw(payload: Payload) -> bytes | None:
 
 async def _stored_kafka(ctx: Ctx, topic: str, partition: int, offset: int) -> Outgoing:
     """A message already in the topic, whole, to send again."""
+    message, _decoded = await _stored_kafka_decoded(ctx, topic, partition, offset, decode=False)
+    return message
+
+
+async def _stored_kafka_decoded(
+    ctx: Ctx, topic: str, partition: int, offset: int, *, decode: bool = True
+) -> tuple[Outgoing, tuple[DecodeResult | None, DecodeResult | None]]:
+    """A stored message and, when asked, its key and value as a schema decodes them."""
     result = await ctx.kafka.browse(
         topic,
         [ReadRange(partition=partition, start=offset, end=offset + 1, keep=1)],
@@ -95,7 +170,20 @@ async def _stored_kafka(ctx: Ctx, topic: str, partition: int, offset: int) -> Ou
         raise InvalidInput(f"No message at offset {offset} of partition {partition}.", field="from_offset")
     m = result.messages[0]
     headers = tuple((name, _raw(value) or b"") for name, value in m.headers)
-    return Outgoing(key=_raw(m.key), value=_raw(m.value), headers=headers)
+    message = Outgoing(key=_raw(m.key), value=_raw(m.value), headers=headers)
+    if not decode:
+        return message, (None, None)
+    return message, await _decoded_parts(ctx.config, topic, m.key, m.value)
+
+
+async def _decoded_parts(
+    cluster: ClusterConfig, name: str, key: Payload | None, value: Payload
+) -> tuple[DecodeResult | None, DecodeResult | None]:
+    def run() -> tuple[DecodeResult | None, DecodeResult | None]:
+        found_key = decode_payload(cluster, name, "key", key).decoding if key is not None else None
+        return found_key, decode_payload(cluster, name, "value", value).decoding
+
+    return await sync_to_async(run, thread_sensitive=False)()
 
 
 @writes(actions.KAFKA_PUBLISH)
@@ -112,15 +200,16 @@ async def kafka_publish(ctx: Ctx) -> Result:
         delivery = await actions.do_publish_kafka(ctx.user, ctx.config, topic, message, partition)
         return Result({**delivery.as_api(), "message": _delivered(delivery.as_api())}, status=201)
     if count is not None:
+        _no_schema_in_bulk(body)
         spec = _spec(body, partition=partition)
         generator = Generator.build(spec["key"], spec["value"], spec["encoding"], parse_headers(spec["headers"]))
         job = await actions.do_start_bulk(
             ctx.user, ctx.config, Target.KAFKA, topic, spec, count, rate, actions.sample_of(generator)
         )
         return Result(_job_started(job.pk), status=202, page={"job": job})
-    message = _single(body)
-    delivery = await actions.do_publish_kafka(ctx.user, ctx.config, topic, message, partition)
-    data = delivery.as_api()
+    message, schema_ids = await _message(ctx, topic, body, keyed=True)
+    delivery = await actions.do_publish_kafka(ctx.user, ctx.config, topic, message, partition, schemas=schema_ids)
+    data = {**delivery.as_api(), **schema_ids}
     return Result({**data, "message": _delivered(data)}, status=201)
 
 
@@ -138,8 +227,13 @@ async def kafka_form(ctx: Ctx) -> Result:
     info = await ctx.kafka.topic(topic)
     prefill = await _prefill(ctx, Target.KAFKA, topic)
     templates = await _templates(ctx.slug, Target.KAFKA)
-    data = {"topic": topic, "partitions": info.partition_ids, "templates": [t.as_api() for t in templates]}
-    return Result(data, page={"prefill": prefill, **_form_choices()})
+    data = {
+        "topic": topic,
+        "partitions": info.partition_ids,
+        "templates": [t.as_api() for t in templates],
+        "prefill": _prefill_api(prefill),
+    }
+    return Result(data, page={"prefill": prefill, **await _form_choices(ctx)})
 
 
 # -- NATS -------------------------------------------------------------------------------
@@ -156,9 +250,20 @@ def _subject(data: Mapping[str, Any]) -> str:
 
 
 async def _stored_nats(ctx: Ctx, stream: str, seq: int) -> tuple[str, Outgoing]:
+    subject, message, _decoded = await _stored_nats_decoded(ctx, stream, seq, decode=False)
+    return subject, message
+
+
+async def _stored_nats_decoded(
+    ctx: Ctx, stream: str, seq: int, *, decode: bool = True
+) -> tuple[str, Outgoing, DecodeResult | None]:
     stored = await ctx.nats.message(stream, seq, limit=payloads.FULL_DISPLAY_LIMIT)
     headers = tuple((name, _raw(value) or b"") for name, value in stored.headers)
-    return stored.subject, Outgoing(key=None, value=_raw(stored.value), headers=headers)
+    message = Outgoing(key=None, value=_raw(stored.value), headers=headers)
+    if not decode:
+        return stored.subject, message, None
+    _key, value = await _decoded_parts(ctx.config, stored.subject, None, stored.value)
+    return stored.subject, message, value
 
 
 @writes(actions.NATS_PUBLISH)
@@ -181,18 +286,21 @@ async def nats_publish(ctx: Ctx) -> Result:
     if count is not None:
         if mode == "request":
             raise InvalidInput("Bulk publishing publishes; request-reply sends one request at a time.", field="mode")
+        _no_schema_in_bulk(body)
         spec = _spec(body, mode=mode, msg_id=msg_id)
         generator = Generator.build(spec["key"], spec["value"], spec["encoding"], parse_headers(spec["headers"]))
         job = await actions.do_start_bulk(
             ctx.user, ctx.config, Target.NATS, subject, spec, count, rate, actions.sample_of(generator)
         )
         return Result(_job_started(job.pk), status=202, page={"job": job})
+    schema_ids: dict[str, Any] = {}
     if from_seq is None:
-        message = _single(body)
+        message, schema_ids = await _message(ctx, subject, body, keyed=False)
+        schema_ids.pop("key_schema_id", None)
     outcome = await actions.do_publish_nats(
-        ctx.user, ctx.config, subject, message, mode=mode, timeout=timeout, msg_id=msg_id
+        ctx.user, ctx.config, subject, message, mode=mode, timeout=timeout, msg_id=msg_id, schemas=schema_ids
     )
-    data = {**outcome.data, "mode": mode}
+    data = {**outcome.data, "mode": mode, **schema_ids}
     message_text = _nats_message(subject, mode, data)
     return Result({**data, "message": message_text}, status=outcome.status, page={"reply": outcome.reply})
 
@@ -209,8 +317,12 @@ def _nats_message(subject: str, mode: str, data: dict[str, Any]) -> str:
 async def nats_form(ctx: Ctx) -> Result:
     prefill = await _prefill(ctx, Target.NATS, None)
     templates = await _templates(ctx.slug, Target.NATS)
-    data = {"subject": prefill.get("subject", ""), "templates": [t.as_api() for t in templates]}
-    return Result(data, page={"prefill": prefill, **_form_choices()})
+    data = {
+        "subject": prefill.get("subject", ""),
+        "templates": [t.as_api() for t in templates],
+        "prefill": _prefill_api(prefill),
+    }
+    return Result(data, page={"prefill": prefill, **await _form_choices(ctx)})
 
 
 # -- prefill: from a saved message, a stored one, or the query ------------------------------
@@ -231,20 +343,52 @@ async def _prefill(ctx: Ctx, kind: str, topic: str | None) -> dict[str, Any]:
         partition = int_param(query, "from_partition", 0, minimum=0)
         offset = int_param(query, "from_offset", None, minimum=0)
         assert partition is not None and offset is not None
-        fields.update(_editable(await _stored_kafka(ctx, topic, partition, offset)))
+        message, (key_decoded, value_decoded) = await _stored_kafka_decoded(ctx, topic, partition, offset)
+        fields.update(_editable(message, key_decoded, value_decoded))
     elif kind == Target.NATS and query.get("from_seq"):
         seq = int_param(query, "from_seq", None, minimum=1)
         assert seq is not None
-        subject, message = await _stored_nats(ctx, str_param(query, "from_stream", max_length=255), seq)
-        fields.update(_editable(message), subject=subject, mode="jetstream")
+        stream = str_param(query, "from_stream", max_length=255)
+        subject, message, value_decoded = await _stored_nats_decoded(ctx, stream, seq)
+        fields.update(_editable(message, None, value_decoded), subject=subject, mode="jetstream")
     headers = fields.get("headers")
     if isinstance(headers, list):
         fields["headers"] = "\n".join(f"{n}: {v}" for n, v in headers)
     return {k: v for k, v in fields.items() if v is not None}
 
 
-def _editable(message: Outgoing) -> dict[str, Any]:
-    """A stored message as form fields: text where it is UTF-8, else base64."""
+def _prefill_api(prefill: dict[str, Any]) -> dict[str, Any]:
+    """The form's prefill as a publish request body (headers as pairs), so that an API client can send it as is."""
+    body = {k: v for k, v in prefill.items() if k != "template_name"}
+    headers = body.get("headers")
+    if isinstance(headers, str):
+        body["headers"] = [[n, v.decode()] for n, v in parse_headers(headers)]
+    return body
+
+
+def _schema_fields(part: str, result: DecodeResult | None) -> dict[str, Any] | None:
+    """A part a schema decoded, as the publish fields that write the same bytes again: its JSON and schema id."""
+    if result is None or result.decoded is None or result.decoded.schema_id is None:
+        return None
+    decoded = result.decoded
+    prefix = "key_" if part == "key" else ""
+    text = json.dumps(decoded.data, ensure_ascii=False) if part == "key" else jsontext.dumps_pretty(decoded.data)
+    if text is None:
+        return None
+    fields: dict[str, Any] = {
+        part: text,
+        f"{prefix}encoding": decoded.format,
+        f"{prefix}schema": {"id": decoded.schema_id},
+    }
+    if decoded.format == "protobuf" and decoded.type:
+        fields[f"{prefix}type"] = decoded.type
+    return fields
+
+
+def _editable(
+    message: Outgoing, key_decoded: DecodeResult | None = None, value_decoded: DecodeResult | None = None
+) -> dict[str, Any]:
+    """A stored message as form fields: the decoded JSON and its schema where one decodes, else text or base64."""
 
     def text(data: bytes | None) -> tuple[str | None, bool]:
         if data is None:
@@ -262,17 +406,60 @@ def _editable(message: Outgoing) -> dict[str, Any]:
             headers.append([name, raw.decode("utf-8")])
         except UnicodeDecodeError:
             continue
-    return {
+    fields = {
         "key": key,
         "key_encoding": "base64" if key_b64 else "text",
         "value": value,
         "encoding": "base64" if value_b64 else "text",
         "headers": headers,
     }
+    fields.update(_schema_fields("key", key_decoded) or {})
+    fields.update(_schema_fields("value", value_decoded) or {})
+    return fields
 
 
-def _form_choices() -> dict[str, Any]:
-    return {"encodings": ENCODINGS, "modes": MODES, "placeholders": PLACEHOLDERS.items()}
+async def _form_choices(ctx: Ctx) -> dict[str, Any]:
+    subjects, subjects_problem = await sync_to_async(schema_parts.subject_names, thread_sensitive=False)(ctx.config)
+    return {
+        "encodings": ENCODINGS,
+        "key_encodings": KEY_ENCODINGS,
+        "schema_encodings": tuple(SCHEMA_ENCODINGS),
+        "has_registry": registry_for(ctx.config) is not None,
+        "subjects": subjects,
+        "subjects_problem": subjects_problem,
+        "modes": MODES,
+        "placeholders": PLACEHOLDERS.items(),
+    }
+
+
+# -- the form's schema panel -----------------------------------------------------------------
+
+
+async def schema_panel(ctx: Ctx) -> Result:
+    """The schema a publish form names for a part, and an example value from it (the page swaps it in with htmx)."""
+    query = ctx.query
+    part = schema_parts.KEY if query.get("part") == "key" else schema_parts.VALUE
+    encoding = query.get(part.encoding) or query.get("encoding") or "text"
+    if not schema_parts.uses_schema(encoding):
+        return Result({"schema": None, "part": part.name}, page={"panel": None, "part": part.name})
+    fields = {name: query.get(name) for name in query}
+    if part is schema_parts.KEY:
+        # The API twin takes the value's plain names for either part.
+        for plain in ("schema_subject", "schema_version", "schema_id"):
+            fields.setdefault(f"key_{plain}", fields.get(plain))
+        fields.setdefault("key_type", fields.get("type"))
+    for plain, flat in (("subject", "schema_subject"), ("version", "schema_version"), ("id", "schema_id")):
+        if query.get(plain):
+            fields[f"{part.prefix}{flat}"] = query.get(plain)
+    ref = part.ref(fields)
+    if not ref.get("subject") and ref.get("id") is None:
+        message = "Choose a subject (and version) or a schema id."
+        return Result(
+            {"schema": None, "part": part.name, "message": message},
+            page={"panel": None, "part": part.name, "hint": message},
+        )
+    panel = await sync_to_async(schema_parts.schema_panel, thread_sensitive=False)(ctx.config, part, encoding, ref)
+    return Result({"schema": panel, "part": part.name}, page={"panel": panel, "part": part.name})
 
 
 async def _templates(slug: str, kind: str) -> list[MessageTemplate]:
@@ -335,9 +522,10 @@ async def template_save(ctx: Ctx) -> Result:
             "mode": choice_param(body, "mode", MODES, "publish"),
             "msg_id": str_param(body, "msg_id", max_length=256).strip() or None,
         }
-    fields = _spec(body, **extra)
+    fields = {**_spec(body, **extra), **_schema_spec(body, keyed=config.kind == Target.KAFKA)}
     # Checked as a publish would be, so a saved message is one that can be sent.
-    generator = Generator.build(fields["key"], fields["value"], fields["encoding"], parse_headers(fields["headers"]))
+    plain = fields["encoding"] if not schema_parts.uses_schema(fields["encoding"]) else "text"
+    generator = Generator.build(fields["key"], fields["value"], plain, parse_headers(fields["headers"]))
     if config.kind == Target.NATS:
         nats_headers(actions.sample_of(generator), fields.get("msg_id"))
     template = await actions.do_save_template(ctx.user, config, name, config.kind, target, fields)
@@ -362,6 +550,12 @@ urlpatterns: list[URLPattern] = [
         page={"nav": "kafka"},
         get=kafka_form,
         post=kafka_publish,
+    ),
+    *endpoint(
+        f"{C}/publish/schema",
+        name="publish-schema",
+        template="publish/_schema.html",
+        get=schema_panel,
     ),
     *endpoint(
         f"{C}/publish",

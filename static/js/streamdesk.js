@@ -47,3 +47,15 @@ document.addEventListener("submit", (event) => {
   });
   request.send(new FormData(form));
 });
+
+// The publish form's schema panel: "use it" copies the example into the key or value field.
+document.addEventListener("click", (event) => {
+  const button = event.target.closest("[data-fill-from]");
+  if (!button) return;
+  const source = document.querySelector(button.dataset.fillFrom);
+  const target = document.querySelector(button.dataset.fillInto);
+  if (source && target) {
+    target.value = target.tagName === "INPUT" ? source.textContent.replace(/\s*\n\s*/g, " ") : source.textContent;
+    target.focus();
+  }
+});

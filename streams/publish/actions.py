@@ -46,8 +46,15 @@ def _params(message: Outgoing, **more: Any) -> dict[str, Any]:
 
 
 async def do_publish_kafka(
-    actor: audit.Actor, cluster: ClusterConfig, topic: str, message: Outgoing, partition: int | None
+    actor: audit.Actor,
+    cluster: ClusterConfig,
+    topic: str,
+    message: Outgoing,
+    partition: int | None,
+    *,
+    schemas: dict[str, Any] | None = None,
 ) -> Delivery:
+    """``schemas``: the schema ids the key and value were written with, for the audit record."""
     adapter = registry.kafka(cluster)
     check_size(message, settings.PUBLISH_MAX_BYTES, "Streamdesk (STREAMDESK_PUBLISH_MAX_BYTES)")
 
@@ -63,7 +70,7 @@ async def do_publish_kafka(
         run,
         cluster=cluster.slug,
         target=topic,
-        params=_params(message, partition=partition),
+        params=_params(message, partition=partition, **(schemas or {})),
         describe=lambda d: f"partition {d.partition} offset {d.offset}",
     )
 
@@ -86,6 +93,7 @@ async def do_publish_nats(
     mode: str,
     timeout: float,
     msg_id: str | None,
+    schemas: dict[str, Any] | None = None,
 ) -> NatsOutcome:
     adapter = registry.nats(cluster)
     check_size(message, settings.PUBLISH_MAX_BYTES, "Streamdesk (STREAMDESK_PUBLISH_MAX_BYTES)")
@@ -114,7 +122,7 @@ async def do_publish_nats(
         run,
         cluster=cluster.slug,
         target=subject,
-        params=_params(message, mode=mode, msg_id=msg_id),
+        params=_params(message, mode=mode, msg_id=msg_id, **(schemas or {})),
         describe=describe,
     )
 

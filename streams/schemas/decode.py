@@ -203,7 +203,7 @@ def to_json(value: Any) -> Any:
 
 # ---- Protobuf -----------------------------------------------------------------------------
 
-_proto_pools: dict[str, Any] = {}
+_proto_pools: dict[tuple[int, str], Any] = {}
 
 
 def _read_varint(body: bytes, pos: int) -> tuple[int, int]:
@@ -223,11 +223,12 @@ def _read_varint(body: bytes, pos: int) -> tuple[int, int]:
 
 
 def _proto_file(schema: RegistrySchema) -> Any:
-    """The schema's file descriptor, built at run time in a pool of its own (cached by id)."""
+    """The schema's file descriptor, built at run time in a pool of its own (cached by id and text)."""
     from confluent_kafka.schema_registry.common.protobuf import _init_pool, _str_to_proto
     from google.protobuf import descriptor_pool
 
-    key = f"{schema.id}"
+    # By id and text: ids are per registry, and two clusters' registries may give one id to different schemas.
+    key = (schema.id, schema.schema)
     hit = _proto_pools.get(key)
     if hit is not None:
         return hit

@@ -33,7 +33,7 @@ def test_publish_from_the_pages_and_see_the_answers(
             page.get_by_role("link", name="Publish a message").click()
             page.get_by_label("Key", exact=True).fill("order-1")
             page.get_by_label("Value", exact=True).fill('{"total": 42}')
-            page.get_by_label("As", exact=True).select_option("json")
+            page.get_by_label("Value as", exact=True).select_option("json")
             page.get_by_label("Partition", exact=True).select_option("1")
             page.get_by_role("button", name="Publish", exact=True).click()
             expect(page.locator("#publish-outcome [data-outcome]")).to_contain_text("partition 1 at offset 0")

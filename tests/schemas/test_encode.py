@@ -62,7 +62,7 @@ def test_value_that_does_not_fit_names_the_path(standin: StandinRegistry) -> Non
     standin.state.register("orders-value", {"schema": AVRO, "schemaType": "AVRO"})
     reg = registry(standin.url)
     schema = resolve(reg, {"subject": "orders-value", "version": "latest"})
-    with pytest.raises(BadValue, match=r"shop\.Order\.id"):
+    with pytest.raises(BadValue, match=r"\$\.id: expected long, got string"):
         encode_avro(reg, schema, "orders", "value", '{"id": "seven"}')
     with pytest.raises(BadValue, match="not JSON"):
         encode_avro(reg, schema, "orders", "value", "{")
@@ -77,3 +77,19 @@ def test_unknown_subject_or_version_is_unknown(standin: StandinRegistry) -> None
         resolve(reg, {"subject": "orders-value", "version": 9})
     with pytest.raises(ValueError):
         resolve(reg, {"subject": "orders-value", "version": "1"})
+
+
+def test_a_value_nested_too_deeply_is_a_bad_value_not_a_crash(standin: StandinRegistry) -> None:
+    node = {
+        "type": "record",
+        "name": "Node",
+        "fields": [{"name": "next", "type": ["null", "Node"], "default": None}],
+    }
+    standin.state.register("chain-value", {"schema": json.dumps(node), "schemaType": "AVRO"})
+    reg = registry(standin.url)
+    schema = resolve(reg, {"subject": "chain-value"})
+    deep = '{"next": ' * 700 + "null" + "}" * 700
+    with pytest.raises(BadValue, match="nested too deeply"):
+        encode_avro(reg, schema, "chain", "value", deep)
+    shallow = '{"next": ' * 5 + "null" + "}" * 5
+    assert encode_avro(reg, schema, "chain", "value", shallow).data[:5] == b"\x00\x00\x00\x00\x01"
