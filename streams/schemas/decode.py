@@ -14,12 +14,14 @@ import decimal
 import io
 import threading
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from streams import jsontext
 from streams.clusters import ClusterConfig
 from streams.payloads import Payload
+from streams.schemas.local import LocalDecoder, decoder_for
 from streams.schemas.registry import RegistrySchema, RegistryUnavailable, UnknownSchema, registry_for
 
 MAGIC = 0
@@ -40,6 +42,8 @@ class Decoded:
     subject: str | None = None
     version: int | None = None
     type: str | None = None
+    # The local schema file that read it (its name only), where no registry did.
+    file: str | None = None
 
     def as_api(self) -> dict[str, Any]:
         return {
@@ -48,6 +52,7 @@ class Decoded:
             "subject": self.subject,
             "version": self.version,
             "type": self.type,
+            "file": self.file,
             "data": self.data,
         }
 
@@ -78,11 +83,32 @@ def decode(cluster: ClusterConfig, name: str, part: str, raw: bytes | None) -> D
     if not raw:
         return NOT_DECODED
     try:
+        framed = NOT_DECODED
         if raw[0] == MAGIC and cluster.schema_registry_url:
-            return _decode_framed(cluster, raw)
-        return NOT_DECODED
+            framed = _decode_framed(cluster, raw)
+            if framed.decoded is not None:
+                return framed
+        # A framed payload goes to the registry first; a local file may still read what it could not.
+        local = decoder_for(cluster.decoders, name, part)
+        if local is None:
+            return framed
+        found = _decode_local(local, raw)
+        return framed if found.decoded is None and framed.error else found
     except Exception as exc:  # noqa: BLE001 - a decoder bug must not fail the page either
         return DecodeResult(error=f"could not decode: {type(exc).__name__}")
+
+
+def _decode_local(local: LocalDecoder, raw: bytes) -> DecodeResult:
+    try:
+        read = local.read(raw)
+    except Exception as exc:  # noqa: BLE001 - hostile bytes fail in any of the readers' own ways
+        return DecodeResult(error=f"does not decode with {local.file} ({local.spec.format}): {_reason(exc)}")
+    return DecodeResult(decoded=Decoded(format=local.spec.format, data=read.data, type=read.type, file=local.file))
+
+
+def framed_ids(payloads: Iterable[bytes | None]) -> set[int]:
+    """The schema ids of the payloads framed in the Confluent wire format."""
+    return {int.from_bytes(raw[1:HEADER], "big") for raw in payloads if raw and raw[0] == MAGIC and len(raw) >= HEADER}
 
 
 def _decode_framed(cluster: ClusterConfig, raw: bytes) -> DecodeResult:
@@ -269,7 +295,8 @@ def decode_payload(cluster: ClusterConfig, name: str, part: str, payload: Payloa
     if payload.raw is None:
         return payload.with_decoding(NOT_DECODED)
     if payload.truncated:
-        if payload.raw[:1] == bytes([MAGIC]) and cluster.schema_registry_url:
+        framed = payload.raw[:1] == bytes([MAGIC]) and cluster.schema_registry_url
+        if framed or decoder_for(cluster.decoders, name, part) is not None:
             return payload.with_decoding(DecodeResult(error="too large to decode here; show all to decode it"))
         return payload.with_decoding(NOT_DECODED)
     return payload.with_decoding(decode(cluster, name, part, payload.raw))
