@@ -74,6 +74,17 @@ class Registry:
         self._down_until = time.monotonic() + DOWN_SECONDS
         return RegistryUnavailable(f"the schema registry did not answer: {type(exc).__name__}")
 
+    def answers_at_once(self, schema_id: int) -> bool:
+        """Whether ``schema_by_id`` would answer without a round trip (known, known unknown, or down)."""
+        now = time.monotonic()
+        with self._lock:
+            if schema_id in self._by_id:
+                return True
+            until = self._unknown.get(schema_id)
+            if until is not None and until > now:
+                return True
+        return now < self._down_until
+
     def schema_by_id(self, schema_id: int) -> RegistrySchema:
         with self._lock:
             hit = self._by_id.get(schema_id)
