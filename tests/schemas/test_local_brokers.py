@@ -197,3 +197,21 @@ def test_framed_jetstream_payloads_decode_through_the_registry(viewer_client, na
     (stored,) = response.json()["messages"]
     assert stored["value"]["decoded"]["subject"] == f"orders.{unique}-value"
     assert stored["value"]["decoded"]["data"] == READING_JSON
+
+
+@pytest.mark.django_db(transaction=True)
+def test_export_filters_and_writes_the_locally_decoded_form(viewer_client, kafka_bootstrap, unique, local_clusters):
+    from tests.search.test_kafka_export import body
+
+    topic = f"{unique}-readings"
+    kh.create_topic(kafka_bootstrap, topic)
+    values = [localfiles.avro_bytes({**READING, "count": n, "sensor": f"s{n}"}) for n in range(6)]
+    kh.produce(kafka_bootstrap, topic, [*values, b"poison"], partition=0)
+    url = f"/api/v1/clusters/lk/topics/{topic}/export"
+    response = viewer_client.get(url, {"from": "beginning", "jq": ".value.count % 2 == 1"})
+    assert response.status_code == 200
+    lines = [json.loads(x) for x in body(response).splitlines()]
+    assert [m["value"]["decoded"]["data"]["sensor"] for m in lines] == ["s1", "s3", "s5"]
+    texts = viewer_client.get(url, {"from": "beginning", "text": '"sensor": "s4"'})
+    (found,) = [json.loads(x) for x in body(texts).splitlines()]
+    assert found["offset"] == 4 and found["value"]["decoded"]["file"] == "reading.avsc"
