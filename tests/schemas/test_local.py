@@ -200,3 +200,22 @@ def test_a_framed_payload_goes_to_the_registry_first(tmp_path: Path, standin: St
     # A framed id the registry does not know: the registry's reason, the raw view kept.
     unknown = decode(cluster, "readings", "value", b"\x00\x00\x00\x00\x63" + b"\x01" * 3)
     assert unknown.decoded is None and unknown.error == "schema id 99 is not in the registry"
+
+
+def test_a_bad_schema_file_stops_start_up_naming_the_setting(tmp_path: Path, settings: object) -> None:
+    from console.checks import configuration_errors
+
+    path = tmp_path / "clusters.toml"
+    path.write_text(KAFKA + '[[clusters.decoders]]\ntopics = ["t"]\nformat = "avro"\nschema = "gone.avsc"\n')
+    settings.STREAMDESK_CLUSTERS = str(path)  # type: ignore[attr-defined]
+    (error,) = [e for e in configuration_errors() if "E002" in e]
+    assert error.startswith("streamdesk.E002 STREAMDESK_CLUSTERS: cluster 'k': decoders[0]: cannot read Avro schema")
+    assert error.endswith("(fix STREAMDESK_CLUSTERS)")
+    settings.STREAMDESK_CLUSTERS = ""  # type: ignore[attr-defined]
+    settings.KAFKA_DECODERS = str(tmp_path / "missing.toml")  # type: ignore[attr-defined]
+    (error,) = [e for e in configuration_errors() if "E002" in e]
+    missing = tmp_path / "missing.toml"
+    assert (
+        error
+        == f"streamdesk.E002 KAFKA_DECODERS: cannot read {missing}: No such file or directory (fix KAFKA_DECODERS)"
+    )
