@@ -358,10 +358,13 @@ function payloadView(payload, size, truncated, fullUrl) {
   if (payload.decoded) {
     // The decoded form by default; the raw bytes a click away.
     box.append(schemaLine(payload.decoded), el("pre", JSON.stringify(payload.decoded.data, null, 2), "payload decoded json"));
-    const raw = el("details", null, "payload binary");
-    raw.append(el("summary", `raw, ${size ?? "?"} bytes — hex`), el("pre", hex(payload.base64), "hex"));
-    raw.append(el("p", "base64", "muted"), el("pre", payload.base64, "b64"));
-    box.append(raw);
+    if (payload.base64) {
+      // A masked payload carries no raw bytes.
+      const raw = el("details", null, "payload binary");
+      raw.append(el("summary", `raw, ${size ?? "?"} bytes — hex`), el("pre", hex(payload.base64), "hex"));
+      raw.append(el("p", "base64", "muted"), el("pre", payload.base64, "b64"));
+      box.append(raw);
+    }
   } else if (payload.text !== null) {
     let pretty = null;
     const head = payload.text.trimStart()[0];
