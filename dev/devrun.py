@@ -35,6 +35,7 @@ from types import FrameType
 from dev import apache_kafka, devstack
 
 BASE_DIR = Path(__file__).resolve().parent.parent
+DEMO_DIR = BASE_DIR / "dev" / "demo"
 STANDARD_PORTS = {"web": 8000, "nats": 4222, "nats_monitor": 8222, "kafka": 9092, "valkey": 6379}
 STARTUP_TIMEOUT = 90.0
 APP_GRACE_SECONDS = 10.0
@@ -298,6 +299,10 @@ class DevRun:
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(BASE_DIR), env.get("PYTHONPATH", "")) if p)
         env.setdefault("DEBUG", "true")
         env.setdefault("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
+        if self.demo:
+            # The demo's Avro, Protobuf and JSON Schema payloads decode by these local schema files.
+            env.setdefault("KAFKA_DECODERS", str(DEMO_DIR / "kafka-decoders.toml"))
+            env.setdefault("NATS_DECODERS", str(DEMO_DIR / "nats-decoders.toml"))
         return env
 
     def banner(self, web_url: str, admin_state: str, seeded: list[str]) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import tomllib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlparse
 
 from django.conf import settings
@@ -17,6 +17,33 @@ from django.core.exceptions import ValidationError
 
 from streams import jsontext
 from streams.redact import display_servers, display_url, redact_urls
+
+if TYPE_CHECKING:
+    from streams.schemas.local import DecoderSpec
+
+
+class DecoderReader(Protocol):
+    """Reads local decoder definitions (``streams.schemas.local`` provides it when the app starts);
+    both raise ``ValueError`` with the reason when a definition or its file cannot be used."""
+
+    def parse(self, raw: Any, *, kind: str, base: Path | None) -> tuple[DecoderSpec, ...]: ...
+
+    def load_file(self, path: str, *, kind: str) -> tuple[DecoderSpec, ...]: ...
+
+
+_decoder_reader: DecoderReader | None = None
+
+
+def provide_decoders(reader: DecoderReader) -> None:
+    global _decoder_reader
+    _decoder_reader = reader
+
+
+def _reader() -> DecoderReader:
+    if _decoder_reader is None:
+        raise RuntimeError("Local decoders are read by streams.schemas.local, which the app imports at start.")
+    return _decoder_reader
+
 
 KINDS = ("kafka", "nats")
 SECRET_KEYS = frozenset({"password", "token", "nkey_seed", "alert_webhook_url", "schema_registry_password"})
@@ -55,7 +82,14 @@ class ClusterConfig:
     schema_registry_username: str = ""
     schema_registry_password: str = field(default="", repr=False)
     schema_registry_ca_file: str = ""
+    # Local schema files bound by name pattern (streams.schemas.local); clusters file: ``decoders = [...]``.
+    decoders: tuple[DecoderSpec, ...] = ()
     source: str = "env"
+
+    @property
+    def decodes(self) -> bool:
+        """Whether any schema may apply to this cluster's payloads (a registry or local decoders)."""
+        return bool(self.schema_registry_url or self.decoders)
 
     def public(self) -> dict[str, Any]:
         """The definition with secrets masked and URL credentials stripped: safe for pages and logs."""
@@ -156,6 +190,7 @@ def from_env() -> list[ClusterConfig]:
                 schema_registry_url=registry_url,
                 schema_registry_username=getattr(settings, "KAFKA_SCHEMA_REGISTRY_USERNAME", ""),
                 schema_registry_password=getattr(settings, "KAFKA_SCHEMA_REGISTRY_PASSWORD", ""),
+                decoders=_env_decoders("KAFKA_DECODERS", "kafka"),
             )
         )
     if settings.NATS_URL:
@@ -163,12 +198,39 @@ def from_env() -> list[ClusterConfig]:
         validate_servers("nats", servers, "NATS_URL")
         validate_monitor_url(settings.NATS_MONITOR_URL, "NATS_MONITOR_URL")
         found.append(
-            ClusterConfig(slug="nats", kind="nats", name="NATS", servers=servers, monitor_url=settings.NATS_MONITOR_URL)
+            ClusterConfig(
+                slug="nats",
+                kind="nats",
+                name="NATS",
+                servers=servers,
+                monitor_url=settings.NATS_MONITOR_URL,
+                decoders=_env_decoders("NATS_DECODERS", "nats"),
+            )
         )
     return found
 
 
-def _from_mapping(item: dict[str, Any], source: str) -> ClusterConfig:
+def _env_decoders(name: str, kind: str) -> tuple[DecoderSpec, ...]:
+    """The default cluster's local decoders from the file the setting names (``[[decoders]]``)."""
+    path = getattr(settings, name, "")
+    if not path:
+        return ()
+    try:
+        return _reader().load_file(path, kind=kind)
+    except ValueError as exc:
+        raise ClusterConfigError(name, str(exc)) from None
+
+
+def _decoders(item: dict[str, Any], kind: str, slug: str, source: str, base: Path | None) -> tuple[DecoderSpec, ...]:
+    if item.get("decoders") is None:
+        return ()
+    try:
+        return _reader().parse(item.get("decoders"), kind=kind, base=base)
+    except ValueError as exc:
+        raise ClusterConfigError(source, f"cluster {slug!r}: {exc}") from None
+
+
+def _from_mapping(item: dict[str, Any], source: str, base: Path | None = None) -> ClusterConfig:
     from streams.models import slug_validator
 
     item = _flatten_registry(item, source)
@@ -184,9 +246,9 @@ def _from_mapping(item: dict[str, Any], source: str) -> ClusterConfig:
     validate_servers(kind, servers, f"{source} ({slug})")
     monitor_url = str(item.get("monitor_url", ""))
     validate_monitor_url(monitor_url, f"{source} ({slug})")
-    known = {f for f in ClusterConfig.__dataclass_fields__} - {"slug", "kind", "servers", "source"}
+    known = {f for f in ClusterConfig.__dataclass_fields__} - {"slug", "kind", "servers", "source", "decoders"}
     secret_file_keys = {f"{key}_file" for key in SECRET_KEYS}
-    unknown = set(item) - known - secret_file_keys - {"slug", "kind", "servers", "bootstrap_servers", "url"}
+    unknown = set(item) - known - secret_file_keys - {"slug", "kind", "servers", "bootstrap_servers", "url", "decoders"}
     if unknown:
         raise ClusterConfigError(source, f"cluster {slug!r}: unknown keys {sorted(unknown)}")
     extra = {key: str(item[key]) for key in known if key in item}
@@ -202,7 +264,8 @@ def _from_mapping(item: dict[str, Any], source: str) -> ClusterConfig:
                 ) from None
     validate_webhook_url(extra.get("alert_webhook_url", ""), f"{source} ({slug})")
     validate_registry_url(extra.get("schema_registry_url", ""), f"{source} ({slug})")
-    return ClusterConfig(slug=slug, kind=kind, servers=servers, source=source, **extra)
+    decoders = _decoders(item, kind, slug, source, base)
+    return ClusterConfig(slug=slug, kind=kind, servers=servers, source=source, decoders=decoders, **extra)
 
 
 def from_file(path: str) -> list[ClusterConfig]:
@@ -223,7 +286,7 @@ def from_file(path: str) -> list[ClusterConfig]:
     items = data.get("clusters") if isinstance(data, dict) else None
     if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
         raise ClusterConfigError(source, f"{path} needs a list of tables named 'clusters'")
-    return [_from_mapping(item, source) for item in items]
+    return [_from_mapping(item, source, file.resolve().parent) for item in items]
 
 
 def from_model(cluster: Any) -> ClusterConfig:

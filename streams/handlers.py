@@ -66,7 +66,17 @@ forward.lane = _forward_lane  # type: ignore[attr-defined]
 VALIDATE_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {
-        "schema": {"type": "object", "description": "the JSON Schema every message value must fit"},
+        "schema": {
+            "anyOf": [
+                {"type": "object", "description": "the JSON Schema every message value must fit"},
+                {
+                    "type": "string",
+                    "minLength": 1,
+                    "description": '"registry": the value must decode with a version of the topic\'s '
+                    "value subject (<topic>-value) in the cluster's schema registry; any other text: that subject",
+                },
+            ]
+        },
         "forward": {"oneOf": [{"type": "null"}, DESTINATION_SCHEMA]},
     },
     "required": ["schema"],
@@ -83,13 +93,7 @@ def _validator(config: Any) -> Any:
     return config.memo("validator", build) if isinstance(config, HandlerConfig) else build()
 
 
-@handler(
-    "validate",
-    description="Checks each value against a JSON Schema: valid messages are forwarded (when forward is set), "
-    "invalid ones go to the dead-letter destination at once, without retries.",
-    config_schema=VALIDATE_SCHEMA,
-)
-def validate(message: Message) -> None:
+def _check_json(message: Message) -> None:
     try:
         document = message.json()
     except ValueError as exc:
@@ -98,6 +102,36 @@ def validate(message: Message) -> None:
     if error is not None:
         where = "/".join(str(p) for p in error.absolute_path)
         raise DeadLetter(f"the value does not fit the schema{' at ' + where if where else ''}: {error.message}")
+
+
+def _check_registry(message: Message, wanted: str) -> None:
+    from streams.schemas.registry import RegistryUnavailable, UnknownSchema
+    from streams.schemas.validate import SchemaMismatch, check_registered
+
+    name = message.topic or message.subject or ""
+    subject = f"{name}-value" if wanted == "registry" else wanted
+    try:
+        check_registered(message.cluster, subject, name, message.value)
+    except (SchemaMismatch, UnknownSchema) as exc:
+        raise DeadLetter(str(exc)) from None
+    except RegistryUnavailable as exc:
+        # Not the message's fault: retried with backoff, like a destination that is down.
+        raise RuntimeError(str(exc)) from None
+
+
+@handler(
+    "validate",
+    description='Checks each value against a JSON Schema, or against the schema registry ("registry": the '
+    "topic's value subject; or a subject's name): valid messages are forwarded (when forward is set), invalid ones "
+    "go to the dead-letter destination at once, without retries.",
+    config_schema=VALIDATE_SCHEMA,
+)
+def validate(message: Message) -> None:
+    wanted = message.config["schema"]
+    if isinstance(wanted, str):
+        _check_registry(message, wanted)
+    else:
+        _check_json(message)
     if message.config.get("forward"):
         forward_to(message, _destination(message.config, "forward"))
 

@@ -15,7 +15,7 @@ from django.urls import URLPattern, reverse
 from console.params import page_params, str_param
 from console.views.kafka.common import KIND, PAGE
 from console.web import Ctx, Result, action, endpoint, reads, require_confirmation, writes
-from streams.errors import InvalidInput
+from streams.errors import InvalidInput, StreamdeskError
 from streams.schemas import subjects
 from streams.schemas.registry import registry_for
 
@@ -67,6 +67,7 @@ async def schemas_list(ctx: Ctx) -> dict[str, Any]:
 async def schema_detail(ctx: Ctx) -> Result:
     subject = ctx.args["subject"]
     found = await subjects.subject_detail(ctx.config, subject)
+    found["topic"] = await _topic_of(ctx, subject)
     if ctx.is_api:
         return Result(found)
     versions = found["versions"]
@@ -89,6 +90,18 @@ async def schema_detail(ctx: Ctx) -> Result:
             "types": subjects.TYPES,
         },
     )
+
+
+async def _topic_of(ctx: Ctx, subject: str) -> str | None:
+    """The subject's topic by TopicNameStrategy, when the cluster has it (a broker that is down: not linked)."""
+    topic = subjects.topic_of(subject)
+    if topic is None:
+        return None
+    try:
+        await ctx.kafka.topic(topic)
+    except StreamdeskError:
+        return None
+    return topic
 
 
 @reads

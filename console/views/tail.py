@@ -101,6 +101,8 @@ async def topic_live(ctx: Ctx) -> Result:
     spec = _spec(frame)
     data = _data(ctx, spec, partitions=info.partition_ids)
     links = {"messages_url": reverse("kafka-messages", args=[ctx.slug, name])}
+    if ctx.config.schema_registry_url:
+        links["schemas_base"] = reverse("schemas", args=[ctx.slug]) + "/"
     if ctx.operator:
         links |= {
             "publish_api": reverse("api-kafka-publish", args=[ctx.slug, name]),

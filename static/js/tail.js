@@ -206,10 +206,39 @@ function isoTime(value) {
   return value ? String(value).replace("T", " ").slice(0, 23) : "—";
 }
 
+function clip(text, most) {
+  return text.length > most ? `${text.slice(0, most)}…` : text;
+}
+
 function preview(payload) {
   if (payload === null || payload === undefined) return "null";
-  if (payload.text !== null) return payload.text.length > 300 ? `${payload.text.slice(0, 300)}…` : payload.text;
+  if (payload.decoded) return clip(JSON.stringify(payload.decoded.data), 300);
+  if (payload.text !== null) return clip(payload.text, 300);
   return `binary (base64) ${payload.base64.slice(0, 120)}`;
+}
+
+function schemaName(decoded) {
+  const parts = [decoded.format];
+  if (decoded.type) parts.push(decoded.type);
+  if (decoded.subject) parts.push(`${decoded.subject}${decoded.version ? ` v${decoded.version}` : ""}`);
+  if (decoded.schema_id !== null && decoded.schema_id !== undefined) parts.push(`id ${decoded.schema_id}`);
+  if (decoded.file) parts.push(decoded.file);
+  return parts.join(" · ");
+}
+
+// A row's key or value cell: the decoded form where a schema read it, tagged with the schema.
+function previewCell(payload) {
+  const cell = el("td", null, "preview");
+  if (payload && payload.decoded) {
+    const name = schemaName(payload.decoded);
+    cell.append(el("span", payload.decoded.format, "schema-tag"), document.createTextNode(" "));
+    cell.title = `decoded · ${name}`;
+    cell.classList.add("decoded");
+  } else if (payload && payload.decode_error) {
+    cell.title = `Not decoded: ${payload.decode_error}`;
+  }
+  cell.append(document.createTextNode(preview(payload)));
+  return cell;
 }
 
 function track(item) {
@@ -227,14 +256,14 @@ function makeRow(item) {
   row.tabIndex = 0;
   row.append(el("td", isoTime(item.timestamp || item.time), "nowrap"));
   if (config.source === "topic") {
-    row.append(el("td", item.partition, "num"), el("td", item.offset, "num"), el("td", preview(item.key), "preview"));
+    row.append(el("td", item.partition, "num"), el("td", item.offset, "num"), previewCell(item.key));
     row.dataset.partition = item.partition;
     row.dataset.offset = item.offset;
   } else {
     row.append(el("td", item.subject, "wrap"));
     if (config.source === "stream") row.append(el("td", item.seq, "num"));
   }
-  row.append(el("td", preview(item.value), "preview"));
+  row.append(previewCell(item.value));
   row.item = item;
   return row;
 }
@@ -298,13 +327,45 @@ function hex(base64) {
   return parts.join(" ");
 }
 
+// Which schema read it: format and type, the registry's subject (linked), version and id, or the local file.
+function schemaLine(decoded) {
+  const line = el("p", `decoded · ${decoded.format}${decoded.type ? ` ${decoded.type}` : ""}`, "schema muted");
+  if (decoded.subject) {
+    line.append(document.createTextNode(" · "));
+    if (links.schemas_base) {
+      const link = el("a", decoded.subject);
+      const path = decoded.subject.split("/").map(encodeURIComponent).join("/");
+      link.href = `${links.schemas_base}${path}${decoded.version ? `?version=${decoded.version}` : ""}`;
+      line.append(link);
+    } else {
+      line.append(document.createTextNode(decoded.subject));
+    }
+  }
+  let rest = "";
+  if (decoded.version) rest += ` v${decoded.version}`;
+  if (decoded.schema_id !== null && decoded.schema_id !== undefined) rest += ` · id ${decoded.schema_id}`;
+  if (decoded.file) rest += ` · local schema ${decoded.file}`;
+  if (rest) line.append(document.createTextNode(rest));
+  return line;
+}
+
 function payloadView(payload, size, truncated, fullUrl) {
   const box = el("div");
   if (payload === null || payload === undefined) {
     box.append(el("span", "null", "muted"));
     return box;
   }
-  if (payload.text !== null) {
+  if (payload.decoded) {
+    // The decoded form by default; the raw bytes a click away.
+    box.append(schemaLine(payload.decoded), el("pre", JSON.stringify(payload.decoded.data, null, 2), "payload decoded json"));
+    if (payload.base64) {
+      // A masked payload carries no raw bytes.
+      const raw = el("details", null, "payload binary");
+      raw.append(el("summary", `raw, ${size ?? "?"} bytes — hex`), el("pre", hex(payload.base64), "hex"));
+      raw.append(el("p", "base64", "muted"), el("pre", payload.base64, "b64"));
+      box.append(raw);
+    }
+  } else if (payload.text !== null) {
     let pretty = null;
     const head = payload.text.trimStart()[0];
     if (!truncated && (head === "{" || head === "[")) {
@@ -321,6 +382,7 @@ function payloadView(payload, size, truncated, fullUrl) {
     details.append(el("p", "base64", "muted"), el("pre", payload.base64, "b64"));
     box.append(details);
   }
+  if (payload.decode_error) box.append(el("p", `Not decoded: ${payload.decode_error}`, "decode-error"));
   if (truncated) {
     const note = el("p", `Cut at the live view's limit (${size} bytes in all). `, "truncated");
     if (fullUrl) {

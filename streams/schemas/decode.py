@@ -8,28 +8,21 @@ with 0x00) is a reason string, not an error page.
 
 from __future__ import annotations
 
-import base64
-import datetime
-import decimal
 import io
-import threading
-import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from streams import jsontext
 from streams.clusters import ClusterConfig
 from streams.payloads import Payload
+from streams.schemas.avro_form import avro_schema, to_json
+from streams.schemas.local import LocalDecoder, decoder_for
 from streams.schemas.registry import RegistrySchema, RegistryUnavailable, UnknownSchema, registry_for
 
 MAGIC = 0
 HEADER = 5
 FORMATS = {"AVRO": "avro", "PROTOBUF": "protobuf", "JSON": "json-schema"}
-# Beyond this a JSON number loses integer precision in a browser: longs go out as strings.
-SAFE_INT = 2**53
-# Logical types whose JSON form is their underlying integer (the contract keeps epoch values).
-_INTEGER_LOGICAL = {"timestamp-millis", "timestamp-micros", "local-timestamp-millis", "local-timestamp-micros"}
-_INTEGER_LOGICAL |= {"time-millis", "time-micros", "date"}
 
 
 @dataclass(frozen=True)
@@ -40,6 +33,8 @@ class Decoded:
     subject: str | None = None
     version: int | None = None
     type: str | None = None
+    # The local schema file that read it (its name only), where no registry did.
+    file: str | None = None
 
     def as_api(self) -> dict[str, Any]:
         return {
@@ -48,6 +43,7 @@ class Decoded:
             "subject": self.subject,
             "version": self.version,
             "type": self.type,
+            "file": self.file,
             "data": self.data,
         }
 
@@ -78,11 +74,32 @@ def decode(cluster: ClusterConfig, name: str, part: str, raw: bytes | None) -> D
     if not raw:
         return NOT_DECODED
     try:
+        framed = NOT_DECODED
         if raw[0] == MAGIC and cluster.schema_registry_url:
-            return _decode_framed(cluster, raw)
-        return NOT_DECODED
+            framed = _decode_framed(cluster, raw)
+            if framed.decoded is not None:
+                return framed
+        # A framed payload goes to the registry first; a local file may still read what it could not.
+        local = decoder_for(cluster.decoders, name, part)
+        if local is None:
+            return framed
+        found = _decode_local(local, raw)
+        return framed if found.decoded is None and framed.error else found
     except Exception as exc:  # noqa: BLE001 - a decoder bug must not fail the page either
         return DecodeResult(error=f"could not decode: {type(exc).__name__}")
+
+
+def _decode_local(local: LocalDecoder, raw: bytes) -> DecodeResult:
+    try:
+        read = local.read(raw)
+    except Exception as exc:  # noqa: BLE001 - hostile bytes fail in any of the readers' own ways
+        return DecodeResult(error=f"does not decode with {local.file} ({local.spec.format}): {_reason(exc)}")
+    return DecodeResult(decoded=Decoded(format=local.spec.format, data=read.data, type=read.type, file=local.file))
+
+
+def framed_ids(payloads: Iterable[bytes | None]) -> set[int]:
+    """The schema ids of the payloads framed in the Confluent wire format."""
+    return {int.from_bytes(raw[1:HEADER], "big") for raw in payloads if raw and raw[0] == MAGIC and len(raw) >= HEADER}
 
 
 def _decode_framed(cluster: ClusterConfig, raw: bytes) -> DecodeResult:
@@ -130,36 +147,6 @@ def _read(schema: RegistrySchema, body: bytes) -> Decoded:
 
 # ---- Avro ---------------------------------------------------------------------------------
 
-_avro_parsed: dict[str, Any] = {}
-_parse_lock = threading.Lock()
-
-
-def _strip_integer_logical(node: Any) -> Any:
-    if isinstance(node, dict):
-        out = {k: _strip_integer_logical(v) for k, v in node.items()}
-        if out.get("logicalType") in _INTEGER_LOGICAL:
-            del out["logicalType"]
-        return out
-    if isinstance(node, list):
-        return [_strip_integer_logical(v) for v in node]
-    return node
-
-
-def avro_schema(text: str) -> Any:
-    """A parsed Avro schema for reading (cached by text); timestamps and dates read as integers."""
-    from fastavro import parse_schema
-
-    with _parse_lock:
-        hit = _avro_parsed.get(text)
-    if hit is not None:
-        return hit
-    parsed = parse_schema(_strip_integer_logical(jsontext.loads(text)))
-    with _parse_lock:
-        if len(_avro_parsed) > 1024:
-            _avro_parsed.clear()
-        _avro_parsed[text] = parsed
-    return parsed
-
 
 def _read_avro(schema: RegistrySchema, body: bytes) -> tuple[Any, str | None]:
     from fastavro import schemaless_reader
@@ -171,34 +158,6 @@ def _read_avro(schema: RegistrySchema, body: bytes) -> tuple[Any, str | None]:
         raise ValueError(f"{len(body) - stream.tell()} bytes left over after the record")
     name = parsed.get("name") if isinstance(parsed, dict) else None
     return to_json(value), name
-
-
-def to_json(value: Any) -> Any:
-    """Avro values in their JSON form: bytes base64, big longs and decimals as strings."""
-    kind = type(value)
-    if kind is str or kind is float or kind is bool or value is None:
-        return value
-    if kind is int:
-        return value if -SAFE_INT < value < SAFE_INT else str(value)
-    if kind is dict:
-        return {k if type(k) is str else str(k): to_json(v) for k, v in value.items()}
-    if kind is list or kind is tuple:
-        return [to_json(v) for v in value]
-    if isinstance(value, (bytes, bytearray)):
-        return base64.b64encode(value).decode("ascii")
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, int):
-        return to_json(int(value))
-    if isinstance(value, (decimal.Decimal, uuid.UUID)):
-        return str(value)
-    if isinstance(value, (datetime.datetime, datetime.date, datetime.time)):
-        return value.isoformat()
-    if isinstance(value, dict):
-        return to_json(dict(value))
-    if isinstance(value, (list, tuple)):
-        return to_json(list(value))
-    return str(value)
 
 
 # ---- Protobuf -----------------------------------------------------------------------------
@@ -270,7 +229,8 @@ def decode_payload(cluster: ClusterConfig, name: str, part: str, payload: Payloa
     if payload.raw is None:
         return payload.with_decoding(NOT_DECODED)
     if payload.truncated:
-        if payload.raw[:1] == bytes([MAGIC]) and cluster.schema_registry_url:
+        framed = payload.raw[:1] == bytes([MAGIC]) and cluster.schema_registry_url
+        if framed or decoder_for(cluster.decoders, name, part) is not None:
             return payload.with_decoding(DecodeResult(error="too large to decode here; show all to decode it"))
         return payload.with_decoding(NOT_DECODED)
     return payload.with_decoding(decode(cluster, name, part, payload.raw))

@@ -57,8 +57,22 @@ class Registry:
         self._lock = threading.Lock()
         self._by_id: dict[int, RegistrySchema] = {}
         self._unknown: dict[int, float] = {}
+        self._reasons: dict[int, str] = {}  # why an id is remembered as unusable, where not simply unknown
+        self._holders: dict[int, tuple[float, frozenset[str]]] = {}  # id -> (until, the subjects holding it)
         self._down_until = 0.0
         self.lookups = 0  # round trips made for schemas by id; pages of one schema make one
+
+    def _bad(self, schema_id: int, how: str) -> UnknownSchema:
+        """Remembered like an unknown id: asking again per message would cost a round trip each."""
+        message = f"the schema registry answered the request for schema id {schema_id} {how}"
+        with self._lock:
+            while len(self._unknown) >= SCHEMA_CACHE_ENTRIES:
+                del self._unknown[next(iter(self._unknown))]
+            self._unknown[schema_id] = time.monotonic() + UNKNOWN_SECONDS
+            if len(self._reasons) >= SCHEMA_CACHE_ENTRIES:
+                self._reasons.clear()
+            self._reasons[schema_id] = message
+        return UnknownSchema(message)
 
     def _check_up(self) -> None:
         if time.monotonic() < self._down_until:
@@ -74,6 +88,17 @@ class Registry:
         self._down_until = time.monotonic() + DOWN_SECONDS
         return RegistryUnavailable(f"the schema registry did not answer: {type(exc).__name__}")
 
+    def answers_at_once(self, schema_id: int) -> bool:
+        """Whether ``schema_by_id`` would answer without a round trip (known, known unknown, or down)."""
+        now = time.monotonic()
+        with self._lock:
+            if schema_id in self._by_id:
+                return True
+            until = self._unknown.get(schema_id)
+            if until is not None and until > now:
+                return True
+        return now < self._down_until
+
     def schema_by_id(self, schema_id: int) -> RegistrySchema:
         with self._lock:
             hit = self._by_id.get(schema_id)
@@ -81,7 +106,7 @@ class Registry:
                 return hit
             until = self._unknown.get(schema_id)
             if until is not None and until > time.monotonic():
-                raise UnknownSchema(f"schema id {schema_id} is not in the registry")
+                raise UnknownSchema(self._reasons.get(schema_id) or f"schema id {schema_id} is not in the registry")
         self._check_up()
         self.lookups += 1
         try:
@@ -95,10 +120,16 @@ class Registry:
                     while len(self._unknown) >= SCHEMA_CACHE_ENTRIES:
                         del self._unknown[next(iter(self._unknown))]
                     self._unknown[schema_id] = time.monotonic() + UNKNOWN_SECONDS
+                    self._reasons.pop(schema_id, None)
                 raise UnknownSchema(f"schema id {schema_id} is not in the registry") from None
             raise self._failed(exc) from None
+        except (TypeError, AttributeError, KeyError):
+            # A 200 whose JSON is not a schema object (a list, a string): the registry is up but wrong.
+            raise self._bad(schema_id, "with something that is not a schema object") from None
         except Exception as exc:  # noqa: BLE001 - transport errors, timeouts, bad JSON: all "down" to a page
             raise self._failed(exc) from None
+        if not isinstance(found.schema_str, str) or not found.schema_str:
+            raise self._bad(schema_id, "without the schema itself")
         subject, version = self._subject_of(schema_id)
         schema = RegistrySchema(
             id=schema_id,
@@ -112,6 +143,28 @@ class Registry:
                 del self._by_id[next(iter(self._by_id))]
             self._by_id[schema_id] = schema
         return schema
+
+    def holds(self, subject: str, schema_id: int) -> bool:
+        """Whether ``schema_id`` is a version of ``subject`` (the registry's answers kept for a while)."""
+        now = time.monotonic()
+        with self._lock:
+            hit = self._holders.get(schema_id)
+        if hit is None or hit[0] < now:
+            self._check_up()
+            try:
+                pairs = self.client.get_schema_versions(schema_id)
+            except SchemaRegistryError as exc:
+                if exc.http_status_code != 404:
+                    raise self._failed(exc) from None
+                pairs = []
+            except Exception as exc:  # noqa: BLE001 - transport errors and timeouts
+                raise self._failed(exc) from None
+            holders = frozenset(str(getattr(p, "subject", "")) for p in pairs or [])
+            with self._lock:
+                if len(self._holders) >= SCHEMA_CACHE_ENTRIES:
+                    self._holders.clear()
+                hit = self._holders[schema_id] = (now + UNKNOWN_SECONDS, holders)
+        return subject in hit[1]
 
     def _subject_of(self, schema_id: int) -> tuple[str | None, int | None]:
         """The first subject/version that holds this id; a registry without the endpoint leaves them unknown."""

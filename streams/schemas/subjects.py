@@ -81,22 +81,49 @@ def _call(reg: Registry, method: str, url: str, body: dict[str, Any] | None = No
         raise RegistryDown(str(reg._failed(exc))) from None
 
 
+class BadAnswer(BrokerError):
+    """The registry answered 200 with JSON of another shape than its API documents."""
+
+
+def _object(found: Any, what: str) -> dict[str, Any]:
+    if not isinstance(found, dict):
+        raise BadAnswer(f"The schema registry answered {what} with {_shape(found)}, not an object.")
+    return found
+
+
+def _list_of(found: Any, kind: type, what: str) -> list[Any]:
+    if found is None:
+        return []
+    if not isinstance(found, list) or not all(isinstance(i, kind) and not isinstance(i, bool) for i in found):
+        raise BadAnswer(f"The schema registry answered {what} with {_shape(found)}, not a list of {kind.__name__}s.")
+    return found
+
+
+def _shape(found: Any) -> str:
+    names = {dict: "an object", list: "a list", str: "a string", bool: "a boolean", type(None): "null"}
+    return names.get(type(found), "a number")
+
+
 def _compatibility(reg: Registry, subject: str | None) -> str:
     url = f"config/{_path(subject)}?defaultToGlobal=true" if subject else "config"
     try:
         found = _call(reg, "GET", url)
     except NotFound:
         found = _call(reg, "GET", "config")
+    found = _object(found, "a compatibility request")
     return str(found.get("compatibilityLevel") or found.get("compatibility") or "")
 
 
 def _list(reg: Registry, q: str) -> list[str]:
-    subjects = [str(s) for s in _call(reg, "GET", "subjects") or []]
+    subjects = [str(s) for s in _list_of(_call(reg, "GET", "subjects"), str, "the list of subjects")]
     needle = q.lower()
     return sorted(s for s in subjects if needle in s.lower())
 
 
-def _version(raw: dict[str, Any]) -> dict[str, Any]:
+def _version(found: Any) -> dict[str, Any]:
+    raw = _object(found, "a schema version request")
+    if not isinstance(raw.get("schema"), str) or not isinstance(raw.get("version"), int):
+        raise BadAnswer("The schema registry answered a schema version request without its schema and version.")
     return {
         "version": raw.get("version"),
         "id": raw.get("id"),
@@ -109,7 +136,7 @@ def _version(raw: dict[str, Any]) -> dict[str, Any]:
 def _summary(reg: Registry, subject: str, default: str) -> dict[str, Any]:
     latest = _version(_call(reg, "GET", f"subjects/{_path(subject)}/versions/latest"))
     try:
-        own = _call(reg, "GET", f"config/{_path(subject)}")
+        own = _object(_call(reg, "GET", f"config/{_path(subject)}"), "a compatibility request")
         compatibility = str(own.get("compatibilityLevel") or default)
     except NotFound:
         compatibility = default
@@ -138,11 +165,47 @@ async def subject_detail(cluster: ClusterConfig, subject: str) -> dict[str, Any]
     reg = require_registry(cluster)
 
     def run() -> dict[str, Any]:
-        numbers = _call(reg, "GET", f"subjects/{_path(subject)}/versions") or []
+        numbers = _list_of(_call(reg, "GET", f"subjects/{_path(subject)}/versions"), int, "the list of versions")
         versions = [_version(_call(reg, "GET", f"subjects/{_path(subject)}/versions/{int(n)}")) for n in numbers]
         return {"subject": subject, "compatibility": _compatibility(reg, subject), "versions": versions}
 
     return await sync_to_async(run, thread_sensitive=False)()
+
+
+# TopicNameStrategy, the serializers' default: a topic's key and value schemas live under these subjects.
+PART_SUFFIXES = (("key", "-key"), ("value", "-value"))
+
+
+def topic_of(subject: str) -> str | None:
+    """The topic a subject belongs to by TopicNameStrategy (``<topic>-key`` / ``<topic>-value``), if so named."""
+    for _, suffix in PART_SUFFIXES:
+        if subject.endswith(suffix) and len(subject) > len(suffix):
+            return subject[: -len(suffix)]
+    return None
+
+
+async def topic_subjects(cluster: ClusterConfig, topic: str) -> tuple[list[dict[str, Any]], str | None]:
+    """The topic's key and value subjects that the registry holds, with their latest version; and a note
+    instead when the registry cannot say (the topic page shows without them). ``[]`` without a registry."""
+    reg = registry_for(cluster)
+    if reg is None:
+        return [], None
+
+    def run() -> list[dict[str, Any]]:
+        found = []
+        for part, suffix in PART_SUFFIXES:
+            subject = f"{topic}{suffix}"
+            try:
+                latest = _version(_call(reg, "GET", f"subjects/{_path(subject)}/versions/latest"))
+            except NotFound:
+                continue
+            found.append({"subject": subject, "part": part, **{k: latest[k] for k in ("version", "id", "type")}})
+        return found
+
+    try:
+        return await sync_to_async(run, thread_sensitive=False)(), None
+    except StreamdeskError as exc:
+        return [], f"The schema registry could not say which subjects this topic has: {exc}"
 
 
 def schema_body(body: dict[str, Any]) -> dict[str, Any]:
@@ -179,6 +242,7 @@ async def check(cluster: ClusterConfig, subject: str, body: dict[str, Any]) -> d
         except NotFound:
             # A subject without versions accepts any first schema.
             return {"compatible": True, "messages": []}
+        found = _object(found, "a compatibility check")
         return {
             "compatible": bool(found.get("is_compatible")),
             "messages": [str(m) for m in found.get("messages") or []],
@@ -199,10 +263,11 @@ async def do_register(actor: audit.Actor, cluster: ClusterConfig, subject: str, 
             raise Conflict(f"The schema is not compatible with {subject}'s latest version: {reasons}")
 
         def register() -> dict[str, Any]:
-            found = _call(reg, "POST", f"subjects/{_path(subject)}/versions", request)
-            schema_id = int(found["id"])
-            mine = _call(reg, "POST", f"subjects/{_path(subject)}", request)
-            return {"id": schema_id, "version": mine.get("version")}
+            found = _object(_call(reg, "POST", f"subjects/{_path(subject)}/versions", request), "a register")
+            if not isinstance(found.get("id"), int):
+                raise BadAnswer("The schema registry answered a register without the schema's id.")
+            mine = _object(_call(reg, "POST", f"subjects/{_path(subject)}", request), "a schema lookup")
+            return {"id": found["id"], "version": mine.get("version")}
 
         return await sync_to_async(register, thread_sensitive=False)()
 
@@ -227,6 +292,7 @@ async def do_set_compatibility(actor: audit.Actor, cluster: ClusterConfig, subje
         found = await sync_to_async(_call, thread_sensitive=False)(
             reg, "PUT", f"config/{_path(subject)}", {"compatibility": value}
         )
+        found = _object(found, "a compatibility change")
         return {"subject": subject, "compatibility": str(found.get("compatibility") or value)}
 
     return await audit.perform(
@@ -240,7 +306,7 @@ async def do_delete_subject(actor: audit.Actor, cluster: ClusterConfig, subject:
     async def run() -> list[int]:
         url = f"subjects/{_path(subject)}" + ("?permanent=true" if permanent else "")
         found = await sync_to_async(_call, thread_sensitive=False)(reg, "DELETE", url)
-        return [int(v) for v in found or []]
+        return [int(v) for v in _list_of(found, int, "a delete")]
 
     return await audit.perform(
         actor, SCHEMA_DELETE, run, cluster=cluster.slug, target=subject, params={"permanent": permanent}

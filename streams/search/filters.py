@@ -30,8 +30,8 @@ def decode(data: bytes | None) -> Any:
 
 def schema_reader(config: Any, topic: str) -> Callable[[str, bytes | None], Any] | None:
     """For a Record's ``schema_data``: (part, raw) -> the schema-decoded data, or None where no schema read it;
-    None for a cluster without a registry."""
-    if not getattr(config, "schema_registry_url", None):
+    None for a cluster without a registry or local decoders."""
+    if not getattr(config, "decodes", False):
         return None
 
     def read(part: str, raw: bytes | None) -> Any:

@@ -65,13 +65,13 @@ def iso_from_ms(stamp_ms: int | None) -> str | None:
 
 def kafka_item(msg: Any, cluster: ClusterConfig | None = None) -> Item:
     """A confluent-kafka Message (no error) as an Item; keys and values decoded by schema when
-    ``cluster`` names a registry (blocking: call it on the consumer's thread)."""
+    ``cluster`` names a registry or local decoders (blocking: call it on the consumer's thread)."""
     raw_key: bytes | None = msg.key()
     raw_value: bytes | None = msg.value()
     kind, stamp = msg.timestamp()
     key = Payload.of(raw_key, TAIL_DISPLAY_LIMIT)
     value = Payload.of(raw_value, TAIL_DISPLAY_LIMIT)
-    if cluster is not None and cluster.schema_registry_url:
+    if cluster is not None and cluster.decodes:
         topic = msg.topic() or ""
         key = decode_payload(cluster, topic, "key", key)
         value = decode_payload(cluster, topic, "value", value)
@@ -101,14 +101,18 @@ def nats_item(
     received: float | None = None,
     stamp_ns: int | None = None,
     system: bool = False,
+    cluster: ClusterConfig | None = None,
 ) -> Item:
     """A NATS message as an Item: ``time`` is the stream's timestamp for JetStream and, since core
-    NATS carries none, the moment the console received it for core subjects."""
+    NATS carries none, the moment the console received it for core subjects. The value is decoded
+    by schema, bound by its subject, when ``cluster`` names a registry or local decoders."""
     if stamp_ns is not None:
         moment = datetime.fromtimestamp(stamp_ns / 1e9, tz=UTC)
     else:
         moment = datetime.fromtimestamp(received if received is not None else 0, tz=UTC)
     value = Payload.of(data, TAIL_DISPLAY_LIMIT)
+    if cluster is not None and cluster.decodes:
+        value = decode_payload(cluster, subject, "value", value)
     shown, header_values, headers_cut = _headers((headers or {}).items())
     body = {
         "subject": subject,

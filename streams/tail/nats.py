@@ -38,6 +38,8 @@ from streams.errors import NotFound, NotSupported, StreamdeskError
 from streams.nats.adapter import NatsAdapter
 from streams.nats.jetstream import valid_name
 from streams.nats.types import as_dict, as_int, rfc3339
+from streams.schemas.decode import framed_ids
+from streams.schemas.registry import registry_for
 from streams.tail.messages import Item, nats_item
 from streams.tail.spec import Start, is_system_subject
 from streams.tail.upstream import ASSUMED_MESSAGE_BYTES, Started, Upstream, UpstreamEvent
@@ -68,6 +70,8 @@ class NatsUpstream(Upstream):
         self._pending: list[tuple[Any, ...]] = []
         self._lost = 0
         self._flush_handle: asyncio.TimerHandle | None = None
+        # Batches waiting for a schema registry lookup, handed on in order (see ``_flush``).
+        self._decoding: asyncio.Task[None] | None = None
         self._watcher: asyncio.Task[None] | None = None
         self._down_since: float | None = None
         self.loop.create_task(self._start())
@@ -138,7 +142,30 @@ class NatsUpstream(Upstream):
         if self.drops_when_behind and self.backlogged():
             self.hand_skipped(len(batch))
             return
+        if self._decoding is not None or self._asks_registry(batch):
+            # A registry lookup blocks for up to a deadline: not on this loop, which every NATS call shares.
+            assert self.nloop is not None
+            self._decoding = self.nloop.create_task(self._hand_decoded(batch, self._decoding))
+            return
         self.hand([self._item(entry) for entry in batch])
+
+    def _asks_registry(self, batch: list[tuple[Any, ...]]) -> bool:
+        """Whether decoding the batch would wait for the schema registry (a framed payload of an id not yet known)."""
+        found = registry_for(self.config)
+        if found is None:
+            return False
+        return any(not found.answers_at_once(schema_id) for schema_id in framed_ids(entry[1] for entry in batch))
+
+    async def _hand_decoded(self, batch: list[tuple[Any, ...]], before: asyncio.Task[None] | None) -> None:
+        try:
+            if before is not None:
+                await asyncio.wait([before])
+            items = await asyncio.get_running_loop().run_in_executor(None, lambda: [self._item(e) for e in batch])
+            if not self.stopped:
+                self.hand(items)
+        finally:
+            if self._decoding is asyncio.current_task():
+                self._decoding = None
 
     def _watch_started(self) -> None:
         self.nloop = asyncio.get_running_loop()
@@ -237,7 +264,14 @@ class CoreUpstream(NatsUpstream):
     def _item(self, entry: tuple[Any, ...]) -> Item:
         subject, data, headers, reply, received = entry
         return nats_item(
-            subject, data, headers, reply=reply, seq=None, received=received, system=is_system_subject(subject)
+            subject,
+            data,
+            headers,
+            reply=reply,
+            seq=None,
+            received=received,
+            system=is_system_subject(subject),
+            cluster=self.config,
         )
 
     def _retry_text(self) -> str:
@@ -430,7 +464,7 @@ class JetStreamUpstream(NatsUpstream):
 
     def _item(self, entry: tuple[Any, ...]) -> Item:
         subject, data, headers, seq, stamp = entry
-        return nats_item(subject, data, headers, reply=None, seq=seq, stamp_ns=stamp)
+        return nats_item(subject, data, headers, reply=None, seq=seq, stamp_ns=stamp, cluster=self.config)
 
     def _check(self) -> None:
         if self.recreating or self.nc is None or not self.nc.is_connected:

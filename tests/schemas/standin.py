@@ -28,6 +28,8 @@ class State:
     compatibility: str = "BACKWARD"
     configs: dict[str, str] = field(default_factory=dict)  # subject -> its own compatibility level
     deleted: set[str] = field(default_factory=set)  # soft-deleted subjects
+    # "GET /schemas/ids/1" -> a body answered with 200 instead: a registry answering the wrong shape.
+    answers: dict[str, Any] = field(default_factory=dict)
 
     def incompatible(self, subject: str, body: dict[str, Any]) -> list[str]:
         """Backward compatibility of Avro records, the common case: a field the reader adds needs a default."""
@@ -90,6 +92,9 @@ class Handler(BaseHTTPRequestHandler):
         state.requests.append(f"{method} {url.path}")
         if state.down:
             self._error(500, 50001, "store error")
+            return
+        if f"{method} {url.path}" in state.answers:
+            self._send(200, state.answers[f"{method} {url.path}"])
             return
         parts = [unquote(p) for p in url.path.strip("/").split("/")]
         query = parse_qs(url.query)

@@ -63,6 +63,8 @@ def test_avro_and_protobuf_keys_and_values_decode_in_the_browser(viewer_client, 
     page = viewer_client.get(f"/clusters/kafka/topics/{unique}/messages", {"from": "beginning"})
     assert page.status_code == 200
     html = page.content.decode()
-    assert "decoded · avro shop.Order" in html and f"{unique}-value v1" in html
+    assert "decoded · avro shop.Order" in html
+    # Which schema, linked to its registry page at that version: subject, version, id.
+    assert f'<a href="/clusters/kafka/schemas/{unique}-value?version=1">{unique}-value</a> v1 · id 1' in html
     assert "customer-9" in html
     assert "Not decoded: schema id 99 is not in the registry" in html

@@ -92,6 +92,7 @@ def test_avro_value_and_key_decode_with_their_schema(standin: StandinRegistry) -
         "subject": "orders-value",
         "version": 1,
         "type": "shop.Order",
+        "file": None,
         "data": {"id": str(2**60), "note": "hi", "blob": "AAE=", "at": 1700000000123, "price": "12.30"},
     }
     got_key = decode(cluster, "orders", "key", key)

@@ -18,6 +18,8 @@ from streams.kafka.lag import group_lag, sort_by_lag
 from streams.kafka.names import parse_configs, validate_topic_name
 from streams.kafka.purge import PurgeRequest
 from streams.kafka.types import TopicInfo, TopicPartitionKey, Watermark
+from streams.schemas import subjects
+from streams.schemas.local import bound_to
 
 
 def _count(info: TopicInfo, marks: Mapping[TopicPartitionKey, Watermark]) -> int | None:
@@ -78,8 +80,8 @@ async def topic_detail(ctx: Ctx) -> dict[str, Any]:
     adapter = ctx.kafka
     info = await adapter.topic(name)
     marks, warning = await read_watermarks(adapter, [info])
-    (configs, details, configs_note), (readers, groups_note) = await asyncio.gather(
-        read_configs(adapter, name), _readers(adapter, info, marks)
+    (configs, details, configs_note), (readers, groups_note), (schemas, schemas_note) = await asyncio.gather(
+        read_configs(adapter, name), _readers(adapter, info, marks), subjects.topic_subjects(ctx.config, name)
     )
     partitions = []
     for p in info.partitions:
@@ -108,6 +110,9 @@ async def topic_detail(ctx: Ctx) -> dict[str, Any]:
         "configs_note": configs_note,
         "groups": readers,
         "groups_note": groups_note,
+        "schemas": schemas,
+        "schemas_note": schemas_note,
+        "decoders": bound_to(ctx.config.decoders, name),
         "warning": warning,
     }
 

@@ -2,17 +2,34 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 from urllib.parse import urlencode
+
+from asgiref.sync import sync_to_async
 
 from console.params import bool_param, datetime_param, int_param
 from console.views.nats.common import subject_param
 from console.web import Ctx, Result, require_confirmation, writes
 from streams import payloads
+from streams.clusters import ClusterConfig
 from streams.errors import InvalidInput
 from streams.nats import actions
+from streams.nats.types import StoredMessage
+from streams.schemas.decode import decode_payload
 
 BROWSE_MAX = 500
+
+
+def decode_stored(cluster: ClusterConfig, messages: list[StoredMessage]) -> list[StoredMessage]:
+    """Each value decoded by schema, bound by its subject (blocking: the registry may be asked once)."""
+    return [replace(m, value=decode_payload(cluster, m.subject, "value", m.value)) for m in messages]
+
+
+async def _decoded(ctx: Ctx, messages: list[StoredMessage]) -> list[StoredMessage]:
+    if not ctx.config.decodes or not messages:
+        return messages
+    return await sync_to_async(decode_stored, thread_sensitive=False)(ctx.config, messages)
 
 
 def _browse_url(ctx: Ctx, **changes: Any) -> str:
@@ -31,6 +48,7 @@ async def messages_data(ctx: Ctx) -> Result:
     limit = int_param(ctx.query, "limit", 50, minimum=1, maximum=BROWSE_MAX)
     assert limit is not None
     browse = await ctx.nats.messages(name, seq=seq, since=since, subject=subject, limit=limit)
+    browse = replace(browse, messages=await _decoded(ctx, browse.messages))
     data = browse.as_api()
     data.update({"seq": seq, "since": since, "subject": subject, "limit": limit})
     start = browse.messages[0].seq if browse.messages else (seq or browse.first_seq)
@@ -50,6 +68,7 @@ async def message_data(ctx: Ctx) -> Result:
     full = bool_param(ctx.query, "full", False)
     limit = payloads.FULL_DISPLAY_LIMIT if full else payloads.DISPLAY_LIMIT
     message = await ctx.nats.message(name, seq, limit=limit)
+    (message,) = await _decoded(ctx, [message])
     data = {"stream": name, "message": message.as_api(), "full": full, "limit": limit}
     return Result(data, page={"message": message})
 

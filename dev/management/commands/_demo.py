@@ -7,11 +7,14 @@ not views). They refuse non-local brokers unless told otherwise, so a stray
 
 from __future__ import annotations
 
+import functools
+import io
 import ipaddress
 import json
 import random
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
@@ -27,6 +30,10 @@ PRODUCTS = [
 ]
 # Weighted: most order events are new orders.
 ORDER_EVENTS = ("created", "created", "paid", "shipped")
+# The demo's schema files; dev/demo/*-decoders.toml bind them to the topics and subjects below.
+SCHEMAS = Path(__file__).resolve().parents[2] / "demo" / "schemas"
+ROOMS = ("LAB", "OFFICE", "SERVER_ROOM")
+CARRIERS = ("dhl", "ups", "postnl", "dpd")
 
 
 @dataclass(frozen=True)
@@ -46,6 +53,16 @@ class DemoNames:
     @property
     def audit_log(self) -> str:
         return f"{self.prefix}audit.log"
+
+    @property
+    def readings(self) -> str:
+        """Plain Avro binary (dev/demo/schemas/reading.avsc)."""
+        return f"{self.prefix}readings"
+
+    @property
+    def shipments(self) -> str:
+        """Plain Protobuf (dev/demo/schemas/shipment.desc, ``demo.ship.Shipment``)."""
+        return f"{self.prefix}shipments"
 
     @property
     def payments_dlq(self) -> str:
@@ -186,3 +203,55 @@ def payment_record(rng: random.Random, number: int) -> bytes:
     """A fixed-layout binary record: not UTF-8, so the console shows it as hex/base64."""
     amount_cents = rng.randint(500, 50_000)
     return b"\x00PAY" + number.to_bytes(4, "big") + amount_cents.to_bytes(4, "big") + bytes([0xFF, 0xFE, 0x80, 0x00])
+
+
+@functools.cache
+def _reading_schema() -> Any:
+    from fastavro import parse_schema
+
+    return parse_schema(json.loads((SCHEMAS / "reading.avsc").read_text()))
+
+
+@functools.cache
+def _shipment_class() -> Any:
+    from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+
+    files = descriptor_pb2.FileDescriptorSet.FromString((SCHEMAS / "shipment.desc").read_bytes())
+    pool = descriptor_pool.DescriptorPool()
+    for proto in files.file:  # protoc lists imports first
+        pool.Add(proto)
+    return message_factory.GetMessageClass(pool.FindMessageTypeByName("demo.ship.Shipment"))
+
+
+def reading(rng: random.Random, number: int) -> tuple[str, bytes]:
+    """A sensor reading as (sensor key, plain Avro binary), written by fastavro."""
+    from fastavro import schemaless_writer
+
+    room = rng.choice(ROOMS)
+    sensor = f"{room.lower().replace('_', '-')}-{rng.randint(1, 3)}"
+    record = {
+        "sensor": sensor,
+        "room": room,
+        "celsius": round(rng.gauss(21, 2), 2),
+        "humidity": round(rng.uniform(30, 60), 1) if rng.random() > 0.2 else None,
+        "at": int(datetime.now(UTC).timestamp() * 1000),
+        "seq": number,
+    }
+    out = io.BytesIO()
+    schemaless_writer(out, _reading_schema(), record)
+    return sensor, out.getvalue()
+
+
+def shipment(rng: random.Random, number: int) -> tuple[str, bytes]:
+    """A shipment as (shipment id key, plain Protobuf), written by the protobuf runtime."""
+    message = _shipment_class()(
+        shipment_id=f"s-{number:05d}",
+        order_id=f"o-{rng.randint(1, max(number, 1)):06d}",
+        carrier=rng.choice(CARRIERS),
+        state=rng.choice([0, 1, 1, 2]),
+        weight_grams=rng.randint(200, 20_000),
+    )
+    for sku, _, _ in rng.sample(PRODUCTS, rng.randint(1, 2)):
+        message.parcels.add(sku=sku, quantity=rng.randint(1, 3))
+    message.sent_at.FromDatetime(datetime.now(UTC).replace(tzinfo=None))
+    return message.shipment_id, bytes(message.SerializeToString())

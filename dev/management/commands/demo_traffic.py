@@ -1,6 +1,7 @@
 """A gentle trickle of demo traffic so a local Streamdesk has something alive to show.
 
-Each tick sends one order to Kafka and one order event to JetStream; now and then a
+Each tick sends one order to Kafka and one order event to JetStream; every few seconds a
+sensor reading (plain Avro) and a shipment (plain Protobuf) to Kafka; now and then a
 payment (and, more rarely, a binary "poison" payment that the demo's ``validate`` managed
 consumer dead-letters), a sensor reading on core NATS, and it answers requests on ``demo.echo``.
 Every few seconds the demo consumers catch up part of the way (group ``billing``
@@ -44,6 +45,8 @@ from dev.management.commands._demo import (
     payment,
     payment_record,
     producer_config,
+    reading,
+    shipment,
 )
 
 logger = logging.getLogger("streamdesk.demo")
@@ -117,6 +120,12 @@ class Traffic:
             if self.number % 20 == 0:
                 # Now and then a poison payment: the demo's validate consumer dead-letters it.
                 self.producer.produce(self.names.payments, value=payment_record(self.rng, self.number), key=customer)
+            if self.number % 3 == 0:
+                sensor, body = reading(self.rng, self.number)
+                self.producer.produce(self.names.readings, value=body, key=sensor)
+            if self.number % 4 == 0:
+                key, body = shipment(self.rng, self.number)
+                self.producer.produce(self.names.shipments, value=body, key=key)
             self.producer.poll(0)
             self.sent["kafka"] += 1
         except (KafkaException, BufferError) as exc:
@@ -125,8 +134,8 @@ class Traffic:
             event = self.rng.choice(ORDER_EVENTS)
             await self.js.publish(f"{self.names.subject_root}.{event}", body, headers={"source": "demo"})
             room = self.rng.choice(["lab", "office", "server-room"])
-            reading = {"room": room, "celsius": round(self.rng.gauss(21, 2), 2)}
-            await self.nc.publish(f"{self.names.sensors}.temperature.{room}", json.dumps(reading).encode())
+            sample = {"room": room, "celsius": round(self.rng.gauss(21, 2), 2)}
+            await self.nc.publish(f"{self.names.sensors}.temperature.{room}", json.dumps(sample).encode())
             if self.number % 10 == 0:
                 # The config bucket's "orders.last" key moves on with the traffic.
                 await self.js.publish(f"$KV.{self.names.config_bucket}.orders.last", str(self.number).encode())

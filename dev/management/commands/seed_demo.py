@@ -30,6 +30,8 @@ from dev.management.commands._demo import (
     payment,
     payment_record,
     producer_config,
+    reading,
+    shipment,
 )
 
 TIMEOUT = 10.0
@@ -167,6 +169,7 @@ def seed_kafka(bootstrap: str, names: DemoNames, rng: random.Random) -> list[str
     admin = AdminClient({"bootstrap.servers": bootstrap, "client.id": "streamdesk-demo", "socket.timeout.ms": 5000})
     existing = set(admin.list_topics(timeout=TIMEOUT).topics)
     wanted = {names.orders: 3, names.payments: 1, names.audit_log: 1, names.payments_dlq: 1}
+    wanted |= {names.readings: 1, names.shipments: 2}
     missing = [NewTopic(name, num_partitions=count, replication_factor=1) for name, count in wanted.items()]
     missing = [topic for topic in missing if topic.topic not in existing]
     created: set[str] = set()
@@ -221,6 +224,16 @@ def produce_seed(bootstrap: str, names: DemoNames, topics: set[str], rng: random
                 key=b"\x00\x01bin-key",
                 headers=[("content-type", b"application/x-payment-record"), ("checksum", rng.randbytes(4))],
             )
+    if names.readings in topics:
+        for number in range(1, 13):
+            sensor, body = reading(rng, number)
+            send(names.readings, body, key=sensor)
+        # A record cut short: the browser shows it raw and says why it does not decode.
+        send(names.readings, reading(rng, 13)[1][:5], key="truncated")
+    if names.shipments in topics:
+        for number in range(1, 9):
+            key, body = shipment(rng, number)
+            send(names.shipments, body, key=key)
     if names.audit_log in topics:
         for line in (
             "ada signed in from 10.0.4.17",
