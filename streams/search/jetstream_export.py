@@ -92,7 +92,7 @@ async def stream(
         except NotFound:
             return
         reader = jr.StreamReader(
-            nc, where, jr.method_for(info, nc._server_info.get("version")), batch=BATCH, max_bytes=MAX_BYTES,
+            nc, where, jr.method_for(info, jr.server_version(nc)), batch=BATCH, max_bytes=MAX_BYTES,
             timeout=timeout,
         )  # fmt: skip
         await reader.open()

@@ -80,6 +80,11 @@ def method_for(info: dict[str, Any], server_version: str | None) -> str:
     return MSG_GET
 
 
+def server_version(nc: NatsClient) -> str | None:
+    info = getattr(nc, "_server_info", None) or {}
+    return str(info.get("version") or "") or None
+
+
 def iso(when: int | str | None) -> str | None:
     """A message's time as ISO 8601 (UTC)."""
     if when is None:

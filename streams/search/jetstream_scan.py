@@ -13,7 +13,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from streams.clusters import ClusterConfig
-from streams.errors import BrokerUnavailable, InvalidInput, NotFound
+from streams.errors import BrokerUnavailable, InvalidInput, NotFound, StreamdeskError
 from streams.nats.adapter import NatsAdapter
 from streams.nats.jetstream import require_name
 from streams.nats.loopthread import LoopThread
@@ -33,6 +33,9 @@ MAX_BYTES = 16 * 1024 * 1024
 # Seconds without a message before the reader asks whether the stream and the server are still there.
 IDLE_SECONDS = 5.0
 SCHEMA_SUBJECTS_CACHED = 1024
+# How often the stream is asked for while batches are worked through, and the failed asks that end a search.
+CHECK_SECONDS = 2.0
+CHECK_MISSES = 2
 
 
 class Stopped(Exception):
@@ -142,10 +145,6 @@ class Session:
     def call(self, factory: Callable[[], Awaitable[T]], timeout: float | None = None) -> T:
         return self.loop.call(factory, (timeout or self.timeout) + 2)
 
-    def server_version(self) -> str | None:
-        info = getattr(self.nc, "_server_info", None) or {}
-        return str(info.get("version") or "") or None
-
     def close(self) -> None:
         try:
             if self.nc is not None and not self.nc.is_closed:
@@ -165,7 +164,7 @@ def open_reader(session: Session, where: jr.Range, *, batch: int, max_bytes: int
         reader = jr.StreamReader(
             session.nc,
             where,
-            jr.method_for(info, session.server_version()),
+            jr.method_for(info, jr.server_version(session.nc)),
             batch=batch,
             max_bytes=max_bytes,
             timeout=session.timeout,
@@ -187,12 +186,37 @@ def run(search: Search, config: ClusterConfig, match: Matcher, limit: int, max_s
     pending: list[SearchResult] = []
     total = search.total
 
+    next_check = time.monotonic() + CHECK_SECONDS
+    misses = 0
+
+    def check() -> None:
+        # Batches already read are worked through after a delete or an outage: ask the server now and then.
+        nonlocal misses
+        if session is None or session.nc is None:
+            return
+        nc = session.nc
+        try:
+            session.call(
+                lambda: jr.api(nc, f"STREAM.INFO.{where.stream}", None, session.timeout, f"Stream {where.stream!r}")
+            )
+        except NotFound:
+            raise jr.StreamGone(f"Stream {where.stream} was deleted during the search") from None
+        except StreamdeskError as exc:
+            misses += 1
+            if misses >= CHECK_MISSES:
+                raise jr.ServerGone(f"NATS stopped answering ({exc.message})") from None
+        else:
+            misses = 0
+
     def tick(force: bool = False) -> bool:
-        nonlocal next_tick, pending
+        nonlocal next_tick, pending, next_check
         now = time.monotonic()
         if not force and now < next_tick:
             return False
         next_tick = now + PROGRESS_SECONDS
+        if not force and now >= next_check:
+            next_check = now + CHECK_SECONDS
+            check()
         if pending:
             SearchResult.objects.bulk_create(pending)
             pending = []
