@@ -3,6 +3,7 @@ a connection and loop thread of its own, each message matched on the task's thre
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -194,11 +195,9 @@ def run(search: Search, config: ClusterConfig, match: Matcher, limit: int, max_s
         nonlocal misses
         if session is None or session.nc is None:
             return
-        nc = session.nc
+        nc, wait = session.nc, session.timeout
         try:
-            session.call(
-                lambda: jr.api(nc, f"STREAM.INFO.{where.stream}", None, session.timeout, f"Stream {where.stream!r}")
-            )
+            session.call(lambda: jr.api(nc, f"STREAM.INFO.{where.stream}", None, wait, f"Stream {where.stream!r}"))
         except NotFound:
             raise jr.StreamGone(f"Stream {where.stream} was deleted during the search") from None
         except StreamdeskError as exc:
@@ -241,7 +240,8 @@ def run(search: Search, config: ClusterConfig, match: Matcher, limit: int, max_s
             try:
                 batch = session.call(lambda: current.next_batch(IDLE_SECONDS), IDLE_SECONDS)
             except (jr.Idle, jr.ReadFailed) as exc:
-                session.call(lambda why=str(exc): current.recover(why), session.timeout * 3)
+                why = str(exc)
+                session.call(functools.partial(current.recover, why), session.timeout * 3)
                 continue
             if not batch:
                 if reader.done:

@@ -109,7 +109,8 @@ def test_viewer_finds_text_and_jq_matches_with_subject_filters(celery_worker, vi
     assert [m["seq"] for m in last["results"]] == [196, 197, 198, 199, 200]
 
     assert AuditEvent.objects.filter(action="nats.stream.search", target=name).count() == 5
-    assert AuditEvent.objects.filter(action="nats.stream.search").first().params["ranges"] == {"seq": [196, 201]}
+    latest = AuditEvent.objects.filter(action="nats.stream.search").first()
+    assert latest is not None and latest.params["ranges"] == {"seq": [196, 201]}
     # The ordered consumer was ephemeral and is gone; nothing durable was made.
     assert no_consumers_left(url, name)
 
