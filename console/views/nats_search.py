@@ -54,7 +54,7 @@ async def export_view(request: HttpRequest, cluster: str, stream: str) -> HttpRe
         access.user, jetstream_export.NATS_EXPORT, cluster=cluster, target=stream, params={**params, "ranges": ranges}
     )
     fmt = params["format"]
-    body = jetstream_export.stream(config, stream, span, params["subject"], match, fmt, bool(params["jq"]))
+    body = jetstream_export.stream(config, stream, span, params, match)
     response = StreamingHttpResponse(
         body, content_type="application/x-ndjson" if fmt == "jsonl" else "text/csv; charset=utf-8"
     )

@@ -8,7 +8,7 @@ import csv
 import io
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from asgiref.sync import sync_to_async
@@ -56,25 +56,26 @@ def csv_row(item: jr.Item, schema_data: Any) -> str:
     return out.getvalue()
 
 
-def lines(batch: list[jr.Item], config: ClusterConfig, match: Matcher, fmt: str, with_time: bool) -> bytes:
+def lines(batch: list[jr.Item], config: ClusterConfig, matches: Callable[[jr.Item], bool], fmt: str) -> bytes:
     """The matching messages of a batch, written out (blocking: a schema may ask its registry)."""
     readers = jetstream_scan.schema_readers(config)
     out: list[str] = []
     for item in batch:
-        schema_data = readers(item[1])
-        if not match(jetstream_scan.record(item, schema_data, with_time)):
+        if not matches(item):
             continue
         if fmt == "jsonl":
             out.append(json.dumps(jetstream_scan.message(item, config, None), ensure_ascii=False, default=str) + "\n")
         else:
-            out.append(csv_row(item, schema_data))
+            out.append(csv_row(item, readers(item[1])))
     return "".join(out).encode()
 
 
 async def stream(
-    config: ClusterConfig, name: str, span: list[int], subject: str | None, match: Matcher, fmt: str, with_time: bool
+    config: ClusterConfig, name: str, span: list[int], params: dict[str, Any], match: Matcher
 ) -> AsyncIterator[bytes]:
     """[span) of the stream, matching messages only; a failure mid-way ends the download where it is."""
+    fmt, subject = params["format"], params["subject"]
+    matches = jetstream_scan.item_matcher(config, params, match)
     if fmt == "csv":
         out = io.StringIO()
         csv.writer(out).writerow(CSV_COLUMNS)
@@ -110,7 +111,7 @@ async def stream(
                 if reader.done:
                     return
                 continue
-            chunk = await write(batch, config, match, fmt, with_time)
+            chunk = await write(batch, config, matches, fmt)
             if chunk:
                 yield chunk
     finally:

@@ -16,6 +16,7 @@ import asyncio
 import base64
 import json
 import logging
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -49,6 +50,8 @@ INACTIVE_SECONDS = 120.0
 # A message-get batch ends after this long, so that a slow server still gives progress.
 MSG_GET_BATCH_SECONDS = 2.0
 MAX_RESTARTS = 3
+# 409s that end one pull request (its bytes or its batch are used up), not the read.
+REQUEST_ENDED = re.compile(r"Message Size Exceeds MaxBytes|Batch Completed", re.IGNORECASE)
 
 # (seq, subject, time: nanoseconds or RFC 3339 text, headers as the client gave them, data)
 Item = tuple[int, str, int | str | None, Any, bytes]
@@ -249,7 +252,11 @@ class StreamReader:
         self._ended = False
         if self._failure and not self._buffer:
             raise ReadFailed(self._failure)
-        taken, self._buffer = self._buffer, []
+        if len(self._buffer) > self.batch:
+            # The request asked ahead came in too before this call: hand out one batch at a time.
+            taken, self._buffer = self._buffer[: self.batch], self._buffer[self.batch :]
+        else:
+            taken, self._buffer = self._buffer, []
         if taken:
             self.next_seq = taken[-1][0] + 1
             self._restarts = 0
@@ -359,7 +366,7 @@ class StreamReader:
         description = headers.get("Description", "")
         if status == "100":  # heartbeat
             return
-        if status in ("404", "408") or (status == "409" and "MaxBytes" in description):
+        if status in ("404", "408") or (status == "409" and REQUEST_ENDED.search(description)):
             # The request ended; the messages it still owed will not come.
             owed = headers.get("Nats-Pending-Messages")
             self._credit = max(0, self._credit - as_int(owed)) if owed is not None else 0

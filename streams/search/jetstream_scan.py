@@ -111,6 +111,27 @@ def record(item: jr.Item, schema_data: Any, with_time: bool) -> Record:
     )
 
 
+def item_matcher(config: ClusterConfig, params: dict[str, Any], match: Matcher) -> Callable[[jr.Item], bool]:
+    """``match`` over a stream message. Where nothing is decoded (no jq, no registry) a text search is
+    ``has_text``'s own test on the raw bytes (a NATS message has no key), without building a Record."""
+    text, expression = params.get("text"), params.get("jq")
+    if not text and not expression:
+        return lambda item: True
+    if text and not expression and not config.schema_registry_url:
+        needle = text.encode()
+
+        def has_text(item: jr.Item) -> bool:
+            if needle in item[4]:
+                return True
+            headers = item[3]
+            return bool(headers) and any(v is not None and needle in v for _, v in jr.header_list(headers))
+
+        return has_text
+    readers = schema_readers(config)
+    with_time = bool(expression)
+    return lambda item: match(record(item, readers(item[1]), with_time))
+
+
 def message(item: jr.Item, config: ClusterConfig, limit: int | None = DISPLAY_LIMIT) -> dict[str, Any]:
     """A stream message in the API's shape (as search results and the JSON Lines export give it)."""
     seq, subject, when, headers, data = item
@@ -179,8 +200,7 @@ def open_reader(session: Session, where: jr.Range, *, batch: int, max_bytes: int
 def run(search: Search, config: ClusterConfig, match: Matcher, limit: int, max_scan: int | None) -> None:
     start, end = (int(x) for x in search.ranges["seq"])
     where = jr.Range(search.target, start, end, search.params.get("subject") or None)
-    with_time = bool(search.params.get("jq"))
-    readers = schema_readers(config)
+    matches = item_matcher(config, search.params, match)
     kept = scanned = matched = 0
     started = time.monotonic()
     next_tick = 0.0
@@ -254,8 +274,7 @@ def run(search: Search, config: ClusterConfig, match: Matcher, limit: int, max_s
                 if max_scan is not None and scanned >= max_scan:
                     break
                 scanned += 1
-                r = record(item, readers(item[1]), with_time)
-                if match(r):
+                if matches(item):
                     matched += 1
                     if kept < limit:
                         pending.append(SearchResult(search=search, index=kept, message=message(item, config)))
