@@ -33,7 +33,7 @@ MESSAGES = int(os.environ.get("STREAMDESK_BENCH_SEARCH_MESSAGES") or 1_000_000)
 STREAM = "BENCH_ORDERS"
 SUBJECTS = 10
 NEEDLE = '"order": 4711,'
-JQ = '.value.amount > 999 and .value.currency == "EUR"'
+JQ = '.value.amount > 990 and .value.currency == "EUR"'
 TARGET_SEARCH = 0.6
 TARGET_EXPORT = 0.4
 TARGET_RSS_MB = 100.0

@@ -137,6 +137,17 @@ def test_until_is_fixed_when_the_search_starts(celery_worker, viewer_client, url
     assert (final["state"], final["scanned"]) == ("done", 3000), final
 
 
+def test_cancel_ends_a_running_search_with_what_it_scanned(celery_worker, viewer_client, url, unique):
+    name = h.create_own_stream(url, unique)
+    fill(url, [(f"{unique}.x", b"m%d" % i, None) for i in range(5000)])
+    search = start(viewer_client, name, {"jq": SLOW})
+    wait_scanning(viewer_client, search)
+    assert viewer_client.post(f"/api/v1/searches/{search}/cancel").status_code == 202
+    final = wait(viewer_client, search)
+    assert final["state"] == "cancelled" and 0 < final["scanned"] < 5000, final
+    assert no_consumers_left(url, name)
+
+
 def test_bad_input_is_a_400_naming_the_field(viewer_client, url, unique):
     name = h.create_own_stream(url, unique)
     api = f"/api/v1/clusters/nats/streams/{name}/search"
