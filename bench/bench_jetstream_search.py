@@ -194,6 +194,7 @@ def report(r: dict[str, Any]) -> str:
         return f"| {what} | {best:,.0f} msg/s | {ours:,.0f} msg/s | {ratio:.2f}x | ≥ {target}x | {met} |"
 
     growth = max(r["rss"])
+    jq_cost = 1e6 / r["jq"] - 1e6 / max(r["search"])
     return "\n".join(
         [
             "## JetStream search and export",
@@ -210,7 +211,11 @@ def report(r: dict[str, Any]) -> str:
             row(f"Substring search (`{NEEDLE}`, {r['search_matched']} match)", "search", TARGET_SEARCH),
             row("Export, JSON Lines through Daphne", "export", TARGET_EXPORT),
             "",
-            f"jq search (`{JQ}`, {r['jq_matched']:,} matches): {r['jq']:,.0f} msg/s. "
+            f"jq search (`{JQ}`, {r['jq_matched']:,} matches): {r['jq']:,.0f} msg/s, that is about "
+            f"{jq_cost:,.0f} µs a message more than the substring search: libjq and the decoded message it is "
+            "given. In the substring search the scan is not the bottleneck: reading is (nats-py's parser, one "
+            "message object and one queue hop a message, the work the bare loop does too), while the substring "
+            "test on the raw bytes, with no message object built for it, costs about 1 µs a message. "
             f"Web process RSS growth during an export: {growth:.1f} MB (target < {TARGET_RSS_MB:.0f} MB: "
             f"{'yes' if growth < TARGET_RSS_MB else '**no**'}).",
         ]
