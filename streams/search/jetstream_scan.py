@@ -7,6 +7,7 @@ import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import nats.errors
@@ -18,7 +19,7 @@ from streams.errors import BrokerUnavailable, InvalidInput, NotFound, Streamdesk
 from streams.nats.adapter import NatsAdapter
 from streams.nats.jetstream import require_name
 from streams.nats.loopthread import LoopThread
-from streams.nats.types import StreamSummary, as_dict, as_int
+from streams.nats.types import StreamSummary, as_dict, as_int, rfc3339
 from streams.payloads import DISPLAY_LIMIT, Payload, header_pairs, headers_api
 from streams.schemas.decode import decode_payload
 from streams.search import jetstream_read as jr
@@ -72,7 +73,9 @@ async def _position(adapter: NatsAdapter, stream: str, where: Any, first: int, a
         if "last" in where:
             return max(first, after - int(where["last"]))
         if "time" in where:
-            body = {"start_time": where["iso"], "next_by_subj": subject or ">"}
+            # The server reads RFC 3339 only; the API takes the other ISO 8601 forms too (+0000, no colon).
+            moment = datetime.fromtimestamp(int(where["time"]) / 1000, tz=UTC)
+            body = {"start_time": rfc3339(moment), "next_by_subj": subject or ">"}
             try:
                 reply = await adapter.api(f"STREAM.MSG.GET.{stream}", body, what=f"Stream {stream!r} at {where['iso']}")
             except NotFound:

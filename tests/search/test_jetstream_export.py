@@ -6,6 +6,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+import time
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -57,6 +59,28 @@ def test_viewer_exports_a_filtered_range_as_jsonl_and_csv(viewer, viewer_client:
     assert event.params["subject"] == f"{unique}.b"
     # The export's ordered consumer is gone with it.
     assert h.stream_info(url, name)["state"]["consumer_count"] == 0
+
+
+def test_a_time_range_is_read_from_the_first_message_at_or_after_it(viewer_client: Client, url, unique):
+    name = h.create_own_stream(url, unique)
+    h.publish(url, [(f"{unique}.x", b"early %d" % i, None) for i in range(3)])
+    time.sleep(0.05)
+    middle = datetime.now(UTC)
+    time.sleep(0.05)
+    h.publish(url, [(f"{unique}.x", b"late %d" % i, None) for i in range(4)])
+    time.sleep(0.05)
+    after = datetime.now(UTC)
+    api = f"/api/v1/clusters/nats/streams/{name}/export"
+    for since in (
+        middle.isoformat(),
+        middle.strftime("%Y-%m-%dT%H:%M:%S.%f+0000"),
+        middle.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+    ):
+        lines = body(viewer_client.get(api, {"from": f"time:{since}"})).splitlines()
+        assert [json.loads(x)["seq"] for x in lines] == [4, 5, 6, 7], since
+    assert body(viewer_client.get(api, {"from": f"time:{after.isoformat()}"})) == ""
+    bounded = body(viewer_client.get(api, {"until": f"time:{middle.isoformat()}"})).splitlines()
+    assert [json.loads(x)["seq"] for x in bounded] == [1, 2, 3]
 
 
 def test_bad_input_is_a_400_and_a_missing_stream_a_404(viewer_client: Client, url, unique):
