@@ -184,6 +184,11 @@ class StreamReader:
         self._last = where.start - 1  # the last sequence buffered
         self._restarts = 0
 
+    @property
+    def buffered(self) -> int:
+        """Messages read and not yet handed out."""
+        return len(self._buffer)
+
     # -- opening, closing, recovering -------------------------------------------------------------
 
     async def open(self) -> None:

@@ -272,7 +272,7 @@ def run(search: Search, config: ClusterConfig, match: Matcher, limit: int, max_s
                 continue
             if current.pending is not None:
                 # The server's count of what is left narrows the fraction done (a subject filter, gaps).
-                total = min(total, scanned + len(batch) + current.pending) or total
+                total = min(total, scanned + len(batch) + current.buffered + current.pending) or total
             for item in batch:
                 if max_scan is not None and scanned >= max_scan:
                     break
