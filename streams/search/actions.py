@@ -15,6 +15,7 @@ from streams.search.filters import compile_jq
 from streams.search.models import Search, SearchResult
 
 KAFKA_SEARCH = "kafka.topic.search"
+NATS_SEARCH = "nats.stream.search"
 DEFAULT_LIMIT = 500
 MAX_LIMIT = 10_000
 
@@ -62,7 +63,8 @@ def _where(value: Any, name: str, words: tuple[str, ...], keys: tuple[str, ...])
         return value
     if isinstance(value, dict) and len(value) == 1:
         (key, v), *_ = value.items()
-        if key in ("offset", "last") and key in keys and isinstance(v, int) and not isinstance(v, bool) and v >= 0:
+        counted = key in ("offset", "last", "seq")
+        if counted and key in keys and isinstance(v, int) and not isinstance(v, bool) and v >= 0:
             return {key: v}
         if key == "time" and key in keys and isinstance(v, str):
             try:
@@ -100,6 +102,62 @@ async def do_start_kafka_search(user: User, cluster: ClusterConfig, topic: str, 
         await Search.objects.filter(pk=search.pk).aupdate(state=Search.State.FAILED, error=f"Could not queue: {exc}")
         raise BrokerUnavailable(f"The search could not be handed to a Celery worker: {exc}") from exc
     return search
+
+
+def parse_stream_params(body: dict[str, Any]) -> dict[str, Any]:
+    """A JetStream search body: positions in stream sequences, an optional subject filter instead of partitions."""
+    from streams.nats.subjects import validate_subject
+
+    common = parse_params({k: v for k, v in body.items() if k not in ("from", "until", "partitions")})
+    subject = body.get("subject")
+    if subject is not None:
+        if not isinstance(subject, str):
+            raise InvalidInput("subject must be a subject filter or null.", field="subject")
+        subject = subject.strip() or None
+        problem = validate_subject(subject) if subject else None
+        if problem:
+            raise InvalidInput(f"subject is not a valid subject filter: {problem}.", field="subject")
+    return {
+        "from": _where(body.get("from", "beginning"), "from", ("beginning", "now"), ("seq", "last", "time")),
+        "until": _where(body.get("until"), "until", ("now",), ("seq", "time")),
+        "subject": subject,
+        **{k: common[k] for k in ("text", "jq", "limit", "max_scan")},
+    }
+
+
+async def do_start_stream_search(user: User, cluster: ClusterConfig, stream: str, params: dict[str, Any]) -> Search:
+    from streams import registry
+    from streams.search import jetstream_scan
+
+    span = await jetstream_scan.resolve_range(
+        registry.nats(cluster), stream, params["from"], params["until"], params["subject"]
+    )
+    ranges = {"seq": span}
+    search = await Search.objects.acreate(
+        cluster=cluster.slug,
+        kind="nats",
+        target=stream,
+        params=params,
+        ranges=ranges,
+        total=span[1] - span[0],
+        created_by=user,
+    )
+    await audit.record(user, NATS_SEARCH, cluster=cluster.slug, target=stream, params={**params, "ranges": ranges})
+    await _enqueue(search)
+    return search
+
+
+async def _enqueue(search: Search) -> None:
+    def enqueue() -> None:
+        from streams.search.tasks import run_search
+
+        run_search.delay(search.pk)
+
+    try:
+        await sync_to_async(enqueue)()
+    except Exception as exc:
+        await Search.objects.filter(pk=search.pk).aupdate(state=Search.State.FAILED, error=f"Could not queue: {exc}")
+        raise BrokerUnavailable(f"The search could not be handed to a Celery worker: {exc}") from exc
 
 
 async def get_search(user: User, search_id: int) -> Search:

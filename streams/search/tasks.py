@@ -8,7 +8,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from streams import registry
-from streams.search import kafka_scan
+from streams.search import jetstream_scan, kafka_scan
 from streams.search.filters import matcher
 from streams.search.models import Search
 
@@ -24,9 +24,11 @@ def run_search(search_id: int) -> None:
         return
     params = search.params
     try:
-        config = registry.get_config(search.cluster, "kafka")
+        kind = "nats" if search.kind == "nats" else "kafka"
+        config = registry.get_config(search.cluster, kind)
         match = matcher(params.get("text"), params.get("jq"))
-        kafka_scan.run(search, config, match, int(params.get("limit") or 500), params.get("max_scan"))
+        scan = jetstream_scan.run if kind == "nats" else kafka_scan.run
+        scan(search, config, match, int(params.get("limit") or 500), params.get("max_scan"))
     except SoftTimeLimitExceeded:
         Search.objects.filter(pk=search_id).update(
             state=Search.State.FAILED,

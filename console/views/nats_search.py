@@ -1,0 +1,100 @@
+"""JetStream search and export: a search started on a stream (a read, though a POST), and a
+stream range as a download. Progress and results are the searches' own endpoints (``search``)."""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from django.contrib.auth.decorators import login_not_required
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
+from django.http.response import HttpResponseBase
+from django.urls import URLPattern, path, reverse
+from django.views.decorators.csrf import csrf_exempt
+
+from console.access import Forbidden, request_access, require
+from console.web import Ctx, Result, endpoint, error_page, json_error, reads
+from streams import audit, registry
+from streams.errors import StreamdeskError
+from streams.search import actions, export, filters, jetstream_export, jetstream_scan
+
+
+@reads
+async def start_stream_search(ctx: Ctx) -> Result:
+    params = actions.parse_stream_params(ctx.body())
+    search = await actions.do_start_stream_search(ctx.user, ctx.config, ctx.args["stream"], params)
+    return Result({"search": search.pk, "url": reverse("api-search", args=[search.pk])}, status=202)
+
+
+urlpatterns: list[URLPattern] = [
+    *endpoint(
+        "clusters/<slug:cluster>/streams/<str:stream>/search", name="nats-search", kind="nats", post=start_stream_search
+    ),
+]
+
+
+async def export_view(request: HttpRequest, cluster: str, stream: str) -> HttpResponseBase:
+    """A stream range as a download, paced by the client (see console.backpressure)."""
+    try:
+        access = await request_access(request)
+        if not access.authenticated:
+            return json_error("Authentication required.", 401)
+        await require(access.user, write=False)
+        config = await registry.aget_config(cluster, "nats")
+        params = jetstream_export.parse_query(request.GET)
+        span = await jetstream_scan.resolve_range(
+            registry.nats(config), stream, params["from"], params["until"], params["subject"]
+        )
+        match = filters.matcher(params["text"], params["jq"])
+    except Forbidden as exc:
+        return json_error(exc.message, 403)
+    except StreamdeskError as exc:
+        return json_error(exc.message, exc.status, exc.field)
+    ranges = {"seq": span}
+    await audit.record(
+        access.user, jetstream_export.NATS_EXPORT, cluster=cluster, target=stream, params={**params, "ranges": ranges}
+    )
+    fmt = params["format"]
+    body = jetstream_export.stream(config, stream, span, params, match)
+    response = StreamingHttpResponse(
+        body, content_type="application/x-ndjson" if fmt == "jsonl" else "text/csv; charset=utf-8"
+    )
+    response["Content-Disposition"] = f"attachment; filename*=UTF-8''{quote(stream, safe='')}.{fmt}"
+    return response
+
+
+_export = login_not_required(csrf_exempt(export_view))
+urlpatterns += [
+    path("api/v1/clusters/<slug:cluster>/streams/<str:stream>/export", _export, name="api-nats-export"),
+    path("clusters/<slug:cluster>/streams/<str:stream>/export", _export, name="nats-export"),
+]
+
+
+async def search_form(request: HttpRequest, cluster: str, stream: str) -> HttpResponse:
+    """The stream page's search form (the export form's fields, ``from=seq:N`` and so on): starts the
+    search and shows its status, which the API's search endpoint gives."""
+    if request.method != "POST":
+        return HttpResponse(status=405, headers={"Allow": "POST"})
+    user = await request.auser()
+    try:
+        await require(user, write=False)
+        config = await registry.aget_config(cluster, "nats")
+        form = request.POST
+        limit = form.get("limit") or None
+        body = {
+            "from": export._where(form.get("from"), "from") or "beginning",
+            "until": export._where(form.get("until"), "until"),
+            "subject": form.get("subject") or None,
+            "text": form.get("text") or None,
+            "jq": form.get("jq") or None,
+            "limit": int(limit) if limit and limit.isdigit() else limit,
+        }
+        params = actions.parse_stream_params(body)
+        search = await actions.do_start_stream_search(user, config, stream, params)  # type: ignore[arg-type]
+    except Forbidden as exc:
+        return await error_page(request, exc.message, 403)
+    except StreamdeskError as exc:
+        return await error_page(request, exc.message, exc.status, exc.field)
+    return HttpResponseRedirect(reverse("api-search", args=[search.pk]))
+
+
+urlpatterns += [path("clusters/<slug:cluster>/streams/<str:stream>/search", search_form, name="nats-search-form")]

@@ -1,0 +1,121 @@
+"""A stream range written out as JSON Lines or CSV, read in batches on a connection of its own;
+the next batch is asked for only when the last one has been written (and, under Daphne, the
+write buffer has drained: console.backpressure)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+
+from streams.clusters import ClusterConfig
+from streams.errors import InvalidInput, NotFound
+from streams.search import actions, jetstream_scan
+from streams.search import jetstream_read as jr
+from streams.search.export import FORMATS, _text, _where
+from streams.search.filters import Matcher
+
+logger = logging.getLogger("streams.search")
+
+NATS_EXPORT = "nats.stream.export"
+# Messages and bytes per batch; two batches at most are held ahead of the client.
+BATCH = 500
+MAX_BYTES = 1024 * 1024
+IDLE_SECONDS = 5.0
+CSV_COLUMNS = ["seq", "subject", "timestamp", "value", "headers"]
+
+
+def parse_query(query: Any) -> dict[str, Any]:
+    fmt = query.get("format") or "jsonl"
+    if fmt not in FORMATS:
+        raise InvalidInput("format must be jsonl or csv.", field="format")
+    body = {
+        "from": _where(query.get("from"), "from") or "beginning",
+        "until": _where(query.get("until"), "until"),
+        "subject": query.get("subject") or None,
+        "text": query.get("text") or None,
+        "jq": query.get("jq") or None,
+    }
+    params = actions.parse_stream_params(body)
+    return {"format": fmt, **{k: params[k] for k in ("from", "until", "subject", "text", "jq")}}
+
+
+def csv_row(item: jr.Item, schema_data: Any) -> str:
+    seq, subject, when, headers, data = item
+    decoded = schema_data("value", data) if schema_data is not None else None
+    value = _text(data) if decoded is None else json.dumps(decoded, default=str, ensure_ascii=False)
+    pairs = {name: _text(v) for name, v in jr.header_list(headers)}
+    out = io.StringIO()
+    csv.writer(out).writerow([seq, subject, jr.iso(when), value, json.dumps(pairs, ensure_ascii=False)])
+    return out.getvalue()
+
+
+def lines(batch: list[jr.Item], config: ClusterConfig, matches: Callable[[jr.Item], bool], fmt: str) -> bytes:
+    """The matching messages of a batch, written out (blocking: a schema may ask its registry)."""
+    readers = jetstream_scan.schema_readers(config)
+    out: list[str] = []
+    for item in batch:
+        if not matches(item):
+            continue
+        if fmt == "jsonl":
+            out.append(json.dumps(jetstream_scan.message(item, config, None), ensure_ascii=False, default=str) + "\n")
+        else:
+            out.append(csv_row(item, readers(item[1])))
+    return "".join(out).encode()
+
+
+async def stream(
+    config: ClusterConfig, name: str, span: list[int], params: dict[str, Any], match: Matcher
+) -> AsyncIterator[bytes]:
+    """[span) of the stream, matching messages only; a failure mid-way ends the download where it is."""
+    fmt, subject = params["format"], params["subject"]
+    matches = jetstream_scan.item_matcher(config, params, match)
+    if fmt == "csv":
+        out = io.StringIO()
+        csv.writer(out).writerow(CSV_COLUMNS)
+        yield out.getvalue().encode()
+    where = jr.Range(name, int(span[0]), int(span[1]), subject)
+    if where.start >= where.end:
+        return
+    timeout = settings.BROKER_TIMEOUT_SECONDS
+    nc = await jr.connect(config, timeout)
+    reader: jr.StreamReader | None = None
+    write = sync_to_async(lines, thread_sensitive=False)
+    try:
+        try:
+            info = await jr.api(nc, f"STREAM.INFO.{name}", None, timeout, f"Stream {name!r}")
+        except NotFound:
+            return
+        reader = jr.StreamReader(
+            nc, where, jr.method_for(info, jr.server_version(nc)), batch=BATCH, max_bytes=MAX_BYTES,
+            timeout=timeout,
+        )  # fmt: skip
+        await reader.open()
+        while True:
+            try:
+                batch = await reader.next_batch(IDLE_SECONDS)
+            except (jr.Idle, jr.ReadFailed) as exc:
+                try:
+                    await reader.recover(str(exc))
+                except (jr.StreamGone, jr.ServerGone) as gone:
+                    logger.info("export of %s stopped: %s", name, gone)
+                    return
+                continue
+            if not batch:
+                if reader.done:
+                    return
+                continue
+            chunk = await write(batch, config, matches, fmt)
+            if chunk:
+                yield chunk
+    finally:
+        if reader is not None:
+            await reader.close()
+        if not nc.is_closed:
+            await nc.close()
