@@ -11,11 +11,13 @@ import base64
 from collections.abc import Mapping
 from typing import Any
 
+from asgiref.sync import sync_to_async
 from django.urls import URLPattern, reverse
 
+from console.access import audit_unmasked, read_mask
 from console.params import choice_param, float_param, int_param, str_param
 from console.web import Ctx, Result, action, endpoint, writes
-from streams import payloads
+from streams import masking, payloads
 from streams.errors import InvalidInput
 from streams.kafka.names import validate_topic_name
 from streams.kafka.types import ReadRange
@@ -25,6 +27,7 @@ from streams.publish import actions
 from streams.publish.message import ENCODINGS, KEY_ENCODINGS, PLACEHOLDERS, Generator, Outgoing, encode, parse_headers
 from streams.publish.models import MessageTemplate, Target
 from streams.publish.nats import MAX_REQUEST_TIMEOUT, MODES, nats_headers
+from streams.schemas.decode import decode_payload
 
 TEXT_LIMIT = 1024 * 1024
 
@@ -231,16 +234,45 @@ async def _prefill(ctx: Ctx, kind: str, topic: str | None) -> dict[str, Any]:
         partition = int_param(query, "from_partition", 0, minimum=0)
         offset = int_param(query, "from_offset", None, minimum=0)
         assert partition is not None and offset is not None
-        fields.update(_editable(await _stored_kafka(ctx, topic, partition, offset)))
+        stored = await _stored_kafka(ctx, topic, partition, offset)
+        shown, masked = await _as_seen(ctx, stored, topic, "topics", topic, [("topics", topic)])
+        fields.update(_editable(shown), masked=masked or None)
     elif kind == Target.NATS and query.get("from_seq"):
         seq = int_param(query, "from_seq", None, minimum=1)
         assert seq is not None
-        subject, message = await _stored_nats(ctx, str_param(query, "from_stream", max_length=255), seq)
-        fields.update(_editable(message), subject=subject, mode="jetstream")
+        stream = str_param(query, "from_stream", max_length=255)
+        subject, message = await _stored_nats(ctx, stream, seq)
+        resources = [("streams", stream), ("subjects", subject)]
+        shown, masked = await _as_seen(ctx, message, subject, "streams", stream, resources)
+        fields.update(_editable(shown), subject=subject, mode="jetstream", masked=masked or None)
     headers = fields.get("headers")
     if isinstance(headers, list):
         fields["headers"] = "\n".join(f"{n}: {v}" for n, v in headers)
     return {k: v for k, v in fields.items() if v is not None}
+
+
+async def _as_seen(
+    ctx: Ctx, message: Outgoing, name: str, kind: str, resource: str, resources: list[tuple[str, str]]
+) -> tuple[Outgoing, bool]:
+    """A stored message as the form may show it to this user: masked where rules cover it and the
+    user may not unmask (the form then says so), as read (and audited) otherwise."""
+    mask = await read_mask(ctx.user, ctx.slug, kind, resource)
+    rules = mask.covering(*resources)
+    await audit_unmasked(ctx.user, mask, kind, resource, "publish form")
+    if not rules:
+        return message, False
+
+    def run() -> tuple[Outgoing, bool]:
+        def part(which: str, raw: bytes | None) -> Payload:
+            return masking.mask_payload(decode_payload(ctx.config, name, which, Payload.of(raw, None)), rules)
+
+        key, value = part("key", message.key), part("value", message.value)
+        headers = [(n, masking.mask_header(n, Payload.of(v, None), rules)) for n, v in message.headers]
+        changed = key.masked or value.masked or any(p.masked for _, p in headers)
+        shown = Outgoing(key=key.raw, value=value.raw, headers=tuple((n, p.raw or b"") for n, p in headers))
+        return shown, changed
+
+    return await sync_to_async(run, thread_sensitive=False)()
 
 
 def _editable(message: Outgoing) -> dict[str, Any]:

@@ -7,7 +7,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.utils import timezone
 
-from streams import registry
+from streams import masking, registry
 from streams.search import kafka_scan
 from streams.search.filters import matcher
 from streams.search.models import Search
@@ -26,7 +26,9 @@ def run_search(search_id: int) -> None:
     try:
         config = registry.get_config(search.cluster, "kafka")
         match = matcher(params.get("text"), params.get("jq"))
-        kafka_scan.run(search, config, match, int(params.get("limit") or 500), params.get("max_scan"))
+        # The rules that covered the topic for its user, as they were when it started.
+        rules = masking.from_specs(params.get("mask") or ())
+        kafka_scan.run(search, config, match, int(params.get("limit") or 500), params.get("max_scan"), rules)
     except SoftTimeLimitExceeded:
         Search.objects.filter(pk=search_id).update(
             state=Search.State.FAILED,

@@ -24,6 +24,7 @@ from typing import Any
 
 from django.conf import settings
 
+from streams import masking
 from streams.clusters import ClusterConfig
 from streams.errors import InvalidInput, StreamdeskError
 from streams.tail.messages import Item
@@ -82,6 +83,19 @@ class Upstream:
         self.owner: Any = None
 
     # -- the reading side (any thread) -------------------------------------------------
+
+    def mask_rules(self, subject: str | None = None) -> tuple[masking.Rule, ...]:
+        """The masking rules covering a message of this source (on ``subject``, for NATS): every
+        item carries them, and each socket that masks masks it (see ``Item.masked``)."""
+        rules = masking.active()
+        if not rules:
+            return ()
+        slug, name = self.config.slug, self.spec.name
+        if self.spec.source == "topic":
+            return rules.covering(slug, ("topics", name))
+        if self.spec.source == "stream":
+            return rules.covering(slug, ("streams", name), ("subjects", subject or ""))
+        return rules.covering(slug, ("subjects", subject or name))
 
     @property
     def private(self) -> bool:

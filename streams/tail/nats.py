@@ -237,7 +237,14 @@ class CoreUpstream(NatsUpstream):
     def _item(self, entry: tuple[Any, ...]) -> Item:
         subject, data, headers, reply, received = entry
         return nats_item(
-            subject, data, headers, reply=reply, seq=None, received=received, system=is_system_subject(subject)
+            subject,
+            data,
+            headers,
+            reply=reply,
+            seq=None,
+            received=received,
+            system=is_system_subject(subject),
+            rules=self.mask_rules(subject),
         )
 
     def _retry_text(self) -> str:
@@ -430,7 +437,7 @@ class JetStreamUpstream(NatsUpstream):
 
     def _item(self, entry: tuple[Any, ...]) -> Item:
         subject, data, headers, seq, stamp = entry
-        return nats_item(subject, data, headers, reply=None, seq=seq, stamp_ns=stamp)
+        return nats_item(subject, data, headers, reply=None, seq=seq, stamp_ns=stamp, rules=self.mask_rules(subject))
 
     def _check(self) -> None:
         if self.recreating or self.nc is None or not self.nc.is_connected:

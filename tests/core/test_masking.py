@@ -14,6 +14,8 @@ from streams import masking
 from streams.masking import MaskingError, Rule, mask_header, mask_payload, mask_tree
 from streams.payloads import Payload
 from streams.schemas.decode import Decoded, DecodeResult
+from streams.tail.messages import nats_item
+from streams.tail.subscriber import Limits, Subscriber
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -290,3 +292,43 @@ def test_mask_tree_answers_unchanged_data_as_the_same_object():
     data = {"a": [1, {"b": "c"}]}
     out, changed = mask_tree(data, rules({"fields": ["zzz"]}))
     assert out is data and not changed
+
+
+# ---- the tail: masked once per message, per socket after the hub ---------------------------------
+
+
+async def _never(text: str) -> None:
+    raise AssertionError("not started")
+
+
+def test_a_tail_item_is_masked_once_for_every_socket_that_masks():
+    covering = rules({"fields": ["email"]})
+    item = nats_item("users.new", b'{"email": "a@x", "n": 1}', {"x-email": "a@x"}, reply=None, seq=None, rules=covering)
+    plain = nats_item("users.new", b'{"email": "b@x"}', None, reply=None, seq=None)
+    seen: list[str] = []
+    masked_one = Subscriber(_never, limits=Limits(), mask=True)
+    masked_two = Subscriber(_never, limits=Limits(), mask=True)
+    unmasked = Subscriber(_never, limits=Limits(), on_covered=lambda: seen.append("covered"))
+    for sub in (masked_one, masked_two, unmasked):
+        sub.offer([item, plain, item])
+    assert item.masked() is item.masked()
+    shown = json.loads(masked_one.buffer[0])
+    assert shown["value"] == {"text": '{"email": "***", "n": 1}', "base64": None, "masked": True}
+    assert masked_one.buffer[0] is masked_two.buffer[0] is item.masked().json
+    assert json.loads(masked_one.buffer[1])["value"]["text"] == '{"email": "b@x"}'
+    assert json.loads(unmasked.buffer[0])["value"]["text"] == '{"email": "a@x", "n": 1}'
+    # Audited once per subscription, not per message.
+    assert seen == ["covered"]
+
+
+def test_a_tail_filter_runs_on_the_masked_view():
+    covering = rules({"fields": ["email"]})
+    item = nats_item("u", b'{"email": "a@x"}', None, reply=None, seq=None, rules=covering)
+    masked = Subscriber(_never, needle=b"a@x", limits=Limits(), mask=True)
+    unmasked = Subscriber(_never, needle=b"a@x", limits=Limits())
+    masked.offer([item])
+    unmasked.offer([item])
+    assert (masked.matched, unmasked.matched) == (0, 1)
+    stars = Subscriber(_never, needle=b'"***"', limits=Limits(), mask=True)
+    stars.offer([item])
+    assert stars.matched == 1

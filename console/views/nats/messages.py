@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 from urllib.parse import urlencode
 
+from console.access import audit_unmasked, read_mask
 from console.params import bool_param, datetime_param, int_param
 from console.views.nats.common import subject_param
 from console.web import Ctx, Result, require_confirmation, writes
 from streams import payloads
 from streams.errors import InvalidInput
+from streams.masking import Mask
 from streams.nats import actions
+from streams.nats.types import StoredMessage
 
 BROWSE_MAX = 500
 
@@ -19,6 +23,11 @@ def _browse_url(ctx: Ctx, **changes: Any) -> str:
     query = {k: v for k, v in ctx.query.items() if k not in ("seq", "since", "full")}
     query.update({k: v for k, v in changes.items() if v is not None})
     return f"?{urlencode(query)}"
+
+
+def _masked(mask: Mask, stream: str, message: StoredMessage) -> StoredMessage:
+    """A stored message as its reader sees it: rules may name the stream or the message's subject."""
+    return mask.message(message, ("streams", stream), ("subjects", message.subject))
 
 
 async def messages_data(ctx: Ctx) -> Result:
@@ -31,6 +40,9 @@ async def messages_data(ctx: Ctx) -> Result:
     limit = int_param(ctx.query, "limit", 50, minimum=1, maximum=BROWSE_MAX)
     assert limit is not None
     browse = await ctx.nats.messages(name, seq=seq, since=since, subject=subject, limit=limit)
+    mask = await read_mask(ctx.user, ctx.slug, "streams", name)
+    browse = replace(browse, messages=[_masked(mask, name, m) for m in browse.messages])
+    await audit_unmasked(ctx.user, mask, "streams", name, "browse")
     data = browse.as_api()
     data.update({"seq": seq, "since": since, "subject": subject, "limit": limit})
     start = browse.messages[0].seq if browse.messages else (seq or browse.first_seq)
@@ -50,6 +62,9 @@ async def message_data(ctx: Ctx) -> Result:
     full = bool_param(ctx.query, "full", False)
     limit = payloads.FULL_DISPLAY_LIMIT if full else payloads.DISPLAY_LIMIT
     message = await ctx.nats.message(name, seq, limit=limit)
+    mask = await read_mask(ctx.user, ctx.slug, "streams", name)
+    message = _masked(mask, name, message)
+    await audit_unmasked(ctx.user, mask, "streams", name, "message")
     data = {"stream": name, "message": message.as_api(), "full": full, "limit": limit}
     return Result(data, page={"message": message})
 
