@@ -139,6 +139,12 @@ class Upstream:
         return max(0, min(most, (messages - self.unhanded()) // 2, size // ASSUMED_MESSAGE_BYTES))
 
     def hand(self, items: list[Item]) -> None:
+        if any(subscriber.mask for subscriber in list(self.subscribers)):
+            # Masked here, on the reading side, while a socket that masks is watching: the web loop
+            # then only picks the form each socket sees (one joining later masks on the loop).
+            for item in items:
+                if item.rules:
+                    item.masked()
         size = sum(item.size for item in items)
         self.handed_items += len(items)
         self.handed_bytes += size
