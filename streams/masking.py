@@ -15,11 +15,14 @@ masked. A payload that is not text (and not decoded by a schema) is redacted who
 is JSON that cannot be read whole (cut at the display limit, or nested too deep) when a
 rule names fields in it: a field that cannot be found cannot be known to be absent.
 
-Patterns are compiled once, at start-up, and refused when they can backtrack without
-bound: Python's ``re`` has no timeout, so nested quantifiers (``(a+)+``), quantified
-alternations (``(ab|a)*``), backreferences and two unbounded repeats that can match the
-same characters with nothing required between them (``\\d+\\d*``, ``\\d+\\s*\\d+``) are start-up
-errors. Ordinary patterns (``\\d{4}[ -]?\\d{4}``, ``[\\w.+-]+@[\\w-]+\\.\\w+``) pass.
+Patterns are compiled once, at start-up, and refused when they could make masking slow on
+hostile data: Python's ``re`` has no timeout (and the ``regex`` package, which has one, is not a
+dependency), so unbounded repeats (``+``, ``*``, ``{n,}``: even ``[\\w.]+@`` reads each start of a
+long value to its end, minutes on a 64 KB value), repeats of more than ``MAX_REPEAT``, nested
+quantifiers (``(a{1,9}){1,9}``), quantified alternations (``(ab|a){0,9}``), backreferences and two
+long variable repeats that can match the same characters with nothing required between them
+are start-up errors. Bounded patterns (``\\d{4}[ -]?\\d{4}``, ``[\\w.+-]{1,64}@[\\w-]{1,63}\\.\\w{2,63}``)
+pass, and take tens of milliseconds at most on a hostile 64 KB value.
 
 Pure: no Django here but ``active()``, which reads the rules the settings loaded. Whether a
 user may see through the rules is not decided here: ``console.access.may_unmask`` answers that.
@@ -47,6 +50,8 @@ RESOURCE_TYPES = ("topics", "subjects", "streams", "kv_buckets")
 RULE_KEYS = {"clusters", "fields", "pattern", "replace", *RESOURCE_TYPES}
 DEFAULT_REPLACE = "***"
 MAX_PATTERN_LENGTH = 1000
+# The most a repeat in a pattern may match: the work per value grows with it (and with the value's length).
+MAX_REPEAT = 128
 MAX_REPLACE_LENGTH = 256
 MAX_RULES = 1000
 _CACHE_SIZE = 4096
@@ -173,14 +178,16 @@ def _children(op: Any, arg: Any) -> list[Any]:
 
 
 _ADJACENT = (
-    "two unbounded repeats that can match the same characters follow each other with nothing required "
-    "between them (such as \\d+\\d*, \\d+\\s*\\d+ or .*.*); join them into one"
+    "two repeats of varying length that can match the same characters follow each other with nothing "
+    "required between them (such as \\d{1,64}\\d{0,64} or .{0,99}.{0,99}); join them into one"
 )
+# A variable repeat spanning more than this many lengths counts for the check above.
+_ADJACENT_SPAN = 16
 
 
 class _Sequence:
-    """Walks one sequence of a pattern. ``pending``: the characters the unbounded repeats seen since
-    the last required element can match (None: any); False while there are none."""
+    """Walks one sequence of a pattern. ``pending``: the characters that the long variable repeats seen
+    since the last required element can match (None: any); False while there are none."""
 
     def __init__(self) -> None:
         self.pending: set[str] | bool | None = False  # never True
@@ -190,7 +197,7 @@ class _Sequence:
             if op in (sre_c.GROUPREF, sre_c.GROUPREF_EXISTS):
                 raise MaskingError("backreferences are not allowed in a masking pattern")
             if op is sre_c.SUBPATTERN:
-                self.walk(arg[3])  # a group is its contents, in line: (\d+)\s*(\d+) as \d+\s*\d+
+                self.walk(arg[3])  # a group is its contents, in line: (\d{1,64})\s?(\d{1,64}) as one sequence
                 continue
             if op in _REPEATS:
                 self._repeat(*arg)
@@ -201,13 +208,21 @@ class _Sequence:
                 _Sequence().walk(sub)
 
     def _repeat(self, low: int, high: int, body: Any) -> None:
+        if high == sre_c.MAXREPEAT:
+            raise MaskingError(
+                "unbounded repeats (+, *, {n,}) are not allowed: each start in a long value would read to its "
+                f"end, which takes minutes on a hostile 64 KB value; bound them, as in {{1,64}} (at most "
+                f"{MAX_REPEAT})"
+            )
+        if high > MAX_REPEAT:
+            raise MaskingError(f"a repeat may match at most {MAX_REPEAT} times ({{{low},{high}}} asks for more)")
         if high > 1 and _has_repeat_or_branch(body):
             raise MaskingError(
-                "nested quantifiers or a quantified alternation (such as (a+)+ or (ab|a)*) can take "
+                "nested quantifiers or a quantified alternation (such as (a{1,9}){1,9} or (ab|a){0,9}) can take "
                 "exponential time on hostile data; write the pattern without them"
             )
         _Sequence().walk(body)
-        if high != sre_c.MAXREPEAT:
+        if high - low <= _ADJACENT_SPAN:
             if low > 0:
                 self.pending = False
             return
