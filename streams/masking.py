@@ -186,11 +186,12 @@ _ADJACENT_SPAN = 16
 
 
 class _Sequence:
-    """Walks one sequence of a pattern. ``pending``: the characters that the long variable repeats seen
-    since the last required element can match (None: any); False while there are none."""
+    """Walks one sequence of a pattern. ``pending``: whether long variable repeats were seen since the
+    last required element; ``chars``: the characters they can match (None: any, not worked out)."""
 
     def __init__(self) -> None:
-        self.pending: set[str] | bool | None = False  # never True
+        self.pending = False
+        self.chars: set[str] | None = set()
 
     def walk(self, items: Any) -> None:
         for op, arg in items:
@@ -227,13 +228,14 @@ class _Sequence:
                 self.pending = False
             return
         mine = _chars(body)
-        pending = self.pending
-        if pending is not False and (pending is None or pending is True or mine is None or pending & mine):
+        if self.pending and (self.chars is None or mine is None or self.chars & mine):
             raise MaskingError(_ADJACENT)
-        if low > 0 or pending is False:
-            self.pending = mine
+        if low > 0 or not self.pending:
+            # Required: what came before is no longer next to what follows.
+            self.chars = mine
         else:
-            self.pending = None if mine is None or pending is None or pending is True else pending | mine
+            self.chars = None if mine is None or self.chars is None else self.chars | mine
+        self.pending = True
 
 
 def _check_tree(items: Any) -> None:
