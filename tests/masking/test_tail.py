@@ -19,7 +19,8 @@ from websockets.asyncio.client import ClientConnection, connect
 from dev.webprocess import ROOT, WebProcess
 from tests.kafka.helpers import create_topic, produce
 from tests.masking.conftest import MASKED_ORDER_FIELDS, RULES_TOML, SECRET_EMAIL, no_secret, order
-from tests.tail.helpers import nats_publish
+from tests.nats.helpers import create_own_stream
+from tests.tail.helpers import js_publish, nats_publish
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("tail-web")]
 
@@ -166,3 +167,19 @@ async def test_a_core_nats_subject_tail_is_masked(masking_web, nats_urls, unique
     assert json.loads(seen[0]["value"]["text"]) == {"n": 1, **MASKED_ORDER_FIELDS}
     assert json.loads(whole[0]["value"]["text"]) == order(1)
     assert await unmasked_reads(web, f"{subject}.>") == [("olga", "tail")]
+
+
+async def test_a_jetstream_tail_is_masked_by_its_streams_rules(masking_web, nats_urls, unique):
+    web, operator_token = masking_web
+    subject = f"plain-{unique}"
+    # Rules name the stream here, not the subjects it holds.
+    name = await asyncio.to_thread(create_own_stream, nats_urls[0], f"MASKED_{unique}", [f"{subject}.>"])
+    await js_publish(nats_urls[0], [(f"{subject}.o", json.dumps(order(i)).encode()) for i in range(3)])
+    async with _socket(web, "nats", web.token) as viewer:
+        await _subscribe(viewer, source="stream", name=name, **{"from": "beginning"})
+        seen = await _read(viewer, 3)
+    assert [json.loads(m["value"]["text"]) for m in seen] == [{"n": i, **MASKED_ORDER_FIELDS} for i in range(3)]
+    async with _socket(web, "nats", operator_token) as operator:
+        await _subscribe(operator, source="stream", name=name, **{"from": "beginning"})
+        assert [json.loads(m["value"]["text"]) for m in await _read(operator, 3)] == [order(i) for i in range(3)]
+    assert await unmasked_reads(web, name) == [("olga", "tail")]
