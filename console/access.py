@@ -23,6 +23,8 @@ from django.contrib.auth.models import AnonymousUser
 from django.http import HttpRequest
 from django.utils import timezone
 
+from streams import audit, masking
+from streams.masking import Mask
 from streams.models import ApiToken
 
 READ_PERM = "streams.read_brokers"
@@ -194,3 +196,34 @@ async def require(user: Any, *, write: bool, stops: bool = False, token: ApiToke
             raise Forbidden("This needs the Operators role.")
     elif not await can_read(user):
         raise Forbidden("This needs the Viewers or Operators role.")
+
+
+async def may_unmask(user: Any, cluster: str, kind: str, name: str) -> bool:
+    """Whether ``user`` sees unmasked what masking rules cover in ``name`` (a resource of type
+    ``kind``: topics, subjects, streams or kv_buckets) of the cluster ``cluster`` (its slug).
+
+    The built-in roles answer for now (Operators and superusers unmask, Viewers do not); every
+    output path asks here, and only here, so that policies can answer it (their ``unmask``).
+    """
+    del cluster, kind, name  # the roles do not depend on them; policies will
+    return await can_stop(user)
+
+
+async def read_mask(user: Any, cluster: str, kind: str, name: str) -> Mask:
+    """How one read of ``name`` by ``user`` masks (see ``streams.masking.Mask``): the decision is asked
+    only where there are rules at all."""
+    rules = masking.active()
+    if not rules:
+        return Mask(rules, cluster, unmask=True)
+    return Mask(rules, cluster, unmask=await may_unmask(user, cluster, kind, name))
+
+
+async def audit_unmasked(user: Any, mask: Mask, kind: str, name: str, read: str) -> None:
+    """One audit record for a read that showed covered data unmasked (nothing for any other read)."""
+    if mask.audited:
+        await record_unmasked(user, mask.cluster, kind, name, read)
+
+
+async def record_unmasked(user: Any, cluster: str, kind: str, name: str, read: str) -> None:
+    """``read``: what showed it (browse, message, export, search, tail, ...)."""
+    await audit.record(user, masking.UNMASKED_READ, cluster=cluster, target=name, params={"kind": kind, "read": read})

@@ -352,6 +352,23 @@ TAIL_MAX_REPLAYS_PER_USER = envint("STREAMDESK_TAIL_MAX_REPLAYS_PER_USER", 5, mi
 # How often an open WebSocket asks again whether its session or token still grants access.
 SOCKET_RECHECK_SECONDS = envfloat("STREAMDESK_SOCKET_RECHECK_SECONDS", 30.0, minimum=1.0)
 
+# Masking rules (streams/masking.py), from their own file and the policies file's [[mask]] tables:
+# read and checked here, so a bad rule stops every process at start.
+MASKING: object = None
+_masking_files = [(n, envstr(n)) for n in ("STREAMDESK_MASKING", "STREAMDESK_POLICIES")]
+if any(path for _, path in _masking_files):
+    from streams import masking as _masking
+
+    _rules: list[_masking.Rule] = []
+    for _name, _path in _masking_files:
+        if not _path:
+            continue
+        try:
+            _rules.extend(_masking.load(_path).rules)
+        except _masking.MaskingError as exc:
+            CONFIG_ERRORS.append((_name, str(exc)))
+    MASKING = _masking.Rules(_rules)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

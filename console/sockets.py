@@ -19,12 +19,13 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer, AsyncWebsocke
 from django.conf import settings
 from django.template.loader import render_to_string
 
-from console.access import can_read, can_stop
+from console.access import can_read, can_stop, may_unmask, record_unmasked
 from console.socket_auth import socket_access, socket_user
 from streams import health, registry
 from streams.errors import NotFound
 from streams.tail.hub import hub
 from streams.tail.session import TOO_MANY_CODE, TailSession
+from streams.tail.spec import TailSpec
 from streams.tasks import HEALTH_GROUP
 
 logger = logging.getLogger("console.sockets")
@@ -33,6 +34,8 @@ logger = logging.getLogger("console.sockets")
 NOT_LOGGED_IN = 4401
 NO_ROLE = 4403
 UNKNOWN_CLUSTER = 4404
+# A tail's source as the resource type masking rules and policies name.
+RESOURCE_TYPE = {"topic": "topics", "subject": "subjects", "stream": "streams"}
 
 
 async def access_code(user: Any) -> int | None:
@@ -129,6 +132,8 @@ class TailSocket(AsyncWebsocketConsumer):
     session: TailSession | None = None
     watch: AccessWatch | None = None
     owner: Any = None
+    user: Any = None
+    slug: str = ""
 
     async def connect(self) -> None:
         user = await socket_user(self.scope)
@@ -151,14 +156,30 @@ class TailSocket(AsyncWebsocketConsumer):
         if refusal is not None or config is None:
             await self.close(code=refusal, reason=reason or None)
             return
+        self.user, self.slug = user, config.slug
         self.session = TailSession(
-            config, self._send_text, self._close_with, owner=user.pk, operator=await can_stop(user)
+            config,
+            self._send_text,
+            self._close_with,
+            owner=user.pk,
+            operator=await can_stop(user),
+            may_unmask=self._may_unmask,
+            on_unmasked=self._unmasked,
         )
         self.watch = AccessWatch(self.scope, self._close_with, self._checked)
 
     async def _checked(self, user: Any) -> None:
+        self.user = user
         if self.session is not None:
             self.session.set_operator(await can_stop(user))
+            await self.session.refresh_unmask()
+
+    async def _may_unmask(self, spec: TailSpec) -> bool:
+        return await may_unmask(self.user, self.slug, RESOURCE_TYPE[spec.source], spec.name)
+
+    async def _unmasked(self, spec: TailSpec) -> None:
+        """The subscription's first message that masking rules cover went out unmasked: audited once."""
+        await record_unmasked(self.user, self.slug, RESOURCE_TYPE[spec.source], spec.name, "tail")
 
     async def _send_text(self, text: str) -> None:
         await self.send(text_data=text)

@@ -2,7 +2,9 @@
 
 Broker data is hostile: it may be any size, any encoding, or not text at all.
 The API form is ``{"text": str|None, "base64": str}`` plus a ``truncated`` flag;
-the page form adds a pretty-printed JSON view and a hex dump.
+the page form adds a pretty-printed JSON view and a hex dump. A masked payload
+(streams.masking) holds its masked text instead of the bytes as read: it answers
+``"base64": null`` and ``"masked": true`` and has no hex.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ class Payload:
     truncated: bool
     # What a schema made of it (streams.schemas.decode); None where no decoder has looked.
     decoding: DecodeResult | None = field(default=None, compare=False)
+    # ``raw`` then holds the masked text (UTF-8), never the bytes as read.
+    masked: bool = False
 
     def with_decoding(self, decoding: DecodeResult) -> Payload:
         return replace(self, decoding=decoding)
@@ -69,6 +73,8 @@ class Payload:
 
     @property
     def b64(self) -> str:
+        if self.masked:
+            return ""
         return base64.b64encode(self.raw or b"").decode("ascii")
 
     @property
@@ -88,15 +94,21 @@ class Payload:
 
     @property
     def hex(self) -> str:
+        if self.masked:
+            return ""
         data = (self.raw or b"")[:HEX_LIMIT]
         return " ".join(f"{byte:02x}" for byte in data)
 
     def as_api(self) -> dict[str, Any] | None:
         if self.raw is None:
             return None
+        if self.masked:
+            shown: dict[str, Any] = {"text": self.text, "base64": None, "masked": True}
+        else:
+            shown = {"text": self.text, "base64": self.b64}
         if self.decoding is None:
-            return {"text": self.text, "base64": self.b64}
-        return {"text": self.text, "base64": self.b64, **self.decoding.as_api()}
+            return shown
+        return {**shown, **self.decoding.as_api()}
 
 
 def header_pairs(headers: Any, limit: int = 4096) -> list[tuple[str, Payload]]:

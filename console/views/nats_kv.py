@@ -6,6 +6,7 @@ from typing import Any
 
 from django.urls import URLPattern, reverse
 
+from console.access import audit_unmasked, read_mask
 from console.params import bool_param, choice_param, float_param, int_param, page_params, str_param
 from console.views.nats.common import KIND, tab
 from console.web import Ctx, Result, action, endpoint, require_confirmation, writes
@@ -66,16 +67,27 @@ async def keys_data(ctx: Ctx) -> Result:
     return Result(data, page={"entries": found, "info": info, "pages": -(-total // size)})
 
 
+def _kv_resources(bucket: str, key: str) -> tuple[tuple[str, str], ...]:
+    """A bucket's values are a stream's messages too: rules may name the bucket, its stream or the key's subject."""
+    return ("kv_buckets", bucket), ("streams", f"KV_{bucket}"), ("subjects", f"$KV.{bucket}.{key}")
+
+
 async def key_data(ctx: Ctx) -> Result:
     bucket, key = ctx.args["bucket"], ctx.args["key"]
     revision = int_param(ctx.query, "revision", None, minimum=1, maximum=2**63 - 1)
     entry = await kv.kv(ctx.config).entry(bucket, key, revision)
+    mask = await read_mask(ctx.user, ctx.slug, "kv_buckets", bucket)
+    entry = mask.message(entry, *_kv_resources(bucket, key))
+    await audit_unmasked(ctx.user, mask, "kv_buckets", bucket, "value")
     return Result({"bucket": bucket, **entry.as_api()}, page={"entry": entry, "payload": entry.value})
 
 
 async def history_data(ctx: Ctx) -> Result:
     bucket, key = ctx.args["bucket"], ctx.args["key"]
     found = await kv.kv(ctx.config).history(bucket, key)
+    mask = await read_mask(ctx.user, ctx.slug, "kv_buckets", bucket)
+    found = [mask.message(e, *_kv_resources(bucket, key)) for e in found]
+    await audit_unmasked(ctx.user, mask, "kv_buckets", bucket, "history")
     data = {"bucket": bucket, "key": key, "items": [{k: v for k, v in e.as_api().items() if k != "key"} for e in found]}
     return Result(data, page={"entries": found})
 

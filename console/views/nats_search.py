@@ -11,7 +11,7 @@ from django.http.response import HttpResponseBase
 from django.urls import URLPattern, path, reverse
 from django.views.decorators.csrf import csrf_exempt
 
-from console.access import Forbidden, request_access, require
+from console.access import Forbidden, audit_unmasked, read_mask, request_access, require
 from console.web import Ctx, Result, endpoint, error_page, json_error, reads
 from streams import audit, registry
 from streams.errors import StreamdeskError
@@ -21,7 +21,11 @@ from streams.search import actions, export, filters, jetstream_export, jetstream
 @reads
 async def start_stream_search(ctx: Ctx) -> Result:
     params = actions.parse_stream_params(ctx.body())
-    search = await actions.do_start_stream_search(ctx.user, ctx.config, ctx.args["stream"], params)
+    stream = ctx.args["stream"]
+    mask = await read_mask(ctx.user, ctx.slug, "streams", stream)
+    rules = jetstream_scan.stream_rules(mask, stream)
+    search = await actions.do_start_stream_search(ctx.user, ctx.config, stream, params, rules)
+    await audit_unmasked(ctx.user, mask, "streams", stream, "search")
     return Result({"search": search.pk, "url": reverse("api-search", args=[search.pk])}, status=202)
 
 
@@ -50,11 +54,18 @@ async def export_view(request: HttpRequest, cluster: str, stream: str) -> HttpRe
     except StreamdeskError as exc:
         return json_error(exc.message, exc.status, exc.field)
     ranges = {"seq": span}
+    mask = await read_mask(access.user, cluster, "streams", stream)
+    rules = jetstream_scan.stream_rules(mask, stream)
     await audit.record(
-        access.user, jetstream_export.NATS_EXPORT, cluster=cluster, target=stream, params={**params, "ranges": ranges}
+        access.user,
+        jetstream_export.NATS_EXPORT,
+        cluster=cluster,
+        target=stream,
+        params={**params, "ranges": ranges, "masked": bool(rules)},
     )
+    await audit_unmasked(access.user, mask, "streams", stream, "export")
     fmt = params["format"]
-    body = jetstream_export.stream(config, stream, span, params, match)
+    body = jetstream_export.stream(config, stream, span, params, match, rules)
     response = StreamingHttpResponse(
         body, content_type="application/x-ndjson" if fmt == "jsonl" else "text/csv; charset=utf-8"
     )
@@ -89,7 +100,10 @@ async def search_form(request: HttpRequest, cluster: str, stream: str) -> HttpRe
             "limit": int(limit) if limit and limit.isdigit() else limit,
         }
         params = actions.parse_stream_params(body)
-        search = await actions.do_start_stream_search(user, config, stream, params)  # type: ignore[arg-type]
+        mask = await read_mask(user, cluster, "streams", stream)
+        rules = jetstream_scan.stream_rules(mask, stream)
+        search = await actions.do_start_stream_search(user, config, stream, params, rules)  # type: ignore[arg-type]
+        await audit_unmasked(user, mask, "streams", stream, "search")
     except Forbidden as exc:
         return await error_page(request, exc.message, 403)
     except StreamdeskError as exc:

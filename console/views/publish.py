@@ -15,9 +15,10 @@ from typing import Any
 from asgiref.sync import sync_to_async
 from django.urls import URLPattern, reverse
 
+from console.access import audit_unmasked, read_mask
 from console.params import choice_param, float_param, int_param, str_param
 from console.web import Ctx, Result, action, endpoint, writes
-from streams import jsontext, payloads
+from streams import jsontext, masking, payloads
 from streams.clusters import ClusterConfig
 from streams.errors import InvalidInput
 from streams.kafka.names import validate_topic_name
@@ -344,17 +345,47 @@ async def _prefill(ctx: Ctx, kind: str, topic: str | None) -> dict[str, Any]:
         offset = int_param(query, "from_offset", None, minimum=0)
         assert partition is not None and offset is not None
         message, (key_decoded, value_decoded) = await _stored_kafka_decoded(ctx, topic, partition, offset)
-        fields.update(_editable(message, key_decoded, value_decoded))
+        shown, masked = await _as_seen(ctx, message, topic, "topics", topic, [("topics", topic)])
+        # A masked message is shown as masked text: its decoded form would give the hidden data away.
+        fields.update(_editable(shown) if masked else _editable(message, key_decoded, value_decoded))
+        fields.update(masked=masked or None)
     elif kind == Target.NATS and query.get("from_seq"):
         seq = int_param(query, "from_seq", None, minimum=1)
         assert seq is not None
         stream = str_param(query, "from_stream", max_length=255)
         subject, message, value_decoded = await _stored_nats_decoded(ctx, stream, seq)
-        fields.update(_editable(message, None, value_decoded), subject=subject, mode="jetstream")
+        resources = [("streams", stream), ("subjects", subject)]
+        shown, masked = await _as_seen(ctx, message, subject, "streams", stream, resources)
+        fields.update(_editable(shown) if masked else _editable(message, None, value_decoded))
+        fields.update(subject=subject, mode="jetstream", masked=masked or None)
     headers = fields.get("headers")
     if isinstance(headers, list):
         fields["headers"] = "\n".join(f"{n}: {v}" for n, v in headers)
     return {k: v for k, v in fields.items() if v is not None}
+
+
+async def _as_seen(
+    ctx: Ctx, message: Outgoing, name: str, kind: str, resource: str, resources: list[tuple[str, str]]
+) -> tuple[Outgoing, bool]:
+    """A stored message as the form may show it to this user: masked where rules cover it and the
+    user may not unmask (the form then says so), as read (and audited) otherwise."""
+    mask = await read_mask(ctx.user, ctx.slug, kind, resource)
+    rules = mask.covering(*resources)
+    await audit_unmasked(ctx.user, mask, kind, resource, "publish form")
+    if not rules:
+        return message, False
+
+    def run() -> tuple[Outgoing, bool]:
+        def part(which: str, raw: bytes | None) -> Payload:
+            return masking.mask_payload(decode_payload(ctx.config, name, which, Payload.of(raw, None)), rules)
+
+        key, value = part("key", message.key), part("value", message.value)
+        headers = [(n, masking.mask_header(n, Payload.of(v, None), rules)) for n, v in message.headers]
+        changed = key.masked or value.masked or any(p.masked for _, p in headers)
+        shown = Outgoing(key=key.raw, value=value.raw, headers=tuple((n, p.raw or b"") for n, p in headers))
+        return shown, changed
+
+    return await sync_to_async(run, thread_sensitive=False)()
 
 
 def _prefill_api(prefill: dict[str, Any]) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from django.http.response import HttpResponseBase
 from django.urls import URLPattern, path, reverse
 from django.views.decorators.csrf import csrf_exempt
 
-from console.access import Forbidden, request_access, require
+from console.access import Forbidden, audit_unmasked, read_mask, request_access, require
 from console.params import int_param
 from console.web import Ctx, Result, endpoint, json_error, reads
 from streams import audit, registry
@@ -23,7 +23,11 @@ from streams.search import actions, export, filters, kafka_scan
 @reads
 async def start_kafka_search(ctx: Ctx) -> Result:
     params = actions.parse_params(ctx.body())
-    search = await actions.do_start_kafka_search(ctx.user, ctx.config, ctx.args["topic"], params)
+    topic = ctx.args["topic"]
+    mask = await read_mask(ctx.user, ctx.slug, "topics", topic)
+    rules = mask.covering(("topics", topic))
+    search = await actions.do_start_kafka_search(ctx.user, ctx.config, topic, params, rules)
+    await audit_unmasked(ctx.user, mask, "topics", topic, "search")
     return Result({"search": search.pk, "url": reverse("api-search", args=[search.pk])}, status=202)
 
 
@@ -64,6 +68,8 @@ async def export_view(request: HttpRequest, cluster: str, topic: str) -> HttpRes
             config, topic, params["partitions"], params["from"], params["until"]
         )
         match = filters.matcher(params["text"], params["jq"])
+        mask = await read_mask(access.user, cluster, "topics", topic)
+        rules = mask.covering(("topics", topic))
     except Forbidden as exc:
         return json_error(exc.message, 403)
     except StreamdeskError as exc:
@@ -71,11 +77,16 @@ async def export_view(request: HttpRequest, cluster: str, topic: str) -> HttpRes
     except KafkaException as exc:
         return json_error(f"Kafka did not answer: {exc}", 503)
     await audit.record(
-        access.user, export.KAFKA_EXPORT, cluster=cluster, target=topic, params={**params, "ranges": ranges}
+        access.user,
+        export.KAFKA_EXPORT,
+        cluster=cluster,
+        target=topic,
+        params={**params, "ranges": ranges, "masked": bool(rules)},
     )
+    await audit_unmasked(access.user, mask, "topics", topic, "export")
     fmt = params["format"]
     response = StreamingHttpResponse(
-        export.stream(config, topic, ranges, match, fmt),
+        export.stream(config, topic, ranges, match, fmt, rules),
         content_type="application/x-ndjson" if fmt == "jsonl" else "text/csv; charset=utf-8",
     )
     response["Content-Disposition"] = f"attachment; filename*=UTF-8''{quote(topic, safe='')}.{fmt}"

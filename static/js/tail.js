@@ -376,6 +376,7 @@ function payloadView(payload, size, truncated, fullUrl) {
       }
     }
     box.append(el("pre", pretty ?? payload.text, `payload ${pretty ? "json" : "text"}`));
+    if (payload.masked) box.append(el("p", "Masked: parts of this value are hidden from you.", "masked muted"));
   } else {
     const details = el("details", null, "payload binary");
     details.append(el("summary", `binary, ${size ?? "?"} bytes — hex`), el("pre", hex(payload.base64), "hex"));
@@ -445,6 +446,7 @@ function republishBody(item) {
   if (config.source === "topic") return { from_partition: item.partition, from_offset: item.offset };
   if (config.source === "stream" && item.seq) return { from_stream: config.name, from_seq: item.seq, mode: "jetstream" };
   if (item.truncated || item.headers.some(([, value]) => value && value.text === null)) return null;
+  if (isMasked(item)) return null;
   return {
     subject: item.subject,
     value: item.value ? item.value.base64 : null,
@@ -470,9 +472,14 @@ function csrfToken() {
   }
 }
 
+function isMasked(item) {
+  return Boolean((item.value && item.value.masked) || item.headers.some(([, value]) => value && value.masked));
+}
+
 function publishControls(item) {
   if (!links.publish_api) return null;
   const body = republishBody(item);
+  if (!body && isMasked(item)) return el("p", "Masked: it cannot be published again from here.", "muted small");
   if (!body) return el("p", "Cut at the live view's limit: publish it again from a client.", "muted small");
   const box = el("p", null, "again small");
   const button = el("button", "Publish again", "link");

@@ -392,6 +392,7 @@ class KafkaAdapter(KafkaConnection):
         needle: bytes | None = None,
         display_limit: int | None = DISPLAY_LIMIT,
         isolation: str = browse.DEFAULT_ISOLATION,
+        view: browse.View | None = None,
     ) -> BrowseResult:
         """Read ``ranges`` of ``topic`` with a throwaway consumer that never commits.
 
@@ -412,6 +413,7 @@ class KafkaAdapter(KafkaConnection):
             display_limit,
             budget,
             isolation,
+            view,
             what=f"read {topic}",
             timeout=self.timeout + 1,
         )

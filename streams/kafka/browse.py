@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import time
 from collections import deque
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
@@ -85,10 +85,16 @@ def read_ranges(
     return ranges
 
 
-def matches(key: bytes | None, value: bytes | None, needle: bytes | None) -> bool:
+# (key, value) as read -> the (key, value) a filter searches in (the masked view, for some readers).
+View = Callable[[bytes | None, bytes | None], tuple[bytes | None, bytes | None]]
+
+
+def matches(key: bytes | None, value: bytes | None, needle: bytes | None, view: View | None = None) -> bool:
     """Substring match on the whole key and value, before any display cut."""
     if not needle:
         return True
+    if view is not None:
+        key, value = view(key, value)
     return needle in (key or b"") or needle in (value or b"")
 
 
@@ -129,6 +135,7 @@ def read(
     display_limit: int | None,
     budget: float,
     isolation: str = DEFAULT_ISOLATION,
+    view: View | None = None,
 ) -> BrowseResult:
     deadline = time.monotonic() + budget
     result = BrowseResult()
@@ -151,7 +158,7 @@ def read(
     try:
         windows = list(ranges)
         for _ in range(MAX_PASSES):
-            got, at_end = _read_pass(consumer, topic, windows, newest, needle, display_limit, deadline, result)
+            got, at_end = _read_pass(consumer, topic, windows, newest, needle, display_limit, deadline, result, view)
             for window in windows:
                 # Windows of a partition are read newest-last or oldest-first; keep the order by offset.
                 mine = got[window.partition]
@@ -185,6 +192,7 @@ def _read_pass(
     display_limit: int | None,
     deadline: float,
     result: BrowseResult,
+    view: View | None = None,
 ) -> tuple[dict[int, list[KafkaMessage]], set[int]]:
     """Read each window once: the matches of each partition in offset order, and the partitions read to their end."""
     tps = [TopicPartition(topic, r.partition, r.start) for r in ranges]
@@ -226,7 +234,7 @@ def _read_pass(
                 finish(partition)
                 continue
             result.scanned += 1
-            if matches(msg.key(), msg.value(), needle):
+            if matches(msg.key(), msg.value(), needle, view):
                 kept[partition].append(message_from(msg, display_limit))
                 if not newest and len(kept[partition]) >= window.keep:
                     finish(partition)

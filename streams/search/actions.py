@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from asgiref.sync import sync_to_async
@@ -10,6 +11,7 @@ from django.contrib.auth.models import User
 from streams import audit
 from streams.clusters import ClusterConfig
 from streams.errors import BrokerUnavailable, Conflict, InvalidInput, NotFound
+from streams.masking import Rule
 from streams.search import kafka_scan
 from streams.search.filters import compile_jq
 from streams.search.models import Search, SearchResult
@@ -75,7 +77,12 @@ def _where(value: Any, name: str, words: tuple[str, ...], keys: tuple[str, ...])
     raise InvalidInput(f"{name} must be one of {', '.join(words)} or an object with {' / '.join(keys)}.", field=name)
 
 
-async def do_start_kafka_search(user: User, cluster: ClusterConfig, topic: str, params: dict[str, Any]) -> Search:
+async def do_start_kafka_search(
+    user: User, cluster: ClusterConfig, topic: str, params: dict[str, Any], mask: Sequence[Rule] = ()
+) -> Search:
+    """``mask``: the masking rules covering the topic that ``user`` may not see through; the search
+    keeps them (its Celery worker applies exactly these) and matches the masked messages."""
+
     def resolve() -> dict[str, list[int]]:
         return kafka_scan.resolve_ranges(cluster, topic, params["partitions"], params["from"], params["until"])
 
@@ -86,10 +93,17 @@ async def do_start_kafka_search(user: User, cluster: ClusterConfig, topic: str, 
     except Exception as exc:
         raise BrokerUnavailable(f"Kafka did not answer: {exc}") from exc
     total = sum(e - s for s, e in ranges.values())
+    kept = {**params, "mask": [dict(rule.spec) for rule in mask]} if mask else params
     search = await Search.objects.acreate(
-        cluster=cluster.slug, kind="kafka", target=topic, params=params, ranges=ranges, total=total, created_by=user
+        cluster=cluster.slug, kind="kafka", target=topic, params=kept, ranges=ranges, total=total, created_by=user
     )
-    await audit.record(user, KAFKA_SEARCH, cluster=cluster.slug, target=topic, params={**params, "ranges": ranges})
+    await audit.record(
+        user,
+        KAFKA_SEARCH,
+        cluster=cluster.slug,
+        target=topic,
+        params={**params, "ranges": ranges, "masked": bool(mask)},
+    )
 
     def enqueue() -> None:
         from streams.search.tasks import run_search
@@ -125,7 +139,11 @@ def parse_stream_params(body: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-async def do_start_stream_search(user: User, cluster: ClusterConfig, stream: str, params: dict[str, Any]) -> Search:
+async def do_start_stream_search(
+    user: User, cluster: ClusterConfig, stream: str, params: dict[str, Any], mask: Sequence[Rule] = ()
+) -> Search:
+    """``mask``: as for a Kafka search, the rules its worker applies (here also those naming subjects:
+    each message's subject decides)."""
     from streams import registry
     from streams.search import jetstream_scan
 
@@ -133,16 +151,23 @@ async def do_start_stream_search(user: User, cluster: ClusterConfig, stream: str
         registry.nats(cluster), stream, params["from"], params["until"], params["subject"]
     )
     ranges = {"seq": span}
+    kept = {**params, "mask": [dict(rule.spec) for rule in mask]} if mask else params
     search = await Search.objects.acreate(
         cluster=cluster.slug,
         kind="nats",
         target=stream,
-        params=params,
+        params=kept,
         ranges=ranges,
         total=span[1] - span[0],
         created_by=user,
     )
-    await audit.record(user, NATS_SEARCH, cluster=cluster.slug, target=stream, params={**params, "ranges": ranges})
+    await audit.record(
+        user,
+        NATS_SEARCH,
+        cluster=cluster.slug,
+        target=stream,
+        params={**params, "ranges": ranges, "masked": bool(mask)},
+    )
     await _enqueue(search)
     return search
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any, cast
 
 from asgiref.sync import sync_to_async
@@ -13,8 +13,9 @@ from confluent_kafka import Consumer, KafkaError, TopicPartition
 
 from streams.errors import InvalidInput
 from streams.kafka.client import client_config
+from streams.masking import Rule
 from streams.search import actions, kafka_scan
-from streams.search.filters import Matcher, Record, schema_reader
+from streams.search.filters import Matcher, Record, masked_record, schema_reader
 
 KAFKA_EXPORT = "kafka.topic.export"
 FORMATS = ("jsonl", "csv")
@@ -74,10 +75,11 @@ def _text(raw: bytes | None) -> str | None:
     return None if raw is None else raw.decode("utf-8", errors="replace")
 
 
-def line(msg: Any, record: Record, config: Any, topic: str, fmt: str) -> str:
-    """JSON Lines: the message as search results and the API give it; CSV: its text, data as JSON."""
+def line(msg: Any, record: Record, config: Any, topic: str, fmt: str, rules: Sequence[Rule] = ()) -> str:
+    """JSON Lines: the message as search results and the API give it; CSV: its text, data as JSON.
+    Masked by ``rules`` (``record`` is the masked view already)."""
     if fmt == "jsonl":
-        return json.dumps(kafka_scan._message(msg, config, topic), ensure_ascii=False, default=str) + "\n"
+        return json.dumps(kafka_scan._message(msg, config, topic, rules), ensure_ascii=False, default=str) + "\n"
 
     def part(name: str, raw: bytes | None) -> Any:
         data = record.schema_data(name, raw) if record.schema_data is not None else None
@@ -94,9 +96,10 @@ def line(msg: Any, record: Record, config: Any, topic: str, fmt: str) -> str:
 
 
 async def stream(
-    config: Any, topic: str, ranges: dict[str, list[int]], match: Matcher, fmt: str
+    config: Any, topic: str, ranges: dict[str, list[int]], match: Matcher, fmt: str, rules: Sequence[Rule] = ()
 ) -> AsyncIterator[bytes]:
-    """The chosen range, matching messages only; the next batch is read only when this one is taken."""
+    """The chosen range, matching messages only; the next batch is read only when this one is taken.
+    ``rules``: the masking rules its reader may not see through (filters then see the masked view)."""
     left = {int(p): (int(s), int(e)) for p, (s, e) in ranges.items() if int(e) > int(s)}
     if fmt == "csv":
         out = io.StringIO()
@@ -134,8 +137,9 @@ async def stream(
                 headers = cast(list[tuple[str, bytes | None]], msg.headers() or [])
                 _kind, stamp = cast(tuple[int, int], msg.timestamp())
                 record = Record(msg.key(), msg.value(), headers, p, offset, timestamp=str(stamp), schema_data=decoder)
+                record = masked_record(record, config, topic, rules)
                 if match(record):
-                    chunk.append(line(msg, record, config, topic, fmt))
+                    chunk.append(line(msg, record, config, topic, fmt, rules))
                 if offset + 1 >= end:
                     left.pop(p, None)
             if chunk:

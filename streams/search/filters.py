@@ -4,14 +4,17 @@ over the message with its key and value decoded."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import jq
 
 from streams.errors import InvalidInput
+from streams.masking import Rule, mask_header, mask_payload, seen_bytes
+from streams.payloads import Payload
 from streams.schemas.decode import decode as schema_decode
+from streams.schemas.decode import decode_payload
 
 # jq answers at most this many outputs per message before the first truthy one decides.
 MAX_JQ_OUTPUTS = 16
@@ -89,6 +92,37 @@ class Record:
             "subject": self.subject,
             "timestamp": self.timestamp,
         }
+
+
+def masked_record(record: Record, config: Any, topic: str, rules: Sequence[Rule]) -> Record:
+    """The message as someone without unmask sees it, for filters and exports: what rules mask is
+    replaced in the key, the value (its decoded form where a schema reads it) and the headers,
+    so neither ``text`` nor ``jq`` can find a masked value."""
+    if not rules:
+        return record
+    shown: dict[str, Payload | None] = {"key": None, "value": None}
+    for part, raw in (("key", record.key), ("value", record.value)):
+        if raw is not None:
+            shown[part] = mask_payload(decode_payload(config, topic, part, Payload.of(raw, None)), rules)
+    headers = [
+        (name, None if value is None else mask_header(name, Payload.of(value, None), rules).raw)
+        for name, value in record.headers
+    ]
+
+    def data(part: str, raw: bytes | None) -> Any:
+        # Decoded once, here: masked or not, the data a schema read is already at hand.
+        payload = shown[part]
+        decoded = payload.decoding.decoded if payload is not None and payload.decoding is not None else None
+        return decoded.data if decoded is not None else None
+
+    key, value = shown["key"], shown["value"]
+    return replace(
+        record,
+        key=None if key is None else seen_bytes(key, record.key),
+        value=None if value is None else seen_bytes(value, record.value),
+        headers=headers,
+        schema_data=data,
+    )
 
 
 Matcher = Callable[[Record], bool]

@@ -16,6 +16,8 @@ from django.conf import settings
 
 from streams.clusters import ClusterConfig
 from streams.errors import InvalidInput, NotFound
+from streams.masking import Rule, mask_headers
+from streams.payloads import header_pairs
 from streams.search import actions, jetstream_scan
 from streams.search import jetstream_read as jr
 from streams.search.export import FORMATS, _text, _where
@@ -46,36 +48,61 @@ def parse_query(query: Any) -> dict[str, Any]:
     return {"format": fmt, **{k: params[k] for k in ("from", "until", "subject", "text", "jq")}}
 
 
-def csv_row(item: jr.Item, schema_data: Any) -> str:
+def csv_row(item: jr.Item, config: ClusterConfig, schema_data: Any, rules: tuple[Rule, ...] = ()) -> str:
     seq, subject, when, headers, data = item
-    decoded = schema_data("value", data) if schema_data is not None else None
+    if rules:
+        # As its reader may see it: the masked value (its masked decoded data where a schema read it).
+        shown = jetstream_scan.shown_value(item, config, None, rules)
+        decoding = shown.decoding.decoded if shown.decoding is not None else None
+        decoded = decoding.data if decoding is not None else None
+        data = shown.raw or b""
+        masked = mask_headers(header_pairs(jr.header_list(headers)), rules)
+        header_list = [(name, p.raw) for name, p in masked]
+    else:
+        decoded = schema_data("value", data) if schema_data is not None else None
+        header_list = jr.header_list(headers)
     value = _text(data) if decoded is None else json.dumps(decoded, default=str, ensure_ascii=False)
-    pairs = {name: _text(v) for name, v in jr.header_list(headers)}
+    pairs = {name: _text(v) for name, v in header_list}
     out = io.StringIO()
     csv.writer(out).writerow([seq, subject, jr.iso(when), value, json.dumps(pairs, ensure_ascii=False)])
     return out.getvalue()
 
 
-def lines(batch: list[jr.Item], config: ClusterConfig, matches: Callable[[jr.Item], bool], fmt: str) -> bytes:
-    """The matching messages of a batch, written out (blocking: a schema may ask its registry)."""
+def lines(
+    batch: list[jr.Item],
+    config: ClusterConfig,
+    matches: Callable[[jr.Item], bool],
+    fmt: str,
+    rules: jetstream_scan.SubjectRules = jetstream_scan.NO_RULES,
+) -> bytes:
+    """The matching messages of a batch, written out as the reader may see them (blocking: a schema may ask
+    its registry)."""
     readers = jetstream_scan.schema_readers(config)
     out: list[str] = []
     for item in batch:
         if not matches(item):
             continue
         if fmt == "jsonl":
-            out.append(json.dumps(jetstream_scan.message(item, config, None), ensure_ascii=False, default=str) + "\n")
+            message = jetstream_scan.message(item, config, None, rules)
+            out.append(json.dumps(message, ensure_ascii=False, default=str) + "\n")
         else:
-            out.append(csv_row(item, readers(item[1])))
+            out.append(csv_row(item, config, readers(item[1]), rules(item[1])))
     return "".join(out).encode()
 
 
 async def stream(
-    config: ClusterConfig, name: str, span: list[int], params: dict[str, Any], match: Matcher
+    config: ClusterConfig,
+    name: str,
+    span: list[int],
+    params: dict[str, Any],
+    match: Matcher,
+    mask: tuple[Rule, ...] = (),
 ) -> AsyncIterator[bytes]:
-    """[span) of the stream, matching messages only; a failure mid-way ends the download where it is."""
+    """[span) of the stream, matching messages only, masked by ``mask`` (filters then see the masked view);
+    a failure mid-way ends the download where it is."""
     fmt, subject = params["format"], params["subject"]
-    matches = jetstream_scan.item_matcher(config, params, match)
+    rules = jetstream_scan.SubjectRules(tuple(mask), config.slug, name)
+    matches = jetstream_scan.item_matcher(config, params, match, rules)
     if fmt == "csv":
         out = io.StringIO()
         csv.writer(out).writerow(CSV_COLUMNS)
@@ -111,7 +138,7 @@ async def stream(
                 if reader.done:
                     return
                 continue
-            chunk = await write(batch, config, matches, fmt)
+            chunk = await write(batch, config, matches, fmt, rules)
             if chunk:
                 yield chunk
     finally:

@@ -8,6 +8,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from fnmatch import fnmatchcase
 from typing import Any, TypeVar
 
 import nats.errors
@@ -16,6 +17,7 @@ from django.utils import timezone
 
 from streams.clusters import ClusterConfig
 from streams.errors import BrokerUnavailable, InvalidInput, NotFound, StreamdeskError
+from streams.masking import Mask, Rule, mask_headers, mask_payload
 from streams.nats.adapter import NatsAdapter
 from streams.nats.jetstream import require_name
 from streams.nats.loopthread import LoopThread
@@ -23,7 +25,7 @@ from streams.nats.types import StreamSummary, as_dict, as_int, rfc3339
 from streams.payloads import DISPLAY_LIMIT, Payload, header_pairs, headers_api
 from streams.schemas.decode import decode_payload
 from streams.search import jetstream_read as jr
-from streams.search.filters import Matcher, Record, schema_reader
+from streams.search.filters import Matcher, Record, masked_record, schema_reader
 from streams.search.kafka_scan import PROGRESS_SECONDS, rss_bytes
 from streams.search.models import Search, SearchResult
 
@@ -84,9 +86,57 @@ async def _position(adapter: NatsAdapter, stream: str, where: Any, first: int, a
     raise InvalidInput("A position must be beginning, now, seq, last or time.", field="from")
 
 
+def stream_rules(mask: Mask, stream: str) -> tuple[Rule, ...]:
+    """The masking rules a search or export of ``stream`` applies for its user: those naming the stream,
+    and those naming subjects (each message's subject then decides, see ``SubjectRules``); none for a
+    user who may unmask."""
+    named = mask.covering(("streams", stream))
+    by_subject = tuple(
+        r
+        for r in mask.rules.rules
+        if "subjects" in r.resources and any(fnmatchcase(mask.cluster, c) for c in r.clusters)
+    )
+    if by_subject:
+        mask.covered = True
+    # Rules are not hashable (their resources are a mapping): told apart by their number in the rules.
+    unique = {rule.number: rule for rule in (*named, *by_subject)}
+    return () if mask.unmask else tuple(unique.values())
+
+
+class SubjectRules:
+    """Of a search's or export's rules, those covering a message on one subject (worked out once per subject)."""
+
+    def __init__(self, rules: tuple[Rule, ...], cluster: str, stream: str) -> None:
+        self.rules = rules
+        self.cluster = cluster
+        self.stream = stream
+        self._found: dict[str, tuple[Rule, ...]] = {}
+
+    def __bool__(self) -> bool:
+        return bool(self.rules)
+
+    def __call__(self, subject: str) -> tuple[Rule, ...]:
+        if not self.rules:
+            return ()
+        hit = self._found.get(subject)
+        if hit is None:
+            if len(self._found) >= SCHEMA_SUBJECTS_CACHED:
+                self._found.clear()
+            hit = self._found[subject] = tuple(
+                r
+                for r in self.rules
+                if r.covers(self.cluster, "streams", self.stream) or r.covers(self.cluster, "subjects", subject)
+            )
+        return hit
+
+
+NO_RULES = SubjectRules((), "", "")
+
+
 def schema_readers(config: ClusterConfig) -> Callable[[str], Callable[[str, bytes | None], Any] | None]:
-    """subject -> the Record's ``schema_data`` for it (None without a registry): a NATS schema is named by subject."""
-    if not config.schema_registry_url:
+    """subject -> the Record's ``schema_data`` for it (None where nothing may decode): a NATS schema is named by
+    subject."""
+    if not config.decodes:
         return lambda subject: None
     cache: dict[str, Callable[[str, bytes | None], Any] | None] = {}
 
@@ -114,13 +164,16 @@ def record(item: jr.Item, schema_data: Any, with_time: bool) -> Record:
     )
 
 
-def item_matcher(config: ClusterConfig, params: dict[str, Any], match: Matcher) -> Callable[[jr.Item], bool]:
-    """``match`` over a stream message. Where nothing is decoded (no jq, no registry) a text search is
-    ``has_text``'s own test on the raw bytes (a NATS message has no key), without building a Record."""
+def item_matcher(
+    config: ClusterConfig, params: dict[str, Any], match: Matcher, rules: SubjectRules = NO_RULES
+) -> Callable[[jr.Item], bool]:
+    """``match`` over a stream message, as its reader sees it (masked by ``rules``). Where nothing is decoded
+    or masked (no jq, no schema, no rules) a text search is ``has_text``'s own test on the raw bytes (a NATS
+    message has no key), without building a Record."""
     text, expression = params.get("text"), params.get("jq")
     if not text and not expression:
         return lambda item: True
-    if text and not expression and not config.schema_registry_url:
+    if text and not expression and not config.decodes and not rules:
         needle = text.encode()
 
         def has_text(item: jr.Item) -> bool:
@@ -132,21 +185,39 @@ def item_matcher(config: ClusterConfig, params: dict[str, Any], match: Matcher) 
         return has_text
     readers = schema_readers(config)
     with_time = bool(expression)
-    return lambda item: match(record(item, readers(item[1]), with_time))
+    if not rules:
+        return lambda item: match(record(item, readers(item[1]), with_time))
+
+    def seen(item: jr.Item) -> bool:
+        found = record(item, readers(item[1]), with_time)
+        covering = rules(item[1])
+        return match(masked_record(found, config, item[1], covering) if covering else found)
+
+    return seen
 
 
-def message(item: jr.Item, config: ClusterConfig, limit: int | None = DISPLAY_LIMIT) -> dict[str, Any]:
+def shown_value(item: jr.Item, config: ClusterConfig, limit: int | None, rules: tuple[Rule, ...]) -> Payload:
+    """A message's value as its reader sees it: decoded where a schema reads it, masked by ``rules``."""
+    value = Payload.of(item[4], limit)
+    if config.decodes:
+        value = decode_payload(config, item[1], "value", value)
+    return mask_payload(value, rules) if rules else value
+
+
+def message(
+    item: jr.Item, config: ClusterConfig, limit: int | None = DISPLAY_LIMIT, rules: SubjectRules = NO_RULES
+) -> dict[str, Any]:
     """A stream message in the API's shape (as search results and the JSON Lines export give it)."""
-    seq, subject, when, headers, data = item
-    value = Payload.of(data, limit)
-    if config.schema_registry_url:
-        value = decode_payload(config, subject, "value", value)
+    seq, subject, when, headers, _data = item
+    covering = rules(subject)
+    value = shown_value(item, config, limit, covering)
+    pairs = header_pairs(jr.header_list(headers))
     return {
         "seq": seq,
         "subject": subject,
         "timestamp": jr.iso(when),
         "key": None,
-        "headers": headers_api(header_pairs(jr.header_list(headers))),
+        "headers": headers_api(mask_headers(pairs, covering) if covering else pairs),
         "value": value.as_api(),
         "truncated": value.truncated,
         "size": value.size,
@@ -200,10 +271,19 @@ def open_reader(session: Session, where: jr.Range, *, batch: int, max_bytes: int
     return session.call(start)
 
 
-def run(search: Search, config: ClusterConfig, match: Matcher, limit: int, max_scan: int | None) -> None:
+def run(
+    search: Search,
+    config: ClusterConfig,
+    match: Matcher,
+    limit: int,
+    max_scan: int | None,
+    mask: tuple[Rule, ...] = (),
+) -> None:
+    """``mask``: the masking rules its user may not see through (it then matches and keeps masked messages)."""
     start, end = (int(x) for x in search.ranges["seq"])
     where = jr.Range(search.target, start, end, search.params.get("subject") or None)
-    matches = item_matcher(config, search.params, match)
+    rules = SubjectRules(tuple(mask), config.slug, search.target)
+    matches = item_matcher(config, search.params, match, rules)
     kept = scanned = matched = 0
     started = time.monotonic()
     next_tick = 0.0
@@ -280,7 +360,9 @@ def run(search: Search, config: ClusterConfig, match: Matcher, limit: int, max_s
                 if matches(item):
                     matched += 1
                     if kept < limit:
-                        pending.append(SearchResult(search=search, index=kept, message=message(item, config)))
+                        pending.append(
+                            SearchResult(search=search, index=kept, message=message(item, config, rules=rules))
+                        )
                         kept += 1
                 # Inside the batch: a slow jq expression makes a batch last long.
                 if time.monotonic() >= next_tick and tick():

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Sequence
 from typing import Any, cast
 
 from confluent_kafka import Consumer, KafkaError, TopicPartition
@@ -13,8 +14,9 @@ from django.utils import timezone
 
 from streams.kafka.client import client_config
 from streams.kafka.convert import message_from
+from streams.masking import Rule, mask_headers, mask_payload
 from streams.schemas.decode import decode_payload
-from streams.search.filters import Matcher, Record, schema_reader
+from streams.search.filters import Matcher, Record, masked_record, schema_reader
 from streams.search.models import Search, SearchResult
 
 PROGRESS_SECONDS = 0.5
@@ -51,7 +53,11 @@ class Stopped(Exception):
     pass
 
 
-def run(search: Search, config: Any, match: Matcher, limit: int, max_scan: int | None) -> None:
+def run(
+    search: Search, config: Any, match: Matcher, limit: int, max_scan: int | None, rules: Sequence[Rule] = ()
+) -> None:
+    """``rules``: the masking rules its user may not see through (the search then matches and keeps
+    the masked messages)."""
     ranges = {int(p): (int(s), int(e)) for p, (s, e) in search.ranges.items() if int(e) > int(s)}
     consumer = Consumer(scan_config(client_config(config)))
     topic = search.target
@@ -130,10 +136,11 @@ def run(search: Search, config: Any, match: Matcher, limit: int, max_scan: int |
                 headers = cast(list[tuple[str, bytes | None]], msg.headers() or [])
                 _kind, stamp = cast(tuple[int, int], msg.timestamp())
                 record = Record(msg.key(), msg.value(), headers, p, offset, timestamp=str(stamp), schema_data=decoder)
-                if match(record):
+                if match(masked_record(record, config, topic, rules)):
                     matched += 1
                     if kept < limit:
-                        pending.append(SearchResult(search=search, index=kept, message=_message(msg, config, topic)))
+                        shown = _message(msg, config, topic, rules)
+                        pending.append(SearchResult(search=search, index=kept, message=shown))
                         kept += 1
                 if offset + 1 >= end:
                     ranges.pop(p, None)
@@ -154,17 +161,20 @@ def run(search: Search, config: Any, match: Matcher, limit: int, max_scan: int |
         consumer.close()
 
 
-def _message(msg: Any, config: Any, topic: str) -> dict[str, Any]:
+def _message(msg: Any, config: Any, topic: str, rules: Sequence[Rule] = ()) -> dict[str, Any]:
+    """A kept match in the API's message shape, masked by ``rules``."""
     from streams.payloads import headers_api
 
     m = message_from(msg, None)
+    key = mask_payload(decode_payload(config, topic, "key", m.key), rules)
+    value = mask_payload(decode_payload(config, topic, "value", m.value), rules)
     return {
         "partition": m.partition,
         "offset": m.offset,
         "timestamp": m.timestamp.isoformat() if m.timestamp else None,
-        "key": decode_payload(config, topic, "key", m.key).as_api(),
-        "headers": headers_api(list(m.headers)),
-        "value": decode_payload(config, topic, "value", m.value).as_api(),
+        "key": key.as_api(),
+        "headers": headers_api(mask_headers(m.headers, rules)),
+        "value": value.as_api(),
         "truncated": m.truncated,
     }
 

@@ -52,7 +52,8 @@ class Search(models.Model):
             "cluster": self.cluster,
             "kind": self.kind,
             "target": self.target,
-            "params": self.params,
+            # The masking rules a masked search carries are for its worker, not for its reader.
+            "params": {k: v for k, v in self.params.items() if k != "mask"},
             "state": self.state,
             "scanned": self.scanned,
             "matched": self.matched,

@@ -7,7 +7,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.utils import timezone
 
-from streams import registry
+from streams import masking, registry
 from streams.search import jetstream_scan, kafka_scan
 from streams.search.filters import matcher
 from streams.search.models import Search
@@ -27,8 +27,10 @@ def run_search(search_id: int) -> None:
         kind = "nats" if search.kind == "nats" else "kafka"
         config = registry.get_config(search.cluster, kind)
         match = matcher(params.get("text"), params.get("jq"))
+        # The rules that covered the topic or stream for its user, as they were when it started.
+        rules = masking.from_specs(params.get("mask") or ())
         scan = jetstream_scan.run if kind == "nats" else kafka_scan.run
-        scan(search, config, match, int(params.get("limit") or 500), params.get("max_scan"))
+        scan(search, config, match, int(params.get("limit") or 500), params.get("max_scan"), rules)
     except SoftTimeLimitExceeded:
         Search.objects.filter(pk=search_id).update(
             state=Search.State.FAILED,

@@ -140,10 +140,11 @@ class KafkaUpstream(Upstream):
                     self._wake.wait(0.005)
                     continue
                 items: list[Item] = []
+                rules = self.mask_rules()
                 for msg in consumer.consume(batch, CONSUME_WAIT):
                     err = msg.error()
                     if err is None:
-                        items.append(kafka_item(msg, self.config))
+                        items.append(kafka_item(msg, self.config, rules))
                     elif err.fatal() or err.code() in FATAL_READ_CODES:
                         self.stopped = True
                         self.report(UpstreamEvent("ended", f"Kafka stopped the tail of {self.spec.name}: {err.str()}"))

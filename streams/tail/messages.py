@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from streams.clusters import ClusterConfig
+from streams.masking import Rule, mask_headers, mask_payload, seen_bytes
 from streams.payloads import Payload
 from streams.schemas.decode import decode_payload
 
@@ -23,23 +24,74 @@ _TIMESTAMP_TYPES = {0: "none", 1: "create", 2: "log_append"}
 _encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
+# What masking needs of a message: its key (None for NATS) and value as read and as shown, its headers.
+Parts = tuple[bytes | None, Payload | None, bytes | None, Payload, list[tuple[str, Payload]]]
+
+
 class Item:
     """One message as sent (``json``) and as filtered (``haystack``: key, value, header values);
-    ``system``: on a core NATS subject only operators see in a tail (see ``spec.is_system_subject``)."""
+    ``system``: on a core NATS subject only operators see in a tail (see ``spec.is_system_subject``).
 
-    __slots__ = ("haystack", "json", "size", "system")
+    A message that masking rules cover also knows how it looks to someone without unmask:
+    ``masked()`` works that out the first time a socket that masks asks, and every other such
+    socket gets the same answer, so a message is masked once whatever the number of tabs."""
 
-    def __init__(self, data: dict[str, Any], haystack: tuple[bytes, ...], *, system: bool = False) -> None:
+    __slots__ = ("_masked", "_parts", "haystack", "json", "rules", "size", "system")
+
+    def __init__(
+        self,
+        data: dict[str, Any],
+        haystack: tuple[bytes, ...],
+        *,
+        system: bool = False,
+        rules: tuple[Rule, ...] = (),
+        parts: Parts | None = None,
+    ) -> None:
         self.json: str = _encode(data)
         self.haystack = haystack
         self.system = system
         # What holding it costs until the web loop has dispatched it: the raw bytes and the text.
         self.size = len(self.json) + sum(len(part) for part in haystack)
+        self.rules = rules
+        self._parts = (data, parts) if rules and parts is not None else None
+        self._masked: Item | None = None
+
+    def masked(self) -> Item:
+        """The message as someone without unmask sees it (itself when no rule covers it)."""
+        if self._masked is not None:
+            return self._masked
+        if self._parts is None:
+            return self
+        data, (raw_key, key, raw_value, value, headers) = self._parts
+        rules = self.rules
+        shown = dict(data)
+        found: list[bytes] = []
+        masked_key = key
+        if key is not None:
+            masked_key = mask_payload(key, rules)
+            shown["key"] = masked_key.as_api()
+            found.append(seen_bytes(masked_key, raw_key) or b"")
+        masked_value = mask_payload(value, rules)
+        shown["value"] = masked_value.as_api()
+        found.append(seen_bytes(masked_value, raw_value) or b"")
+        masked_headers = mask_headers(headers, rules)
+        shown["headers"] = [[name, p.as_api()] for name, p in masked_headers]
+        found.extend(p.raw for _, p in masked_headers if p.raw)
+        changed = masked_value.masked or any(p.masked for _, p in masked_headers)
+        if masked_key is not None:
+            changed = changed or masked_key.masked
+        # Covered but nothing to hide (the fields are absent): the message as it is, not a copy.
+        self._masked = Item(shown, tuple(found), system=self.system) if changed else self
+        self._parts = None
+        return self._masked
 
 
-def _headers(pairs: Iterable[tuple[Any, Any]]) -> tuple[list[list[Any]], list[bytes], bool]:
+def _headers(
+    pairs: Iterable[tuple[Any, Any]],
+) -> tuple[list[list[Any]], list[bytes], bool, list[tuple[str, Payload]]]:
     shown: list[list[Any]] = []
     raw: list[bytes] = []
+    payloads: list[tuple[str, Payload]] = []
     cut = False
     for name, value in pairs:
         if isinstance(name, bytes):
@@ -49,9 +101,10 @@ def _headers(pairs: Iterable[tuple[Any, Any]]) -> tuple[list[list[Any]], list[by
         payload = Payload.of(value, HEADER_LIMIT)
         cut = cut or payload.truncated
         shown.append([str(name)[:256], payload.as_api()])
+        payloads.append((str(name)[:256], payload))
         if value:
             raw.append(value)
-    return shown, raw, cut
+    return shown, raw, cut, payloads
 
 
 def iso_from_ms(stamp_ms: int | None) -> str | None:
@@ -63,9 +116,10 @@ def iso_from_ms(stamp_ms: int | None) -> str | None:
         return None
 
 
-def kafka_item(msg: Any, cluster: ClusterConfig | None = None) -> Item:
+def kafka_item(msg: Any, cluster: ClusterConfig | None = None, rules: tuple[Rule, ...] = ()) -> Item:
     """A confluent-kafka Message (no error) as an Item; keys and values decoded by schema when
-    ``cluster`` names a registry or local decoders (blocking: call it on the consumer's thread)."""
+    ``cluster`` names a registry or local decoders (blocking: call it on the consumer's thread);
+    ``rules``: the masking rules covering the topic."""
     raw_key: bytes | None = msg.key()
     raw_value: bytes | None = msg.value()
     kind, stamp = msg.timestamp()
@@ -75,7 +129,7 @@ def kafka_item(msg: Any, cluster: ClusterConfig | None = None) -> Item:
         topic = msg.topic() or ""
         key = decode_payload(cluster, topic, "key", key)
         value = decode_payload(cluster, topic, "value", value)
-    headers, header_values, headers_cut = _headers(msg.headers() or ())
+    headers, header_values, headers_cut, header_pairs = _headers(msg.headers() or ())
     data = {
         "partition": msg.partition(),
         "offset": msg.offset(),
@@ -88,7 +142,8 @@ def kafka_item(msg: Any, cluster: ClusterConfig | None = None) -> Item:
         "size": value.size,
         "truncated": key.truncated or value.truncated or headers_cut,
     }
-    return Item(data, (raw_key or b"", raw_value or b"", *header_values))
+    parts: Parts = (raw_key, key, raw_value, value, header_pairs)
+    return Item(data, (raw_key or b"", raw_value or b"", *header_values), rules=rules, parts=parts)
 
 
 def nats_item(
@@ -102,10 +157,12 @@ def nats_item(
     stamp_ns: int | None = None,
     system: bool = False,
     cluster: ClusterConfig | None = None,
+    rules: tuple[Rule, ...] = (),
 ) -> Item:
     """A NATS message as an Item: ``time`` is the stream's timestamp for JetStream and, since core
     NATS carries none, the moment the console received it for core subjects. The value is decoded
-    by schema, bound by its subject, when ``cluster`` names a registry or local decoders."""
+    by schema, bound by its subject, when ``cluster`` names a registry or local decoders; ``rules``:
+    the masking rules covering its subject (or its stream)."""
     if stamp_ns is not None:
         moment = datetime.fromtimestamp(stamp_ns / 1e9, tz=UTC)
     else:
@@ -113,7 +170,7 @@ def nats_item(
     value = Payload.of(data, TAIL_DISPLAY_LIMIT)
     if cluster is not None and cluster.decodes:
         value = decode_payload(cluster, subject, "value", value)
-    shown, header_values, headers_cut = _headers((headers or {}).items())
+    shown, header_values, headers_cut, header_pairs = _headers((headers or {}).items())
     body = {
         "subject": subject,
         "seq": seq,
@@ -124,4 +181,5 @@ def nats_item(
         "reply": reply or None,
         "truncated": value.truncated or headers_cut,
     }
-    return Item(body, (data, *header_values), system=system)
+    parts: Parts = (None, None, data, value, header_pairs)
+    return Item(body, (data, *header_values), system=system, rules=rules, parts=parts)

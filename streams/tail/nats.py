@@ -272,6 +272,7 @@ class CoreUpstream(NatsUpstream):
             received=received,
             system=is_system_subject(subject),
             cluster=self.config,
+            rules=self.mask_rules(subject),
         )
 
     def _retry_text(self) -> str:
@@ -464,7 +465,16 @@ class JetStreamUpstream(NatsUpstream):
 
     def _item(self, entry: tuple[Any, ...]) -> Item:
         subject, data, headers, seq, stamp = entry
-        return nats_item(subject, data, headers, reply=None, seq=seq, stamp_ns=stamp, cluster=self.config)
+        return nats_item(
+            subject,
+            data,
+            headers,
+            reply=None,
+            seq=seq,
+            stamp_ns=stamp,
+            cluster=self.config,
+            rules=self.mask_rules(subject),
+        )
 
     def _check(self) -> None:
         if self.recreating or self.nc is None or not self.nc.is_connected:

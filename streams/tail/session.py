@@ -22,7 +22,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from django.conf import settings
@@ -72,6 +72,8 @@ class TailSession:
         limits: Limits | None = None,
         owner: Any = None,
         operator: bool = False,
+        may_unmask: Callable[[TailSpec], Awaitable[bool]] | None = None,
+        on_unmasked: Callable[[TailSpec], Coroutine[Any, Any, None]] | None = None,
     ) -> None:
         self.config = config
         self._send = send
@@ -81,6 +83,10 @@ class TailSession:
         # The user whose replays count against their limit; operators also see system subjects.
         self.owner = owner
         self.operator = operator
+        # Whether the user may see what masking rules cover, asked per subscription (masked when
+        # there is no one to ask); an unmasked subscription that meets a covered message is audited once.
+        self._may_unmask = may_unmask
+        self._on_unmasked = on_unmasked
         self._actions = float(ACTION_BURST)
         self._actions_at = time.monotonic()
         self.hub = hub()
@@ -93,6 +99,7 @@ class TailSession:
         self._status_at = time.monotonic()
         self._rate_at = self._status_at
         self._rate_matched = 0
+        self._audits: set[asyncio.Task[None]] = set()
         self._ticker = asyncio.get_running_loop().create_task(self._tick())
 
     async def send(self, frame: dict[str, Any]) -> None:
@@ -206,8 +213,33 @@ class TailSession:
             if upstream is not None:
                 self.hub.detach(upstream, subscriber)
 
+    async def _masks(self, spec: TailSpec) -> bool:
+        if self._may_unmask is None:
+            return True
+        try:
+            return not await self._may_unmask(spec)
+        except Exception:  # the database is away: mask rather than fail the tail or show too much
+            logger.warning("tail: could not ask whether the user may unmask; masking", exc_info=True)
+            return True
+
+    def _covered(self, spec: TailSpec) -> Callable[[], None]:
+        def seen() -> None:
+            if self._on_unmasked is not None and not self.closed:
+                task = asyncio.get_running_loop().create_task(self._on_unmasked(spec))
+                self._audits.add(task)
+                task.add_done_callback(self._audits.discard)
+
+        return seen
+
+    async def refresh_unmask(self) -> None:
+        """The user's right to unmask as it stands now: a socket that loses it masks from the next message."""
+        spec, subscriber = self.spec, self.subscriber
+        if spec is not None and subscriber is not None:
+            subscriber.mask = await self._masks(spec)
+
     async def _attach(self, spec: TailSpec, *, notice: str | None = None) -> None:
         delay = RETRY_FIRST
+        mask = await self._masks(spec)
         while not self.closed:
             subscriber = Subscriber(
                 self.send_text,
@@ -215,6 +247,8 @@ class TailSession:
                 limits=self.limits,
                 on_event=self._on_event,
                 hide_system=not self.operator,
+                mask=mask,
+                on_covered=self._covered(spec),
             )
             try:
                 upstream = await self.hub.attach(self.config, spec, subscriber, owner=self.owner)

@@ -66,11 +66,18 @@ class Subscriber:
         on_event: Callable[[Any], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
         hide_system: bool = False,
+        mask: bool = False,
+        on_covered: Callable[[], None] | None = None,
     ) -> None:
         self.send = send
         self.needle = needle
         # Messages on reply inboxes and $-subjects are not this socket's to see: not even counted.
         self.hide_system = hide_system
+        # Its user may not unmask: messages masking rules cover are sent (and filtered) masked.
+        self.mask = mask
+        # Told once, at the first covered message this socket sees unmasked (the read is audited).
+        self.on_covered = on_covered
+        self.saw_covered = False
         self.limits = limits or Limits.from_settings()
         self.on_event = on_event
         self.clock = clock
@@ -104,10 +111,19 @@ class Subscriber:
         added = 0
         hidden = 0
         size = 0
+        mask = self.mask
         for item in items:
             if hide and item.system:
                 hidden += 1
-            elif needle is None or matches(item.haystack, needle):
+                continue
+            if item.rules:
+                if mask:
+                    item = item.masked()
+                elif not self.saw_covered:
+                    self.saw_covered = True
+                    if self.on_covered is not None:
+                        self.on_covered()
+            if needle is None or matches(item.haystack, needle):
                 buffer.append(item.json)
                 size += len(item.json)
                 added += 1

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from streams import masking
 from streams.clusters import ClusterConfig
 from streams.errors import StreamdeskError
 from streams.tail.messages import Item
@@ -71,6 +72,19 @@ class Upstream:
 
     # -- the reading side (any thread) -------------------------------------------------
 
+    def mask_rules(self, subject: str | None = None) -> tuple[masking.Rule, ...]:
+        """The masking rules covering a message of this source (on ``subject``, for NATS): every
+        item carries them, and each socket that masks masks it (see ``Item.masked``)."""
+        rules = masking.active()
+        if not rules:
+            return ()
+        slug, name = self.config.slug, self.spec.name
+        if self.spec.source == "topic":
+            return rules.covering(slug, ("topics", name))
+        if self.spec.source == "stream":
+            return rules.covering(slug, ("streams", name), ("subjects", subject or ""))
+        return rules.covering(slug, ("subjects", subject or name))
+
     @property
     def private(self) -> bool:
         """A replay belongs to one socket (see ``TailSpec.upstream_key``)."""
@@ -113,6 +127,12 @@ class Upstream:
         return max(0, min(most, (messages - self.unhanded()) // 2, size // ASSUMED_MESSAGE_BYTES))
 
     def hand(self, items: list[Item]) -> None:
+        if any(subscriber.mask for subscriber in list(self.subscribers)):
+            # Masked here, on the reading side, while a socket that masks is watching: the web loop
+            # then only picks the form each socket sees (one joining later masks on the loop).
+            for item in items:
+                if item.rules:
+                    item.masked()
         size = sum(item.size for item in items)
         self.handed_items += len(items)
         self.handed_bytes += size

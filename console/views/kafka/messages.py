@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 from urllib.parse import urlencode
@@ -9,9 +10,10 @@ from urllib.parse import urlencode
 from asgiref.sync import sync_to_async
 from django.urls import reverse
 
+from console.access import audit_unmasked, read_mask
 from console.params import bool_param, choice_param, datetime_param, int_param, str_param
 from console.web import Ctx, Result
-from streams import payloads
+from streams import masking, payloads
 from streams.clusters import ClusterConfig
 from streams.errors import InvalidInput, NotFound
 from streams.kafka.browse import (
@@ -23,7 +25,7 @@ from streams.kafka.browse import (
     read_ranges,
 )
 from streams.kafka.types import KafkaMessage, ReadRange, TopicPartitionKey, Watermark
-from streams.payloads import headers_api
+from streams.payloads import Payload, headers_api
 from streams.schemas.decode import decode_payload
 
 
@@ -53,6 +55,21 @@ def decode_messages(cluster: ClusterConfig, topic: str, messages: list[KafkaMess
         )
         for m in messages
     ]
+
+
+def masked_view(
+    cluster: ClusterConfig, topic: str, rules: tuple[masking.Rule, ...]
+) -> Callable[[bytes | None, bytes | None], tuple[bytes | None, bytes | None]]:
+    """What the browser's filter searches in for someone who sees ``topic`` masked: the key and
+    value as they are shown to them (decoded, then masked), so a masked value cannot be probed."""
+
+    def part(name: str, raw: bytes | None) -> bytes | None:
+        if raw is None:
+            return None
+        shown = masking.mask_payload(decode_payload(cluster, topic, name, Payload.of(raw, None)), rules)
+        return masking.seen_bytes(shown, raw)
+
+    return lambda key, value: (part("key", key), part("value", value))
 
 
 async def topic_messages(ctx: Ctx) -> Result:
@@ -87,6 +104,9 @@ async def topic_messages(ctx: Ctx) -> Result:
     marks: dict[TopicPartitionKey, Watermark] = await adapter.watermarks([info], fresh=True)
     by_partition = {p: marks[(name, p)] for p in partitions if (name, p) in marks}
     needle = needle_text.encode("utf-8") if needle_text else None
+    mask = await read_mask(ctx.user, ctx.slug, "topics", name)
+    rules = mask.covering(("topics", name))
+    view = masked_view(ctx.config, name, rules) if rules and needle is not None else None
 
     if full:
         assert partition is not None and offset is not None
@@ -109,10 +129,14 @@ async def topic_messages(ctx: Ctx) -> Result:
             mode, partitions, by_partition, limit, offset=offset, by_time=by_time, filtered=needle is not None
         )
         result = await adapter.browse(
-            name, ranges, limit=limit, newest=mode == "end", needle=needle, isolation=isolation
+            name, ranges, limit=limit, newest=mode == "end", needle=needle, isolation=isolation, view=view
         )
 
-    result.messages = await sync_to_async(decode_messages, thread_sensitive=False)(ctx.config, name, result.messages)
+    def shown(messages: list[KafkaMessage]) -> list[KafkaMessage]:
+        return [masking.mask_message(m, rules) for m in decode_messages(ctx.config, name, messages)]
+
+    result.messages = await sync_to_async(shown, thread_sensitive=False)(result.messages)
+    await audit_unmasked(ctx.user, mask, "topics", name, "full message" if full else "browse")
     data: dict[str, Any] = {
         "topic": name,
         "partition": partition,

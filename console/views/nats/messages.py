@@ -8,12 +8,14 @@ from urllib.parse import urlencode
 
 from asgiref.sync import sync_to_async
 
+from console.access import audit_unmasked, read_mask
 from console.params import bool_param, datetime_param, int_param
 from console.views.nats.common import subject_param
 from console.web import Ctx, Result, require_confirmation, writes
 from streams import payloads
 from streams.clusters import ClusterConfig
 from streams.errors import InvalidInput
+from streams.masking import Mask
 from streams.nats import actions
 from streams.nats.types import StoredMessage
 from streams.schemas.decode import decode_payload
@@ -38,6 +40,11 @@ def _browse_url(ctx: Ctx, **changes: Any) -> str:
     return f"?{urlencode(query)}"
 
 
+def _masked(mask: Mask, stream: str, message: StoredMessage) -> StoredMessage:
+    """A stored message as its reader sees it: rules may name the stream or the message's subject."""
+    return mask.message(message, ("streams", stream), ("subjects", message.subject))
+
+
 async def messages_data(ctx: Ctx) -> Result:
     name = ctx.args["stream"]
     seq = int_param(ctx.query, "seq", None, minimum=1, maximum=2**63 - 1)
@@ -49,6 +56,9 @@ async def messages_data(ctx: Ctx) -> Result:
     assert limit is not None
     browse = await ctx.nats.messages(name, seq=seq, since=since, subject=subject, limit=limit)
     browse = replace(browse, messages=await _decoded(ctx, browse.messages))
+    mask = await read_mask(ctx.user, ctx.slug, "streams", name)
+    browse = replace(browse, messages=[_masked(mask, name, m) for m in browse.messages])
+    await audit_unmasked(ctx.user, mask, "streams", name, "browse")
     data = browse.as_api()
     data.update({"seq": seq, "since": since, "subject": subject, "limit": limit})
     start = browse.messages[0].seq if browse.messages else (seq or browse.first_seq)
@@ -69,6 +79,9 @@ async def message_data(ctx: Ctx) -> Result:
     limit = payloads.FULL_DISPLAY_LIMIT if full else payloads.DISPLAY_LIMIT
     message = await ctx.nats.message(name, seq, limit=limit)
     (message,) = await _decoded(ctx, [message])
+    mask = await read_mask(ctx.user, ctx.slug, "streams", name)
+    message = _masked(mask, name, message)
+    await audit_unmasked(ctx.user, mask, "streams", name, "message")
     data = {"stream": name, "message": message.as_api(), "full": full, "limit": limit}
     return Result(data, page={"message": message})
 
