@@ -70,11 +70,10 @@ def test_a_subject_the_rules_name_is_masked_in_a_stream_they_do_not_name(
 ):
     stream = h.stream_name(unique)
     h.create_stream(url, stream, [f"{unique}.>", f"masked-{unique}.>"], allow_direct=True)
-    h.publish(
-        url,
-        [(f"masked-{unique}.o", json.dumps(order(i)).encode(), None) for i in range(5)]
-        + [(f"{unique}.o", json.dumps(order(i)).encode(), None) for i in range(5)],
-    )
+    items: list[tuple[str, bytes, dict[str, str] | None]] = [
+        (f"{prefix}{unique}.o", json.dumps(order(i)).encode(), None) for prefix in ("masked-", "") for i in range(5)
+    ]
+    h.publish(url, items)
     found = searched(as_viewer, stream, {"text": SECRET_EMAIL})
     assert (found["scanned"], found["matched"]) == (10, 5)
     assert {m["subject"] for m in found["results"]} == {f"{unique}.o"}
