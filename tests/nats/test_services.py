@@ -145,7 +145,8 @@ def test_try_it_sends_requests_through_the_request_reply_publisher(operator_clie
         assert counted == {svc.id: running.handled.get(svc.id, 0) for svc in running.instances}
         assert sum(counted.values()) == 21 and len(counted) == 2
         page = operator_client.get("/clusters/nats/services").content.decode()
-        assert page.count('class="card try-it"') == 1 and f'name="subject" value="{subject}"' in page
+        # One form per endpoint, however many instances serve it.
+        assert page.count(f'name="subject" value="{subject}"') == 1
         # The page's form, as htmx posts it: the reply in the payload view, in place.
         htmx = {"HTTP_HX_REQUEST": "true"}
         shown = operator_client.post("/clusters/nats/services", {"subject": subject, "value": "<b>hi</b>"}, **htmx)
