@@ -197,3 +197,17 @@ async def test_a_slow_client_is_told_how_many_changes_it_lost(web: WebProcess, n
     assert dropped > 0
     kept = [int(i["value"]["text"]) for i in items]
     assert kept == sorted(kept) and kept[-1] == count - 1
+
+
+async def test_a_reconnecting_page_resumes_after_the_last_revision_it_showed(web: WebProcess, nats_urls, unique):
+    url, bucket = nats_urls[0], _bucket(unique)
+
+    async def seed(nc: Any, store: Any) -> None:
+        for i in range(5):
+            await store.put(f"k.{i}", b"%d" % i)
+
+    await _kv(url, bucket, seed)
+    async with _socket(web, "nats") as ws:
+        subscribed = await _subscribed(ws, {"source": "kv", "name": bucket, "from": {"seq": 4}})
+        assert subscribed["from"] == {"seq": 4}
+        assert [(i["key"], i["revision"]) for i in await _read(ws, 2)] == [("k.3", 4), ("k.4", 5)]
