@@ -8,6 +8,7 @@ import threading
 from typing import Any
 
 import nats
+import pytest
 from django.test import Client as DjangoClient
 from nats.aio.client import Client
 from nats.micro import ServiceConfig, add_service
@@ -16,6 +17,7 @@ from nats.micro.service import EndpointConfig, Service, ServiceError
 
 from streams.models import AuditEvent
 from tests.nats import helpers as h
+from tests.web.test_browser import CHROMIUM, CHROMIUM_ARGS
 
 
 class Services:
@@ -193,3 +195,30 @@ def test_try_it_shows_a_timeout_and_no_responders(operator_client, url, unique):
         asyncio.run_coroutine_threadsafe(nc.close(), loop).result(10)
         loop.call_soon_threadsafe(loop.stop)
         thread.join(5)
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian chromium is not installed (apt-get install chromium)")
+def test_try_it_in_a_browser_shows_the_reply_as_text_in_place(live_server, operator, url, unique):
+    from playwright.sync_api import expect, sync_playwright
+
+    subject = f"{unique}.echo"
+    with Services(url, unique.replace("-", "_"), subject), sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page()
+            page.goto(f"{live_server.url}/accounts/login/?next=/clusters/nats/services")
+            page.get_by_label("Username").fill("olivia")
+            page.get_by_label("Password").fill("operator-pass-123")
+            page.get_by_role("button", name="Log in").click()
+            form = page.locator("form.try-it").filter(has=page.locator(f'input[value="{subject}"]'))
+            form.locator("xpath=ancestor::details").locator("summary").click()
+            form.get_by_label(f"Request body for {subject}").fill('<img src=x onerror="window.pwned=1">')
+            form.get_by_role("button", name="Send request").click()
+            reply = form.locator("xpath=following-sibling::div[1]")
+            expect(reply.locator("[data-outcome]")).to_contain_text(f"Reply from {subject}", timeout=15_000)
+            expect(reply.locator(".reply-value")).to_contain_text('<img src=x onerror="window.pwned=1">')
+            assert page.locator(".try-reply img").count() == 0 and page.evaluate("window.pwned") is None
+            assert page.url.endswith("/clusters/nats/services")
+        finally:
+            browser.close()
