@@ -13,8 +13,11 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402 - needs Django set u
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from console.backpressure import Backpressure  # noqa: E402
+from console.daphne_uploads import stop_form_parsing  # noqa: E402
 from console.routing import websocket_urlpatterns  # noqa: E402
 from console.socket_auth import OriginOrBearer  # noqa: E402
+
+stop_form_parsing()
 
 application = ProtocolTypeRouter(
     {

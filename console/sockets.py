@@ -35,7 +35,7 @@ NOT_LOGGED_IN = 4401
 NO_ROLE = 4403
 UNKNOWN_CLUSTER = 4404
 # A tail's source as the resource type masking rules and policies name.
-RESOURCE_TYPE = {"topic": "topics", "subject": "subjects", "stream": "streams"}
+RESOURCE_TYPE = {"topic": "topics", "subject": "subjects", "stream": "streams", "kv": "kv_buckets"}
 
 
 async def access_code(user: Any) -> int | None:

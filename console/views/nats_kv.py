@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 from django.urls import URLPattern, reverse
 
@@ -64,7 +65,10 @@ async def keys_data(ctx: Ctx) -> Result:
         "page_size": size,
         "q": q,
     }
-    return Result(data, page={"entries": found, "info": info, "pages": -(-total // size)})
+    watch = {"from": "beginning"} | ({"keys": q} if "*" in q or ">" in q else {})
+    watch_url = f"{reverse('tail-kv', args=[ctx.slug, bucket])}?{urlencode(watch)}"
+    data["watch_url"] = watch_url
+    return Result(data, page={"entries": found, "info": info, "pages": -(-total // size), "watch_url": watch_url})
 
 
 def _kv_resources(bucket: str, key: str) -> tuple[tuple[str, str], ...]:

@@ -17,6 +17,7 @@ from console.views.kafka.common import PAGE as KAFKA_PAGE
 from console.views.nats.common import tab
 from console.web import Ctx, Result, endpoint
 from streams.errors import InvalidInput
+from streams.nats import kv
 from streams.nats.subjects import SUBJECT_MAX_LENGTH
 from streams.tail.spec import FILTER_MAX_LENGTH, LAST_MAX, TailSpec, parse_subscribe
 
@@ -143,6 +144,23 @@ async def subject_live(ctx: Ctx) -> Result:
     return Result(_data(ctx, spec), page=page)
 
 
+async def kv_live(ctx: Ctx) -> Result:
+    bucket = ctx.args["bucket"]
+    await kv.kv(ctx.config).bucket(bucket)
+    frame = {
+        "source": "kv",
+        "name": bucket,
+        "from": choice_param(ctx.query, "from", ("now", "beginning"), "now"),
+        "keys": str_param(ctx.query, "keys", max_length=1024).strip() or None,
+        "filter": _filter(ctx),
+    }
+    spec = _spec(frame)
+    data = _data(ctx, spec, keys=spec.keys)
+    key_page = reverse("nats-kv-key", args=[ctx.slug, bucket, "k"])
+    links = {"key_base": key_page.removesuffix("k")}
+    return Result(data, page={"links": links, "back_url": reverse("nats-kv-keys", args=[ctx.slug, bucket])})
+
+
 def _nats_publish_links(ctx: Ctx) -> dict[str, str]:
     """Where a row's "Publish again" and "Edit and publish" go (operators only)."""
     if not ctx.operator:
@@ -169,6 +187,14 @@ urlpatterns: list[URLPattern] = [
         template="tail/live.html",
         page=tab("streams"),
         get=stream_live,
+    ),
+    *endpoint(
+        f"{C}/kv/<str:bucket>/live",
+        name="tail-kv",
+        kind="nats",
+        template="tail/live.html",
+        page=tab("kv"),
+        get=kv_live,
     ),
     *endpoint(
         f"{C}/live", name="tail-subject", kind="nats", template="tail/live.html", page=tab("subjects"), get=subject_live

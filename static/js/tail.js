@@ -63,7 +63,7 @@ function subscribeFrame() {
   const frame = { ...config.subscribe };
   if (state.subscribedOnce) {
     if (config.source === "topic" && state.positions) frame.from = { offsets: state.positions };
-    else if (config.source === "stream" && state.nextSeq) frame.from = { seq: state.nextSeq };
+    else if ((config.source === "stream" || config.source === "kv") && state.nextSeq) frame.from = { seq: state.nextSeq };
     else if (config.source === "subject") frame.from = "now";
   }
   return frame;
@@ -248,14 +248,19 @@ function track(item) {
     if (!(item.partition in state.positions) || state.positions[item.partition] < next) state.positions[item.partition] = next;
   } else if (config.source === "stream" && item.seq) {
     state.nextSeq = Math.max(state.nextSeq || 0, item.seq + 1);
+  } else if (config.source === "kv" && item.revision) {
+    state.nextSeq = Math.max(state.nextSeq || 0, item.revision + 1);
   }
 }
 
 function makeRow(item) {
   const row = el("tr", null, "row");
   row.tabIndex = 0;
-  row.append(el("td", isoTime(item.timestamp || item.time), "nowrap"));
-  if (config.source === "topic") {
+  row.append(el("td", isoTime(item.timestamp || item.time || item.created), "nowrap"));
+  if (config.source === "kv") {
+    row.append(el("td", item.key, "wrap"), el("td", item.revision, "num"), el("td", item.operation));
+    if (item.operation !== "PUT") row.classList.add("muted");
+  } else if (config.source === "topic") {
     row.append(el("td", item.partition, "num"), el("td", item.offset, "num"), previewCell(item.key));
     row.dataset.partition = item.partition;
     row.dataset.offset = item.offset;
@@ -404,6 +409,10 @@ function fullUrl(item) {
     return `${links.messages_url}?${query}`;
   }
   if (config.source === "stream" && links.message_base && item.seq) return `${links.message_base}${item.seq}?full=1`;
+  if (config.source === "kv" && links.key_base) {
+    const path = String(item.key).split("/").map(encodeURIComponent).join("/");
+    return `${links.key_base}${path}?revision=${item.revision}`;
+  }
   return null;
 }
 

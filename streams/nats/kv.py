@@ -1,9 +1,9 @@
 """NATS Key-Value buckets, read and changed through the JetStream API of their streams.
 
 A bucket ``b`` is the stream ``KV_b`` on ``$KV.b.>``; a key's revision is its message's
-sequence. Keys are listed from the stream's per-subject counts (one request, filtered by
-the server) and only the page shown is read message by message, so a large bucket is
-never read whole.
+sequence. Keys are listed from the stream's per-subject counts, filtered, sorted and cut
+at the page by the server (see ``subject_pages``), and only the page shown is read
+message by message, so a large bucket is never read whole.
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any
 from streams import audit, registry
 from streams.clusters import ClusterConfig
 from streams.errors import Conflict, InvalidInput, NotFound
+from streams.nats.subject_pages import page_of_subjects, search_subjects
+from streams.nats.subjects import validate_subject
 from streams.nats.types import as_dict, as_int, parse_time
 from streams.payloads import DISPLAY_LIMIT, Payload
 
@@ -129,16 +131,6 @@ def _stream_name(info: dict[str, Any]) -> str:
     return str(as_dict(info.get("config")).get("name", ""))
 
 
-def _matches(pattern: str, key: str) -> bool:
-    wanted, parts = pattern.split("."), key.split(".")
-    for i, part in enumerate(wanted):
-        if part == ">":
-            return len(parts) > i
-        if i >= len(parts) or part not in ("*", parts[i]):
-            return False
-    return len(parts) == len(wanted)
-
-
 class KeyValue:
     """The KV reads and writes of one cluster's adapter."""
 
@@ -208,32 +200,37 @@ class KeyValue:
         substring), each with its latest revision; and how many match in all."""
         require_bucket(bucket)
         wildcard = "*" in q or ">" in q
-        if wildcard and not PATTERN_RE.match(q):
+        if wildcard and (not PATTERN_RE.match(q) or validate_subject(q)):
             raise InvalidInput("q is not a valid key pattern.", field="q")
         prefix = f"$KV.{bucket}."
+        stream = f"KV_{bucket}"
         adapter = self.adapter
+        what = f"Bucket {bucket!r}"
+        offset = (page - 1) * size
 
         async def run() -> tuple[list[Entry], int]:
-            # The server filters subjects itself; with a substring all keys' names (not values) come back.
-            filt = prefix + (q if wildcard else ">")
-            info = await adapter.api(f"STREAM.INFO.KV_{bucket}", {"subjects_filter": filt}, what=f"Bucket {bucket!r}")
-            names = [s.removeprefix(prefix) for s in as_dict(as_dict(info.get("state")).get("subjects"))]
-            del info
+            nc = await adapter._client()
+            # The server filters and sorts the subjects and starts at the page: only names are read, and
+            # only the page's are kept. A substring is the one filter the server cannot apply.
             if q and not wildcard:
-                names = [n for n in names if q in n]
-            elif wildcard:
-                names = [n for n in names if _matches(q, n)]
-            names.sort()
-            chosen = names[(page - 1) * size : page * size]
-            found = []
-            for key in chosen:
-                reply = await adapter.api(
-                    f"STREAM.MSG.GET.KV_{bucket}", {"last_by_subj": prefix + key}, what=f"Key {key!r}"
+                chosen, total = await search_subjects(
+                    nc, stream, prefix + ">", q, prefix, offset, size, adapter.timeout, what
                 )
+            else:
+                chosen, total = await page_of_subjects(
+                    nc, stream, prefix + (q or ">"), offset, size, adapter.timeout, what
+                )
+            found = []
+            for subject in chosen:
+                reply = await adapter.api(f"STREAM.MSG.GET.{stream}", {"last_by_subj": subject}, what=what)
                 found.append(_entry(bucket, as_dict(reply.get("message")), 0))
-            return found, len(names)
+            return found, total
 
-        return await adapter.call(run, what=f"keys of bucket {bucket}")
+        try:
+            # A few answers of up to 100,000 names each for a substring over a large bucket.
+            return await adapter.call(run, what=f"keys of bucket {bucket}", timeout=4 * adapter.timeout)
+        except NotFound:
+            raise NotFound(f"No bucket named {bucket!r}.") from None
 
     async def entry(self, bucket: str, key: str, revision: int | None = None, limit: int = DISPLAY_LIMIT) -> Entry:
         require_bucket(bucket)

@@ -127,6 +127,10 @@ def _build(hub: Hub, config: ClusterConfig, spec: TailSpec, key: tuple[Any, ...]
 
     if spec.source == "subject":
         return CoreUpstream(hub, config, spec, key)
+    if spec.source == "kv":
+        from streams.tail.kv import KeyValueUpstream
+
+        return KeyValueUpstream(hub, config, spec, key)
     return JetStreamUpstream(hub, config, spec, key)
 
 

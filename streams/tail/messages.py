@@ -183,3 +183,37 @@ def nats_item(
     }
     parts: Parts = (None, None, data, value, header_pairs)
     return Item(body, (data, *header_values), system=system, rules=rules, parts=parts)
+
+
+def kv_item(
+    bucket: str,
+    subject: str,
+    data: bytes,
+    headers: dict[str, str] | None,
+    *,
+    seq: int,
+    stamp_ns: int,
+    rules: tuple[Rule, ...] = (),
+) -> Item:
+    """A Key-Value bucket's message as a watch item: the key, its revision (the stream sequence) and
+    the operation its ``KV-Operation`` header names (a put has none). Filters search the key and value;
+    ``rules``: the masking rules covering the bucket."""
+    operation = "PUT"
+    for name, header in (headers or {}).items():
+        if name.lower() == "kv-operation":
+            operation = str(header).strip().upper()[:16] or "PUT"
+    key = subject.removeprefix(f"$KV.{bucket}.")
+    value = Payload.of(data, TAIL_DISPLAY_LIMIT)
+    shown, header_values, headers_cut, header_pairs = _headers((headers or {}).items())
+    body = {
+        "key": key,
+        "revision": seq,
+        "operation": operation,
+        "created": datetime.fromtimestamp(stamp_ns / 1e9, tz=UTC).isoformat(),
+        "value": value.as_api(),
+        "size": value.size,
+        "headers": shown,
+        "truncated": value.truncated or headers_cut,
+    }
+    parts: Parts = (None, None, data, value, header_pairs)
+    return Item(body, (key.encode("utf-8", "surrogateescape"), data, *header_values), rules=rules, parts=parts)

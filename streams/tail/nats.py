@@ -307,15 +307,32 @@ class JetStreamUpstream(NatsUpstream):
     def what(self) -> str:
         return f"tail stream {self.spec.name}"
 
-    async def _open(self) -> Started:
-        stream = self.spec.name
+    @property
+    def label(self) -> str:
+        return f"Stream {self.spec.name}"
+
+    @property
+    def stream(self) -> str:
+        """The stream read (a Key-Value watch reads its bucket's)."""
+        return self.spec.name
+
+    @property
+    def filter_subject(self) -> str | None:
+        return self.spec.subject
+
+    async def _info(self) -> dict[str, Any]:
+        stream = self.stream
         if not valid_name(stream):
             raise NotFound(f"No stream named {stream[:80]!r}: that is not a valid stream name.", field="name")
-        self.nc = await self.conn._client()
         try:
-            info = await self.conn.api(f"STREAM.INFO.{stream}", what=f"Stream {stream!r}")
+            return await self.conn.api(f"STREAM.INFO.{stream}", what=f"Stream {stream!r}")
         except NotFound:
             raise NotFound(f"No stream named {stream!r} on {self.config.name}.", field="name") from None
+
+    async def _open(self) -> Started:
+        stream = self.stream
+        self.nc = await self.conn._client()
+        info = await self._info()
         if str(as_dict(info.get("config")).get("retention", "")).lower() == "workqueue":
             # A consumer takes messages off a work queue: tailing one would eat the workers' messages.
             raise NotSupported(
@@ -356,7 +373,7 @@ class JetStreamUpstream(NatsUpstream):
         return {"deliver_policy": "new"}, last_seq + 1
 
     async def _create(self, start_fields: dict[str, Any]) -> None:
-        stream = self.spec.name
+        stream = self.stream
         name = f"sdtail_{uuid.uuid4().hex[:16]}"
         config: dict[str, Any] = {
             "name": name,
@@ -369,8 +386,8 @@ class JetStreamUpstream(NatsUpstream):
             "max_waiting": 16,
             **start_fields,
         }
-        if self.spec.subject:
-            config["filter_subject"] = self.spec.subject
+        if self.filter_subject:
+            config["filter_subject"] = self.filter_subject
         body = {"stream_name": stream, "config": config, "action": "create"}
         await self.conn.api(f"CONSUMER.CREATE.{stream}.{name}", body, what=f"Tail consumer on {stream!r}")
         self.consumer = name
@@ -400,7 +417,7 @@ class JetStreamUpstream(NatsUpstream):
             # A replay asks for no more than its socket's queue takes (JSON is about 3x the raw bytes).
             body["max_bytes"] = max(64 * 1024, (room[1] - self.unhanded() * ASSUMED_MESSAGE_BYTES) // 3)
         self._unbounded_once = False
-        subject = f"$JS.API.CONSUMER.MSG.NEXT.{self.spec.name}.{self.consumer}"
+        subject = f"$JS.API.CONSUMER.MSG.NEXT.{self.stream}.{self.consumer}"
         self.nloop.create_task(self._publish(subject, json.dumps(body).encode(), f"{self.inbox}.{self.request}"))
 
     def _retry_pull(self) -> None:
@@ -518,7 +535,7 @@ class JetStreamUpstream(NatsUpstream):
                 await self._create(fields)
                 break
             except NotFound as exc:
-                self.report(UpstreamEvent("ended", f"Stream {self.spec.name} is gone: {exc.message}"))
+                self.report(UpstreamEvent("ended", f"{self.label} is gone: {exc.message}"))
                 self.stopped = True
                 await self._close()
                 return
@@ -533,7 +550,7 @@ class JetStreamUpstream(NatsUpstream):
         if not name:
             return
         try:
-            await self.conn.api(f"CONSUMER.DELETE.{self.spec.name}.{name}", what="delete tail consumer")
+            await self.conn.api(f"CONSUMER.DELETE.{self.stream}.{name}", what="delete tail consumer")
         except Exception:
             logger.debug("tail %s: deleting consumer %s failed", self.spec.name, name, exc_info=True)
 

@@ -277,6 +277,7 @@ class TailSession:
             "from": spec.start.as_api(),
             "partitions": list(spec.partitions) if spec.partitions is not None else None,
             "subject": spec.subject,
+            "keys": spec.keys,
             "filter": spec.filter,
             "filtered_on_server": spec.filter is not None,
             "start": started.position,

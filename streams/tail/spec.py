@@ -1,8 +1,8 @@
 """What a tail watches and where it starts: the subscribe frame of the WebSocket contract, checked.
 
-A spec names a source (Kafka topic, NATS subject pattern, JetStream stream), an
-optional partition list (Kafka) or subject filter (JetStream), a start position and
-a substring filter. Upstreams are shared by everyone whose spec has the same
+A spec names a source (Kafka topic, NATS subject pattern, JetStream stream, Key-Value
+bucket), an optional partition list (Kafka), subject filter (JetStream) or key pattern
+(Key-Value), a start position and a substring filter. Upstreams are shared by everyone whose spec has the same
 ``upstream_key``: only tails that start "now" share one, because a replay's history
 belongs to the tab that asked for it.
 """
@@ -15,10 +15,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from streams.errors import InvalidInput
+from streams.nats.kv import BUCKET_RE, PATTERN_RE
 from streams.nats.subjects import validate_subject
 
-SOURCES = ("topic", "subject", "stream")
-SOURCE_KIND = {"topic": "kafka", "subject": "nats", "stream": "nats"}
+SOURCES = ("topic", "subject", "stream", "kv")
+SOURCE_KIND = {"topic": "kafka", "subject": "nats", "stream": "nats", "kv": "nats"}
 FILTER_MAX_LENGTH = 256
 NAME_MAX_LENGTH = 1024
 LAST_MAX = 100_000
@@ -76,6 +77,8 @@ STARTS_BY_SOURCE = {
     "topic": ("now", "beginning", "last", "offset", "time", "offsets"),
     "stream": ("now", "beginning", "last", "seq", "time"),
     "subject": ("now",),
+    # A watch: every current value ("beginning") or changes only; a reconnecting page resumes by revision.
+    "kv": ("now", "beginning", "seq"),
 }
 
 
@@ -87,6 +90,7 @@ class TailSpec:
     partitions: tuple[int, ...] | None = None
     subject: str | None = None
     filter: str | None = None
+    keys: str | None = None
 
     @property
     def kind(self) -> str:
@@ -99,7 +103,7 @@ class TailSpec:
     def upstream_key(self, slug: str) -> tuple[Any, ...]:
         """Specs with equal keys share one upstream; a replay gets a key of its own."""
         start: tuple[Any, ...] = ("now",) if self.start.kind == "now" else ("own", uuid.uuid4().hex)
-        return (slug, self.source, self.name, self.partitions, self.subject, *start)
+        return (slug, self.source, self.name, self.partitions, self.subject, self.keys, *start)
 
     def starting(self, start: Start) -> TailSpec:
         return replace(self, start=start)
@@ -116,6 +120,8 @@ class TailSpec:
         }
         if self.source == "stream":
             frame["subject"] = self.subject
+        if self.source == "kv":
+            frame["keys"] = self.keys
         return frame
 
 
@@ -183,6 +189,9 @@ def parse_subscribe(frame: dict[str, Any]) -> TailSpec:
         problem = validate_subject(name)
         if problem:
             raise InvalidInput(f"name is not a valid subject pattern: {problem}.", field="name")
+    keys = _keys(frame.get("keys"), source)
+    if source == "kv" and not BUCKET_RE.match(name):
+        raise InvalidInput("name is not a bucket name: letters, digits, - and _ only.", field="name")
     partitions = frame.get("partitions")
     parts: tuple[int, ...] | None = None
     if partitions is not None:
@@ -211,4 +220,19 @@ def parse_subscribe(frame: dict[str, Any]) -> TailSpec:
         partitions=parts,
         subject=subject,
         filter=needle or None,
+        keys=keys,
     )
+
+
+def _keys(value: Any, source: str) -> str | None:
+    """A Key-Value watch's key pattern (``*`` one token, ``>`` the rest), or None for every key."""
+    if value is None or value == "":
+        return None
+    if source != "kv":
+        raise InvalidInput("keys only apply to Key-Value watches.", field="keys")
+    if not isinstance(value, str) or not PATTERN_RE.match(value) or validate_subject(f"$KV.b.{value}"):
+        raise InvalidInput(
+            "keys is not a key pattern: letters, digits and - / _ = . with * for one token or > for the rest.",
+            field="keys",
+        )
+    return value

@@ -83,6 +83,9 @@ class Upstream:
             return rules.covering(slug, ("topics", name))
         if self.spec.source == "stream":
             return rules.covering(slug, ("streams", name), ("subjects", subject or ""))
+        if self.spec.source == "kv":
+            # As the bucket's pages mask it: by the bucket, its stream, and the key's subject.
+            return rules.covering(slug, ("kv_buckets", name), ("streams", f"KV_{name}"), ("subjects", subject or ""))
         return rules.covering(slug, ("subjects", subject or name))
 
     @property

@@ -288,3 +288,26 @@ def test_bad_input_is_a_400_naming_the_field(operator_client: Client, unique):
         assert response.json()["field"] == field, (body, response.json())
     listed = operator_client.post(API, "[1]", content_type="application/json")
     assert listed.status_code == 400 and listed["Content-Type"].startswith("application/json")
+
+
+def test_what_get_answers_can_be_put_back_unchanged(operator_client: Client, url, unique):
+    """The round trip a script makes: read a config, change one field, send the whole thing back."""
+    assert _create(operator_client, unique).status_code == 201
+    read = operator_client.get(f"{API}/{unique}").json()["config"]
+    same = operator_client.put(f"{API}/{unique}", read, content_type="application/json")
+    assert same.status_code == 200, same.content
+    assert same.json()["config"] == read
+    changed = operator_client.put(f"{API}/{unique}", {**read, "max_msgs": 77}, content_type="application/json")
+    assert changed.status_code == 200, changed.content
+    assert _stream_info(url, unique).config.max_msgs == 77
+    body = {"durable_name": "rt", "filter_subjects": [f"{unique}.a"], "ack_policy": "explicit", "max_deliver": 3}
+    assert operator_client.post(f"{API}/{unique}/consumers", body, content_type="application/json").status_code == 201
+    config = operator_client.get(f"{API}/{unique}/consumers/rt").json()["config"]
+    back = operator_client.put(f"{API}/{unique}/consumers/rt", config, content_type="application/json")
+    assert back.status_code == 200, back.content
+    more = operator_client.put(
+        f"{API}/{unique}/consumers/rt", {**config, "max_deliver": 8}, content_type="application/json"
+    )
+    assert more.status_code == 200, more.content
+    info = _consumer_info(url, unique, "rt").config
+    assert (info.max_deliver, info.filter_subjects) == (8, [f"{unique}.a"])

@@ -4,6 +4,7 @@ subject merging and matching, error mapping, the server overview."""
 from __future__ import annotations
 
 import base64
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -329,3 +330,31 @@ def test_pause_descriptions():
     assert pause_description(INDEFINITE_PAUSE.total_seconds() - 60) == "until resumed"
     assert pause_until_resumed(INDEFINITE_PAUSE.total_seconds() * 0.6)
     assert not pause_until_resumed(10 * 365 * 86400) and not pause_until_resumed(None)
+
+
+def test_subject_pages_read_names_off_the_answer_one_at_a_time():
+    from streams.nats.subject_pages import Answer
+
+    names = ["$KV.b.a", '$KV.b.q"uote', "$KV.b.<x>&", "$KV.b.snow\u2603", "$KV.b.back\\slash"]
+    # Laid out as nats-server writes it: the paging fields first, the config's subjects an array.
+    subjects = json.dumps({n: 1 for n in names}, separators=(",", ":"), ensure_ascii=False)
+    subjects = subjects.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+    raw = (
+        '{"type":"io.nats.jetstream.api.v1.stream_info_response","total":5,"offset":0,"limit":100000,'
+        '"config":{"name":"KV_b","subjects":["$KV.b.\\u003e"],"description":"\\"subjects\\":{\\"x\\":1}"},'
+        f'"state":{{"messages":5,"subjects":{subjects},"num_subjects":5}}}}'
+    ).encode()
+    answer = Answer(raw, "Bucket")
+    assert answer.start is not None and (answer.total, answer.offset, answer.limit) == (5, 0, 100_000)
+    assert list(answer.names()) == names
+    assert list(answer.holding("uote")) == [None, '$KV.b.q"uote', None, None, None]
+    assert list(answer.holding("<x")) == [None, None, "$KV.b.<x>&", None, None]
+    assert list(answer.holding("\u2603")) == [None, None, None, "$KV.b.snow\u2603", None]
+    assert list(answer.holding("u003c")) == [None] * 5, "an escape in the text is not a match"
+    # Another layout is parsed whole, and sorted; an error is a typed error.
+    other = Answer(json.dumps({"state": {"subjects": {"b": 1, "a": 2}}, "total": 2}).encode(), "Bucket")
+    assert other.start is None and list(other.names()) == ["a", "b"] and other.total == 2
+    empty = b'{"type":"io.nats.jetstream.api.v1.stream_info_response","total":0,"offset":0,"limit":0,"config":{}}'
+    assert list(Answer(empty, "Bucket").names()) == []
+    with pytest.raises(NotFound):
+        Answer(b'{"type":"x","error":{"code":404,"err_code":10059,"description":"stream not found"}}', "Bucket")

@@ -145,3 +145,36 @@ def test_a_long_pause_is_closed_by_the_server_and_resume_reconnects(impatient_we
         expect(page.locator("#tail-state")).to_have_text("live", timeout=15_000)
         expect(rows).to_have_count(2, timeout=15_000)
         expect(rows.first).to_contain_text("during the pause")
+
+
+def test_the_bucket_page_watch_button_shows_every_value_then_changes(web, nats_urls, unique):
+    from playwright.sync_api import expect
+
+    from tests.tail.test_kv_watch import _kv
+
+    url, bucket = nats_urls[0], unique.replace("-", "_")
+
+    async def seed(nc: Any, store: Any) -> None:
+        await store.put("app/db=host.name", HOSTILE.encode())
+
+    async def change(nc: Any, store: Any) -> None:
+        await store.put("app/db=host.name", b"db-2")
+        await store.delete("app/db=host.name")
+
+    _publish(_kv(url, bucket, seed))
+    with _browser_page() as page:
+        _log_in(page, web, f"/clusters/nats/kv/{bucket}/keys")
+        page.locator("#kv-watch").click()
+        expect(page.locator("#tail-state")).to_have_text("live", timeout=15_000)
+        assert "from=beginning" in page.url
+        rows = page.locator("#tail-rows tr.row")
+        expect(rows).to_have_count(1, timeout=15_000)
+        expect(rows.first).to_contain_text("app/db=host.name")
+        expect(rows.first).to_contain_text(HOSTILE)
+        assert page.locator("#tail-rows img").count() == 0 and page.evaluate("window.pwned") is None
+        _publish(_kv(url, bucket, change))
+        expect(rows).to_have_count(3, timeout=15_000)
+        expect(rows.first).to_contain_text("DEL")  # newest first
+        expect(rows.nth(1)).to_contain_text("db-2")
+        rows.nth(1).click()
+        expect(page.locator("#tail-rows tr.detail pre.payload")).to_have_text("db-2")

@@ -102,3 +102,34 @@ def test_rows_link_to_the_message_browser_and_operators_get_publish_again(viewer
     assert links["publish_page"] == f"/clusters/kafka/topics/{topic}/publish"
     subject_links = _links(viewer_client.get(reverse("tail-subject", args=["nats"]), {"subject": "a.>"}))
     assert subject_links == {"publish_api": "/api/v1/clusters/nats/publish", "publish_page": "/clusters/nats/publish"}
+
+
+def test_kv_watch_page_its_twin_and_the_buckets_watch_button(viewer_client, nats_urls, unique):
+    from tests.nats import helpers as h
+
+    bucket = unique.replace("-", "_")
+
+    async def create(nc) -> None:
+        await nc.jetstream().create_key_value(bucket=bucket, storage="memory")
+
+    h.run(nats_urls[0], create)
+    keys = viewer_client.get(f"/clusters/nats/kv/{bucket}/keys", {"q": "app.*"})
+    assert keys.status_code == 200
+    watch = reverse("tail-kv", args=["nats", bucket])
+    assert f'href="{watch}?from=beginning&amp;keys=app.%2A"' in keys.content.decode()
+    data = viewer_client.get(f"/api/v1/clusters/nats/kv/{bucket}/live", {"from": "beginning", "keys": "app.*"}).json()
+    assert data["socket"] == "/ws/clusters/nats/tail"
+    assert data["subscribe"] == {
+        "action": "subscribe",
+        "source": "kv",
+        "name": bucket,
+        "from": "beginning",
+        "partitions": None,
+        "filter": None,
+        "keys": "app.*",
+    }
+    page = viewer_client.get(watch, {"keys": "a/b=c.>"})
+    assert page.status_code == 200 and "Key-Value bucket" in page.content.decode()
+    bad = viewer_client.get(f"/api/v1/clusters/nats/kv/{bucket}/live", {"keys": "a.>.b"})
+    assert bad.status_code == 400 and bad.json()["field"] == "keys"
+    assert viewer_client.get(f"/api/v1/clusters/nats/kv/{bucket}x/live").status_code == 404

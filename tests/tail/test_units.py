@@ -203,6 +203,11 @@ def test_the_filter_looks_at_key_value_and_header_values_only():
         ({"source": "topic", "name": "t", "filter": "x" * 300}, "filter"),
         ({"source": "stream", "name": "S", "subject": "a..b"}, "subject"),
         ({"source": "topic", "name": "t", "from": {"last": 0}}, "from"),
+        ({"source": "kv", "name": "a.b"}, "name"),
+        ({"source": "kv", "name": "b", "keys": "a..b"}, "keys"),
+        ({"source": "kv", "name": "b", "keys": "a b"}, "keys"),
+        ({"source": "kv", "name": "b", "from": {"time": "2026-01-01T00:00:00Z"}}, "from"),
+        ({"source": "subject", "name": "a.b", "keys": "a"}, "keys"),
     ],
 )
 def test_bad_subscribe_frames_name_the_field(frame, field):
@@ -218,3 +223,22 @@ def test_only_tails_from_now_share_an_upstream():
     assert replay.upstream_key("k") != replay.upstream_key("k")
     filtered = parse_subscribe({"source": "subject", "name": "a.>", "filter": "x"})
     assert filtered.upstream_key("nats") == now.upstream_key("nats"), "the substring filter is per socket"
+
+
+def test_kv_watches_share_an_upstream_per_bucket_and_key_pattern():
+    one = parse_subscribe({"source": "kv", "name": "cfg", "keys": "app.>"})
+    assert one.upstream_key("nats") == parse_subscribe({"source": "kv", "name": "cfg", "keys": "app.>"}).upstream_key(
+        "nats"
+    )
+    assert one.upstream_key("nats") != parse_subscribe({"source": "kv", "name": "cfg"}).upstream_key("nats")
+    assert parse_subscribe({"source": "kv", "name": "cfg", "keys": "a/b=c.*"}).keys == "a/b=c.*"
+    assert one.as_api()["keys"] == "app.>"
+
+
+def test_kv_items_name_the_key_revision_and_operation():
+    from streams.tail.messages import kv_item
+
+    put = json.loads(kv_item("cfg", "$KV.cfg.a/b=c.d", b"v", None, seq=7, stamp_ns=0).json)
+    assert (put["key"], put["revision"], put["operation"], put["value"]["text"]) == ("a/b=c.d", 7, "PUT", "v")
+    gone = kv_item("cfg", "$KV.cfg.k", b"", {"KV-Operation": "PURGE", "Nats-Rollup": "sub"}, seq=8, stamp_ns=10**18)
+    assert json.loads(gone.json)["operation"] == "PURGE" and not gone.system
