@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import nats
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
@@ -183,3 +184,30 @@ async def test_a_jetstream_tail_is_masked_by_its_streams_rules(masking_web, nats
         await _subscribe(operator, source="stream", name=name, **{"from": "beginning"})
         assert [json.loads(m["value"]["text"]) for m in await _read(operator, 3)] == [order(i) for i in range(3)]
     assert await unmasked_reads(web, name) == [("olga", "tail")]
+
+
+async def test_a_kv_watch_is_masked_by_its_buckets_rules(masking_web, nats_urls, unique):
+    web, operator_token = masking_web
+    bucket = f"masked_{unique}".replace("-", "_")
+
+    async def fill() -> None:
+        nc = await nats.connect(nats_urls[0])
+        try:
+            kv = await nc.jetstream().create_key_value(bucket=bucket)
+            for i in range(3):
+                await kv.put(f"order.{i}", json.dumps(order(i)).encode())
+        finally:
+            await nc.close()
+
+    await fill()
+    async with _socket(web, "nats", web.token) as viewer:
+        await _subscribe(viewer, source="kv", name=bucket, **{"from": "beginning"})
+        seen = await _read(viewer, 3)
+    # Only the fields rule names KV buckets: the phone number pattern does not cover them.
+    fields_only = {**MASKED_ORDER_FIELDS, "note": order(0)["note"]}
+    assert [json.loads(m["value"]["text"]) for m in seen] == [{"n": i, **fields_only} for i in range(3)]
+    assert SECRET_EMAIL not in json.dumps(seen) and all(m["value"]["base64"] is None for m in seen)
+    async with _socket(web, "nats", operator_token) as operator:
+        await _subscribe(operator, source="kv", name=bucket, **{"from": "beginning"})
+        assert [json.loads(m["value"]["text"]) for m in await _read(operator, 3)] == [order(i) for i in range(3)]
+    assert await unmasked_reads(web, bucket) == [("olga", "tail")]
