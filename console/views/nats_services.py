@@ -6,6 +6,7 @@ from typing import Any
 
 from django.urls import URLPattern
 
+from console.resources import CLUSTER_PAGES
 from console.views.nats.common import KIND, tab
 from console.web import Ctx, endpoint
 from streams.nats import services
@@ -20,6 +21,7 @@ urlpatterns: list[URLPattern] = [
     *endpoint(
         "clusters/<slug:cluster>/services",
         name="nats-services",
+        resource=CLUSTER_PAGES,
         kind=KIND,
         template="nats/services.html",
         page=tab("services"),

@@ -50,6 +50,14 @@ SendText = Callable[[str], Awaitable[None]]
 Close = Callable[[int, str], Awaitable[None]]
 
 
+async def _anything(spec: TailSpec, *, recheck: bool = False) -> str | None:
+    return None
+
+
+# Why the socket's user may not tail a spec (None: they may); ``recheck``: asked again of a running tail.
+Authorize = Callable[..., Awaitable[str | None]]
+
+
 def _dump(frame: dict[str, Any]) -> str:
     return json.dumps(frame, ensure_ascii=False, separators=(",", ":"), default=str)
 
@@ -71,6 +79,7 @@ class TailSession:
         limits: Limits | None = None,
         owner: Any = None,
         operator: bool = False,
+        authorize: Authorize = _anything,
     ) -> None:
         self.config = config
         self._send = send
@@ -80,6 +89,7 @@ class TailSession:
         # The user whose replays count against their limit; operators also see system subjects.
         self.owner = owner
         self.operator = operator
+        self.authorize = authorize
         self._actions = float(ACTION_BURST)
         self._actions_at = time.monotonic()
         self.hub = hub()
@@ -108,6 +118,16 @@ class TailSession:
         self.operator = operator
         if self.subscriber is not None:
             self.subscriber.hide_system = not operator
+
+    async def recheck(self) -> None:
+        """Ends the subscription once the policies no longer grant it (the socket stays open)."""
+        spec = self.spec
+        if spec is None:
+            return
+        refusal = await self.authorize(spec, recheck=True)
+        if refusal is not None:
+            await self.unsubscribe()
+            await self.error(refusal, "name", status=403)
 
     def _spend_action(self) -> bool:
         """Take one answered frame from the client's budget; False when it is spent."""
@@ -156,6 +176,10 @@ class TailSession:
                     raise InvalidInput(
                         "Reply inboxes (_INBOX) and system subjects ($...) are shown to operators only.", field="name"
                     )
+                refusal = await self.authorize(spec)
+                if refusal is not None:
+                    await self.error(refusal, "name", status=403)
+                    return
                 await self.subscribe(spec)
             elif action == "pause":
                 if self.subscriber is not None:
