@@ -9,11 +9,18 @@ user's role.
 ``check_access`` is the one answer to "is this token or session still valid, and
 what may it do": requests, socket handshakes and the periodic re-checks of open
 sockets all ask it.
+
+What a user may do where is decided by ``streams.policies``: ``evaluator(user)`` gathers
+their groups, their built-in roles and the policies (``STREAMDESK_POLICIES`` and the
+admin's); ``decision`` asks it one question, with the token's read-only scope and
+read-only mode applied on top.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
+from functools import lru_cache
 from types import SimpleNamespace
 from typing import Any
 
@@ -23,9 +30,13 @@ from django.contrib.auth.models import AnonymousUser
 from django.http import HttpRequest
 from django.utils import timezone
 
-from streams import audit, masking
+from streams import audit, masking, policies
 from streams.masking import Mask
 from streams.models import ApiToken
+from streams.models import Policy as StoredPolicy
+from streams.policies import Decision, Evaluator, Policy, PolicyError
+
+logger = logging.getLogger("console.access")
 
 READ_PERM = "streams.read_brokers"
 OPERATE_PERM = "streams.operate_brokers"
@@ -47,14 +58,23 @@ class Forbidden(Exception):
         self.message = message
 
 
+class Refused(Forbidden):
+    """A policy decision said no; the message names the missing action and the resource."""
+
+    def __init__(self, decision: Decision) -> None:
+        super().__init__(decision.refusal())
+        self.decision = decision
+
+
 @dataclass(frozen=True)
 class Access:
     """What a credential is worth right now.
 
     ``user`` is anonymous when the credential no longer counts (a token revoked or
     expired, a session logged out, a deactivated user); ``refusal`` then says why when
-    there is more to say than "log in". ``may_read`` / ``may_write`` are the roles as
-    they stand now, with the token's scope and read-only mode applied.
+    there is more to say than "log in". ``may_read``: some role or policy applies to the
+    user; ``may_write``: one of them grants a write, with the token's scope and read-only
+    mode applied. ``policies`` answers what exactly, where.
     """
 
     user: Any
@@ -62,6 +82,7 @@ class Access:
     may_write: bool = False
     token: ApiToken | None = None
     refusal: str | None = None
+    policies: Evaluator | None = None
 
     @property
     def authenticated(self) -> bool:
@@ -133,14 +154,18 @@ async def check_access(*, token: str | None = None, session_key: str | None = No
         who = AnonymousUser()
     if not (who.is_authenticated and who.is_active):
         return Access(AnonymousUser(), token=None, refusal=refusal)
-    may_read = await who.ahas_perm(READ_PERM)
+    return await _access(who, found)
+
+
+async def _access(who: Any, token: ApiToken | None) -> Access:
+    mine = await evaluator(who)
     may_write = (
-        may_read
+        mine.anything
         and not settings.READ_ONLY
-        and not (found is not None and found.read_only)
-        and await who.ahas_perm(OPERATE_PERM)
+        and not (token is not None and token.read_only)
+        and any(p.actions - policies.READ_ACTIONS for p in mine.policies)
     )
-    return Access(who, may_read=bool(may_read), may_write=bool(may_write), token=found)
+    return Access(who, may_read=mine.anything, may_write=may_write, token=token, policies=mine)
 
 
 async def token_user(raw: str) -> Any:
@@ -157,10 +182,9 @@ async def request_access(request: HttpRequest) -> Access:
             request.user = access.user
         return access
     user = await request.auser()
-    if not user.is_authenticated:
+    if not (user.is_authenticated and user.is_active):
         return Access(user)
-    may_read = await can_read(user)
-    return Access(user, may_read=may_read, may_write=may_read and await can_operate(user))
+    return await _access(user, None)
 
 
 async def authenticate(request: HttpRequest) -> Any:
@@ -198,15 +222,96 @@ async def require(user: Any, *, write: bool, stops: bool = False, token: ApiToke
         raise Forbidden("This needs the Viewers or Operators role.")
 
 
+# -- policies -------------------------------------------------------------------------------------
+
+READ_ONLY_MODE_REFUSAL = "Streamdesk runs read-only (STREAMDESK_READ_ONLY); writes are switched off."
+OPERATORS_ONLY = "This needs the Operators role."
+# Refused reads leave an audit record under this action (refused writes under their own).
+ACCESS_DENIED = "access.denied"
+NO_POLICY = "This needs the Viewers or Operators role, or a policy for one of your groups (see /me)."
+
+
+@lru_cache(maxsize=8)
+def _file_policies(path: str) -> tuple[Policy, ...]:
+    return tuple(policies.load(path))
+
+
+def file_policies() -> tuple[Policy, ...]:
+    """``STREAMDESK_POLICIES``, read once per process (the start-up check reports its errors)."""
+    path = settings.POLICIES_FILE
+    return _file_policies(path) if path else ()
+
+
+def stored_policy(row: StoredPolicy) -> Policy:
+    return policies.from_mapping(row.as_mapping(), f"admin policy {row.name!r}", source=f"admin: {row.name}")
+
+
+async def stored_policies() -> list[Policy]:
+    found = []
+    async for row in StoredPolicy.objects.filter(enabled=True):
+        try:
+            found.append(stored_policy(row))
+        except PolicyError as exc:  # the admin's form checks them; a row written around it is skipped
+            logger.warning("policy skipped: %s", exc)
+    return found
+
+
+async def user_groups(user: Any) -> frozenset[str]:
+    """The names of the groups a user's policies are looked up by."""
+    if not user.is_authenticated:
+        return frozenset()
+    return frozenset([name async for name in user.groups.values_list("name", flat=True)])
+
+
+async def user_roles(user: Any) -> frozenset[str]:
+    """The built-in roles a user holds, by their permissions (a group's name grants nothing)."""
+    if not (user.is_authenticated and user.is_active):
+        return frozenset()
+    if user.is_superuser:
+        return frozenset({policies.SUPERUSER})
+    roles = set()
+    if await user.ahas_perm(OPERATE_PERM):
+        roles.add(policies.OPERATORS)
+    if await user.ahas_perm(READ_PERM):
+        roles.add(policies.VIEWERS)
+    return frozenset(roles)
+
+
+async def evaluator(user: Any) -> Evaluator:
+    """A user's policies, for the many questions of one request."""
+    if not (user.is_authenticated and user.is_active):
+        return Evaluator(())
+    return Evaluator(await user_groups(user), await user_roles(user), [*file_policies(), *await stored_policies()])
+
+
+def scope_refusal(action: str, *, token: ApiToken | None = None, stops: bool = False) -> str | None:
+    """Why the credential or the mode refuses ``action`` whatever the policies say, if it does."""
+    if action in policies.READ_ACTIONS:
+        return None
+    if token is not None and token.read_only:
+        return READ_ONLY_SCOPE_REFUSAL
+    if settings.READ_ONLY and not stops:
+        return READ_ONLY_MODE_REFUSAL
+    return None
+
+
+async def decision(
+    user: Any, action: str, cluster: str, kind: str, name: str, *, token: ApiToken | None = None
+) -> Decision:
+    """The one question, asked for a user (and the token they came with)."""
+    if scope_refusal(action, token=token) is not None:
+        return Decision(False, action, cluster, kind, name)
+    return (await evaluator(user)).decide(action, cluster, kind, name)
+
+
 async def may_unmask(user: Any, cluster: str, kind: str, name: str) -> bool:
     """Whether ``user`` sees unmasked what masking rules cover in ``name`` (a resource of type
     ``kind``: topics, subjects, streams or kv_buckets) of the cluster ``cluster`` (its slug).
 
-    The built-in roles answer for now (Operators and superusers unmask, Viewers do not); every
-    output path asks here, and only here, so that policies can answer it (their ``unmask``).
+    The policies answer (their ``unmask`` action; Operators and superusers have it, Viewers do not);
+    every output path asks here, and only here.
     """
-    del cluster, kind, name  # the roles do not depend on them; policies will
-    return await can_stop(user)
+    return (await decision(user, "unmask", cluster, kind, name)).allowed
 
 
 async def read_mask(user: Any, cluster: str, kind: str, name: str) -> Mask:

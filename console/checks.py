@@ -2,9 +2,10 @@
 
 streamdesk.E001  an environment variable is malformed (named in the message)
 streamdesk.E002  a cluster definition (env or STREAMDESK_CLUSTERS) is unusable
+streamdesk.E003  the policies file (STREAMDESK_POLICIES) is unusable
 streamdesk.W001  DEBUG is on while ALLOWED_HOSTS allows any host
 
-E001 and E002 stop every process at start (web, Celery worker and beat, runconsumers,
+E001, E002 and E003 stop every process at start (web, Celery worker and beat, runconsumers,
 every management command): a value that cannot be read must never run with a default.
 """
 
@@ -18,6 +19,8 @@ from django.core.exceptions import ImproperlyConfigured
 
 from console.env import CONFIG_ERRORS
 from streams.clusters import ClusterConfigError, static_clusters
+from streams.policies import PolicyError
+from streams.policies import load as load_policies
 
 
 def configuration_errors() -> list[str]:
@@ -27,6 +30,11 @@ def configuration_errors() -> list[str]:
         static_clusters()
     except ClusterConfigError as exc:
         errors.append(f"streamdesk.E002 {exc} (fix {exc.source})")
+    if settings.POLICIES_FILE:
+        try:
+            load_policies(settings.POLICIES_FILE)
+        except PolicyError as exc:
+            errors.append(f"streamdesk.E003 STREAMDESK_POLICIES: {exc}")
     return errors
 
 

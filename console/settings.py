@@ -335,6 +335,8 @@ BROKER_TIMEOUT_SECONDS = envfloat("STREAMDESK_BROKER_TIMEOUT", 3.0, minimum=0.1)
 BROKER_CACHE_SECONDS = envfloat("STREAMDESK_BROKER_CACHE_SECONDS", 5.0, minimum=0.0)
 BROKER_EXECUTOR_THREADS = envint("STREAMDESK_BROKER_THREADS", 8, minimum=1)
 READ_ONLY = envbool("STREAMDESK_READ_ONLY", False)
+# Policies by group, cluster and resource pattern (TOML or JSON); more are kept in the admin.
+POLICIES_FILE = envstr("STREAMDESK_POLICIES")
 # The largest message a publish may send (key, value and headers), whatever the broker allows.
 PUBLISH_MAX_BYTES = envint("STREAMDESK_PUBLISH_MAX_BYTES", 1024 * 1024, minimum=1)
 

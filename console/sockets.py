@@ -3,7 +3,8 @@
 A socket outlives the request that opened it, so every socket asks again who is on the
 other end every ``SOCKET_RECHECK_SECONDS`` (the session or the token, read afresh) and
 closes when the access is gone: 4401 logged out, token deleted or expired, user
-deactivated; 4403 role removed.
+deactivated; 4403 role removed. Each tail subscribe asks the policies for ``messages`` on
+its topic, stream or subject, and a re-check ends a subscription no longer granted.
 """
 
 from __future__ import annotations
@@ -19,10 +20,12 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer, AsyncWebsocke
 from django.conf import settings
 from django.template.loader import render_to_string
 
-from console.access import can_read, can_stop, may_unmask, record_unmasked
-from console.socket_auth import socket_access, socket_user
-from streams import health, registry
+from console.access import ACCESS_DENIED, Refused, can_stop, evaluator, may_unmask, record_unmasked, scope_refusal
+from console.socket_auth import socket_access
+from streams import audit, health, registry
 from streams.errors import NotFound
+from streams.models import AuditEvent
+from streams.policies import KV_BUCKETS, MESSAGES, STREAMS, SUBJECTS, TOPICS, Evaluator
 from streams.tail.hub import hub
 from streams.tail.session import TOO_MANY_CODE, TailSession
 from streams.tail.spec import TailSpec
@@ -38,11 +41,15 @@ UNKNOWN_CLUSTER = 4404
 RESOURCE_TYPE = {"topic": "topics", "subject": "subjects", "stream": "streams", "kv": "kv_buckets"}
 
 
+# The policies' resource type of each tail source.
+SOURCE_KINDS = {"topic": TOPICS, "stream": STREAMS, "subject": SUBJECTS, "kv": KV_BUCKETS}
+
+
 async def access_code(user: Any) -> int | None:
     """The close code for a user who may not watch (None: they may)."""
     if not user.is_authenticated:
         return NOT_LOGGED_IN
-    if not await can_read(user):
+    if not (await evaluator(user)).anything:
         return NO_ROLE
     return None
 
@@ -90,9 +97,12 @@ class HealthConsumer(AsyncJsonWebsocketConsumer):
 
     watch: AccessWatch | None = None
 
+    policies: Evaluator | None = None
+
     async def connect(self) -> None:
         user = self.scope.get("user")
-        if user is None or not await can_read(user):
+        self.policies = await evaluator(user) if user is not None else None
+        if self.policies is None or not self.policies.anything:
             await self.close(code=4403)
             return
         await self.channel_layer.group_add(HEALTH_GROUP, self.channel_name)
@@ -119,6 +129,9 @@ class HealthConsumer(AsyncJsonWebsocketConsumer):
 
     async def send_update(self, clusters: list[dict[str, Any]]) -> None:
         """The clusters table and the last-check line, swapped into the page by id."""
+        mine = self.policies
+        if mine is not None:
+            clusters = [c for c in clusters if mine.sees_cluster(str(c.get("slug", "")))]
         html = render_to_string("clusters/_pushed.html", {"data": {"clusters": clusters}, "background": clusters})
         await self.send(text_data=html)
 
@@ -136,8 +149,10 @@ class TailSocket(AsyncWebsocketConsumer):
     slug: str = ""
 
     async def connect(self) -> None:
-        user = await socket_user(self.scope)
-        refusal, config, reason = await access_code(user), None, ""
+        access = await socket_access(self.scope)
+        user = access.user
+        refusal = NOT_LOGGED_IN if not access.authenticated else None if access.may_read else NO_ROLE
+        config, reason = None, ""
         if refusal is None:
             try:
                 config = await registry.aget_config(self.scope["url_route"]["kwargs"]["cluster"])
@@ -157,6 +172,7 @@ class TailSocket(AsyncWebsocketConsumer):
             await self.close(code=refusal, reason=reason or None)
             return
         self.user, self.slug = user, config.slug
+        self.token, self.policies = access.token, access.policies
         self.session = TailSession(
             config,
             self._send_text,
@@ -165,14 +181,44 @@ class TailSocket(AsyncWebsocketConsumer):
             operator=await can_stop(user),
             may_unmask=self._may_unmask,
             on_unmasked=self._unmasked,
+            authorize=self._authorize,
         )
         self.watch = AccessWatch(self.scope, self._close_with, self._checked)
 
+    token: Any = None
+    policies: Evaluator | None = None
+
+    async def _authorize(self, spec: TailSpec, *, recheck: bool = False) -> str | None:
+        """Why this socket may not tail ``spec`` (None: it may); a refused subscribe is audited."""
+        session, policies = self.session, self.policies
+        if session is None or policies is None:
+            return "The socket is closing."
+        slug = session.config.slug
+        refusal = scope_refusal(MESSAGES, token=self.token)
+        if refusal is not None:
+            return refusal
+        decision = policies.decide(MESSAGES, slug, SOURCE_KINDS[spec.source], spec.name)
+        if decision.allowed:
+            return None
+        if not recheck:
+            await audit.record(
+                self.user,
+                ACCESS_DENIED,
+                cluster=slug,
+                target=spec.name,
+                params={"action": MESSAGES, "kind": decision.kind, "name": spec.name, "via": "tail"},
+                result=AuditEvent.Result.DENIED,
+                message=Refused(decision).message,
+            )
+        return decision.refusal()
+
     async def _checked(self, user: Any) -> None:
         self.user = user
+        self.policies = await evaluator(user)
         if self.session is not None:
             self.session.set_operator(await can_stop(user))
             await self.session.refresh_unmask()
+            await self.session.recheck()
 
     async def _may_unmask(self, spec: TailSpec) -> bool:
         return await may_unmask(self.user, self.slug, RESOURCE_TYPE[spec.source], spec.name)

@@ -9,6 +9,7 @@ from console.views import (
     clusters,
     kafka,
     lag,
+    me,
     metrics,
     nats,
     nats_kv,
@@ -53,6 +54,7 @@ urlpatterns = [
     *workers.urlpatterns,
     *audit.urlpatterns,
     *metrics.urlpatterns,
+    *me.urlpatterns,
     re_path(r"^api/(?P<rest>.*)$", errors.api_fallback),
 ]
 

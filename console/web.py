@@ -20,8 +20,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from asgiref.sync import sync_to_async
+from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
 from django.contrib.auth.models import User
+from django.contrib.auth.views import redirect_to_login
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse, QueryDict
@@ -34,18 +36,25 @@ from django.views.decorators.csrf import csrf_exempt
 from django_htmx.middleware import HtmxDetails
 
 from console.access import (
+    ACCESS_DENIED,
     LOGIN_REQUIRED,
+    NO_POLICY,
+    OPERATORS_ONLY,
+    Access,
     Forbidden,
+    Refused,
     Unauthenticated,
-    can_operate,
     can_stop,
+    evaluator,
     request_access,
-    require,
+    scope_refusal,
 )
-from streams import audit, jsontext, registry
+from console.resources import ANY_POLICY, OPERATORS_ROLE, SIGNED_IN, Resource, Target
+from streams import audit, jsontext, policies, registry
 from streams.clusters import ClusterConfig
 from streams.errors import InvalidInput, StreamdeskError
-from streams.models import AuditEvent
+from streams.models import ApiToken, AuditEvent
+from streams.policies import Evaluator
 
 if TYPE_CHECKING:
     from streams.kafka.adapter import KafkaAdapter
@@ -57,6 +66,7 @@ DATABASE_DOWN = (OperationalError, InterfaceError)
 DATABASE_UNAVAILABLE = "The database is unavailable; try again shortly."
 
 MAX_JSON_BODY = 2 * 1024 * 1024
+T = TypeVar("T")
 
 
 class HtmxHttpRequest(HttpRequest):
@@ -87,6 +97,8 @@ class Ctx:
     cluster: ClusterConfig | None = None
     is_api: bool = False
     operator: bool = False
+    policies: Evaluator = field(default_factory=lambda: Evaluator(()))
+    token: ApiToken | None = None
     _body: dict[str, Any] | None = field(default=None, repr=False)
 
     @property
@@ -110,6 +122,22 @@ class Ctx:
     @property
     def nats(self) -> NatsAdapter:
         return registry.nats(self.config)
+
+    def may(self, action: str, kind: str, name: str, cluster: str | None = None) -> bool:
+        """Whether a policy lets the user ``action`` the ``kind`` named ``name`` (in this endpoint's cluster);
+        the token's scope and read-only mode are the endpoint's to apply, to its writes."""
+        return self.policies.may(action, cluster or self.slug, kind, name)
+
+    def visible(self, kind: str, items: list[T], key: Callable[[T], str] | None = None) -> list[T]:
+        """The items of a listing the user may ``view`` (``key`` names an item; default: the item itself)."""
+        name = key or str
+        return [item for item in items if self.policies.may(policies.VIEW, self.slug, kind, name(item))]
+
+    def need(self, action: str, kind: str, name: str, cluster: str | None = None) -> None:
+        """For what a handler learns only from the request's content (a stored message's subject)."""
+        decision = self.policies.decide(action, cluster or self.slug, kind, name)
+        if not decision.allowed:
+            raise Refused(decision)
 
     def body(self) -> dict[str, Any]:
         """The JSON object of an API call, or the form fields of a page post."""
@@ -139,17 +167,23 @@ class Ctx:
 Handler = Callable[[Ctx], Awaitable[dict[str, Any] | Result]]
 PageContext = Callable[[Ctx, dict[str, Any]], Awaitable[dict[str, Any]]]
 H = TypeVar("H", bound=Handler)
+V = TypeVar("V", bound=Callable[..., Any])
+UNDECLARED = "No access policy is declared for this page, so it is closed to everyone."
 
 
-def writes(action_name: str, *, stops: bool = False) -> Callable[[H], H]:
-    """Names the audit action of a write handler, so a refused attempt is audited under it too.
+def writes(action_name: str, *, needs: str, stops: bool = False) -> Callable[[H], H]:
+    """Names the audit action of a write handler, so a refused attempt is audited under it too, and
+    the policy action it ``needs`` on the endpoint's resource (``publish``, ``edit``, ``delete``, ...).
 
     ``stops=True`` marks a write that only stops something (cancelling a bulk job, pausing a
     managed consumer): read-only mode allows it, so that an operator can still stop things.
     """
 
     def mark(handler: H) -> H:
+        if needs not in policies.ACTIONS:
+            raise ValueError(f"unknown policy action {needs!r}")
         handler.audit_action = action_name  # type: ignore[attr-defined]
+        handler.needs = needs  # type: ignore[attr-defined]
         handler.stops = stops  # type: ignore[attr-defined]
         return handler
 
@@ -200,18 +234,97 @@ def _csrf_failure(request: HttpRequest) -> HttpResponse | None:
     return checker.process_view(request, lambda r: HttpResponse(), (), {})
 
 
-async def _refused(user: Any, handler: Handler, request: HttpRequest, slug: str | None, exc: Forbidden) -> None:
-    """A write refused for want of the role (or in read-only mode) leaves its audit record too."""
-    action_name = getattr(handler, "audit_action", "")
+async def _refused(
+    user: Any, handler: Handler | None, request: HttpRequest, slug: str | None, exc: Forbidden, *, write: bool
+) -> None:
+    """A write refused (by a policy, the token's scope or read-only mode) and any read a policy refused
+    leave an audit record."""
+    action_name = getattr(handler, "audit_action", "") if write else ""
+    decision = exc.decision if isinstance(exc, Refused) else None
+    if not action_name and decision is not None:
+        action_name = ACCESS_DENIED
     if action_name and isinstance(user, User):
+        params: dict[str, Any] = {}
+        if decision is not None:
+            params = {"action": decision.action, "kind": decision.kind, "name": decision.name}
         await audit.record(
             user,
             action_name,
-            cluster=slug or "",
+            cluster=(decision.cluster if decision is not None else None) or slug or "",
             target=request.path,
+            params=params,
             result=AuditEvent.Result.DENIED,
             message=exc.message,
         )
+
+
+WRITE_ACTIONS = tuple(a for a in policies.ACTIONS if a not in policies.READ_ACTIONS)
+
+
+async def authorize(ctx: Ctx, resource: Resource | None, handler: Handler | None, *, write: bool) -> Target | None:
+    """Asks the policies whether ``ctx``'s user may call ``handler`` on ``resource``; raises Forbidden if not.
+
+    Returns what the request acts on (None for the pages about no broker resource)."""
+    action = (getattr(handler, "needs", None) if write else resource.reads) if resource is not None else None
+    if resource is None or action is None:
+        raise Forbidden(UNDECLARED)
+    # A read that needs "publish" (a job's page, the publish form) is still a read.
+    refusal = scope_refusal(action, token=ctx.token, stops=_stops(handler)) if write else None
+    if refusal is not None:
+        raise Forbidden(refusal)
+    if resource.kind == SIGNED_IN:
+        return None
+    if resource.kind == OPERATORS_ROLE:
+        if not await can_stop(ctx.user):
+            raise Forbidden(OPERATORS_ONLY)
+        return None
+    if not ctx.policies.anything:
+        raise Forbidden(NO_POLICY)
+    if resource.kind == ANY_POLICY:
+        return None
+    target = await resource.target(ctx, write)
+    if target.cluster is None and target.name is None:
+        return target  # a listing across clusters: its handler shows only what may be viewed
+    cluster = target.cluster or ""
+    if target.name is None:
+        decision = ctx.policies.decide_some(action, cluster, target.kind)
+    else:
+        decision = ctx.policies.decide(action, cluster, target.kind, target.name)
+    if not decision.allowed:
+        raise Refused(decision)
+    return target
+
+
+async def check_view(request: HttpRequest, access: Access, action: str, cluster: str, kind: str, name: str) -> None:
+    """The plain views' (downloads') decision, refused and audited as ``endpoint()``'s are."""
+    refusal = scope_refusal(action, token=access.token)
+    if refusal is not None:
+        raise Forbidden(refusal)
+    decision = (access.policies or await evaluator(access.user)).decide(action, cluster, kind, name)
+    if not decision.allowed:
+        exc = Refused(decision)
+        await _refused(access.user, None, request, cluster, exc, write=False)
+        raise exc
+
+
+def guarded(resource: Resource) -> Callable[[V], V]:
+    """Declares what a plain view checks (with ``check_view``), as ``endpoint()`` declares its resource."""
+
+    def mark(view: V) -> V:
+        view.resource = resource  # type: ignore[attr-defined]
+        return view
+
+    return mark
+
+
+def _writes_here(ctx: Ctx, target: Target | None) -> bool:
+    """Whether the page shows write controls: some write on what it shows is granted (read-only mode aside)."""
+    ev = ctx.policies
+    if target is None or target.cluster is None:
+        return any(p.actions.intersection(WRITE_ACTIONS) for p in ev.policies)
+    if target.name is None:
+        return any(ev.decide_some(a, target.cluster, target.kind).allowed for a in WRITE_ACTIONS)
+    return any(ev.may(a, target.cluster, target.kind, target.name) for a in WRITE_ACTIONS)
 
 
 def _request(request: HttpRequest) -> HtmxHttpRequest:
@@ -233,8 +346,12 @@ def endpoint(
     page: dict[str, Any] | None = None,
     context: PageContext | None = None,
     form: str | None = None,
+    resource: Resource | None = None,
 ) -> list[URLPattern]:
     """URL patterns for an API resource and, with ``template``, its page.
+
+    ``resource`` says what the URL names, for the policies (console.resources): reads need its
+    action, writes the one their handler declares; without one, the endpoint is closed.
 
     ``page`` is fixed context for the template (the menu entry, the tab); ``context``
     computes more of it, for the page only, after the handler answered. With ``form``
@@ -267,20 +384,28 @@ def endpoint(
             user = access.user
             if not access.authenticated:
                 raise Unauthenticated(access.refusal or LOGIN_REQUIRED)
-            # Before the role check: a cross-site page riding on someone's session cookie
+            # Before the policy check: a cross-site page riding on someone's session cookie
             # must not leave "denied" audit records under their name.
             if _csrf_failure(request) is not None:
                 return json_error("CSRF token missing or wrong; send X-CSRFToken or use a bearer token.", 403)
             write = request.method != "GET" and not getattr(handler, "reads", False)
+            slug = kwargs.get("cluster")
             try:
-                await require(user, write=write, stops=_stops(handler), token=access.token)
+                cluster = await _resolve_cluster(kwargs, kind)
+                ctx = Ctx(
+                    request=_request(request),
+                    user=cast(User, user),
+                    args=kwargs,
+                    cluster=cluster,
+                    is_api=True,
+                    policies=access.policies or await evaluator(user),
+                    token=access.token,
+                )
+                await authorize(ctx, resource, handler, write=write)
+                outcome = await handler(ctx)
             except Forbidden as exc:
-                if write:
-                    await _refused(user, handler, request, kwargs.get("cluster"), exc)
+                await _refused(user, handler, request, slug, exc, write=write)
                 raise
-            cluster = await _resolve_cluster(kwargs, kind)
-            ctx = Ctx(request=_request(request), user=cast(User, user), args=kwargs, cluster=cluster, is_api=True)
-            outcome = await handler(ctx)
         except Unauthenticated as exc:
             return json_error(exc.message, 401)
         except Forbidden as exc:
@@ -298,6 +423,7 @@ def endpoint(
         return json_response(outcome)
 
     api_view.__name__ = f"api_{name.replace('-', '_')}"
+    api_view.resource = resource  # type: ignore[attr-defined]
     patterns = [path(f"api/v1/{route}", login_not_required(csrf_exempt(api_view)), name=f"api-{name}")]
 
     if template and get:
@@ -315,30 +441,42 @@ def endpoint(
             request.user = user
             htmx = getattr(request, "htmx", None)
             status = 200
+            slug = kwargs.get("cluster")
             try:
-                if posting:
-                    assert write is not None
-                    try:
-                        await require(user, write=True, stops=_stops(write))
-                    except Forbidden as exc:
-                        await _refused(user, write, request, kwargs.get("cluster"), exc)
-                        raise
-                else:
-                    await require(user, write=False)
+                if not user.is_authenticated:
+                    raise Unauthenticated()
                 cluster = await _resolve_cluster(kwargs, kind)
-                ctx = Ctx(request=_request(request), user=cast(User, user), args=kwargs, cluster=cluster)
-                ctx.operator = await can_operate(user)
+                ctx = Ctx(
+                    request=_request(request),
+                    user=cast(User, user),
+                    args=kwargs,
+                    cluster=cluster,
+                    policies=await evaluator(user),
+                )
+                try:
+                    if posting:
+                        await authorize(ctx, resource, write, write=True)
+                    target = await authorize(ctx, resource, read, write=False)
+                except Forbidden as exc:
+                    await _refused(user, write if posting else read, request, slug, exc, write=posting)
+                    raise
+                writes_here = _writes_here(ctx, target)
+                ctx.operator = writes_here and not settings.READ_ONLY
                 # "may_stop": the controls that only stop something, shown in read-only mode too.
                 values: dict[str, Any] = {
                     "cluster": cluster,
                     "operator": ctx.operator,
-                    "may_stop": await can_stop(user),
+                    "may_stop": writes_here,
                     **kwargs,
                     **fixed,
                 }
                 if posting:
                     assert write is not None
-                    outcome, status = await _form_outcome(write, ctx)
+                    try:
+                        outcome, status = await _form_outcome(write, ctx)
+                    except Forbidden as exc:
+                        await _refused(user, write, request, slug, exc, write=True)
+                        raise
                     values.update(outcome)
                     if htmx:
                         # The form's answer alone, in place of the form's result area.
@@ -347,6 +485,8 @@ def endpoint(
                 values.update({"data": result.data, **result.page})
                 if context is not None:
                     values.update(await context(ctx, result.data))
+            except Unauthenticated:
+                return redirect_to_login(request.get_full_path())
             except Forbidden as exc:
                 return await error_page(request, exc.message, 403)
             except StreamdeskError as exc:
@@ -358,6 +498,7 @@ def endpoint(
             return response
 
         page_view.__name__ = f"page_{name.replace('-', '_')}"
+        page_view.resource = resource  # type: ignore[attr-defined]
         patterns.append(path(route, page_view, name=name))
     return patterns
 
@@ -384,6 +525,7 @@ def action(
     handler: Handler,
     redirect: Callable[[Ctx, dict[str, Any]], str],
     kind: str | None = None,
+    resource: Resource | None = None,
 ) -> list[URLPattern]:
     """A page form that changes broker state (operators only), POST-redirect-GET.
 
@@ -400,15 +542,27 @@ def action(
         referer = request.headers.get("Referer", "")
         safe = url_has_allowed_host_and_scheme(referer, {request.get_host()}, require_https=request.is_secure())
         back = referer if referer and safe else "/"
+        slug = kwargs.get("cluster")
         try:
-            try:
-                await require(user, write=True, stops=_stops(handler))
-            except Forbidden as exc:
-                await _refused(user, handler, request, kwargs.get("cluster"), exc)
-                raise
+            if not user.is_authenticated:
+                raise Unauthenticated()
             cluster = await _resolve_cluster(kwargs, kind)
-            ctx = Ctx(request=_request(request), user=cast(User, user), args=kwargs, cluster=cluster, operator=True)
-            outcome = await handler(ctx)
+            ctx = Ctx(
+                request=_request(request),
+                user=cast(User, user),
+                args=kwargs,
+                cluster=cluster,
+                operator=True,
+                policies=await evaluator(user),
+            )
+            try:
+                await authorize(ctx, resource, handler, write=True)
+                outcome = await handler(ctx)
+            except Forbidden as exc:
+                await _refused(user, handler, request, slug, exc, write=True)
+                raise
+        except Unauthenticated:
+            return redirect_to_login(request.get_full_path())
         except Forbidden as exc:
             return await error_page(request, exc.message, 403)
         except StreamdeskError as exc:
@@ -422,6 +576,7 @@ def action(
         return HttpResponseRedirect(redirect(ctx, data))
 
     form_view.__name__ = f"form_{name.replace('-', '_')}"
+    form_view.resource = resource  # type: ignore[attr-defined]
     return [path(route, form_view, name=name)]
 
 

@@ -12,15 +12,17 @@ from typing import Any
 
 from asgiref.sync import async_to_sync
 from django import forms
+from django.conf import settings
 from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 
+from streams import policies
 from streams.cluster_actions import do_delete_cluster, do_save_cluster
 from streams.clusters import ClusterConfigError, validate_monitor_url, validate_servers, validate_webhook_url
-from streams.models import ApiToken, AuditEvent, Cluster
+from streams.models import ApiToken, AuditEvent, Cluster, Policy
 from streams.redact import display_servers, display_url
 from streams.workers.models import ConsumerInstance, ManagedConsumer
 
@@ -210,3 +212,49 @@ class ConsumerInstanceAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+class PolicyForm(forms.ModelForm):
+    actions = forms.MultipleChoiceField(
+        choices=[(a, a) for a in policies.ACTIONS], widget=forms.CheckboxSelectMultiple, required=True
+    )
+
+    class Meta:
+        model = Policy
+        fields = ["name", "enabled", "groups", "clusters", "actions", *Policy.RESOURCE_FIELDS, "cluster"]
+        widgets = {name: forms.Textarea(attrs={"rows": 2}) for name in ("groups", "clusters", *Policy.RESOURCE_FIELDS)}
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if self.errors:
+            return data
+        row = Policy(**{k: v for k, v in data.items() if k in {f.name for f in Policy._meta.fields}})
+        try:
+            policies.from_mapping(row.as_mapping(), "this policy")
+        except policies.PolicyError as exc:
+            raise forms.ValidationError(str(exc).removeprefix("this policy: ")) from None
+        return data
+
+
+@admin.register(Policy)
+class PolicyAdmin(admin.ModelAdmin):
+    """Policies kept here add to those of STREAMDESK_POLICIES, which the list shows read-only."""
+
+    form = PolicyForm
+    list_display = ("name", "enabled", "groups", "clusters", "shown_actions", "updated_at")
+    list_filter = ("enabled",)
+    search_fields = ("name", "groups")
+    change_list_template = "admin/streams/policy/change_list.html"
+
+    @admin.display(description="actions")
+    def shown_actions(self, obj: Policy) -> str:
+        return ", ".join(obj.actions or [])
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> Any:
+        context = {**(extra_context or {}), "file_path": settings.POLICIES_FILE}
+        if settings.POLICIES_FILE:
+            try:
+                context["file_policies"] = [p.as_api() for p in policies.load(settings.POLICIES_FILE)]
+            except policies.PolicyError as exc:
+                context["file_error"] = str(exc)
+        return super().changelist_view(request, extra_context=context)

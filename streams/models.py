@@ -157,3 +157,66 @@ from streams.lag.models import LagRollup, LagSample, LagSeries, LagStatus, LagSw
 from streams.publish.models import MessageTemplate, PublishJob  # noqa: E402, F401 - models live with their capability
 from streams.search.models import Search, SearchResult  # noqa: E402, F401 - models live with their capability
 from streams.workers.models import ConsumerInstance, ManagedConsumer  # noqa: E402, F401 - models live with their capability
+
+
+def _lines(text: str) -> list[str]:
+    return [part.strip() for line in text.splitlines() for part in line.split(",") if part.strip()]
+
+
+class Policy(models.Model):
+    """A policy kept in the admin, merged with those of ``STREAMDESK_POLICIES`` (streams.policies).
+
+    Lists are kept as text, one glob a line (or comma-separated), as an admin types them; a
+    resource type left empty is not covered by the policy.
+    """
+
+    RESOURCE_FIELDS = (
+        "topics",
+        "consumer_groups",
+        "subjects",
+        "streams",
+        "kv_buckets",
+        "object_buckets",
+        "schema_subjects",
+        "workers",
+    )
+
+    name = models.CharField(max_length=100, unique=True)
+    enabled = models.BooleanField(default=True)
+    groups = models.TextField(help_text="The names of the groups it applies to, one a line.")
+    clusters = models.TextField(default="*", help_text="Cluster slugs or globs (* and ?), one a line.")
+    actions = models.JSONField(default=list, blank=True)
+    topics = models.TextField(blank=True, help_text="Globs, one a line; empty: not covered. * covers all.")
+    consumer_groups = models.TextField(blank=True)
+    subjects = models.TextField(blank=True, help_text="NATS subjects.")
+    streams = models.TextField(blank=True, help_text="JetStream streams (and their consumers).")
+    kv_buckets = models.TextField(blank=True)
+    object_buckets = models.TextField(blank=True)
+    schema_subjects = models.TextField(blank=True)
+    workers = models.TextField(blank=True, help_text="Managed consumers, by name.")
+    cluster = models.BooleanField(
+        default=False, help_text="The cluster-level pages: brokers, ACLs, broker configs, server, connections."
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name_plural = "policies"
+
+    def __str__(self) -> str:
+        return self.name
+
+    def as_mapping(self) -> dict[str, object]:
+        """The row as a policies-file table, so that one reader checks both."""
+        data: dict[str, object] = {
+            "name": self.name,
+            "groups": _lines(self.groups),
+            "clusters": _lines(self.clusters),
+            "actions": list(self.actions or []),
+            "cluster": self.cluster,
+        }
+        for kind in self.RESOURCE_FIELDS:
+            globs = _lines(getattr(self, kind))
+            if globs:
+                data[kind] = globs
+        return data

@@ -7,6 +7,7 @@ from typing import Any
 from django.urls import URLPattern
 
 from console.params import page_params, str_param
+from console.resources import OPERATORS
 from console.web import Ctx, endpoint
 from streams.models import AuditEvent
 
@@ -37,5 +38,5 @@ async def audit_data(ctx: Ctx) -> dict[str, Any]:
 
 
 urlpatterns: list[URLPattern] = endpoint(
-    "audit", name="audit", template="audit/list.html", partial="audit/_table.html", get=audit_data
+    "audit", name="audit", resource=OPERATORS, template="audit/list.html", partial="audit/_table.html", get=audit_data
 )

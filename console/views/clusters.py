@@ -10,7 +10,9 @@ from django.db import connection
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import URLPattern, path, reverse
 
+from console.access import evaluator
 from console.params import bool_param
+from console.resources import ANYONE
 from console.web import Ctx, Result, endpoint, json_response
 from streams import health, registry, sharedcache
 from streams.redact import display_servers
@@ -23,7 +25,7 @@ async def clusters_data(ctx: Ctx) -> Result:
     """The background check's answers; ``fresh=1`` (the page's "Check now") asks every broker now
     and pushes the answer to every open clusters page."""
     fresh = bool_param(ctx.query, "fresh")
-    clusters = await health.current(fresh=fresh)
+    clusters = [c for c in await health.current(fresh=fresh) if ctx.policies.sees_cluster(str(c.get("slug", "")))]
     if fresh:
         await sync_to_async(push_health)(clusters)
     data = {"clusters": clusters, "degraded": await sync_to_async(sharedcache.degraded)()}
@@ -31,7 +33,7 @@ async def clusters_data(ctx: Ctx) -> Result:
 
 
 async def kind_data(ctx: Ctx, kind: str) -> Result:
-    configs = [c for c in await registry.aclusters() if c.kind == kind]
+    configs = [c for c in await registry.aclusters() if c.kind == kind and ctx.policies.sees_cluster(c.slug)]
     clusters = [{"slug": c.slug, "name": c.name, "servers": display_servers(c.servers)} for c in configs]
     data = {"kind": kind, "clusters": clusters}
     return Result(data, page={"home": KIND_HOME[kind]})
@@ -49,7 +51,8 @@ def kind_landing(kind: str) -> Any:
     """``/kafka`` or ``/nats``: straight to the only cluster of that kind, else a list."""
 
     async def view(request: HttpRequest) -> HttpResponse:
-        configs = [c for c in await registry.aclusters() if c.kind == kind]
+        mine = await evaluator(await request.auser())
+        configs = [c for c in await registry.aclusters() if c.kind == kind and mine.sees_cluster(c.slug)]
         if len(configs) == 1:
             return HttpResponseRedirect(reverse(KIND_HOME[kind], args=[configs[0].slug]))
         return HttpResponseRedirect(reverse(f"{kind}-clusters"))
@@ -78,12 +81,17 @@ urlpatterns: list[URLPattern] = [
     *endpoint(
         "clusters",
         name="clusters",
+        resource=ANYONE,
         template="clusters/overview.html",
         partial="clusters/_table.html",
         get=clusters_data,
     ),
-    *endpoint("clusters/kind/kafka", name="kafka-clusters", template="clusters/kind.html", get=kafka_data),
-    *endpoint("clusters/kind/nats", name="nats-clusters", template="clusters/kind.html", get=nats_data),
+    *endpoint(
+        "clusters/kind/kafka", name="kafka-clusters", resource=ANYONE, template="clusters/kind.html", get=kafka_data
+    ),
+    *endpoint(
+        "clusters/kind/nats", name="nats-clusters", resource=ANYONE, template="clusters/kind.html", get=nats_data
+    ),
     path("kafka", kind_landing("kafka"), name="kafka-home"),
     path("nats", kind_landing("nats"), name="nats-home"),
     path("healthz", healthz, name="healthz"),

@@ -15,12 +15,14 @@ from django.urls import URLPattern
 
 from console.charts import history_chart
 from console.params import choice_param, datetime_param, int_param
+from console.resources import ANYONE
 from console.web import Ctx, Result, endpoint
 from streams import registry
 from streams.errors import InvalidInput
 from streams.lag.evaluate import KAFKA, NATS, Evaluation, evaluate_one
 from streams.lag.history import RANGES, history
 from streams.lag.overview import SORTS, last_status, overview
+from streams.policies import CONSUMER_GROUPS, STREAMS, VIEW
 
 DEFAULT_RANGE = "24h"
 PAGE_RANGE = "6h"
@@ -30,7 +32,14 @@ async def lag_data(ctx: Ctx) -> dict[str, Any]:
     limit = int_param(ctx.query, "limit", 10, minimum=1, maximum=100)
     sort = choice_param(ctx.query, "sort", SORTS, "status")
     assert limit is not None and sort is not None
-    sections = await overview(await registry.aclusters(), limit, sort)
+    mine = ctx.policies
+    sections = await overview([c for c in await registry.aclusters() if mine.sees_cluster(c.slug)], limit, sort)
+    for section in sections:
+        # The ranking is the cluster's: a user who may see only some of it sees fewer rows.
+        kind, key = (CONSUMER_GROUPS, "group") if section["kind"] == "kafka" else (STREAMS, "stream")
+        section["items"] = [
+            i for i in section.get("items") or [] if mine.may(VIEW, section["slug"], kind, str(i.get(key, "")))
+        ]
     return {"clusters": sections, "limit": limit, "sort": sort}
 
 
@@ -140,5 +149,5 @@ async def consumer_page_context(ctx: Ctx, data: dict[str, Any]) -> dict[str, Any
 
 
 urlpatterns: list[URLPattern] = endpoint(
-    "lag", name="lag", template="lag/index.html", partial="lag/_clusters.html", get=lag_data
+    "lag", name="lag", resource=ANYONE, template="lag/index.html", partial="lag/_clusters.html", get=lag_data
 )

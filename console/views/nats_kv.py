@@ -9,10 +9,12 @@ from django.urls import URLPattern, reverse
 
 from console.access import audit_unmasked, read_mask
 from console.params import bool_param, choice_param, float_param, int_param, page_params, str_param
+from console.resources import KV_BUCKET, KV_LIST, KV_VALUES
 from console.views.nats.common import KIND, tab
 from console.web import Ctx, Result, action, endpoint, require_confirmation, writes
 from streams.errors import InvalidInput
 from streams.nats import kv
+from streams.policies import KV_BUCKETS
 from streams.publish.message import ENCODINGS, encode
 
 C = "clusters/<slug:cluster>"
@@ -21,11 +23,11 @@ STORAGES = ("file", "memory")
 
 
 async def buckets_data(ctx: Ctx) -> Result:
-    found = await kv.kv(ctx.config).buckets()
+    found = ctx.visible(KV_BUCKETS, await kv.kv(ctx.config).buckets(), lambda b: b.bucket)
     return Result({"items": [b.as_api() for b in found]}, page={"buckets": found})
 
 
-@writes(kv.KV_CREATE)
+@writes(kv.KV_CREATE, needs="edit")
 async def bucket_create(ctx: Ctx) -> Result:
     body = ctx.body()
     bucket = str_param(body, "bucket", max_length=200).strip()
@@ -42,7 +44,7 @@ async def bucket_create(ctx: Ctx) -> Result:
     return Result({**created.as_api(), "message": f"Bucket {bucket} created."}, status=201)
 
 
-@writes(kv.KV_DELETE)
+@writes(kv.KV_DELETE, needs="delete")
 async def bucket_delete(ctx: Ctx) -> dict[str, Any]:
     bucket = ctx.args["bucket"]
     require_confirmation(ctx, bucket, what="deleting the bucket")
@@ -96,7 +98,7 @@ async def history_data(ctx: Ctx) -> Result:
     return Result(data, page={"entries": found})
 
 
-@writes(kv.KV_PUT)
+@writes(kv.KV_PUT, needs="edit")
 async def key_put(ctx: Ctx) -> dict[str, Any]:
     bucket = ctx.args["bucket"]
     body = ctx.body()
@@ -114,7 +116,7 @@ async def key_put(ctx: Ctx) -> dict[str, Any]:
     return {"revision": written, "message": f"{key} is now at revision {written}."}
 
 
-@writes(kv.KV_KEY_DELETE)
+@writes(kv.KV_KEY_DELETE, needs="delete")
 async def key_delete(ctx: Ctx) -> dict[str, Any]:
     bucket, key = ctx.args["bucket"], ctx.args["key"]
     purge = bool_param(ctx.query, "purge", False) or bool_param(ctx.body(), "purge", False)
@@ -140,18 +142,29 @@ urlpatterns: list[URLPattern] = [
     *endpoint(
         f"{C}/kv",
         name="nats-kv",
+        resource=KV_LIST,
         kind=KIND,
         template="nats_kv/buckets.html",
         page=tab("kv"),
         get=buckets_data,
         post=bucket_create,
     ),
-    *action(f"{C}/kv/create", name="nats-kv-create", kind=KIND, handler=bucket_create, redirect=_to_buckets),
-    *action(f"{B}/delete", name="nats-kv-delete", kind=KIND, handler=bucket_delete, redirect=_to_buckets),
-    *endpoint(B, name="nats-kv-bucket", kind=KIND, delete=bucket_delete),
+    *action(
+        f"{C}/kv/create",
+        name="nats-kv-create",
+        resource=KV_LIST,
+        kind=KIND,
+        handler=bucket_create,
+        redirect=_to_buckets,
+    ),
+    *action(
+        f"{B}/delete", name="nats-kv-delete", resource=KV_BUCKET, kind=KIND, handler=bucket_delete, redirect=_to_buckets
+    ),
+    *endpoint(B, name="nats-kv-bucket", resource=KV_BUCKET, kind=KIND, delete=bucket_delete),
     *endpoint(
         f"{B}/keys",
         name="nats-kv-keys",
+        resource=KV_BUCKET,
         kind=KIND,
         template="nats_kv/keys.html",
         page=tab("kv"),
@@ -160,17 +173,28 @@ urlpatterns: list[URLPattern] = [
     *endpoint(
         f"{B}/keys/<path:key>/history",
         name="nats-kv-history",
+        resource=KV_VALUES,
         kind=KIND,
         template="nats_kv/history.html",
         page=tab("kv"),
         get=history_data,
     ),
-    *action(f"{B}/put", name="nats-kv-new", kind=KIND, handler=key_put, redirect=_to_key),
-    *action(f"{B}/keys/<path:key>/put", name="nats-kv-put", kind=KIND, handler=key_put, redirect=_to_key),
-    *action(f"{B}/keys/<path:key>/delete", name="nats-kv-key-delete", kind=KIND, handler=key_delete, redirect=_to_keys),
+    *action(f"{B}/put", name="nats-kv-new", resource=KV_BUCKET, kind=KIND, handler=key_put, redirect=_to_key),
+    *action(
+        f"{B}/keys/<path:key>/put", name="nats-kv-put", resource=KV_BUCKET, kind=KIND, handler=key_put, redirect=_to_key
+    ),
+    *action(
+        f"{B}/keys/<path:key>/delete",
+        name="nats-kv-key-delete",
+        resource=KV_BUCKET,
+        kind=KIND,
+        handler=key_delete,
+        redirect=_to_keys,
+    ),
     *endpoint(
         f"{B}/keys/<path:key>",
         name="nats-kv-key",
+        resource=KV_VALUES,
         kind=KIND,
         template="nats_kv/key.html",
         page=tab("kv"),

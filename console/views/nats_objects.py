@@ -12,24 +12,26 @@ from django.http.response import HttpResponseBase
 from django.urls import URLPattern, path, reverse
 from django.views.decorators.csrf import csrf_exempt
 
-from console.access import Forbidden, request_access, require
+from console.access import Forbidden, request_access
 from console.params import str_param
+from console.resources import OBJECT_BUCKET, OBJECT_LIST
 from console.views.nats.common import KIND, tab
-from console.web import Ctx, Result, action, endpoint, json_error, require_confirmation, writes
+from console.web import Ctx, Result, action, check_view, endpoint, guarded, json_error, require_confirmation, writes
 from streams import registry
 from streams.errors import InvalidInput, StreamdeskError
 from streams.nats import objects
+from streams.policies import MESSAGES, OBJECT_BUCKETS
 
 C = "clusters/<slug:cluster>"
 B = f"{C}/objects/<str:bucket>"
 
 
 async def buckets_data(ctx: Ctx) -> Result:
-    found = await objects.store(ctx.config).buckets()
+    found = ctx.visible(OBJECT_BUCKETS, await objects.store(ctx.config).buckets(), lambda b: b.bucket)
     return Result({"items": [b.as_api() for b in found]}, page={"buckets": found})
 
 
-@writes(objects.OBJ_CREATE)
+@writes(objects.OBJ_CREATE, needs="edit")
 async def bucket_create(ctx: Ctx) -> Result:
     body = ctx.body()
     bucket = str_param(body, "bucket", max_length=200).strip()
@@ -40,7 +42,7 @@ async def bucket_create(ctx: Ctx) -> Result:
     return Result({**made.as_api(), "message": f"Object store {bucket} created."}, status=201)
 
 
-@writes(objects.OBJ_DELETE)
+@writes(objects.OBJ_DELETE, needs="delete")
 async def bucket_delete(ctx: Ctx) -> dict[str, Any]:
     bucket = ctx.args["bucket"]
     require_confirmation(ctx, bucket, what="deleting the object store")
@@ -54,7 +56,7 @@ async def objects_data(ctx: Ctx) -> Result:
     return Result({"bucket": bucket, "items": [o.as_api() for o in found]}, page={"objects": found})
 
 
-@writes(objects.OBJ_PUT)
+@writes(objects.OBJ_PUT, needs="edit")
 async def object_upload(ctx: Ctx) -> Result:
     bucket = ctx.args["bucket"]
     upload = ctx.request.FILES.get("file")
@@ -68,20 +70,21 @@ async def object_upload(ctx: Ctx) -> Result:
     return Result(data, status=201)
 
 
-@writes(objects.OBJ_REMOVE)
+@writes(objects.OBJ_REMOVE, needs="delete")
 async def object_delete(ctx: Ctx) -> dict[str, Any]:
     bucket, name = ctx.args["bucket"], ctx.args["name"]
     await objects.do_delete_object(ctx.user, ctx.config, bucket, name)
     return {"deleted": name, "message": f"{name} deleted."}
 
 
+@guarded(OBJECT_BUCKET.needing(MESSAGES))
 async def download(request: HttpRequest, cluster: str, bucket: str, name: str) -> HttpResponseBase:
     """The object's bytes, one chunk read from the server per chunk written to the client."""
     try:
         access = await request_access(request)
         if not access.authenticated:
             return json_error("Authentication required.", 401)
-        await require(access.user, write=False)
+        await check_view(request, access, MESSAGES, cluster, OBJECT_BUCKETS, bucket)
         config = await registry.aget_config(cluster, KIND)
         store = objects.store(config)
         obj = await store.info(bucket, name)
@@ -116,23 +119,51 @@ urlpatterns: list[URLPattern] = [
     *endpoint(
         f"{C}/objects",
         name="nats-objects",
+        resource=OBJECT_LIST,
         kind=KIND,
         template="nats_objects/buckets.html",
         page=tab("objects"),
         get=buckets_data,
         post=bucket_create,
     ),
-    *action(f"{C}/objects/create", name="nats-objects-create", kind=KIND, handler=bucket_create, redirect=_to_buckets),
+    *action(
+        f"{C}/objects/create",
+        name="nats-objects-create",
+        resource=OBJECT_LIST,
+        kind=KIND,
+        handler=bucket_create,
+        redirect=_to_buckets,
+    ),
     path(f"api/v1/{B}/<path:name>/download", _download, name="api-nats-object-download"),
     path(f"{B}/<path:name>/download", _download, name="nats-object-download"),
     *action(
-        f"{B}/<path:name>/delete", name="nats-object-delete", kind=KIND, handler=object_delete, redirect=_to_bucket
+        f"{B}/<path:name>/delete",
+        name="nats-object-delete",
+        resource=OBJECT_BUCKET,
+        kind=KIND,
+        handler=object_delete,
+        redirect=_to_bucket,
     ),
-    *action(f"{B}/upload", name="nats-objects-upload", kind=KIND, handler=object_upload, redirect=_to_bucket),
-    *action(f"{B}/delete", name="nats-objects-delete", kind=KIND, handler=bucket_delete, redirect=_to_buckets),
+    *action(
+        f"{B}/upload",
+        name="nats-objects-upload",
+        resource=OBJECT_BUCKET,
+        kind=KIND,
+        handler=object_upload,
+        redirect=_to_bucket,
+    ),
+    *action(
+        f"{B}/delete",
+        name="nats-objects-delete",
+        resource=OBJECT_BUCKET,
+        kind=KIND,
+        handler=bucket_delete,
+        redirect=_to_buckets,
+    ),
     *endpoint(
         B,
         name="nats-objects-bucket",
+        resource=OBJECT_BUCKET,
         kind=KIND,
         template="nats_objects/bucket.html",
         page=tab("objects"),
@@ -140,5 +171,5 @@ urlpatterns: list[URLPattern] = [
         post=object_upload,
         delete=bucket_delete,
     ),
-    *endpoint(f"{B}/<path:name>", name="nats-object", kind=KIND, delete=object_delete),
+    *endpoint(f"{B}/<path:name>", name="nats-object", resource=OBJECT_BUCKET, kind=KIND, delete=object_delete),
 ]

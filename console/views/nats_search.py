@@ -11,10 +11,12 @@ from django.http.response import HttpResponseBase
 from django.urls import URLPattern, path, reverse
 from django.views.decorators.csrf import csrf_exempt
 
-from console.access import Forbidden, audit_unmasked, read_mask, request_access, require
-from console.web import Ctx, Result, endpoint, error_page, json_error, reads
+from console.access import Forbidden, audit_unmasked, read_mask, request_access
+from console.resources import STREAM_MESSAGES
+from console.web import Ctx, Result, check_view, endpoint, error_page, guarded, json_error, reads
 from streams import audit, registry
 from streams.errors import StreamdeskError
+from streams.policies import MESSAGES, STREAMS
 from streams.search import actions, export, filters, jetstream_export, jetstream_scan
 
 
@@ -31,18 +33,23 @@ async def start_stream_search(ctx: Ctx) -> Result:
 
 urlpatterns: list[URLPattern] = [
     *endpoint(
-        "clusters/<slug:cluster>/streams/<str:stream>/search", name="nats-search", kind="nats", post=start_stream_search
+        "clusters/<slug:cluster>/streams/<str:stream>/search",
+        name="nats-search",
+        resource=STREAM_MESSAGES,
+        kind="nats",
+        post=start_stream_search,
     ),
 ]
 
 
+@guarded(STREAM_MESSAGES)
 async def export_view(request: HttpRequest, cluster: str, stream: str) -> HttpResponseBase:
     """A stream range as a download, paced by the client (see console.backpressure)."""
     try:
         access = await request_access(request)
         if not access.authenticated:
             return json_error("Authentication required.", 401)
-        await require(access.user, write=False)
+        await check_view(request, access, MESSAGES, cluster, STREAMS, stream)
         config = await registry.aget_config(cluster, "nats")
         params = jetstream_export.parse_query(request.GET)
         span = await jetstream_scan.resolve_range(
@@ -80,14 +87,18 @@ urlpatterns += [
 ]
 
 
+@guarded(STREAM_MESSAGES)
 async def search_form(request: HttpRequest, cluster: str, stream: str) -> HttpResponse:
     """The stream page's search form (the export form's fields, ``from=seq:N`` and so on): starts the
     search and shows its status, which the API's search endpoint gives."""
     if request.method != "POST":
         return HttpResponse(status=405, headers={"Allow": "POST"})
-    user = await request.auser()
+    access = await request_access(request)
+    user = access.user
     try:
-        await require(user, write=False)
+        if not access.authenticated:
+            raise Forbidden("Log in to search.")
+        await check_view(request, access, MESSAGES, cluster, STREAMS, stream)
         config = await registry.aget_config(cluster, "nats")
         form = request.POST
         limit = form.get("limit") or None

@@ -9,11 +9,13 @@ from typing import Any
 from django.urls import URLPattern
 
 from console.params import choice_param, float_param, str_param
+from console.resources import CLUSTER_PAGES
 from console.views.nats.common import KIND, tab
 from console.web import Ctx, Result, endpoint, writes
 from streams.errors import InvalidInput
 from streams.nats import services
 from streams.nats.subjects import SUBJECT_MAX_LENGTH, validate_subject
+from streams.policies import PUBLISH, SUBJECTS
 from streams.publish import actions
 from streams.publish.message import ENCODINGS, Outgoing, encode
 from streams.publish.nats import MAX_REQUEST_TIMEOUT
@@ -39,13 +41,15 @@ async def services_data(ctx: Ctx) -> Result:
     return Result({"items": found}, page={"listed": list(zip(found, tries, strict=True)), "encodings": ENCODINGS})
 
 
-@writes(actions.NATS_PUBLISH)
+@writes(actions.NATS_PUBLISH, needs=PUBLISH)
 async def service_request(ctx: Ctx) -> Result:
     body = ctx.body()
     subject = str_param(body, "subject", max_length=SUBJECT_MAX_LENGTH).strip()
     problem = validate_subject(subject, wildcards=False) if subject else "the endpoint's subject is required"
     if problem:
         raise InvalidInput(f"subject: {problem}.", field="subject")
+    # The page is the cluster's; the request is a publish to the endpoint's subject.
+    ctx.need(PUBLISH, SUBJECTS, subject)
     encoding = choice_param(body, "encoding", ENCODINGS, "text") or "text"
     raw = body.get("value")
     if isinstance(raw, str) and len(raw) > VALUE_LIMIT:
@@ -63,6 +67,7 @@ urlpatterns: list[URLPattern] = [
     *endpoint(
         "clusters/<slug:cluster>/services",
         name="nats-services",
+        resource=CLUSTER_PAGES,
         kind=KIND,
         template="nats/services.html",
         form="nats/_service_reply.html",

@@ -17,6 +17,7 @@ from django.urls import URLPattern, reverse
 
 from console.access import audit_unmasked, read_mask
 from console.params import choice_param, float_param, int_param, str_param
+from console.resources import JOB, SCHEMA_LIST, SUBJECT_PUBLISH, TEMPLATE, TOPIC_PUBLISH
 from console.web import Ctx, Result, action, endpoint, writes
 from streams import jsontext, masking, payloads
 from streams.clusters import ClusterConfig
@@ -25,6 +26,7 @@ from streams.kafka.names import validate_topic_name
 from streams.kafka.types import ReadRange
 from streams.nats.subjects import SUBJECT_MAX_LENGTH, validate_subject
 from streams.payloads import Payload
+from streams.policies import MESSAGES, PUBLISH, STREAMS, SUBJECTS, TOPICS, VIEW
 from streams.publish import actions
 from streams.publish import schemas as schema_parts
 from streams.publish.message import ENCODINGS, KEY_ENCODINGS, PLACEHOLDERS, Generator, Outgoing, encode, parse_headers
@@ -160,6 +162,7 @@ async def _stored_kafka_decoded(
     ctx: Ctx, topic: str, partition: int, offset: int, *, decode: bool = True
 ) -> tuple[Outgoing, tuple[DecodeResult | None, DecodeResult | None]]:
     """A stored message and, when asked, its key and value as a schema decodes them."""
+    ctx.need(MESSAGES, TOPICS, topic)
     result = await ctx.kafka.browse(
         topic,
         [ReadRange(partition=partition, start=offset, end=offset + 1, keep=1)],
@@ -187,7 +190,7 @@ async def _decoded_parts(
     return await sync_to_async(run, thread_sensitive=False)()
 
 
-@writes(actions.KAFKA_PUBLISH)
+@writes(actions.KAFKA_PUBLISH, needs="publish")
 async def kafka_publish(ctx: Ctx) -> Result:
     topic = validate_topic_name(ctx.args["topic"], field="topic")
     body = ctx.body()
@@ -227,7 +230,7 @@ async def kafka_form(ctx: Ctx) -> Result:
     topic = ctx.args["topic"]
     info = await ctx.kafka.topic(topic)
     prefill = await _prefill(ctx, Target.KAFKA, topic)
-    templates = await _templates(ctx.slug, Target.KAFKA)
+    templates = await _templates(ctx, Target.KAFKA)
     data = {
         "topic": topic,
         "partitions": info.partition_ids,
@@ -258,6 +261,7 @@ async def _stored_nats(ctx: Ctx, stream: str, seq: int) -> tuple[str, Outgoing]:
 async def _stored_nats_decoded(
     ctx: Ctx, stream: str, seq: int, *, decode: bool = True
 ) -> tuple[str, Outgoing, DecodeResult | None]:
+    ctx.need(MESSAGES, STREAMS, stream)
     stored = await ctx.nats.message(stream, seq, limit=payloads.FULL_DISPLAY_LIMIT)
     headers = tuple((name, _raw(value) or b"") for name, value in stored.headers)
     message = Outgoing(key=None, value=_raw(stored.value), headers=headers)
@@ -267,7 +271,7 @@ async def _stored_nats_decoded(
     return stored.subject, message, value
 
 
-@writes(actions.NATS_PUBLISH)
+@writes(actions.NATS_PUBLISH, needs="publish")
 async def nats_publish(ctx: Ctx) -> Result:
     body = ctx.body()
     mode = choice_param(body, "mode", MODES, "publish")
@@ -284,6 +288,8 @@ async def nats_publish(ctx: Ctx) -> Result:
         subject = _subject(body) if body.get("subject") else subject
     else:
         subject = _subject(body)
+    # The subject may be the stored message's, which the endpoint's check could not know.
+    ctx.need(PUBLISH, SUBJECTS, subject)
     if count is not None:
         if mode == "request":
             raise InvalidInput("Bulk publishing publishes; request-reply sends one request at a time.", field="mode")
@@ -317,7 +323,7 @@ def _nats_message(subject: str, mode: str, data: dict[str, Any]) -> str:
 
 async def nats_form(ctx: Ctx) -> Result:
     prefill = await _prefill(ctx, Target.NATS, None)
-    templates = await _templates(ctx.slug, Target.NATS)
+    templates = await _templates(ctx, Target.NATS)
     data = {
         "subject": prefill.get("subject", ""),
         "templates": [t.as_api() for t in templates],
@@ -337,6 +343,7 @@ async def _prefill(ctx: Ctx, kind: str, topic: str | None) -> dict[str, Any]:
         template = await MessageTemplate.objects.filter(pk=template_id, cluster=ctx.slug, kind=kind).afirst()
         if template is None:
             raise InvalidInput(f"No saved message {template_id} for this cluster.", field="template")
+        ctx.need(PUBLISH, _published(template.kind), template.target)
         fields.update(template.fields)
         fields["subject"] = template.target if kind == Target.NATS else None
         fields["template_name"] = template.name
@@ -493,15 +500,21 @@ async def schema_panel(ctx: Ctx) -> Result:
     return Result({"schema": panel, "part": part.name}, page={"panel": panel, "part": part.name})
 
 
-async def _templates(slug: str, kind: str) -> list[MessageTemplate]:
-    return [t async for t in MessageTemplate.objects.select_related("created_by").filter(cluster=slug, kind=kind)]
+async def _templates(ctx: Ctx, kind: str) -> list[MessageTemplate]:
+    found = MessageTemplate.objects.select_related("created_by").filter(cluster=ctx.slug, kind=kind)
+    return [t async for t in found if ctx.may(PUBLISH, _published(kind), t.target)]
 
 
 # -- jobs -------------------------------------------------------------------------------
 
 
+def _published(kind: str) -> str:
+    return TOPICS if kind == Target.KAFKA else SUBJECTS
+
+
 async def jobs_list(ctx: Ctx) -> Result:
     jobs = await actions.recent_jobs(int_param(ctx.query, "limit", 50, minimum=1, maximum=500) or 50)
+    jobs = [j for j in jobs if ctx.may(VIEW, _published(j.kind), j.target, j.cluster)]
     return Result({"items": [j.as_api() for j in jobs], "total": len(jobs)}, page={"jobs": jobs})
 
 
@@ -511,7 +524,7 @@ async def job_detail(ctx: Ctx) -> Result:
     return Result(job.as_api(), page={"job": job})
 
 
-@writes(actions.JOB_CANCEL, stops=True)
+@writes(actions.JOB_CANCEL, needs="publish", stops=True)
 async def job_cancel(ctx: Ctx) -> Result:
     job = await actions.do_cancel_job(ctx.user, ctx.args["job"])
     return Result({**job.as_api(), "message": f"Job {job.pk} is being cancelled."}, status=202)
@@ -525,11 +538,11 @@ async def templates_list(ctx: Ctx) -> Result:
     found = MessageTemplate.objects.select_related("created_by")
     if cluster:
         found = found.filter(cluster=cluster)
-    items = [t async for t in found]
+    items = [t async for t in found if ctx.may(VIEW, _published(t.kind), t.target, t.cluster)]
     return Result({"items": [t.as_api() for t in items], "total": len(items)}, page={"templates": items})
 
 
-@writes(actions.TEMPLATE_SAVE)
+@writes(actions.TEMPLATE_SAVE, needs="publish")
 async def template_save(ctx: Ctx) -> Result:
     from streams import registry
 
@@ -563,7 +576,7 @@ async def template_save(ctx: Ctx) -> Result:
     return Result({**template.as_api(), "message": f"Saved {name}."}, status=201)
 
 
-@writes(actions.TEMPLATE_DELETE)
+@writes(actions.TEMPLATE_DELETE, needs="publish")
 async def template_delete(ctx: Ctx) -> dict[str, Any]:
     await actions.do_delete_template(ctx.user, ctx.args["template"])
     return {"deleted": ctx.args["template"], "message": "Saved message deleted."}
@@ -575,6 +588,7 @@ urlpatterns: list[URLPattern] = [
     *endpoint(
         f"{C}/topics/<str:topic>/publish",
         name="kafka-publish",
+        resource=TOPIC_PUBLISH,
         kind="kafka",
         template="publish/kafka.html",
         form="publish/_outcome.html",
@@ -585,12 +599,14 @@ urlpatterns: list[URLPattern] = [
     *endpoint(
         f"{C}/publish/schema",
         name="publish-schema",
+        resource=SCHEMA_LIST,
         template="publish/_schema.html",
         get=schema_panel,
     ),
     *endpoint(
         f"{C}/publish",
         name="nats-publish",
+        resource=SUBJECT_PUBLISH,
         kind="nats",
         template="publish/nats.html",
         form="publish/_outcome.html",
@@ -598,27 +614,39 @@ urlpatterns: list[URLPattern] = [
         get=nats_form,
         post=nats_publish,
     ),
-    *endpoint("jobs", name="jobs", template="publish/jobs.html", partial="publish/_jobs.html", get=jobs_list),
-    *endpoint("jobs/<int:job>", name="job", template="publish/job.html", partial="publish/_job.html", get=job_detail),
-    *endpoint("jobs/<int:job>/cancel", name="job-cancel", post=job_cancel),
+    *endpoint(
+        "jobs", name="jobs", resource=JOB, template="publish/jobs.html", partial="publish/_jobs.html", get=jobs_list
+    ),
+    *endpoint(
+        "jobs/<int:job>",
+        name="job",
+        resource=JOB,
+        template="publish/job.html",
+        partial="publish/_job.html",
+        get=job_detail,
+    ),
+    *endpoint("jobs/<int:job>/cancel", name="job-cancel", resource=JOB, post=job_cancel),
     *action(
         "jobs/<int:job>/cancel",
         name="job-cancel",
+        resource=JOB,
         handler=job_cancel,
         redirect=lambda ctx, data: reverse("job", args=[ctx.args["job"]]),
     ),
     *endpoint(
         "templates",
         name="templates",
+        resource=TEMPLATE,
         template="publish/templates.html",
         form="publish/_saved.html",
         get=templates_list,
         post=template_save,
     ),
-    *endpoint("templates/<int:template>", name="template", delete=template_delete),
+    *endpoint("templates/<int:template>", name="template", resource=TEMPLATE, delete=template_delete),
     *action(
         "templates/<int:template>/delete",
         name="template-delete",
+        resource=TEMPLATE,
         handler=template_delete,
         redirect=lambda ctx, data: reverse("templates"),
     ),

@@ -13,9 +13,11 @@ from typing import Any
 from django.urls import URLPattern, reverse
 
 from console.params import page_params, str_param
+from console.resources import SCHEMA_LIST, SCHEMA_SUBJECT
 from console.views.kafka.common import KIND, PAGE
 from console.web import Ctx, Result, action, endpoint, reads, require_confirmation, writes
 from streams.errors import InvalidInput, StreamdeskError
+from streams.policies import SCHEMA_SUBJECTS, VIEW
 from streams.schemas import subjects
 from streams.schemas.registry import registry_for
 
@@ -58,7 +60,7 @@ async def schemas_list(ctx: Ctx) -> dict[str, Any]:
     q = str_param(ctx.query, "q", max_length=1000).strip()
     # Each subject shown costs two registry calls (latest version, own compatibility): pages stay short.
     page, size = page_params(ctx.query, default_size=50, max_size=200)
-    found = await subjects.list_subjects(ctx.config, q, page, size)
+    found = await subjects.list_subjects(ctx.config, q, page, size, lambda s: ctx.may(VIEW, SCHEMA_SUBJECTS, s))
     if ctx.is_api:
         return found
     return {**found, "page": page, "page_size": size, "q": q}
@@ -109,7 +111,7 @@ async def schema_check(ctx: Ctx) -> dict[str, Any]:
     return await subjects.check(ctx.config, ctx.args["subject"], ctx.body())
 
 
-@writes(subjects.SCHEMA_REGISTER)
+@writes(subjects.SCHEMA_REGISTER, needs="edit")
 async def schema_register(ctx: Ctx) -> Result:
     subject = ctx.args["subject"]
     body = ctx.body()
@@ -121,14 +123,14 @@ async def schema_register(ctx: Ctx) -> Result:
     return Result({**found, "message": f"Registered version {found['version']} (id {found['id']})."}, status=201)
 
 
-@writes(subjects.SCHEMA_CONFIG)
+@writes(subjects.SCHEMA_CONFIG, needs="edit")
 async def schema_config(ctx: Ctx) -> dict[str, Any]:
     subject = ctx.args["subject"]
     found = await subjects.do_set_compatibility(ctx.user, ctx.config, subject, ctx.body().get("compatibility"))
     return {**found, "message": f"Compatibility of {subject} set to {found['compatibility']}."}
 
 
-@writes(subjects.SCHEMA_DELETE)
+@writes(subjects.SCHEMA_DELETE, needs="delete")
 async def schema_delete(ctx: Ctx) -> dict[str, Any]:
     subject = ctx.args["subject"]
     require_confirmation(ctx, subject, what="the delete")
@@ -157,19 +159,26 @@ urlpatterns: list[URLPattern] = [
     *endpoint(
         f"{C}/schemas",
         name="schemas",
+        resource=SCHEMA_LIST,
         kind=KIND,
         template="schemas/list.html",
         page=SCHEMAS_PAGE,
         get=schemas_list,
     ),
-    *endpoint(f"{S}/check", name="schemas-subject-check", kind=KIND, post=schema_check),
-    *endpoint(f"{S}/config", name="schemas-subject-config", kind=KIND, put=schema_config),
+    *endpoint(f"{S}/check", name="schemas-subject-check", resource=SCHEMA_SUBJECT, kind=KIND, post=schema_check),
+    *endpoint(f"{S}/config", name="schemas-subject-config", resource=SCHEMA_SUBJECT, kind=KIND, put=schema_config),
     *action(
-        f"{S}/set-config", name="schemas-subject-setconfig", kind=KIND, handler=schema_config, redirect=_subject_url
+        f"{S}/set-config",
+        name="schemas-subject-setconfig",
+        resource=SCHEMA_SUBJECT,
+        kind=KIND,
+        handler=schema_config,
+        redirect=_subject_url,
     ),
     *action(
         f"{S}/delete",
         name="schemas-subject-delete",
+        resource=SCHEMA_SUBJECT,
         kind=KIND,
         handler=schema_delete,
         redirect=lambda ctx, data: reverse("schemas", args=[ctx.slug]),
@@ -177,6 +186,7 @@ urlpatterns: list[URLPattern] = [
     *endpoint(
         S,
         name="schemas-subject",
+        resource=SCHEMA_SUBJECT,
         kind=KIND,
         template="schemas/subject.html",
         form="schemas/_register_outcome.html",

@@ -12,11 +12,13 @@ from django.http.response import HttpResponseBase
 from django.urls import URLPattern, path, reverse
 from django.views.decorators.csrf import csrf_exempt
 
-from console.access import Forbidden, audit_unmasked, read_mask, request_access, require
+from console.access import Forbidden, audit_unmasked, read_mask, request_access
 from console.params import int_param
-from console.web import Ctx, Result, endpoint, json_error, reads
+from console.resources import SEARCH, TOPIC_MESSAGES
+from console.web import Ctx, Result, check_view, endpoint, guarded, json_error, reads
 from streams import audit, registry
 from streams.errors import StreamdeskError
+from streams.policies import MESSAGES, TOPICS
 from streams.search import actions, export, filters, kafka_scan
 
 
@@ -48,20 +50,25 @@ async def search_cancel(ctx: Ctx) -> Result:
 
 urlpatterns: list[URLPattern] = [
     *endpoint(
-        "clusters/<slug:cluster>/topics/<str:topic>/search", name="kafka-search", kind="kafka", post=start_kafka_search
+        "clusters/<slug:cluster>/topics/<str:topic>/search",
+        name="kafka-search",
+        resource=TOPIC_MESSAGES,
+        kind="kafka",
+        post=start_kafka_search,
     ),
-    *endpoint("searches/<int:search>", name="search", get=search_detail),
-    *endpoint("searches/<int:search>/cancel", name="search-cancel", post=search_cancel),
+    *endpoint("searches/<int:search>", name="search", resource=SEARCH, get=search_detail),
+    *endpoint("searches/<int:search>/cancel", name="search-cancel", resource=SEARCH, post=search_cancel),
 ]
 
 
+@guarded(TOPIC_MESSAGES)
 async def export_view(request: HttpRequest, cluster: str, topic: str) -> HttpResponseBase:
     """A topic range as a download, paced by the client (see console.backpressure)."""
     try:
         access = await request_access(request)
         if not access.authenticated:
             return json_error("Authentication required.", 401)
-        await require(access.user, write=False)
+        await check_view(request, access, MESSAGES, cluster, TOPICS, topic)
         config = await registry.aget_config(cluster, "kafka")
         params = export.parse_query(request.GET)
         ranges = await sync_to_async(kafka_scan.resolve_ranges, thread_sensitive=False)(

@@ -12,6 +12,7 @@ from typing import Any
 from django.urls import URLPattern, reverse
 
 from console.params import choice_param, datetime_param, int_param, str_param
+from console.resources import KV_VALUES, STREAM_MESSAGES, SUBJECT_MESSAGES, TOPIC_MESSAGES
 from console.routing import tail_socket_path
 from console.views.kafka.common import PAGE as KAFKA_PAGE
 from console.views.nats.common import tab
@@ -175,6 +176,7 @@ urlpatterns: list[URLPattern] = [
     *endpoint(
         f"{C}/topics/<str:topic>/live",
         name="tail-topic",
+        resource=TOPIC_MESSAGES,
         kind="kafka",
         template="tail/live.html",
         page={**KAFKA_PAGE, "tab": "topics"},
@@ -183,6 +185,7 @@ urlpatterns: list[URLPattern] = [
     *endpoint(
         f"{C}/streams/<str:stream>/live",
         name="tail-stream",
+        resource=STREAM_MESSAGES,
         kind="nats",
         template="tail/live.html",
         page=tab("streams"),
@@ -191,12 +194,19 @@ urlpatterns: list[URLPattern] = [
     *endpoint(
         f"{C}/kv/<str:bucket>/live",
         name="tail-kv",
+        resource=KV_VALUES,
         kind="nats",
         template="tail/live.html",
         page=tab("kv"),
         get=kv_live,
     ),
     *endpoint(
-        f"{C}/live", name="tail-subject", kind="nats", template="tail/live.html", page=tab("subjects"), get=subject_live
+        f"{C}/live",
+        name="tail-subject",
+        resource=SUBJECT_MESSAGES,
+        kind="nats",
+        template="tail/live.html",
+        page=tab("subjects"),
+        get=subject_live,
     ),
 ]

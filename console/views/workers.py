@@ -10,9 +10,11 @@ from typing import Any
 from django.urls import URLPattern, reverse
 
 from console.params import choice_param, int_param, str_param
+from console.resources import ANYONE, WORKER
 from console.web import Ctx, Result, action, endpoint, require_confirmation, writes
 from streams import jsontext, registry
 from streams.errors import InvalidInput, NotFound
+from streams.policies import MESSAGES, PUBLISH, STREAMS, SUBJECTS, TOPICS, VIEW, WORKER_KIND, WORKERS
 from streams.workers import actions
 from streams.workers import registry as handlers
 from streams.workers.actions import Definition
@@ -98,8 +100,15 @@ async def _definition(ctx: Ctx, name: str | None = None, current: ManagedConsume
         return value
 
     dead_letter = await _dead_letter(body) if _mentions_dead_letter(body) or current is None else current.dead_letter
+    final_name = (name or str_param(body, "name", max_length=100)).strip()
+    # What the worker will be and read, which the body may change: its cluster, its source.
+    ctx.need(WORKERS, WORKER_KIND, final_name, cluster)
+    ctx.need(MESSAGES, TOPICS if kind == "topic" else STREAMS, source, cluster)
+    if dead_letter and _mentions_dead_letter(body):
+        dead_kind, dead_target = (TOPICS, "topic") if "topic" in dead_letter else (SUBJECTS, "subject")
+        ctx.need(PUBLISH, dead_kind, str(dead_letter.get(dead_target) or ""), str(dead_letter.get("cluster") or ""))
     return Definition(
-        name=(name or str_param(body, "name", max_length=100)).strip(),
+        name=final_name,
         cluster=cluster,
         source_kind=kind,
         source=source,
@@ -132,11 +141,11 @@ def _page(view: WorkerView) -> dict[str, Any]:
 
 
 async def workers_list(ctx: Ctx) -> Result:
-    found = await workers()
+    found = [w for w in await workers() if ctx.may(VIEW, WORKER_KIND, w.consumer.name, w.consumer.cluster)]
     return Result({"items": [w.as_api() for w in found], "total": len(found)}, page={"workers": found})
 
 
-@writes(actions.WORKER_CREATE)
+@writes(actions.WORKER_CREATE, needs="workers")
 async def worker_create(ctx: Ctx) -> Result:
     definition = await _definition(ctx)
     consumer = await actions.do_create_worker(ctx.user, definition)
@@ -150,7 +159,7 @@ async def worker_detail(ctx: Ctx) -> Result:
     return Result(view.as_api(), page=_page(view))
 
 
-@writes(actions.WORKER_UPDATE)
+@writes(actions.WORKER_UPDATE, needs="workers")
 async def worker_update(ctx: Ctx) -> Result:
     name = ctx.args["name"]
     current = await actions.get_consumer(name)
@@ -161,7 +170,7 @@ async def worker_update(ctx: Ctx) -> Result:
     return Result(data, page={**_page(view), "updated": view})
 
 
-@writes(actions.WORKER_DELETE)
+@writes(actions.WORKER_DELETE, needs="workers")
 async def worker_delete(ctx: Ctx) -> dict[str, Any]:
     name = ctx.args["name"]
     require_confirmation(ctx, name, what="the deletion")
@@ -187,17 +196,17 @@ async def _control(ctx: Ctx, verb: str) -> Result:
     return Result({**view.as_api(), "message": f"{name} {said} on every instance."}, status=202)
 
 
-@writes(actions.WORKER_PAUSE, stops=True)
+@writes(actions.WORKER_PAUSE, needs="workers", stops=True)
 async def worker_pause(ctx: Ctx) -> Result:
     return await _control(ctx, "pause")
 
 
-@writes(actions.WORKER_RESUME)
+@writes(actions.WORKER_RESUME, needs="workers")
 async def worker_resume(ctx: Ctx) -> Result:
     return await _control(ctx, "resume")
 
 
-@writes(actions.WORKER_RESTART)
+@writes(actions.WORKER_RESTART, needs="workers")
 async def worker_restart(ctx: Ctx) -> Result:
     return await _control(ctx, "restart")
 
@@ -255,6 +264,7 @@ urlpatterns: list[URLPattern] = [
     *endpoint(
         "workers",
         name="workers",
+        resource=WORKER,
         template="workers/index.html",
         partial="workers/_list.html",
         page={"nav": "workers"},
@@ -264,16 +274,18 @@ urlpatterns: list[URLPattern] = [
     *endpoint(
         "workers/new",
         name="worker-new",
+        resource=WORKER,
         template="workers/form.html",
         form="workers/_form_outcome.html",
         page={"nav": "workers"},
         get=new_form,
         post=worker_create,
     ),
-    *endpoint("handlers", name="handlers", get=handlers_list),
+    *endpoint("handlers", name="handlers", resource=ANYONE, get=handlers_list),
     *endpoint(
         W,
         name="worker",
+        resource=WORKER,
         template="workers/detail.html",
         partial="workers/_detail.html",
         page={"nav": "workers"},
@@ -284,17 +296,24 @@ urlpatterns: list[URLPattern] = [
     *endpoint(
         f"{W}/edit",
         name="worker-edit",
+        resource=WORKER,
         template="workers/form.html",
         form="workers/_form_outcome.html",
         page={"nav": "workers", "editing": True},
         get=edit_form,
         post=worker_update,
     ),
-    *endpoint(f"{W}/pause", name="worker-pause", post=worker_pause),
-    *endpoint(f"{W}/resume", name="worker-resume", post=worker_resume),
-    *endpoint(f"{W}/restart", name="worker-restart", post=worker_restart),
-    *action(f"{W}/pause", name="worker-pause", handler=worker_pause, redirect=_back),
-    *action(f"{W}/resume", name="worker-resume", handler=worker_resume, redirect=_back),
-    *action(f"{W}/restart", name="worker-restart", handler=worker_restart, redirect=_back),
-    *action(f"{W}/delete", name="worker-delete", handler=worker_delete, redirect=lambda ctx, data: reverse("workers")),
+    *endpoint(f"{W}/pause", name="worker-pause", resource=WORKER, post=worker_pause),
+    *endpoint(f"{W}/resume", name="worker-resume", resource=WORKER, post=worker_resume),
+    *endpoint(f"{W}/restart", name="worker-restart", resource=WORKER, post=worker_restart),
+    *action(f"{W}/pause", name="worker-pause", resource=WORKER, handler=worker_pause, redirect=_back),
+    *action(f"{W}/resume", name="worker-resume", resource=WORKER, handler=worker_resume, redirect=_back),
+    *action(f"{W}/restart", name="worker-restart", resource=WORKER, handler=worker_restart, redirect=_back),
+    *action(
+        f"{W}/delete",
+        name="worker-delete",
+        resource=WORKER,
+        handler=worker_delete,
+        redirect=lambda ctx, data: reverse("workers"),
+    ),
 ]

@@ -7,6 +7,7 @@ registry's own error codes and verbose compatibility messages reach the user unc
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 
@@ -149,11 +150,14 @@ def _summary(reg: Registry, subject: str, default: str) -> dict[str, Any]:
     }
 
 
-async def list_subjects(cluster: ClusterConfig, q: str, page: int, page_size: int) -> dict[str, Any]:
+async def list_subjects(
+    cluster: ClusterConfig, q: str, page: int, page_size: int, visible: Callable[[str], bool] | None = None
+) -> dict[str, Any]:
+    """A page of the subjects matching ``q`` (of those ``visible`` says the user may see)."""
     reg = require_registry(cluster)
 
     def run() -> dict[str, Any]:
-        names = _list(reg, q)
+        names = [n for n in _list(reg, q) if visible is None or visible(n)]
         shown = names[(page - 1) * page_size : page * page_size]
         default = _compatibility(reg, None) if shown else ""
         return {"items": [_summary(reg, s, default) for s in shown], "total": len(names)}

@@ -51,6 +51,14 @@ SendText = Callable[[str], Awaitable[None]]
 Close = Callable[[int, str], Awaitable[None]]
 
 
+async def _anything(spec: TailSpec, *, recheck: bool = False) -> str | None:
+    return None
+
+
+# Why the socket's user may not tail a spec (None: they may); ``recheck``: asked again of a running tail.
+Authorize = Callable[..., Awaitable[str | None]]
+
+
 def _dump(frame: dict[str, Any]) -> str:
     return json.dumps(frame, ensure_ascii=False, separators=(",", ":"), default=str)
 
@@ -74,6 +82,7 @@ class TailSession:
         operator: bool = False,
         may_unmask: Callable[[TailSpec], Awaitable[bool]] | None = None,
         on_unmasked: Callable[[TailSpec], Coroutine[Any, Any, None]] | None = None,
+        authorize: Authorize = _anything,
     ) -> None:
         self.config = config
         self._send = send
@@ -87,6 +96,7 @@ class TailSession:
         # there is no one to ask); an unmasked subscription that meets a covered message is audited once.
         self._may_unmask = may_unmask
         self._on_unmasked = on_unmasked
+        self.authorize = authorize
         self._actions = float(ACTION_BURST)
         self._actions_at = time.monotonic()
         self.hub = hub()
@@ -116,6 +126,16 @@ class TailSession:
         self.operator = operator
         if self.subscriber is not None:
             self.subscriber.hide_system = not operator
+
+    async def recheck(self) -> None:
+        """Ends the subscription once the policies no longer grant it (the socket stays open)."""
+        spec = self.spec
+        if spec is None:
+            return
+        refusal = await self.authorize(spec, recheck=True)
+        if refusal is not None:
+            await self.unsubscribe()
+            await self.error(refusal, "name", status=403)
 
     def _spend_action(self) -> bool:
         """Take one answered frame from the client's budget; False when it is spent."""
@@ -164,6 +184,10 @@ class TailSession:
                     raise InvalidInput(
                         "Reply inboxes (_INBOX) and system subjects ($...) are shown to operators only.", field="name"
                     )
+                refusal = await self.authorize(spec)
+                if refusal is not None:
+                    await self.error(refusal, "name", status=403)
+                    return
                 await self.subscribe(spec)
             elif action == "pause":
                 if self.subscriber is not None:

@@ -28,12 +28,12 @@ def value(found: dict[str, list[tuple[dict[str, str], float]]], name: str, **lab
     return matches[0]
 
 
-def bearer(user) -> dict[str, str]:
-    _, raw = ApiToken.issue(user, "metrics")
+def bearer(user, *, read_only: bool = False) -> dict[str, str]:
+    _, raw = ApiToken.issue(user, "metrics", read_only=read_only)
     return {"Authorization": f"Bearer {raw}"}
 
 
-def test_metrics_from_samples(client: Client, viewer, kafka_bootstrap, nats_urls, unique):
+def test_metrics_from_samples(client: Client, operator, kafka_bootstrap, nats_urls, unique):
     topic = kafka.create_topic(kafka_bootstrap, unique, partitions=2)
     kafka.produce(kafka_bootstrap, topic, [b"x"] * 5, partition=0)
     kafka.produce(kafka_bootstrap, topic, [b"x"] * 3, partition=1)
@@ -47,7 +47,7 @@ def test_metrics_from_samples(client: Client, viewer, kafka_bootstrap, nats_urls
         sweep("kafka", at)
         sweep("nats", at)
 
-    response = client.get("/metrics", headers=bearer(viewer))
+    response = client.get("/metrics", headers=bearer(operator, read_only=True))
     assert response.status_code == 200
     assert response["Content-Type"].startswith("text/plain")
     found = samples_of(response.content.decode())
@@ -74,14 +74,17 @@ def test_metrics_from_samples(client: Client, viewer, kafka_bootstrap, nats_urls
         assert value(found, "streamdesk_lag_consumers", cluster=cluster, status="ERR") >= 1
 
 
-def test_metrics_need_a_token_with_the_read_role(client: Client, viewer, stranger, settings):
+def test_metrics_need_a_token_with_the_operators_role(client: Client, operator, viewer, stranger, settings):
     settings.METRICS_PUBLIC = False
     anonymous = client.get("/metrics")
     assert anonymous.status_code == 401 and anonymous["WWW-Authenticate"].startswith("Bearer")
     assert client.get("/metrics", headers={"Authorization": "Bearer sdk_not-a-token"}).status_code == 401
     assert client.get("/metrics", headers=bearer(stranger)).status_code == 403
-    assert client.get("/metrics", headers=bearer(viewer)).status_code == 200
-    assert client.post("/metrics", headers=bearer(viewer)).status_code == 405
+    # The numbers span every cluster and resource: no policy grants them, only the role.
+    refused = client.get("/metrics", headers=bearer(viewer))
+    assert refused.status_code == 403 and refused.json()["error"] == "This needs the Operators role."
+    assert client.get("/metrics", headers=bearer(operator, read_only=True)).status_code == 200
+    assert client.post("/metrics", headers=bearer(operator)).status_code == 405
 
 
 def test_metrics_can_be_public(client: Client, settings):
@@ -92,7 +95,7 @@ def test_metrics_can_be_public(client: Client, settings):
     assert "streamdesk_lag_sweep_duration_seconds" in names
 
 
-def test_managed_consumers_counters_are_in_metrics(client: Client, viewer):
+def test_managed_consumers_counters_are_in_metrics(client: Client, operator):
     from datetime import timedelta
 
     from django.utils import timezone
@@ -112,7 +115,7 @@ def test_managed_consumers_counters_are_in_metrics(client: Client, viewer):
         consumer=bridge, instance_id="h-2-b", host="h", pid=2, started_at=now,
         heartbeat_at=now - timedelta(hours=1), state="running", rate=99.0,
     )  # fmt: skip
-    found = samples_of(client.get("/metrics", headers=bearer(viewer)).content.decode())
+    found = samples_of(client.get("/metrics", headers=bearer(operator)).content.decode())
     labels = {"worker": "bridge", "cluster": "kafka", "source": "orders", "handler": "forward"}
     assert value(found, "streamdesk_worker_processed_total", **labels) == 120
     assert value(found, "streamdesk_worker_failed_total", **labels) == 3

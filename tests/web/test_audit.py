@@ -49,17 +49,24 @@ def test_unexpected_failure_is_recorded_too(operator):
     assert AuditEvent.objects.get().message == "ValueError: boom"
 
 
-def test_audit_page_and_api_filter(viewer_client, operator):
+def test_audit_page_and_api_filter(operator_client, operator):
     AuditEvent.objects.create(user=operator, username="olivia", action="topic.create", target="<b>x</b>", result="ok")
     AuditEvent.objects.create(user=operator, username="olivia", action="group.reset", target="g", result="error")
-    api = viewer_client.get("/api/v1/audit", {"result": "error"}).json()
+    api = operator_client.get("/api/v1/audit", {"result": "error"}).json()
     assert api["total"] == 1 and api["items"][0]["action"] == "group.reset"
-    page = viewer_client.get("/audit").content.decode()
+    page = operator_client.get("/audit").content.decode()
     assert "&lt;b&gt;x&lt;/b&gt;" in page and "<b>x</b>" not in page
 
 
-def test_audit_paging_validates_input(viewer_client):
-    response = viewer_client.get("/api/v1/audit", {"page_size": "lots"})
+def test_audit_needs_the_operators_role(viewer_client):
+    """It spans every cluster and resource: no policy grants it, and neither does the Viewers role."""
+    response = viewer_client.get("/api/v1/audit")
+    assert response.status_code == 403 and response.json()["error"] == "This needs the Operators role."
+    assert viewer_client.get("/audit").status_code == 403
+
+
+def test_audit_paging_validates_input(operator_client):
+    response = operator_client.get("/api/v1/audit", {"page_size": "lots"})
     assert response.status_code == 400
     assert response.json()["field"] == "page_size"
-    assert viewer_client.get("/api/v1/audit", {"page": "0"}).json()["field"] == "page"
+    assert operator_client.get("/api/v1/audit", {"page": "0"}).json()["field"] == "page"

@@ -45,10 +45,17 @@ def test_stranger_without_a_role_gets_403(stranger_client):
     assert page.status_code == 403 and b"Viewers" in page.content
 
 
-@pytest.mark.parametrize("path", ["/clusters", "/audit", "/lag", "/workers"])
+@pytest.mark.parametrize("path", ["/clusters", "/lag", "/workers"])
 def test_viewer_reads_every_area(viewer_client, path):
     assert viewer_client.get(path).status_code == 200
     assert viewer_client.get(f"/api/v1{path}").status_code == 200
+
+
+def test_the_audit_trail_is_the_operators(viewer_client, operator):
+    assert viewer_client.get("/api/v1/audit").status_code == 403
+    viewer_client.force_login(operator)
+    assert viewer_client.get("/audit").status_code == 200
+    assert viewer_client.get("/api/v1/audit").status_code == 200
 
 
 def test_create_token_prints_a_working_bearer_token(operator, client):

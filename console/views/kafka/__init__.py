@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from django.urls import URLPattern, reverse
 
+from console.resources import CLUSTER_PAGES, GROUP, GROUP_LIST, TOPIC, TOPIC_LIST, TOPIC_MESSAGES
 from console.templatetags.streamdesk import group_url
 from console.views import lag
 from console.views.kafka import acls, brokers, configs, groups, messages, topics
@@ -25,6 +26,7 @@ urlpatterns: list[URLPattern] = [
     *endpoint(
         f"{C}/topics",
         name="kafka-topics",
+        resource=TOPIC_LIST,
         kind=KIND,
         template="kafka/topics.html",
         partial="kafka/_topics_table.html",
@@ -35,6 +37,7 @@ urlpatterns: list[URLPattern] = [
     *action(
         f"{C}/new-topic",
         name="kafka-topic-create",
+        resource=TOPIC_LIST,
         kind=KIND,
         handler=topics.topic_create,
         redirect=lambda ctx, data: reverse("kafka-topic", args=[ctx.slug, data["name"]]),
@@ -42,6 +45,7 @@ urlpatterns: list[URLPattern] = [
     *endpoint(
         f"{C}/topics/<str:topic>",
         name="kafka-topic",
+        resource=TOPIC,
         kind=KIND,
         template="kafka/topic.html",
         page=PAGE,
@@ -51,16 +55,22 @@ urlpatterns: list[URLPattern] = [
     *action(
         f"{C}/topics/<str:topic>/delete",
         name="kafka-topic-delete",
+        resource=TOPIC,
         kind=KIND,
         handler=topics.topic_delete,
         redirect=lambda ctx, data: _topics_url(ctx.slug),
     ),
     *endpoint(
-        f"{C}/topics/<str:topic>/partitions", name="kafka-topic-partitions", kind=KIND, post=topics.topic_partitions
+        f"{C}/topics/<str:topic>/partitions",
+        name="kafka-topic-partitions",
+        resource=TOPIC,
+        kind=KIND,
+        post=topics.topic_partitions,
     ),
     *action(
         f"{C}/topics/<str:topic>/partitions",
         name="kafka-topic-partitions",
+        resource=TOPIC,
         kind=KIND,
         handler=topics.topic_partitions,
         redirect=lambda ctx, data: reverse("kafka-topic", args=[ctx.slug, data["name"]]),
@@ -68,6 +78,7 @@ urlpatterns: list[URLPattern] = [
     *endpoint(
         f"{C}/topics/<str:topic>/configs",
         name="kafka-topic-configs",
+        resource=TOPIC,
         kind=KIND,
         template="kafka/topic_configs.html",
         form="kafka/_config_outcome.html",
@@ -75,10 +86,13 @@ urlpatterns: list[URLPattern] = [
         get=configs.topic_configs,
         patch=configs.topic_configs_change,
     ),
-    *endpoint(f"{C}/topics/<str:topic>/purge", name="kafka-topic-purge", kind=KIND, post=topics.topic_purge),
+    *endpoint(
+        f"{C}/topics/<str:topic>/purge", name="kafka-topic-purge", resource=TOPIC, kind=KIND, post=topics.topic_purge
+    ),
     *action(
         f"{C}/topics/<str:topic>/purge",
         name="kafka-topic-purge",
+        resource=TOPIC,
         kind=KIND,
         handler=topics.topic_purge,
         redirect=lambda ctx, data: reverse("kafka-topic", args=[ctx.slug, ctx.args["topic"]]),
@@ -86,6 +100,7 @@ urlpatterns: list[URLPattern] = [
     *endpoint(
         f"{C}/brokers",
         name="kafka-brokers",
+        resource=CLUSTER_PAGES,
         kind=KIND,
         template="kafka/brokers.html",
         page=PAGE,
@@ -94,6 +109,7 @@ urlpatterns: list[URLPattern] = [
     *endpoint(
         f"{C}/brokers/<int:broker>",
         name="kafka-broker",
+        resource=CLUSTER_PAGES,
         kind=KIND,
         template="kafka/broker.html",
         page=PAGE,
@@ -102,6 +118,7 @@ urlpatterns: list[URLPattern] = [
     *endpoint(
         f"{C}/topics/<str:topic>/messages",
         name="kafka-messages",
+        resource=TOPIC_MESSAGES,
         kind=KIND,
         template="kafka/messages.html",
         partial="kafka/_messages.html",
@@ -111,6 +128,7 @@ urlpatterns: list[URLPattern] = [
     *endpoint(
         f"{C}/groups",
         name="kafka-groups",
+        resource=GROUP_LIST,
         kind=KIND,
         template="kafka/groups.html",
         partial="kafka/_groups_table.html",
@@ -122,14 +140,18 @@ urlpatterns: list[URLPattern] = [
     *action(
         f"{C}/groups/<path:group>/delete",
         name="kafka-group-delete",
+        resource=GROUP,
         kind=KIND,
         handler=groups.group_delete,
         redirect=lambda ctx, data: reverse("kafka-groups", args=[ctx.slug]),
     ),
-    *endpoint(f"{C}/groups/<path:group>/reset", name="kafka-group-reset", kind=KIND, post=groups.group_reset),
+    *endpoint(
+        f"{C}/groups/<path:group>/reset", name="kafka-group-reset", resource=GROUP, kind=KIND, post=groups.group_reset
+    ),
     *action(
         f"{C}/groups/<path:group>/reset",
         name="kafka-group-reset",
+        resource=GROUP,
         kind=KIND,
         handler=groups.group_reset,
         redirect=lambda ctx, data: group_url(ctx.slug, data["group"]),
@@ -137,16 +159,20 @@ urlpatterns: list[URLPattern] = [
     *endpoint(
         f"{C}/groups/<path:group>/history",
         name="kafka-group-history",
+        resource=GROUP,
         kind=KIND,
         template="lag/history.html",
         partial="lag/_history.html",
         page=PAGE,
         get=lag.group_history,
     ),
-    *endpoint(f"{C}/groups/<path:group>/status", name="kafka-group-status", kind=KIND, get=lag.group_status),
+    *endpoint(
+        f"{C}/groups/<path:group>/status", name="kafka-group-status", resource=GROUP, kind=KIND, get=lag.group_status
+    ),
     *endpoint(
         f"{C}/groups/<path:group>",
         name="kafka-group",
+        resource=GROUP,
         kind=KIND,
         template="kafka/group.html",
         page=PAGE,
@@ -157,6 +183,7 @@ urlpatterns: list[URLPattern] = [
     *endpoint(
         f"{C}/acls",
         name="kafka-acls",
+        resource=CLUSTER_PAGES,
         kind=KIND,
         template="kafka/acls.html",
         page=PAGE,
@@ -167,6 +194,7 @@ urlpatterns: list[URLPattern] = [
     *action(
         f"{C}/acls/create",
         name="kafka-acl-create",
+        resource=CLUSTER_PAGES,
         kind=KIND,
         handler=acls.acl_create,
         redirect=lambda ctx, data: reverse("kafka-acls", args=[ctx.slug]),
@@ -174,6 +202,7 @@ urlpatterns: list[URLPattern] = [
     *action(
         f"{C}/acls/delete",
         name="kafka-acl-delete",
+        resource=CLUSTER_PAGES,
         kind=KIND,
         handler=acls.acl_delete,
         redirect=lambda ctx, data: reverse("kafka-acls", args=[ctx.slug]),

@@ -41,14 +41,14 @@ async def acls_list(ctx: Ctx) -> Result:
     return Result({"items": [a.as_api() for a in items]}, page=choices)
 
 
-@writes(actions.ACL_CREATE)
+@writes(actions.ACL_CREATE, needs="edit")
 async def acl_create(ctx: Ctx) -> Result:
     acl = acl_from(ctx.body())
     await actions.do_create_acl(ctx.user, ctx.config, acl)
     return Result({**acl.as_api(), "message": f"ACL created: {acl.describe()}."}, status=201)
 
 
-@writes(actions.ACL_DELETE)
+@writes(actions.ACL_DELETE, needs="delete")
 async def acl_delete(ctx: Ctx) -> dict[str, Any]:
     acl_filter = filter_from(ctx.body(), explicit=True)
     deleted = await actions.do_delete_acls(ctx.user, ctx.config, acl_filter)

@@ -46,7 +46,7 @@ def _changes(change: ConfigChange, before: dict[str, str | None] | None) -> list
     return rows
 
 
-@writes(actions.TOPIC_ALTER_CONFIGS)
+@writes(actions.TOPIC_ALTER_CONFIGS, needs="edit")
 async def topic_configs_change(ctx: Ctx) -> Result:
     name = ctx.args["topic"]
     body = ctx.body()

@@ -19,6 +19,7 @@ from streams.kafka.lag import sort_by_lag
 from streams.kafka.names import validate_topic_name
 from streams.kafka.offsets import RESET_TARGETS, ResetRequest
 from streams.lag.overview import list_statuses, status_ranking
+from streams.policies import CONSUMER_GROUPS
 
 GROUP_SORTS = ("name", "lag", "status")
 
@@ -30,7 +31,7 @@ async def groups_list(ctx: Ctx) -> dict[str, Any]:
     adapter = ctx.kafka
     md, all_groups = await gather_strict(adapter.metadata(), adapter.groups())
     needle = q.casefold()
-    listings = [g for g in all_groups if needle in g.group.casefold()]
+    listings = ctx.visible(CONSUMER_GROUPS, [g for g in all_groups if needle in g.group.casefold()], lambda g: g.group)
     window = slice((page - 1) * size, page * size)
     if sort == "lag":
         # Ordering by lag needs every group's lag; rows on screen alone get described.
@@ -171,7 +172,7 @@ def _partition_list(fields: Mapping[str, Any]) -> list[int] | None:
     return sorted(set(raw))
 
 
-@writes(actions.GROUP_RESET_OFFSETS)
+@writes(actions.GROUP_RESET_OFFSETS, needs="reset")
 async def group_reset(ctx: Ctx) -> dict[str, Any]:
     group = ctx.args["group"]
     body = ctx.body()
@@ -186,7 +187,7 @@ async def group_reset(ctx: Ctx) -> dict[str, Any]:
     return {**plan.as_api(dry_run=False), "message": message}
 
 
-@writes(actions.GROUP_DELETE)
+@writes(actions.GROUP_DELETE, needs="delete")
 async def group_delete(ctx: Ctx) -> dict[str, Any]:
     group = ctx.args["group"]
     require_confirmation(ctx, group, what="the deletion")

@@ -18,6 +18,7 @@ from streams.kafka.lag import group_lag, sort_by_lag
 from streams.kafka.names import parse_configs, validate_topic_name
 from streams.kafka.purge import PurgeRequest
 from streams.kafka.types import TopicInfo, TopicPartitionKey, Watermark
+from streams.policies import CONSUMER_GROUPS, TOPICS
 from streams.schemas import subjects
 from streams.schemas.local import bound_to
 
@@ -35,6 +36,7 @@ async def topics_list(ctx: Ctx) -> dict[str, Any]:
     md = await adapter.metadata()
     needle = q.casefold()
     names = [n for n in md.sorted_names if needle in n.casefold() and (internal == "show" or not md.topics[n].internal)]
+    names = ctx.visible(TOPICS, names)
     shown = [md.topics[n] for n in names[(page - 1) * size : page * size]]
     marks, warning = await read_watermarks(adapter, shown)
     items = [
@@ -58,7 +60,7 @@ async def topics_list(ctx: Ctx) -> dict[str, Any]:
     }
 
 
-@writes(actions.TOPIC_CREATE)
+@writes(actions.TOPIC_CREATE, needs="edit")
 async def topic_create(ctx: Ctx) -> Result:
     body = ctx.body()
     name = validate_topic_name(body.get("name"))
@@ -108,7 +110,7 @@ async def topic_detail(ctx: Ctx) -> dict[str, Any]:
         "configs": configs,
         "config_details": details,
         "configs_note": configs_note,
-        "groups": readers,
+        "groups": ctx.visible(CONSUMER_GROUPS, readers, lambda r: r["group"]),
         "groups_note": groups_note,
         "schemas": schemas,
         "schemas_note": schemas_note,
@@ -143,7 +145,7 @@ async def _readers(
     ], None
 
 
-@writes(actions.TOPIC_DELETE)
+@writes(actions.TOPIC_DELETE, needs="delete")
 async def topic_delete(ctx: Ctx) -> dict[str, Any]:
     name = ctx.args["topic"]
     require_confirmation(ctx, name, what="the deletion")
@@ -151,7 +153,7 @@ async def topic_delete(ctx: Ctx) -> dict[str, Any]:
     return {"deleted": name, "message": f"Topic {name} deleted."}
 
 
-@writes(actions.TOPIC_ADD_PARTITIONS)
+@writes(actions.TOPIC_ADD_PARTITIONS, needs="edit")
 async def topic_partitions(ctx: Ctx) -> dict[str, Any]:
     name = ctx.args["topic"]
     count = int_param(ctx.body(), "count", None, minimum=1, maximum=100_000)
@@ -194,7 +196,7 @@ def parse_purge(topic: str, body: Mapping[str, Any], *, form: bool) -> PurgeRequ
     return PurgeRequest(topic, partitions, before_time=moment)
 
 
-@writes(actions.TOPIC_PURGE)
+@writes(actions.TOPIC_PURGE, needs="delete")
 async def topic_purge(ctx: Ctx) -> dict[str, Any]:
     name = ctx.args["topic"]
     req = parse_purge(name, ctx.body(), form=not ctx.is_api)

@@ -7,6 +7,7 @@ from typing import Any
 
 from django.urls import URLPattern, reverse
 
+from console.resources import CLUSTER_PAGES, STREAM, STREAM_LIST, STREAM_MESSAGES, SUBJECT_LIST
 from console.views import lag
 from console.views.nats import consumers, messages, server, streams, subjects
 from console.views.nats.common import KIND, tab
@@ -40,6 +41,7 @@ urlpatterns: list[URLPattern] = [
     *endpoint(
         f"{C}/server",
         name="nats-server",
+        resource=CLUSTER_PAGES,
         kind=KIND,
         template="nats/server.html",
         page=tab("server"),
@@ -48,6 +50,7 @@ urlpatterns: list[URLPattern] = [
     *endpoint(
         f"{C}/connections",
         name="nats-connections",
+        resource=CLUSTER_PAGES,
         kind=KIND,
         template="nats/connections.html",
         partial="nats/_connections.html",
@@ -57,6 +60,7 @@ urlpatterns: list[URLPattern] = [
     *endpoint(
         f"{C}/subjects",
         name="nats-subjects",
+        resource=SUBJECT_LIST,
         kind=KIND,
         template="nats/subjects.html",
         partial="nats/_subjects.html",
@@ -66,6 +70,7 @@ urlpatterns: list[URLPattern] = [
     *endpoint(
         f"{C}/streams",
         name="nats-streams",
+        resource=STREAM_LIST,
         kind=KIND,
         template="nats/streams.html",
         partial="nats/_streams.html",
@@ -74,12 +79,25 @@ urlpatterns: list[URLPattern] = [
         post=streams.stream_create,
     ),
     *action(
-        f"{C}/streams/create", name="nats-stream-create", kind=KIND, handler=streams.stream_create, redirect=_to_stream
+        f"{C}/streams/create",
+        name="nats-stream-create",
+        resource=STREAM_LIST,
+        kind=KIND,
+        handler=streams.stream_create,
+        redirect=_to_stream,
     ),
-    *action(f"{S}/edit", name="nats-stream-edit", kind=KIND, handler=streams.stream_update, redirect=_to_stream),
+    *action(
+        f"{S}/edit",
+        name="nats-stream-edit",
+        resource=STREAM,
+        kind=KIND,
+        handler=streams.stream_update,
+        redirect=_to_stream,
+    ),
     *endpoint(
         S,
         name="nats-stream",
+        resource=STREAM,
         kind=KIND,
         template="nats/stream.html",
         page=tab("streams"),
@@ -87,12 +105,27 @@ urlpatterns: list[URLPattern] = [
         put=streams.stream_update,
         delete=streams.stream_delete,
     ),
-    *endpoint(f"{S}/purge", name="nats-stream-purge", kind=KIND, post=streams.stream_purge),
-    *action(f"{S}/purge", name="nats-stream-purge", kind=KIND, handler=streams.stream_purge, redirect=_to_stream),
-    *action(f"{S}/delete", name="nats-stream-delete", kind=KIND, handler=streams.stream_delete, redirect=_to_streams),
+    *endpoint(f"{S}/purge", name="nats-stream-purge", resource=STREAM, kind=KIND, post=streams.stream_purge),
+    *action(
+        f"{S}/purge",
+        name="nats-stream-purge",
+        resource=STREAM,
+        kind=KIND,
+        handler=streams.stream_purge,
+        redirect=_to_stream,
+    ),
+    *action(
+        f"{S}/delete",
+        name="nats-stream-delete",
+        resource=STREAM,
+        kind=KIND,
+        handler=streams.stream_delete,
+        redirect=_to_streams,
+    ),
     *endpoint(
         f"{S}/messages",
         name="nats-messages",
+        resource=STREAM_MESSAGES,
         kind=KIND,
         template="nats/messages.html",
         partial="nats/_messages.html",
@@ -102,6 +135,7 @@ urlpatterns: list[URLPattern] = [
     *endpoint(
         f"{S}/messages/<int:seq>",
         name="nats-message",
+        resource=STREAM_MESSAGES,
         kind=KIND,
         template="nats/message.html",
         page=tab("streams"),
@@ -111,6 +145,7 @@ urlpatterns: list[URLPattern] = [
     *action(
         f"{S}/messages/<int:seq>/delete",
         name="nats-message-delete",
+        resource=STREAM_MESSAGES,
         kind=KIND,
         handler=messages.message_delete,
         redirect=_to_messages,
@@ -118,6 +153,7 @@ urlpatterns: list[URLPattern] = [
     *endpoint(
         f"{S}/consumers",
         name="nats-consumers",
+        resource=STREAM,
         kind=KIND,
         template="nats/consumers.html",
         partial="nats/_consumers.html",
@@ -128,6 +164,7 @@ urlpatterns: list[URLPattern] = [
     *action(
         f"{S}/consumers/create",
         name="nats-consumer-create",
+        resource=STREAM,
         kind=KIND,
         handler=consumers.consumer_create,
         redirect=_to_consumer,
@@ -135,6 +172,7 @@ urlpatterns: list[URLPattern] = [
     *action(
         f"{S}/consumers/<str:name>/edit",
         name="nats-consumer-edit",
+        resource=STREAM,
         kind=KIND,
         handler=consumers.consumer_update,
         redirect=_to_consumer,
@@ -142,6 +180,7 @@ urlpatterns: list[URLPattern] = [
     *action(
         f"{S}/consumers/<str:name>/delete",
         name="nats-consumer-delete",
+        resource=STREAM,
         kind=KIND,
         handler=consumers.consumer_delete,
         redirect=_to_consumers,
@@ -149,6 +188,7 @@ urlpatterns: list[URLPattern] = [
     *endpoint(
         f"{S}/consumers/<str:name>",
         name="nats-consumer",
+        resource=STREAM,
         kind=KIND,
         template="nats/consumer.html",
         page=tab("streams"),
@@ -160,27 +200,46 @@ urlpatterns: list[URLPattern] = [
     *endpoint(
         f"{S}/consumers/<str:name>/history",
         name="nats-consumer-history",
+        resource=STREAM,
         kind=KIND,
         template="lag/history.html",
         partial="lag/_history.html",
         page=tab("streams"),
         get=lag.consumer_history,
     ),
-    *endpoint(f"{S}/consumers/<str:name>/status", name="nats-consumer-status", kind=KIND, get=lag.consumer_status),
-    *endpoint(f"{S}/consumers/<str:name>/pause", name="nats-consumer-pause", kind=KIND, post=consumers.consumer_pause),
+    *endpoint(
+        f"{S}/consumers/<str:name>/status",
+        name="nats-consumer-status",
+        resource=STREAM,
+        kind=KIND,
+        get=lag.consumer_status,
+    ),
+    *endpoint(
+        f"{S}/consumers/<str:name>/pause",
+        name="nats-consumer-pause",
+        resource=STREAM,
+        kind=KIND,
+        post=consumers.consumer_pause,
+    ),
     *action(
         f"{S}/consumers/<str:name>/pause",
         name="nats-consumer-pause",
+        resource=STREAM,
         kind=KIND,
         handler=consumers.consumer_pause,
         redirect=_to_consumer,
     ),
     *endpoint(
-        f"{S}/consumers/<str:name>/resume", name="nats-consumer-resume", kind=KIND, post=consumers.consumer_resume
+        f"{S}/consumers/<str:name>/resume",
+        name="nats-consumer-resume",
+        resource=STREAM,
+        kind=KIND,
+        post=consumers.consumer_resume,
     ),
     *action(
         f"{S}/consumers/<str:name>/resume",
         name="nats-consumer-resume",
+        resource=STREAM,
         kind=KIND,
         handler=consumers.consumer_resume,
         redirect=_to_consumer,

@@ -106,7 +106,7 @@ def _pause_until(ctx: Ctx) -> tuple[datetime, dict[str, Any]]:
     return until, {"until": until.isoformat()}
 
 
-@writes(actions.CONSUMER_PAUSE)
+@writes(actions.CONSUMER_PAUSE, needs="edit")
 async def consumer_pause(ctx: Ctx) -> dict[str, Any]:
     stream, name = ctx.args["stream"], ctx.args["name"]
     until, params = _pause_until(ctx)
@@ -122,14 +122,14 @@ async def consumer_pause(ctx: Ctx) -> dict[str, Any]:
     }
 
 
-@writes(actions.CONSUMER_RESUME)
+@writes(actions.CONSUMER_RESUME, needs="edit")
 async def consumer_resume(ctx: Ctx) -> dict[str, Any]:
     stream, name = ctx.args["stream"], ctx.args["name"]
     state = await actions.do_resume_consumer(ctx.user, ctx.config, stream, name)
     return {"stream": stream, "name": name, "paused": state.paused, "message": f"Consumer {name} resumed."}
 
 
-@writes(editing.CONSUMER_CREATE)
+@writes(editing.CONSUMER_CREATE, needs="edit")
 async def consumer_create(ctx: Ctx) -> Result:
     stream = ctx.args["stream"]
     config = editing.consumer_config(ctx.body())
@@ -138,7 +138,7 @@ async def consumer_create(ctx: Ctx) -> Result:
     return Result({**created.as_api(with_config=True), "message": f"Consumer {created.name} created."}, status=201)
 
 
-@writes(editing.CONSUMER_UPDATE)
+@writes(editing.CONSUMER_UPDATE, needs="edit")
 async def consumer_update(ctx: Ctx) -> dict[str, Any]:
     stream, name = ctx.args["stream"], ctx.args["name"]
     config = editing.consumer_config(ctx.body(), name=name)
@@ -146,7 +146,7 @@ async def consumer_update(ctx: Ctx) -> dict[str, Any]:
     return {**updated.as_api(with_config=True), "message": f"Consumer {name} updated."}
 
 
-@writes(editing.CONSUMER_DELETE)
+@writes(editing.CONSUMER_DELETE, needs="delete")
 async def consumer_delete(ctx: Ctx) -> dict[str, Any]:
     stream, name = ctx.args["stream"], ctx.args["name"]
     require_confirmation(ctx, name, what="deleting the consumer")

@@ -86,7 +86,7 @@ async def message_data(ctx: Ctx) -> Result:
     return Result(data, page={"message": message})
 
 
-@writes(actions.MESSAGE_DELETE)
+@writes(actions.MESSAGE_DELETE, needs="delete")
 async def message_delete(ctx: Ctx) -> dict[str, Any]:
     name, seq = ctx.args["stream"], ctx.args["seq"]
     erase = bool_param(ctx.body(), "erase", False)

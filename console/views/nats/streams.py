@@ -10,6 +10,7 @@ from console.views.nats.common import config_rows, paged, subject_param
 from console.web import Ctx, Result, require_confirmation, writes
 from streams.nats import actions, editing
 from streams.nats.subjects import SUBJECT_MAX_LENGTH
+from streams.policies import STREAMS
 
 STREAM_SORTS = ("name", "messages", "bytes", "consumers", "last")
 PAGE_SUBJECTS_SHOWN = 500
@@ -19,7 +20,7 @@ async def streams_data(ctx: Ctx) -> dict[str, Any]:
     q = str_param(ctx.query, "q", max_length=SUBJECT_MAX_LENGTH).strip().lower()
     sort = choice_param(ctx.query, "sort", STREAM_SORTS, "name")
     page, size = page_params(ctx.query, default_size=50, max_size=1000)
-    found = await ctx.nats.streams()
+    found = ctx.visible(STREAMS, await ctx.nats.streams(), lambda s: s.name)
     if q:
         found = [s for s in found if q in s.name.lower() or any(q in subject.lower() for subject in s.subjects)]
     if sort == "messages":
@@ -53,7 +54,7 @@ async def stream_data(ctx: Ctx) -> Result:
     return Result(detail.as_api(), page=page)
 
 
-@writes(actions.STREAM_DELETE)
+@writes(actions.STREAM_DELETE, needs="delete")
 async def stream_delete(ctx: Ctx) -> dict[str, Any]:
     name = ctx.args["stream"]
     require_confirmation(ctx, name, what="deleting the stream")
@@ -61,7 +62,7 @@ async def stream_delete(ctx: Ctx) -> dict[str, Any]:
     return {"deleted": name, "message": f"Stream {name} deleted."}
 
 
-@writes(actions.STREAM_PURGE)
+@writes(actions.STREAM_PURGE, needs="delete")
 async def stream_purge(ctx: Ctx) -> dict[str, Any]:
     name = ctx.args["stream"]
     body = ctx.body()
@@ -74,7 +75,7 @@ async def stream_purge(ctx: Ctx) -> dict[str, Any]:
     return {"purged": purged, "message": f"Purged {purged} messages{scope} from {name}{kept}."}
 
 
-@writes(editing.STREAM_CREATE)
+@writes(editing.STREAM_CREATE, needs="edit")
 async def stream_create(ctx: Ctx) -> Result:
     config = editing.stream_config(ctx.body())
     ctx.args["stream"] = config["name"]
@@ -82,7 +83,7 @@ async def stream_create(ctx: Ctx) -> Result:
     return Result({**created.as_api(), "message": f"Stream {config['name']} created."}, status=201)
 
 
-@writes(editing.STREAM_UPDATE)
+@writes(editing.STREAM_UPDATE, needs="edit")
 async def stream_update(ctx: Ctx) -> dict[str, Any]:
     name = ctx.args["stream"]
     changes = editing.stream_config(ctx.body(), name=name)

@@ -10,6 +10,7 @@ from console.web import Ctx, Result
 from streams.errors import InvalidInput
 from streams.nats import adapter as nats_adapter
 from streams.nats.subjects import SUBJECT_MAX_LENGTH, known_subjects, validate_subject
+from streams.policies import SUBJECTS
 
 
 async def subjects_data(ctx: Ctx) -> Result:
@@ -21,9 +22,10 @@ async def subjects_data(ctx: Ctx) -> Result:
     if wildcard and (problem := validate_subject(q)):
         raise InvalidInput(f"q is not a valid subject pattern: {problem}.", field="q")
     found = await known_subjects(ctx.nats, q, source=source, include_internal=internal)
+    rows = ctx.visible(SUBJECTS, list(found.rows), lambda r: r.subject)
     data: dict[str, Any] = {
-        "items": [r.as_api() for r in paged(found.rows, page, size)],
-        "total": len(found.rows),
+        "items": [r.as_api() for r in paged(rows, page, size)],
+        "total": len(rows),
         "page": page,
         "page_size": size,
         "q": q,
