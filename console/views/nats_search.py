@@ -113,7 +113,7 @@ async def search_form(request: HttpRequest, cluster: str, stream: str) -> HttpRe
         params = actions.parse_stream_params(body)
         mask = await read_mask(user, cluster, "streams", stream)
         rules = jetstream_scan.stream_rules(mask, stream)
-        search = await actions.do_start_stream_search(user, config, stream, params, rules)  # type: ignore[arg-type]
+        search = await actions.do_start_stream_search(user, config, stream, params, rules)
         await audit_unmasked(user, mask, "streams", stream, "search")
     except Forbidden as exc:
         return await error_page(request, exc.message, 403)
