@@ -3,14 +3,20 @@ client being measured. Paced in 10 ms slices (``rate`` 0: as fast as it can). Pr
 
     python -m bench._publish nats URL SUBJECT COUNT RATE SIZE
     python -m bench._publish kafka BOOTSTRAP TOPIC COUNT RATE SIZE
+    BENCH_SCHEMA_REGISTRY_URL=URL python -m bench._publish kafka-avro BOOTSTRAP TOPIC COUNT RATE SIZE
+
+``kafka-avro`` writes the same fields as Avro through confluent-kafka's ``AvroSerializer`` and the
+registry at ``BENCH_SCHEMA_REGISTRY_URL``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 import time
+from collections.abc import Callable
 
 SLICE = 0.01
 
@@ -43,8 +49,35 @@ async def nats_main(url: str, subject: str, count: int, rate: float, size: int) 
     return took
 
 
-def kafka_main(bootstrap: str, topic: str, count: int, rate: float, size: int) -> float:
+AVRO_SCHEMA = {
+    "type": "record",
+    "name": "Tick",
+    "namespace": "bench",
+    "fields": [{"name": "i", "type": "long"}, {"name": "t", "type": "long"}, {"name": "pad", "type": "string"}],
+}
+
+
+def avro_body(topic: str) -> Callable[[int, int], bytes]:
+    from confluent_kafka.schema_registry import SchemaRegistryClient
+    from confluent_kafka.schema_registry.avro import AvroSerializer
+    from confluent_kafka.serialization import MessageField, SerializationContext
+
+    registry = SchemaRegistryClient({"url": os.environ["BENCH_SCHEMA_REGISTRY_URL"]})
+    serialize = AvroSerializer(registry, json.dumps(AVRO_SCHEMA))
+    context = SerializationContext(topic, MessageField.VALUE)
+
+    def make(index: int, size: int) -> bytes:
+        value = serialize({"i": index, "t": time.time_ns(), "pad": "x" * max(0, size - 40)}, context)
+        assert value is not None
+        return value
+
+    return make
+
+
+def kafka_main(bootstrap: str, topic: str, count: int, rate: float, size: int, avro: bool = False) -> float:
     from confluent_kafka import Producer
+
+    make = avro_body(topic) if avro else body
 
     producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5, "queue.buffering.max.messages": 1_000_000})
     started = time.perf_counter()
@@ -54,7 +87,7 @@ def kafka_main(bootstrap: str, topic: str, count: int, rate: float, size: int) -
         for _ in range(min(per_slice, count - sent)):
             while True:
                 try:
-                    producer.produce(topic, body(sent, size), key=b"k%d" % (sent % 16))
+                    producer.produce(topic, make(sent, size), key=b"k%d" % (sent % 16))
                     break
                 except BufferError:
                     producer.poll(0.01)
@@ -71,7 +104,7 @@ def kafka_main(bootstrap: str, topic: str, count: int, rate: float, size: int) -
 def main() -> None:
     kind, target, name, count, rate, size = sys.argv[1:7]
     args = (target, name, int(count), float(rate), int(size))
-    took = asyncio.run(nats_main(*args)) if kind == "nats" else kafka_main(*args)
+    took = asyncio.run(nats_main(*args)) if kind == "nats" else kafka_main(*args, avro=kind == "kafka-avro")
     print(json.dumps({"sent": int(count), "seconds": took}), flush=True)
 
 

@@ -93,6 +93,8 @@ class Tail:
         )
         self.received = 0
         self.dropped = 0
+        # Items a schema decoded (their value carries ``decoded``).
+        self.decoded = 0
         self.first = 0.0
         self.last = 0.0
         self.latencies: list[float] = []
@@ -131,6 +133,7 @@ class Tail:
             self.last = now
             items = frame["items"]
             self.received += len(items)
+            self.decoded += sum(1 for item in items if (item.get("value") or {}).get("decoded"))
             self.dropped = frame["total_dropped"]
             await self.ws.send(json.dumps({"action": "ack", "seq": frame["seq"], "token": frame["token"]}))
             if stamps:
@@ -146,6 +149,7 @@ class Tail:
                 break
             if frame["type"] == "messages":
                 self.received += len(frame["items"])
+                self.decoded += sum(1 for item in frame["items"] if (item.get("value") or {}).get("decoded"))
                 self.dropped = frame["total_dropped"]
                 await self.ws.send(json.dumps({"action": "ack", "seq": frame["seq"], "token": frame["token"]}))
             elif frame["type"] == "status":

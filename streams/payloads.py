@@ -10,8 +10,9 @@ the page form adds a pretty-printed JSON view and a hex dump. A masked payload
 from __future__ import annotations
 
 import base64
-from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
 from streams import jsontext
 
@@ -20,6 +21,28 @@ if TYPE_CHECKING:
 
 DISPLAY_LIMIT = 64 * 1024
 HEX_LIMIT = 4 * 1024
+
+T = TypeVar("T")
+
+
+class _once(Generic[T]):
+    """A property worked out on first use and kept on the instance: ``functools.cached_property``
+    without the lock Python 3.11 takes on each first read (a page has thousands of payloads)."""
+
+    def __init__(self, func: Callable[[Any], T]) -> None:
+        self.func = func
+        self.name = func.__name__
+
+    @overload
+    def __get__(self, obj: None, owner: type | None = None) -> _once[T]: ...
+    @overload
+    def __get__(self, obj: object, owner: type | None = None) -> T: ...
+    def __get__(self, obj: object | None, owner: type | None = None) -> T | _once[T]:
+        if obj is None:
+            return self
+        value = self.func(obj)
+        obj.__dict__[self.name] = value
+        return value
 
 
 @dataclass(frozen=True)
@@ -33,9 +56,10 @@ class Payload:
     masked: bool = False
 
     def with_decoding(self, decoding: DecodeResult) -> Payload:
-        return replace(self, decoding=decoding)
+        return Payload(self.raw, self.size, self.truncated, decoding)
 
-    @property
+    # The views below are read more than once by a page (a test, then the text): worked out once.
+    @_once
     def decoded_pretty(self) -> str | None:
         if self.decoding is None or self.decoding.decoded is None:
             return None
@@ -55,7 +79,7 @@ class Payload:
             return cls(raw=data[:limit], size=size, truncated=True)
         return cls(raw=data, size=size, truncated=False)
 
-    @property
+    @_once
     def text(self) -> str | None:
         if self.raw is None:
             return None
@@ -81,7 +105,7 @@ class Payload:
     def is_binary(self) -> bool:
         return self.raw is not None and self.text is None
 
-    @property
+    @_once
     def pretty_json(self) -> str | None:
         text = self.text
         if text is None or self.truncated or text.lstrip()[:1] not in ("{", "["):

@@ -8,7 +8,6 @@ with 0x00) is a reason string, not an error page.
 
 from __future__ import annotations
 
-import io
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -16,7 +15,7 @@ from typing import Any
 from streams import jsontext
 from streams.clusters import ClusterConfig
 from streams.payloads import Payload
-from streams.schemas.avro_form import avro_schema, to_json
+from streams.schemas.avro_form import avro_reader
 from streams.schemas.local import LocalDecoder, decoder_for
 from streams.schemas.registry import RegistrySchema, RegistryUnavailable, UnknownSchema, registry_for
 
@@ -149,15 +148,8 @@ def _read(schema: RegistrySchema, body: bytes) -> Decoded:
 
 
 def _read_avro(schema: RegistrySchema, body: bytes) -> tuple[Any, str | None]:
-    from fastavro import schemaless_reader
-
-    parsed = avro_schema(schema.schema)
-    stream = io.BytesIO(body)
-    value = schemaless_reader(stream, parsed, None)
-    if stream.tell() != len(body):
-        raise ValueError(f"{len(body) - stream.tell()} bytes left over after the record")
-    name = parsed.get("name") if isinstance(parsed, dict) else None
-    return to_json(value), name
+    reader = avro_reader(schema.schema)
+    return reader.read(body), reader.name
 
 
 # ---- Protobuf -----------------------------------------------------------------------------

@@ -12,7 +12,6 @@ token, ``>`` the rest).
 from __future__ import annotations
 
 import fnmatch
-import io
 import re
 import threading
 from dataclasses import dataclass
@@ -20,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from streams import clusters, jsontext
-from streams.schemas.avro_form import avro_schema, to_json
+from streams.schemas.avro_form import AvroReader, avro_reader
 
 FORMATS = ("avro", "protobuf", "json-schema")
 PARTS = ("key", "value")
@@ -80,14 +79,7 @@ class LocalDecoder:
         return self._read_json(body)
 
     def _read_avro(self, body: bytes) -> LocalRead:
-        from fastavro import schemaless_reader
-
-        stream = io.BytesIO(body)
-        value = schemaless_reader(stream, self._avro, None)
-        if stream.tell() != len(body):
-            raise ValueError(f"{len(body) - stream.tell()} bytes left over after the record")
-        name = self._avro.get("name") if isinstance(self._avro, dict) else None
-        return LocalRead(to_json(value), name)
+        return LocalRead(self._avro.read(body), self._avro.name)
 
     def _read_protobuf(self, body: bytes) -> LocalRead:
         from google.protobuf import json_format
@@ -153,12 +145,12 @@ def _load_json(path: str, what: str) -> Any:
         raise DecoderError(f"{what} {path} is not JSON: {str(exc)[:200]}") from None
 
 
-def _load_avro(path: str) -> Any:
+def _load_avro(path: str) -> AvroReader:
     import json
 
     schema = _load_json(path, "Avro schema")
     try:
-        return avro_schema(json.dumps(schema))
+        return avro_reader(json.dumps(schema))
     except Exception as exc:  # noqa: BLE001 - fastavro raises several kinds for a bad schema
         raise DecoderError(f"Avro schema {path} is not valid: {str(exc)[:200] or type(exc).__name__}") from None
 

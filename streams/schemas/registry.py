@@ -196,6 +196,10 @@ def registry_for(cluster: ClusterConfig) -> Registry | None:
     """The cluster's registry client (one per definition), or None when it names no registry."""
     if not cluster.schema_registry_url:
         return None
+    # Asked once per payload: a hit reads the dict without the lock (a single get is atomic).
+    found = _registries.get(cluster)
+    if found is not None:
+        return found
     with _registries_lock:
         found = _registries.get(cluster)
         if found is None:
