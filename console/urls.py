@@ -16,6 +16,7 @@ from console.views import (
     publish,
     schemas,
     search,
+    search_page,
     tail,
     workers,
 )
@@ -40,6 +41,7 @@ urlpatterns = [
     *nats_objects.urlpatterns,
     *publish.urlpatterns,
     *search.urlpatterns,
+    *search_page.urlpatterns,
     *tail.urlpatterns,
     *lag.urlpatterns,
     *workers.urlpatterns,

@@ -64,6 +64,7 @@ async def export_view(request: HttpRequest, cluster: str, topic: str) -> HttpRes
             config, topic, params["partitions"], params["from"], params["until"]
         )
         match = filters.matcher(params["text"], params["jq"])
+        needle = filters.raw_needle(params["text"], params["jq"], filters.schema_reader(config, topic))
     except Forbidden as exc:
         return json_error(exc.message, 403)
     except StreamdeskError as exc:
@@ -75,7 +76,7 @@ async def export_view(request: HttpRequest, cluster: str, topic: str) -> HttpRes
     )
     fmt = params["format"]
     response = StreamingHttpResponse(
-        export.stream(config, topic, ranges, match, fmt),
+        export.stream(config, topic, ranges, match, fmt, needle=needle),
         content_type="application/x-ndjson" if fmt == "jsonl" else "text/csv; charset=utf-8",
     )
     response["Content-Disposition"] = f"attachment; filename*=UTF-8''{quote(topic, safe='')}.{fmt}"
