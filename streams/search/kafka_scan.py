@@ -115,17 +115,20 @@ class ReadGuard:
 
     def check_exists(self, scanned: int) -> None:
         """At most every EXISTS_CHECK_SECONDS: fail when the topic is gone."""
-        now = time.monotonic()
-        if now < self.next_exists_check:
+        if time.monotonic() < self.next_exists_check:
             return
-        self.next_exists_check = now + EXISTS_CHECK_SECONDS
         # Fetched records stay in the client's queue after a delete: ask the cluster. Never by
         # naming the topic, which some brokers take as a request to create it.
         try:
             topics = self.consumer.list_topics(timeout=EXISTS_TIMEOUT_SECONDS).topics
         except KafkaException as exc:
+            # Unreachable: the stall rule decides; meanwhile the queued messages are read without
+            # waiting on the cluster at every check.
             self.last_error = str(exc.args[0].str() if exc.args and hasattr(exc.args[0], "str") else exc)
-            return  # unreachable: the stall rule decides
+            self.next_exists_check = time.monotonic() + STALL_SECONDS
+            return
+        finally:
+            self.next_exists_check = max(self.next_exists_check, time.monotonic() + EXISTS_CHECK_SECONDS)
         if self.topic not in topics:
             raise Stopped(f"Topic {self.topic} was deleted during the read; {self.scanned_note(scanned)}.")
 

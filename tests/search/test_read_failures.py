@@ -4,9 +4,12 @@ scanned; an export ends with an error line, so a cut-short download is never tak
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
+import socket
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,36 +30,93 @@ from tests.search.test_kafka_search import wait
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.xdist_group("celery"), pytest.mark.slow]
 
-# Costs about 20 µs of jq per message: slow enough to stop the broker half-way through the range.
-MODERATE = "reduce range(40) as $i (0; . + $i) < 0"
+# A jq expression: the scan then takes a few milliseconds per large message.
+ANY_JQ = '.value | startswith("0")'
+
+
+class SlowLink:
+    """A TCP proxy that passes what the broker sends at ``rate`` bytes/s: the reader's client then
+    cannot prefetch the whole range before the broker stops (tansu answers a fetch with all it has)."""
+
+    def __init__(self, upstream_port: int, rate: float) -> None:
+        self.upstream_port, self.rate = upstream_port, rate
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.sockets: list[socket.socket] = []
+        self.closed = threading.Event()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while not self.closed.is_set():
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            try:
+                upstream = socket.create_connection(("127.0.0.1", self.upstream_port), timeout=2)
+            except OSError:
+                client.close()
+                continue
+            upstream.settimeout(None)
+            self.sockets += [client, upstream]
+            threading.Thread(target=self._pump, args=(client, upstream, None), daemon=True).start()
+            threading.Thread(target=self._pump, args=(upstream, client, self.rate), daemon=True).start()
+
+    def _pump(self, source: socket.socket, sink: socket.socket, rate: float | None) -> None:
+        started, sent = time.monotonic(), 0
+        try:
+            while data := source.recv(16384):
+                sink.sendall(data)
+                sent += len(data)
+                if rate is not None and (ahead := sent / rate - (time.monotonic() - started)) > 0:
+                    time.sleep(ahead)
+        except OSError:
+            pass
+        finally:
+            for s in (source, sink):
+                with contextlib.suppress(OSError):
+                    s.shutdown(socket.SHUT_RDWR)
+
+    def close(self) -> None:
+        self.closed.set()
+        self.listener.close()
+        for s in self.sockets:
+            with contextlib.suppress(OSError):
+                s.close()
 
 
 class PrivateKafka:
     """A broker of the suite's kind (tansu, or Apache Kafka under STREAMDESK_TEST_KAFKA=apache) that a
-    test may stop, known to every Streamdesk process as the cluster ``doomed`` (an admin-defined row)."""
+    test may stop, reached through a ``SlowLink`` and known to every Streamdesk process as the
+    cluster ``doomed`` (an admin-defined row)."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, rate: float) -> None:
+        port = devstack.free_port()
+        self.link = SlowLink(port, rate)
         if KAFKA_BROKER == "apache":
             if reason := apache.missing_reason():
                 pytest.skip(reason)
-            self.apache = apache.apache_kafka(directory).start()
-            self.bootstrap = self.apache.bootstrap
+            self.server = apache.apache_kafka(directory, port=port, advertised_port=self.link.port).start().server
         else:
-            self.tansu = devstack.tansu_server(directory).start()
-            self.bootstrap = f"127.0.0.1:{self.tansu.port}"
+            argv = [devstack.tansu_binary(), "broker", "--listener-url", f"tcp://127.0.0.1:{port}",
+                    "--advertised-listener-url", f"tcp://127.0.0.1:{self.link.port}",
+                    "--storage-engine", "memory://tansu/"]  # fmt: skip
+            self.server = devstack.Server("tansu", port, argv, directory / "tansu.log").start()
+        self.bootstrap = f"127.0.0.1:{self.link.port}"
 
     def stop(self) -> None:
-        if KAFKA_BROKER == "apache":
-            self.apache.stop()
-        else:
-            self.tansu.stop()
+        """At once: the link first, then the broker (SIGKILL), so nothing more reaches the reader."""
+        self.link.close()
+        if self.server.proc is not None and self.server.proc.poll() is None:
+            self.server.proc.kill()
+            self.server.proc.wait(10)
 
 
 @pytest.fixture
 def doomed(tmp_path: Path) -> Iterator[PrivateKafka]:
     if KAFKA_BROKER == "external":
         pytest.skip("stops a broker of its own; an external broker is not ours to stop")
-    broker = PrivateKafka(tmp_path)
+    broker = PrivateKafka(tmp_path, rate=10_000_000)
     try:
         Cluster.objects.create(slug="doomed", kind="kafka", name="Doomed", servers=broker.bootstrap)
         yield broker
@@ -66,7 +126,7 @@ def doomed(tmp_path: Path) -> Iterator[PrivateKafka]:
 
 def fill(bootstrap: str, topic: str, count: int, size: int) -> None:
     """``count`` values of ``size`` bytes, batched: fast, whatever tansu's watermarks make of batches."""
-    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 20, "queue.buffering.max.messages": 500_000})
+    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 20, "message.max.bytes": 1_000_000})
     body = b"x" * max(size - 8, 0)
     for i in range(count):
         while True:
@@ -80,10 +140,12 @@ def fill(bootstrap: str, topic: str, count: int, size: int) -> None:
 
 def test_a_broker_outage_mid_search_fails_it_with_what_was_scanned(celery_worker, viewer_client, doomed, unique):
     topic = kh.create_topic(doomed.bootstrap, unique)
-    total = 400_000
-    fill(doomed.bootstrap, topic, total, 16)
+    # 60 MB, passed at 10 MB/s (tansu answers a fetch with about 6 MB): most of the range is
+    # still on the broker when it stops.
+    total = 3000
+    fill(doomed.bootstrap, topic, total, 20_000)
     response = viewer_client.post(
-        f"/api/v1/clusters/doomed/topics/{topic}/search", {"from": "beginning", "jq": MODERATE},
+        f"/api/v1/clusters/doomed/topics/{topic}/search", {"from": "beginning", "jq": ANY_JQ},
         content_type="application/json",
     )  # fmt: skip
     assert response.status_code == 202, response.content
@@ -119,7 +181,7 @@ def exported(response: Any, *, messages_read: Any) -> str:
 
 def test_an_export_cut_short_by_the_broker_ends_with_an_error_line(viewer_client: Client, doomed, unique):
     topic = kh.create_topic(doomed.bootstrap, unique)
-    total = 40_000
+    total = 20_000
     fill(doomed.bootstrap, topic, total, 1000)
     response = viewer_client.get(f"/api/v1/clusters/doomed/topics/{topic}/export", {"from": "beginning"})
     assert response.status_code == 200
