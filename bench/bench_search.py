@@ -187,8 +187,10 @@ def report(r: dict[str, Any]) -> str:
         f"Measured on {machine()}, against {kafka_label()} on localhost, started by the benchmark: "
         f"{r['total']:,} messages of about 200 bytes in {PARTITIONS} partitions (seeding took {r['seed']:.1f} s). "
         "Rates over the same fixed range in one run; the bare loop is one confluent-kafka consumer assigned "
-        "the partitions, `consume(num_messages=10000)` until the range is read. The searches run the Celery "
-        "task's scan in this process; the export is read from a real Daphne.\n",
+        "the partitions, `consume(num_messages=10000)` until the range is read, timed before and after the "
+        f"substring search ({r['bare_runs'][0]:.2f} s, {r['bare_runs'][1]:.2f} s; the faster is the baseline), "
+        "after one untimed read of the range. The searches run the Celery task's scan in this process; the "
+        "export is read from a real Daphne.\n",
         "| What | Messages | Time | Rate | vs bare loop | Target | Met |",
         "|---|---:|---:|---:|---:|---|---|",
         f"| Bare `consume` loop | {r['bare_count']:,} | {r['bare_seconds']:.2f} s | {bare_rate:,.0f} msg/s "
@@ -229,10 +231,17 @@ def main() -> None:
             config = registry.get_config("kafka", "kafka")
             ranges = kafka_scan.resolve_ranges(config, TOPIC, None, "beginning", "now")
             results["total"] = sum(e - s for s, e in ranges.values())
+            log("warming up: the range read once, untimed")
+            bare_loop(bootstrap, ranges)
             log("bare loop")
-            results["bare_count"], results["bare_seconds"] = bare_loop(bootstrap, ranges)
+            first = bare_loop(bootstrap, ranges)
             log("substring search")
             results["text"] = search(ranges, f'"order": {NEEDLE_ORDER},', None, None)
+            log("bare loop again")
+            second = bare_loop(bootstrap, ranges)
+            # The faster of the two, one before and one after the search: the ratio is not flattered by noise.
+            results["bare_count"], results["bare_seconds"] = min(first, second, key=lambda r: r[1])
+            results["bare_runs"] = [first[1], second[1]]
             expression = f".value.order == {NEEDLE_ORDER}"
             results["jq_expression"] = expression
             log("jq search")

@@ -228,11 +228,11 @@ async def render(request: HttpRequest, page: SearchPage) -> HttpResponse:
     status = 200
     if posting:
         try:
-            search = await page.start(user, api_body(values, page))
+            started = await page.start(user, api_body(values, page))
         except InvalidInput as exc:
             context.update({"form_error": exc.message, "form_field": exc.field})
             return await arender(request, "search/page.html", context, 400)
-        return HttpResponseRedirect(f"{page.url}?{query_of(values, search=search.pk)}", status=303)
+        return HttpResponseRedirect(f"{page.url}?{query_of(values, search=started.pk)}", status=303)
     raw = request.GET.get("search") or ""
     if raw:
         search = await _own_search(user, page, raw)
@@ -249,7 +249,7 @@ async def render(request: HttpRequest, page: SearchPage) -> HttpResponse:
 PageBuilder = Callable[[HttpRequest, Any, str], Awaitable[SearchPage]]
 
 
-def page_view(build: PageBuilder) -> Callable[..., Awaitable[HttpResponse]]:
+def page_view(build: PageBuilder) -> Callable[..., Any]:
     """A target's search page: viewers may search (it is a read, though the form posts)."""
 
     async def view(request: HttpRequest, cluster: str, name: str) -> HttpResponse:

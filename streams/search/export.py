@@ -177,7 +177,9 @@ class _Reader:
         left, guard, needle = self.left, self.guard, self.needle
         lines: list[str] = []
         got = False
-        for msg in self.consumer.consume(BATCH, kafka_scan.POLL_SECONDS):
+        # Any: the client's stubs make partition and offset optional; a message without error has both.
+        batch: list[Any] = self.consumer.consume(BATCH, kafka_scan.POLL_SECONDS)
+        for msg in batch:
             err = msg.error()
             if err is not None:
                 if guard.error(err, self.scanned):

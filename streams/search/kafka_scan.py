@@ -187,7 +187,8 @@ def run(search: Search, config: Any, match: Matcher, limit: int, max_scan: int |
         if ranges:
             consumer.assign([TopicPartition(topic, p, s) for p, (s, _) in ranges.items()])
         while ranges and scanned < budget:
-            batch = consumer.consume(BATCH, POLL_SECONDS)
+            # Any: the client's stubs make partition and offset optional; a message without error has both.
+            batch: list[Any] = consumer.consume(BATCH, POLL_SECONDS)
             got = False
             for msg in batch:
                 if msg.error() is not None:

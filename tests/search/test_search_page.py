@@ -18,11 +18,11 @@ from tests.search.test_kafka_search import SLOW
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.xdist_group("celery"), pytest.mark.slow]
 
-HTMX_POLL = {"HTTP_HX_REQUEST": "true", "HTTP_HX_TARGET": "search-panel"}
+HTMX_POLL = {"HX-Request": "true", "HX-Target": "search-panel"}
 
 
-def page_of(client: Client, url: str, **headers: str) -> str:
-    response = client.get(url, **headers)
+def page_of(client: Client, url: str, headers: dict[str, str] | None = None) -> str:
+    response = client.get(url, headers=headers)
     assert response.status_code == 200, response.content[:500]
     return response.content.decode()
 
@@ -37,7 +37,7 @@ def run_from_form(client: Client, topic: str, form: dict[str, str | list[str]]) 
 def until_ended(client: Client, url: str, timeout: float = 60) -> str:
     deadline = time.monotonic() + timeout
     while True:
-        panel = page_of(client, url, **HTMX_POLL)
+        panel = page_of(client, url, headers=HTMX_POLL)
         if 'data-state="running"' not in panel or time.monotonic() > deadline:
             return panel
         time.sleep(0.3)
@@ -100,7 +100,7 @@ def test_results_are_paged(celery_worker, viewer_client, kafka_bootstrap, unique
     panel = until_ended(viewer_client, url)
     assert "<span data-matched>110</span> matched" in panel and "the first 70 are kept" in panel
     assert len(re.findall(r"<tr data-partition", panel)) == 50
-    second = page_of(viewer_client, f"{url}&page=2", **HTMX_POLL)
+    second = page_of(viewer_client, f"{url}&page=2", headers=HTMX_POLL)
     offsets = [int(o) for o in re.findall(r'data-offset="(\d+)"', second)]
     assert offsets == list(range(60, 80))
     assert 'rel="prev"' in second and 'rel="next"' not in second
@@ -134,7 +134,7 @@ def test_another_users_search_is_404_and_the_url_still_runs_again(
     page = response.content.decode()
     assert "data-missing-search" in page and 'id="search-panel"' not in page
     assert 'name="text" value="an"' in page  # the shared parameters, ready to run as their own
-    assert other.get(url, **HTMX_POLL).status_code == 404
+    assert other.get(url, headers=HTMX_POLL).status_code == 404
     mine = run_from_form(other, topic, {"from": "beginning", "text": "an"})
     assert "<span data-matched>1</span> matched" in until_ended(other, mine)
 
@@ -144,7 +144,7 @@ def test_cancel_from_the_page(celery_worker, viewer_client, kafka_bootstrap, uni
     kh.produce(kafka_bootstrap, topic, [f"m{i}" for i in range(20_000)])
     url = run_from_form(viewer_client, topic, {"from": "beginning", "jq": SLOW})
     search = parse_qs(urlsplit(url).query)["search"][0]
-    panel = page_of(viewer_client, url, **HTMX_POLL)
+    panel = page_of(viewer_client, url, headers=HTMX_POLL)
     assert 'data-state="running"' in panel and 'hx-trigger="every 1s"' in panel
     assert f'hx-post="/api/v1/searches/{search}/cancel"' in panel
     # The button's form works without JavaScript too: cancel, then back to the page.
