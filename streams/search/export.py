@@ -8,6 +8,7 @@ import json
 from binascii import b2a_base64
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any, cast
 
 from asgiref.sync import sync_to_async
@@ -92,6 +93,19 @@ def _plain(raw: bytes | None) -> dict[str, Any] | None:
     }
 
 
+# One encoder for every line: ``json.dumps`` builds a new one per call.
+_encode = json.JSONEncoder(ensure_ascii=False, check_circular=False).encode
+
+
+@lru_cache(maxsize=4096)
+def _iso(stamp: int) -> str | None:
+    """A timestamp in milliseconds as ISO-8601 UTC; neighbouring messages often share one."""
+    try:
+        return datetime.fromtimestamp(stamp / 1000, tz=UTC).isoformat()
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
 def plain_line(msg: Any) -> str | None:
     """The JSON line of ``line`` for a message no schema decodes, built without the intermediate objects
     (the export's cost per message); None where a header is past the display limit (the general path cuts it)."""
@@ -106,22 +120,16 @@ def plain_line(msg: Any) -> str | None:
                 del plain["decoded"], plain["decode_error"]
             pairs.append([str(name)[:256], plain])
     kind, stamp = msg.timestamp()
-    when = None
-    if kind and stamp is not None and stamp >= 0:
-        try:
-            when = datetime.fromtimestamp(stamp / 1000, tz=UTC).isoformat()
-        except (OverflowError, OSError, ValueError):
-            when = None
     message = {
         "partition": msg.partition(),
         "offset": msg.offset(),
-        "timestamp": when,
+        "timestamp": _iso(stamp) if kind and stamp is not None and stamp >= 0 else None,
         "key": _plain(msg.key()),
         "headers": pairs,
         "value": _plain(msg.value()),
         "truncated": False,
     }
-    return json.dumps(message, ensure_ascii=False) + "\n"
+    return _encode(message) + "\n"
 
 
 def line(msg: Any, record: Record, config: Any, topic: str, fmt: str) -> str:
