@@ -50,6 +50,13 @@ def test_topic_page_and_browser_lead_to_the_search_tab(viewer_client, kafka_boot
     browser = page_of(viewer_client, f"/clusters/kafka/topics/{topic}/messages?partition=1&q=4711")
     assert f'href="{search_url}"' in browser
     assert html.escape(f"{search_url}?from=beginning&text=4711&partitions=1") in browser
+    # ... and exports what it reads from there to the end, as the browser's htmx partial too.
+    export_url = f"/clusters/kafka/topics/{topic}/export"
+    assert html.escape(f"{export_url}?format=csv&from=last%3A50&until=now&partitions=1&text=4711") in browser
+    partial = page_of(
+        viewer_client, f"/clusters/kafka/topics/{topic}/messages?from=offset&offset=3", {"HX-Request": "true"}
+    )
+    assert html.escape(f"{export_url}?format=jsonl&from=offset%3A3&until=now") in partial
 
     # A bookmarked search URL fills the form again, ready to be run.
     form = page_of(viewer_client, f"{search_url}?from=offset&from_n=7&text=a+b&jq=.value.n&partitions=1&limit=20")
