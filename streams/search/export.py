@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import time
 from binascii import b2a_base64
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -186,7 +187,9 @@ class _Reader:
         lines: list[str] = []
         got = False
         # Any: the client's stubs make partition and offset optional; a message without error has both.
+        polled_at = time.monotonic()
         batch: list[Any] = self.consumer.consume(BATCH, kafka_scan.POLL_SECONDS)
+        waited = time.monotonic() - polled_at
         for msg in batch:
             err = msg.error()
             if err is not None:
@@ -223,7 +226,7 @@ class _Reader:
             if offset + 1 >= span[1]:
                 left.pop(p, None)
         if left:
-            guard.polled(got, self.scanned)
+            guard.polled(got, self.scanned, waited)
         self.exported += len(lines)
         return "".join(lines).encode()
 

@@ -23,7 +23,8 @@ BATCH = 10_000
 # Consecutive empty polls (of POLL_SECONDS) before a partition that stopped answering counts as an outage.
 POLL_SECONDS = 1.0
 IDLE_POLLS = 10
-# No message for this long while a range is not done: the broker is taken to be down.
+# Polls in a row without a message that waited this long in all, while a range is not done: the
+# broker is taken to be down.
 STALL_SECONDS = POLL_SECONDS * IDLE_POLLS
 # A metadata request for every topic: not too often on a cluster of thousands.
 EXISTS_CHECK_SECONDS = 5.0
@@ -57,7 +58,7 @@ class Stopped(Exception):
 
 
 # Errors that say the connection to a broker is down, not that the read is wrong: librdkafka
-# reconnects by itself, so they only end a read when no message arrives for STALL_SECONDS.
+# reconnects by itself, so they only end a read when no message arrives for STALL_SECONDS of polling.
 TRANSIENT = frozenset(
     {
         KafkaError._TRANSPORT,
@@ -82,7 +83,7 @@ class ReadGuard:
         self.consumer = consumer
         self.topic = topic
         self.total = total
-        self.last_message = time.monotonic()
+        self.idle = 0.0
         self.last_error: str | None = None
         self.next_exists_check = time.monotonic() + EXISTS_CHECK_SECONDS
         # Per partition, the next offset to read: what was scanned, for the reason of a stop.
@@ -104,12 +105,12 @@ class ReadGuard:
             return False
         raise Stopped(f"Kafka: {err.str()}; {self.scanned_note(scanned)}.")
 
-    def polled(self, got_message: bool, scanned: int) -> None:
-        """After each poll: fail once no message arrived for STALL_SECONDS while the range is not done."""
-        now = time.monotonic()
-        if got_message:
-            self.last_message = now
-        elif now - self.last_message >= STALL_SECONDS:
+    def polled(self, got_message: bool, scanned: int, waited: float) -> None:
+        """After each poll (``waited``: the seconds it took): fail once the polls in a row without a message
+        have waited STALL_SECONDS while the range is not done. Counted inside the polls, not between: an
+        export waits on its client between them."""
+        self.idle = 0.0 if got_message else self.idle + waited
+        if self.idle >= STALL_SECONDS:
             why = f" (last error: {self.last_error})" if self.last_error else ""
             raise Stopped(f"The broker stopped answering for {STALL_SECONDS:g} s{why}; {self.scanned_note(scanned)}.")
         self.check_exists(scanned)
@@ -189,7 +190,9 @@ def run(search: Search, config: Any, match: Matcher, limit: int, max_scan: int |
             consumer.assign([TopicPartition(topic, p, s) for p, (s, _) in ranges.items()])
         while ranges and scanned < budget:
             # Any: the client's stubs make partition and offset optional; a message without error has both.
+            polled_at = time.monotonic()
             batch: list[Any] = consumer.consume(BATCH, POLL_SECONDS)
+            waited = time.monotonic() - polled_at
             got = False
             for msg in batch:
                 if msg.error() is not None:
@@ -233,7 +236,7 @@ def run(search: Search, config: Any, match: Matcher, limit: int, max_scan: int |
                     ranges.pop(p, None)
                 if scanned >= budget:
                     break
-            guard.polled(got, scanned)
+            guard.polled(got, scanned, waited)
             if cancelled or tick():
                 tick(force=True)
                 _finish(search, Search.State.CANCELLED)
