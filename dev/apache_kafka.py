@@ -305,9 +305,10 @@ def apache_kafka(
     allow_everyone: bool = True,
     version: str = KAFKA_VERSION,
     data_dir: Path | None = None,
+    advertised_port: int | None = None,
 ) -> ApacheKafka:
     """Format a node in ``data_dir`` (emptied first) or a fresh directory under ``var_dir``;
-    ``start()`` runs it."""
+    ``start()`` runs it. ``advertised_port``: the PLAINTEXT port clients are told to use (a proxy's)."""
     jars = classpath(version)
     port = port or devstack.free_port()
     sasl_port = devstack.free_port()
@@ -330,7 +331,7 @@ def apache_kafka(
         "controller.listener.names": "CONTROLLER",
         "listeners": f"PLAINTEXT://127.0.0.1:{port},SASL_SSL://127.0.0.1:{sasl_port},"
         f"CONTROLLER://127.0.0.1:{controller_port}",
-        "advertised.listeners": f"PLAINTEXT://127.0.0.1:{port},SASL_SSL://127.0.0.1:{sasl_port}",
+        "advertised.listeners": f"PLAINTEXT://127.0.0.1:{advertised_port or port},SASL_SSL://127.0.0.1:{sasl_port}",
         "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,SASL_SSL:SASL_SSL,CONTROLLER:PLAINTEXT",
         "inter.broker.listener.name": "PLAINTEXT",
         "sasl.enabled.mechanisms": SCRAM_MECHANISM,

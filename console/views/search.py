@@ -77,6 +77,10 @@ async def export_view(request: HttpRequest, cluster: str, topic: str) -> HttpRes
         match = filters.matcher(params["text"], params["jq"])
         mask = await read_mask(access.user, cluster, "topics", topic)
         rules = mask.covering(("topics", topic))
+        # Masked messages are filtered on their masked view, never on their bytes.
+        needle = (
+            None if rules else filters.raw_needle(params["text"], params["jq"], filters.schema_reader(config, topic))
+        )
     except Forbidden as exc:
         return json_error(exc.message, 403)
     except StreamdeskError as exc:
@@ -93,7 +97,7 @@ async def export_view(request: HttpRequest, cluster: str, topic: str) -> HttpRes
     await audit_unmasked(access.user, mask, "topics", topic, "export")
     fmt = params["format"]
     response = StreamingHttpResponse(
-        export.stream(config, topic, ranges, match, fmt, rules),
+        export.stream(config, topic, ranges, match, fmt, rules, needle=needle),
         content_type="application/x-ndjson" if fmt == "jsonl" else "text/csv; charset=utf-8",
     )
     response["Content-Disposition"] = f"attachment; filename*=UTF-8''{quote(topic, safe='')}.{fmt}"

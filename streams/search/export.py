@@ -5,15 +5,20 @@ from __future__ import annotations
 import csv
 import io
 import json
+import time
+from binascii import b2a_base64
 from collections.abc import AsyncIterator, Sequence
+from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any, cast
 
 from asgiref.sync import sync_to_async
-from confluent_kafka import Consumer, KafkaError, TopicPartition
+from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 from streams.errors import InvalidInput
 from streams.kafka.client import client_config
 from streams.masking import Rule
+from streams.payloads import DISPLAY_LIMIT
 from streams.search import actions, kafka_scan
 from streams.search.filters import Matcher, Record, masked_record, schema_reader
 
@@ -75,11 +80,67 @@ def _text(raw: bytes | None) -> str | None:
     return None if raw is None else raw.decode("utf-8", errors="replace")
 
 
+def _plain(raw: bytes | None) -> dict[str, Any] | None:
+    if raw is None:
+        return None
+    try:
+        text: str | None = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        text = None
+    return {
+        "text": text,
+        "base64": b2a_base64(raw, newline=False).decode("ascii"),
+        "decoded": None,
+        "decode_error": None,
+    }
+
+
+# One encoder for every line: ``json.dumps`` builds a new one per call.
+_encode = json.JSONEncoder(ensure_ascii=False, check_circular=False).encode
+
+
+@lru_cache(maxsize=4096)
+def _iso(stamp: int) -> str | None:
+    """A timestamp in milliseconds as ISO-8601 UTC; neighbouring messages often share one."""
+    try:
+        return datetime.fromtimestamp(stamp / 1000, tz=UTC).isoformat()
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
+def plain_line(msg: Any) -> str | None:
+    """The JSON line of ``line`` for a message no schema decodes, built without the intermediate objects
+    (the export's cost per message); None where a header is past the display limit (the general path cuts it)."""
+    headers = msg.headers()
+    pairs: list[list[Any]] = []
+    if headers:
+        for name, raw in headers:
+            if raw is not None and len(raw) > DISPLAY_LIMIT:
+                return None
+            plain = _plain(raw)
+            if plain is not None:
+                del plain["decoded"], plain["decode_error"]
+            pairs.append([str(name)[:256], plain])
+    kind, stamp = msg.timestamp()
+    message = {
+        "partition": msg.partition(),
+        "offset": msg.offset(),
+        "timestamp": _iso(stamp) if kind and stamp is not None and stamp >= 0 else None,
+        "key": _plain(msg.key()),
+        "headers": pairs,
+        "value": _plain(msg.value()),
+        "truncated": False,
+    }
+    return _encode(message) + "\n"
+
+
 def line(msg: Any, record: Record, config: Any, topic: str, fmt: str, rules: Sequence[Rule] = ()) -> str:
     """JSON Lines: the message as search results and the API give it; CSV: its text, data as JSON.
     Masked by ``rules`` (``record`` is the masked view already)."""
     if fmt == "jsonl":
-        return json.dumps(kafka_scan._message(msg, config, topic, rules), ensure_ascii=False, default=str) + "\n"
+        if record.schema_data is None and not rules and (fast := plain_line(msg)) is not None:
+            return fast
+        return json.dumps(kafka_scan._message(msg, config, topic, None, rules), ensure_ascii=False, default=str) + "\n"
 
     def part(name: str, raw: bytes | None) -> Any:
         data = record.schema_data(name, raw) if record.schema_data is not None else None
@@ -95,11 +156,109 @@ def line(msg: Any, record: Record, config: Any, topic: str, fmt: str, rules: Seq
     return out.getvalue()
 
 
+def error_line(fmt: str, reason: str, exported: int) -> bytes:
+    """The last line of an export cut short, so that a truncated download is never taken for a whole one:
+    JSON Lines ``{"error": ..., "exported": N}``; CSV a row with ``error`` in the partition column and the
+    reason in the value column."""
+    if fmt == "jsonl":
+        return (json.dumps({"error": reason, "exported": exported}, ensure_ascii=False) + "\n").encode()
+    out = io.StringIO()
+    csv.writer(out).writerow(["error", "", "", "", f"{reason} ({exported:,} messages written before)", ""])
+    return out.getvalue().encode()
+
+
+class _Reader:
+    """The blocking half of an export, run in a thread: one poll, its lines, the guard's checks."""
+
+    def __init__(
+        self,
+        config: Any,
+        topic: str,
+        left: dict[int, tuple[int, int]],
+        match: Matcher,
+        fmt: str,
+        needle: bytes | None,
+        rules: Sequence[Rule] = (),
+    ) -> None:
+        self.config, self.topic, self.left, self.match, self.fmt = config, topic, left, match, fmt
+        self.rules = rules
+        self.decoder = schema_reader(config, topic)
+        # As in a search (filters.raw_needle): no schema, no jq and nothing masked, the filter looks at the
+        # client's bytes and JSON Lines are written without building a Record for every message.
+        self.needle = needle if fmt == "jsonl" and self.decoder is None and not rules else None
+        self.consumer = Consumer(export_config(client_config(config)))
+        self.guard = kafka_scan.ReadGuard(self.consumer, topic, sum(e - s for s, e in left.values()))
+        self.scanned = 0
+        self.exported = 0
+        self.consumer.assign([TopicPartition(topic, p, s) for p, (s, _) in left.items()])
+
+    def chunk(self) -> bytes:
+        left, guard, needle = self.left, self.guard, self.needle
+        lines: list[str] = []
+        got = False
+        # Any: the client's stubs make partition and offset optional; a message without error has both.
+        polled_at = time.monotonic()
+        batch: list[Any] = self.consumer.consume(BATCH, kafka_scan.POLL_SECONDS)
+        waited = time.monotonic() - polled_at
+        for msg in batch:
+            err = msg.error()
+            if err is not None:
+                if guard.error(err, self.scanned):
+                    left.pop(msg.partition() or 0, None)
+                continue
+            got = True
+            p = msg.partition()
+            span = left.get(p)
+            if span is None:
+                continue
+            offset = msg.offset()
+            if offset >= span[1]:
+                left.pop(p, None)
+                continue
+            self.scanned += 1
+            guard.reached[p] = offset + 1
+            fast = None
+            if needle is not None:
+                if not needle or kafka_scan._raw_match(msg, needle):
+                    fast = plain_line(msg)
+                    if fast is not None:
+                        lines.append(fast)
+                else:
+                    fast = ""
+            if fast is None:
+                headers = cast(list[tuple[str, bytes | None]], msg.headers() or [])
+                _kind, stamp = cast(tuple[int, int], msg.timestamp())
+                record = Record(
+                    msg.key(), msg.value(), headers, p, offset, timestamp=str(stamp), schema_data=self.decoder
+                )
+                record = masked_record(record, self.config, self.topic, self.rules)
+                if self.match(record):
+                    lines.append(line(msg, record, self.config, self.topic, self.fmt, self.rules))
+            if offset + 1 >= span[1]:
+                left.pop(p, None)
+        if left:
+            guard.polled(got, self.scanned, waited)
+        self.exported += len(lines)
+        return "".join(lines).encode()
+
+    def close(self) -> None:
+        self.consumer.close()
+
+
 async def stream(
-    config: Any, topic: str, ranges: dict[str, list[int]], match: Matcher, fmt: str, rules: Sequence[Rule] = ()
+    config: Any,
+    topic: str,
+    ranges: dict[str, list[int]],
+    match: Matcher,
+    fmt: str,
+    rules: Sequence[Rule] = (),
+    *,
+    needle: bytes | None = None,
 ) -> AsyncIterator[bytes]:
     """The chosen range, matching messages only; the next batch is read only when this one is taken.
-    ``rules``: the masking rules its reader may not see through (filters then see the masked view)."""
+    ``rules``: the masking rules its reader may not see through (filters then see the masked view).
+    ``needle`` (``filters.raw_needle`` of the same filter) lets the reader test the bytes itself.
+    A read that fails part-way (the topic deleted, the broker gone) ends with ``error_line``."""
     left = {int(p): (int(s), int(e)) for p, (s, e) in ranges.items() if int(e) > int(s)}
     if fmt == "csv":
         out = io.StringIO()
@@ -107,42 +266,17 @@ async def stream(
         yield out.getvalue().encode()
     if not left:
         return
-
-    decoder = schema_reader(config, topic)
-    consumer = await sync_to_async(Consumer, thread_sensitive=False)(export_config(client_config(config)))
-    idle = 0
+    reader: _Reader | None = None
     try:
-        consumer.assign([TopicPartition(topic, p, s) for p, (s, _) in left.items()])
+        reader = await sync_to_async(_Reader, thread_sensitive=False)(config, topic, left, match, fmt, needle, rules)
         while left:
-            batch = await sync_to_async(consumer.consume, thread_sensitive=False)(BATCH, 1.0)
-            idle = 0 if batch else idle + 1
-            if idle >= kafka_scan.IDLE_POLLS:
-                return
-            chunk: list[str] = []
-            for msg in batch:
-                err = msg.error()
-                p = msg.partition() or 0
-                if err is not None:
-                    if err.code() == KafkaError._PARTITION_EOF:
-                        left.pop(p, None)
-                    elif err.fatal() or not err.retriable():
-                        return
-                    continue
-                if p not in left:
-                    continue
-                offset, end = msg.offset() or 0, left[p][1]
-                if offset >= end:
-                    left.pop(p, None)
-                    continue
-                headers = cast(list[tuple[str, bytes | None]], msg.headers() or [])
-                _kind, stamp = cast(tuple[int, int], msg.timestamp())
-                record = Record(msg.key(), msg.value(), headers, p, offset, timestamp=str(stamp), schema_data=decoder)
-                record = masked_record(record, config, topic, rules)
-                if match(record):
-                    chunk.append(line(msg, record, config, topic, fmt, rules))
-                if offset + 1 >= end:
-                    left.pop(p, None)
-            if chunk:
-                yield "".join(chunk).encode()
+            data = await sync_to_async(reader.chunk, thread_sensitive=False)()
+            if data:
+                yield data
+    except kafka_scan.Stopped as exc:
+        yield error_line(fmt, f"Export cut short: {exc}", reader.exported if reader else 0)
+    except KafkaException as exc:
+        yield error_line(fmt, f"Export cut short: Kafka: {exc}", reader.exported if reader else 0)
     finally:
-        await sync_to_async(consumer.close, thread_sensitive=False)()
+        if reader is not None:
+            await sync_to_async(reader.close, thread_sensitive=False)()

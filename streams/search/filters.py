@@ -128,6 +128,14 @@ def masked_record(record: Record, config: Any, topic: str, rules: Sequence[Rule]
 Matcher = Callable[[Record], bool]
 
 
+def raw_needle(text: str | None, expression: str | None, decoder: Any) -> bytes | None:
+    """The bytes a reader may look for in a message's own key, value and header values in place of
+    the matcher (b"" when every message matches): only without jq and where no schema decodes."""
+    if expression or decoder is not None:
+        return None
+    return text.encode() if text else b""
+
+
 class JqFailed(Exception):
     """jq raised at run time on a message (a type error, an ``error`` call)."""
 

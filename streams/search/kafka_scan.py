@@ -8,15 +8,16 @@ import time
 from collections.abc import Sequence
 from typing import Any, cast
 
-from confluent_kafka import Consumer, KafkaError, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 from django.conf import settings
 from django.utils import timezone
 
 from streams.kafka.client import client_config
 from streams.kafka.convert import message_from
 from streams.masking import Rule, mask_headers, mask_payload
+from streams.payloads import DISPLAY_LIMIT
 from streams.schemas.decode import decode_payload
-from streams.search.filters import Matcher, Record, masked_record, schema_reader
+from streams.search.filters import Matcher, Record, masked_record, raw_needle, schema_reader
 from streams.search.models import Search, SearchResult
 
 PROGRESS_SECONDS = 0.5
@@ -24,7 +25,12 @@ BATCH = 10_000
 # Consecutive empty polls (of POLL_SECONDS) before a partition that stopped answering counts as an outage.
 POLL_SECONDS = 1.0
 IDLE_POLLS = 10
-EXISTS_CHECK_SECONDS = 2.0
+# Polls in a row without a message that waited this long in all, while a range is not done: the
+# broker is taken to be down.
+STALL_SECONDS = POLL_SECONDS * IDLE_POLLS
+# A metadata request for every topic: not too often on a cluster of thousands.
+EXISTS_CHECK_SECONDS = 5.0
+EXISTS_TIMEOUT_SECONDS = 2.0
 
 
 def rss_bytes() -> int:
@@ -53,27 +59,109 @@ class Stopped(Exception):
     pass
 
 
+# Errors that say the connection to a broker is down, not that the read is wrong: librdkafka
+# reconnects by itself, so they only end a read when no message arrives for STALL_SECONDS of polling.
+TRANSIENT = frozenset(
+    {
+        KafkaError._TRANSPORT,
+        KafkaError._ALL_BROKERS_DOWN,
+        KafkaError._TIMED_OUT,
+        KafkaError._RESOLVE,
+        KafkaError._MSG_TIMED_OUT,
+        KafkaError.REQUEST_TIMED_OUT,
+        KafkaError.NETWORK_EXCEPTION,
+        KafkaError.LEADER_NOT_AVAILABLE,
+        KafkaError.NOT_LEADER_FOR_PARTITION,
+    }
+)
+GONE = frozenset({KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError._UNKNOWN_TOPIC, KafkaError._UNKNOWN_PARTITION})
+
+
+class ReadGuard:
+    """What a range read watches besides its messages: partition errors, a broker that stopped
+    answering, a topic deleted underneath it. ``Stopped`` carries the reason, for the user."""
+
+    def __init__(self, consumer: Consumer, topic: str, total: int) -> None:
+        self.consumer = consumer
+        self.topic = topic
+        self.total = total
+        self.idle = 0.0
+        self.last_error: str | None = None
+        self.next_exists_check = time.monotonic() + EXISTS_CHECK_SECONDS
+        # Per partition, the next offset to read: what was scanned, for the reason of a stop.
+        self.reached: dict[int, int] = {}
+
+    def scanned_note(self, scanned: int) -> str:
+        parts = ", ".join(f"partition {p} up to offset {o - 1:,}" for p, o in sorted(self.reached.items()))
+        return f"{scanned:,} of {self.total:,} messages were scanned" + (f" ({parts})" if parts else "")
+
+    def error(self, err: Any, scanned: int) -> bool:
+        """A message that carries an error: True when it ends its partition (EOF), else raise or note it."""
+        code = err.code()
+        if code == KafkaError._PARTITION_EOF:
+            return True
+        if code in GONE:
+            raise Stopped(f"Topic {self.topic} no longer exists; {self.scanned_note(scanned)}.")
+        if code in TRANSIENT or (err.retriable() and not err.fatal()):
+            self.last_error = err.str()
+            return False
+        raise Stopped(f"Kafka: {err.str()}; {self.scanned_note(scanned)}.")
+
+    def polled(self, got_message: bool, scanned: int, waited: float) -> None:
+        """After each poll (``waited``: the seconds it took): fail once the polls in a row without a message
+        have waited STALL_SECONDS while the range is not done. Counted inside the polls, not between: an
+        export waits on its client between them."""
+        self.idle = 0.0 if got_message else self.idle + waited
+        if self.idle >= STALL_SECONDS:
+            why = f" (last error: {self.last_error})" if self.last_error else ""
+            raise Stopped(f"The broker stopped answering for {STALL_SECONDS:g} s{why}; {self.scanned_note(scanned)}.")
+        self.check_exists(scanned)
+
+    def check_exists(self, scanned: int) -> None:
+        """At most every EXISTS_CHECK_SECONDS: fail when the topic is gone."""
+        if time.monotonic() < self.next_exists_check:
+            return
+        # Fetched records stay in the client's queue after a delete: ask the cluster. Never by
+        # naming the topic, which some brokers take as a request to create it.
+        try:
+            topics = self.consumer.list_topics(timeout=EXISTS_TIMEOUT_SECONDS).topics
+        except KafkaException as exc:
+            # Unreachable: the stall rule decides; meanwhile the queued messages are read without
+            # waiting on the cluster at every check.
+            self.last_error = str(exc.args[0].str() if exc.args and hasattr(exc.args[0], "str") else exc)
+            self.next_exists_check = time.monotonic() + STALL_SECONDS
+            return
+        finally:
+            self.next_exists_check = max(self.next_exists_check, time.monotonic() + EXISTS_CHECK_SECONDS)
+        if self.topic not in topics:
+            raise Stopped(f"Topic {self.topic} was deleted during the read; {self.scanned_note(scanned)}.")
+
+
 def run(
     search: Search, config: Any, match: Matcher, limit: int, max_scan: int | None, rules: Sequence[Rule] = ()
 ) -> None:
-    """``rules``: the masking rules its user may not see through (the search then matches and keeps
-    the masked messages)."""
+    """Scan the search's fixed range to its end (or ``max_scan``), keeping the first ``limit`` matches;
+    the search's row tells progress as it goes and how it ended. ``rules``: the masking rules its user
+    may not see through (the search then matches and keeps the masked messages)."""
     ranges = {int(p): (int(s), int(e)) for p, (s, e) in search.ranges.items() if int(e) > int(s)}
     consumer = Consumer(scan_config(client_config(config)))
     topic = search.target
     decoder = schema_reader(config, topic)
-    kept = 0
-    scanned = 0
-    matched = 0
+    params = search.params or {}
+    # Where no schema decodes and the filter is a plain substring (or none), the scan reads the
+    # client's bytes directly, without building a Record for every message.
+    # Masked messages are matched on their masked view, never on their bytes.
+    needle = None if rules else raw_needle(params.get("text"), params.get("jq"), decoder)
+    guard = ReadGuard(consumer, topic, search.total)
+    kept = scanned = matched = 0
     started = time.monotonic()
     next_tick = 0.0
-    next_exists_check = time.monotonic() + EXISTS_CHECK_SECONDS
     pending: list[SearchResult] = []
-    idle = 0
     cancelled = False
+    budget = max_scan if max_scan is not None else sum(e - s for s, e in ranges.values())
 
     def tick(force: bool = False) -> bool:
-        nonlocal next_tick, pending, next_exists_check
+        nonlocal next_tick, pending
         now = time.monotonic()
         if not force and now < next_tick:
             return False
@@ -85,69 +173,76 @@ def run(
         Search.objects.filter(pk=search.pk).update(
             scanned=scanned, matched=matched, rate=rate, updated_at=timezone.now()
         )
-        if now >= next_exists_check:
-            next_exists_check = now + EXISTS_CHECK_SECONDS
-            # Fetched records stay in the client's queue after a delete: ask the cluster. Never by
-            # naming the topic, which some brokers take as a request to create it.
-            if search.target not in consumer.list_topics(timeout=5).topics:
-                raise Stopped(
-                    f"Topic {search.target} was deleted during the search; {scanned:,} messages were scanned."
-                )
+        if force:
+            return False
+        guard.check_exists(scanned)  # also inside a long batch (a slow jq expression)
         if rss_bytes() > settings.SEARCH_MEMORY_LIMIT_MB * 1024 * 1024:
             raise Stopped(
                 f"Stopped at the memory limit of {settings.SEARCH_MEMORY_LIMIT_MB} MB "
-                f"(STREAMDESK_SEARCH_MEMORY_LIMIT_MB); {scanned:,} messages were scanned."
+                f"(STREAMDESK_SEARCH_MEMORY_LIMIT_MB); {guard.scanned_note(scanned)}."
             )
         return bool(Search.objects.filter(pk=search.pk).values_list("cancel_requested", flat=True).first())
 
+    def keep(msg: Any) -> None:
+        nonlocal kept, matched
+        matched += 1
+        if kept < limit:
+            pending.append(SearchResult(search=search, index=kept, message=_message(msg, config, topic, rules=rules)))
+            kept += 1
+
+    reached = guard.reached
     try:
         if ranges:
-            consumer.assign([TopicPartition(search.target, p, s) for p, (s, _) in ranges.items()])
-        while ranges:
-            if max_scan is not None and scanned >= max_scan:
-                break
-            batch = consumer.consume(BATCH, POLL_SECONDS)
-            if not batch:
-                idle += 1
-                if idle >= IDLE_POLLS:
-                    raise Stopped(f"The broker stopped answering; {scanned:,} messages were scanned.")
-            else:
-                idle = 0
+            consumer.assign([TopicPartition(topic, p, s) for p, (s, _) in ranges.items()])
+        while ranges and scanned < budget:
+            # Any: the client's stubs make partition and offset optional; a message without error has both.
+            polled_at = time.monotonic()
+            batch: list[Any] = consumer.consume(BATCH, POLL_SECONDS)
+            waited = time.monotonic() - polled_at
+            got = False
             for msg in batch:
-                err = msg.error()
-                p = msg.partition() or 0
-                if err is not None:
-                    if err.code() == KafkaError._PARTITION_EOF:
-                        ranges.pop(p, None)
-                        continue
-                    if err.code() in (KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError._UNKNOWN_TOPIC):
-                        raise Stopped(f"Topic {search.target} no longer exists; {scanned:,} messages were scanned.")
-                    if err.fatal() or not err.retriable():
-                        raise Stopped(f"{err.str()}; {scanned:,} messages were scanned.")
+                if msg.error() is not None:
+                    if guard.error(msg.error(), scanned):
+                        ranges.pop(msg.partition() or 0, None)
                     continue
-                if p not in ranges:
+                got = True
+                p = msg.partition()
+                span = ranges.get(p)
+                if span is None:
                     continue
-                end = ranges[p][1]
-                offset = msg.offset() or 0
-                if offset >= end:
+                offset = msg.offset()
+                if offset >= span[1]:
                     ranges.pop(p, None)
                     continue
                 scanned += 1
-                headers = cast(list[tuple[str, bytes | None]], msg.headers() or [])
-                _kind, stamp = cast(tuple[int, int], msg.timestamp())
-                record = Record(msg.key(), msg.value(), headers, p, offset, timestamp=str(stamp), schema_data=decoder)
-                if match(masked_record(record, config, topic, rules)):
-                    matched += 1
-                    if kept < limit:
-                        shown = _message(msg, config, topic, rules)
-                        pending.append(SearchResult(search=search, index=kept, message=shown))
-                        kept += 1
-                if offset + 1 >= end:
+                reached[p] = offset + 1
+                if needle is not None:
+                    # Inline: this is the scan's cost per message where no schema or jq is involved.
+                    if not needle:
+                        keep(msg)
+                    elif (
+                        ((value := msg.value()) is not None and needle in value)
+                        or ((key := msg.key()) is not None and needle in key)
+                        or _in_headers(msg, needle)
+                    ):
+                        keep(msg)
+                else:
+                    headers = cast(list[tuple[str, bytes | None]], msg.headers() or [])
+                    _kind, stamp = cast(tuple[int, int], msg.timestamp())
+                    record = Record(
+                        msg.key(), msg.value(), headers, p, offset, timestamp=str(stamp), schema_data=decoder
+                    )
+                    if match(masked_record(record, config, topic, rules)):
+                        keep(msg)
+                    # Inside the batch: a slow jq expression makes a batch last long.
+                    if time.monotonic() >= next_tick and tick():
+                        cancelled = True
+                        break
+                if offset + 1 >= span[1]:
                     ranges.pop(p, None)
-                # Inside the batch: a slow jq expression makes a batch last long.
-                if time.monotonic() >= next_tick and tick():
-                    cancelled = True
+                if scanned >= budget:
                     break
+            guard.polled(got, scanned, waited)
             if cancelled or tick():
                 tick(force=True)
                 _finish(search, Search.State.CANCELLED)
@@ -161,19 +256,41 @@ def run(
         consumer.close()
 
 
-def _message(msg: Any, config: Any, topic: str, rules: Sequence[Rule] = ()) -> dict[str, Any]:
-    """A kept match in the API's message shape, masked by ``rules``."""
+def _in_headers(msg: Any, needle: bytes) -> bool:
+    headers = msg.headers()
+    return bool(headers) and any(v is not None and needle in v for _, v in headers)
+
+
+def _raw_match(msg: Any, needle: bytes) -> bool:
+    value = msg.value()
+    if value is not None and needle in value:
+        return True
+    key = msg.key()
+    if key is not None and needle in key:
+        return True
+    headers = msg.headers()
+    return bool(headers) and any(v is not None and needle in v for _, v in headers)
+
+
+def _message(
+    msg: Any, config: Any, topic: str, limit: int | None = DISPLAY_LIMIT, rules: Sequence[Rule] = ()
+) -> dict[str, Any]:
+    """A message in the API's shape, masked by ``rules``; a kept search result is cut at the display limit
+    (``limit=None``: whole)."""
     from streams.payloads import headers_api
 
-    m = message_from(msg, None)
-    key = mask_payload(decode_payload(config, topic, "key", m.key), rules)
-    value = mask_payload(decode_payload(config, topic, "value", m.value), rules)
+    m = message_from(msg, limit)
+    key = decode_payload(config, topic, "key", m.key)
+    value = decode_payload(config, topic, "value", m.value)
+    headers = list(m.headers)
+    if rules:
+        key, value, headers = mask_payload(key, rules), mask_payload(value, rules), mask_headers(headers, rules)
     return {
         "partition": m.partition,
         "offset": m.offset,
         "timestamp": m.timestamp.isoformat() if m.timestamp else None,
         "key": key.as_api(),
-        "headers": headers_api(mask_headers(m.headers, rules)),
+        "headers": headers_api(headers),
         "value": value.as_api(),
         "truncated": m.truncated,
     }

@@ -25,3 +25,15 @@ def test_text_matches_raw_bytes_without_a_schema():
     record = Record(None, b"order 4711", [("h", b"tag")])
     assert matcher("4711", None)(record) and matcher("tag", None)(record)
     assert not matcher("4712", None)(record)
+
+
+def test_the_raw_byte_path_is_taken_only_without_jq_and_without_a_schema():
+    from streams.search.filters import raw_needle
+
+    def decoder(part: str, raw: bytes | None) -> None:
+        return None
+
+    assert raw_needle("4711", None, None) == b"4711"
+    assert raw_needle(None, None, None) == b""  # no filter: every message matches
+    assert raw_needle("4711", ".value", None) is None
+    assert raw_needle("4711", None, decoder) is None  # the decoded form is what text matches there

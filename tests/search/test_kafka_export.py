@@ -62,3 +62,41 @@ def test_topic_page_links_to_its_export_which_a_session_downloads(viewer_client:
     assert f'href="{link}"' in page
     rows = list(csv.reader(io.StringIO(body(viewer_client.get(link)))))
     assert [r[4] for r in rows[1:]] == ["a", "b"]
+
+
+def test_json_lines_written_directly_equal_the_general_message_shape(viewer_client: Client, kafka_bootstrap, unique):
+    """JSON Lines with no schema are built from the client's bytes; the line is the same as the API's message."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    from streams import registry
+    from streams.search import kafka_scan
+    from streams.search.export import line, plain_line
+    from streams.search.filters import Record
+
+    topic = kh.create_topic(kafka_bootstrap, unique)
+    kh.produce(kafka_bootstrap, topic, ['{"a": 1}'], key="k1", headers=[("trace", b"t-1"), ("empty", None)])
+    kh.produce(
+        kafka_bootstrap, topic, [b"\xff\xfe binary", None], headers=[("raw", b"\xc3\x28"), ("é", b"\xe2\x82\xac")]
+    )
+    url = f"/api/v1/clusters/kafka/topics/{topic}/export"
+    lines = [json.loads(x) for x in body(viewer_client.get(url)).splitlines()]
+    assert [m["offset"] for m in lines] == [0, 1, 2]
+    config = registry.get_config("kafka", "kafka")
+    consumer = Consumer({"bootstrap.servers": kafka_bootstrap, "group.id": "unused", "enable.auto.commit": False})
+    try:
+        consumer.assign([TopicPartition(topic, 0, 0)])
+        read: list[Any] = []
+        while len(read) < 3:
+            read += [m for m in consumer.consume(10, 1.0) if m.error() is None]
+    finally:
+        consumer.close()
+    for msg, written in zip(read, lines, strict=True):
+        general = json.dumps(kafka_scan._message(msg, config, topic, None), ensure_ascii=False, default=str) + "\n"
+        record = Record(msg.key(), msg.value(), msg.headers() or [], msg.partition(), msg.offset())
+        assert plain_line(msg) == general == line(msg, record, config, topic, "jsonl")
+        assert written == json.loads(general)
+    assert lines[1]["value"] == {"text": None, "base64": "//4gYmluYXJ5", "decoded": None, "decode_error": None}
+    assert lines[2]["value"] is None and lines[2]["headers"][0] == ["raw", {"text": None, "base64": "wyg="}]
+
+    by_header = [json.loads(x) for x in body(viewer_client.get(url, {"text": "t-1"})).splitlines()]
+    assert [m["offset"] for m in by_header] == [0]

@@ -159,4 +159,22 @@ async def topic_messages(ctx: Ctx) -> Result:
         {"m": m, "full_url": f"{base}?{urlencode({'partition': m.partition, 'offset': m.offset, 'full': 1, **extra})}"}
         for m in result.messages
     ]
-    return Result(data, page={"rows": rows})
+    export_query = _export_query(mode, partition, offset, when, limit, needle_text)
+    return Result(data, page={"rows": rows, "export_query": export_query})
+
+
+def _export_query(mode: str, partition: int | None, offset: int | None, when: Any, limit: int, text: str) -> str:
+    """The export of what the browser reads from here: the same partition, start and filter, to the end
+    (from the end: the last ``limit`` of each partition)."""
+    start = {
+        "beginning": "beginning",
+        "end": f"last:{limit}",
+        "offset": f"offset:{offset}",
+        "timestamp": f"time:{when.isoformat() if when else ''}",
+    }[mode]
+    pairs = [("from", start), ("until", "now")]
+    if partition is not None:
+        pairs.append(("partitions", str(partition)))
+    if text:
+        pairs.append(("text", text))
+    return urlencode(pairs)
