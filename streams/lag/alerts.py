@@ -23,6 +23,7 @@ from django.db import transaction
 
 from streams.audit import SYSTEM
 from streams.clusters import ClusterConfig
+from streams.lag import bulk
 from streams.lag.evaluate import KAFKA, Evaluation, SubjectKey
 from streams.lag.models import LagStatus
 from streams.models import AuditEvent
@@ -35,6 +36,7 @@ SEVERITY = {"NOTFOUND": 0, "OK": 1, "WARN": 2, "ERR": 3}
 ALERTING = frozenset({"WARN", "ERR"})
 MAX_ALERTS_PER_POST = 500
 INSERT_BATCH = 5000
+STATUS_FIELDS = tuple(f.attname for f in LagStatus._meta.concrete_fields if not f.primary_key)
 
 
 def label(kind: str, stream: str, consumer: str) -> str:
@@ -190,6 +192,6 @@ def apply(config: ClusterConfig, evaluations: dict[SubjectKey, Evaluation], at: 
 
     with transaction.atomic():
         LagStatus.objects.filter(cluster=config.slug).delete()
-        LagStatus.objects.bulk_create(rows, batch_size=INSERT_BATCH)
+        bulk.insert(LagStatus, STATUS_FIELDS, ([getattr(row, f) for f in STATUS_FIELDS] for row in rows))
         AuditEvent.objects.bulk_create(events, batch_size=INSERT_BATCH)
     return len(changes)

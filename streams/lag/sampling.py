@@ -3,9 +3,9 @@
 Kafka: ListGroups, Metadata, one OffsetFetch per group (32 in flight) and two ListOffsets for every partition
 committed to, through the same batched code as the pages (``sweep_lags``), always fresh. NATS: every consumer of
 every stream (``all_consumers``). The clusters are read at the same time; then each sweep is written in one
-transaction (a sweep row and bulk-inserted sample rows), evaluated (``evaluate``) and its status changes
-recorded and alerted (``alerts``). A cluster that does not answer gets a sweep row with the error and no
-samples: a gap, never zeros.
+transaction (a sweep row and its sample rows, inserted by ``executemany``: ``bulk``), evaluated (``evaluate``)
+and its status changes recorded and alerted (``alerts``). A cluster that does not answer gets a sweep row with
+the error and no samples: a gap, never zeros.
 """
 
 from __future__ import annotations
@@ -24,13 +24,14 @@ from streams.aio import gather_strict
 from streams.clusters import ClusterConfig
 from streams.errors import StreamdeskError
 from streams.kafka.groups import sweep_lags
-from streams.lag import alerts, evaluate
+from streams.lag import alerts, bulk, evaluate
 from streams.lag.models import MAX_NAME, LagSample, LagSeries, LagSweep
 from streams.lag.overview import all_consumers
 
 logger = logging.getLogger("streams.lag")
 
-INSERT_BATCH = 5000
+SERIES_FIELDS = ("cluster", "kind", "consumer", "source", "partition")
+SAMPLE_FIELDS = ("sweep_id", "series_id", "committed", "end_offset", "pending", "ack_pending")
 
 
 @dataclass(frozen=True)
@@ -116,10 +117,11 @@ def _series_ids(cluster: str, kind: str, rows: Sequence[SampleRow]) -> dict[tupl
     ids = known()
     missing = {(r.consumer, r.source, r.partition) for r in rows} - ids.keys()
     if missing:
-        LagSeries.objects.bulk_create(
-            [LagSeries(cluster=cluster, kind=kind, consumer=c, source=s, partition=p) for c, s, p in sorted(missing)],
-            batch_size=INSERT_BATCH,
-            ignore_conflicts=True,
+        bulk.insert(
+            LagSeries,
+            SERIES_FIELDS,
+            ((cluster, kind, c, s, p) for c, s, p in sorted(missing)),
+            ignore_conflicts=True,  # another worker's sweep of the same cluster may have just added them
         )
         ids = known()
     return ids
@@ -150,19 +152,20 @@ def store(reading: Reading) -> LagSweep:
             errors_total=errors_total + (1 if reading.error else 0),
         )
         if not reading.error:
-            LagSample.objects.bulk_create(
-                [
-                    LagSample(
-                        sweep_id=sweep.pk,
-                        series_id=ids[(r.consumer, r.source, r.partition)],
-                        committed=r.committed,
-                        end_offset=r.end_offset,
-                        pending=r.pending,
-                        ack_pending=r.ack_pending,
+            bulk.insert(
+                LagSample,
+                SAMPLE_FIELDS,
+                (
+                    (
+                        sweep.pk,
+                        ids[(r.consumer, r.source, r.partition)],
+                        r.committed,
+                        r.end_offset,
+                        r.pending,
+                        r.ack_pending,
                     )
                     for r in rows
-                ],
-                batch_size=INSERT_BATCH,
+                ),
             )
     return sweep
 
