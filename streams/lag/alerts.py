@@ -1,13 +1,14 @@
 """Status changes: the latest status of every group and consumer, an audit event per change, and the webhook.
 
-After each successful sweep the cluster's ``LagStatus`` rows are replaced by the new evaluation, carrying over
-since when each status holds and when its alert was last sent. Every change is an ``AuditEvent``
-(``lag.status.change``, by "system"), except a subject first seen as OK; a subject that disappears changes to
-NOTFOUND. Subjects in WARN or ERR are posted to the cluster's webhook (its ``alert_webhook_url``, else
-``STREAMDESK_LAG_WEBHOOK_URL``) when they enter that status, and again every
-``STREAMDESK_LAG_ALERT_RESEND_SECONDS`` while they stay (0: never again): one JSON POST per cluster and sweep,
-at most ``MAX_ALERTS_PER_POST`` alerts in it, the rest in the next sweep. A failed POST is retried at the next
-sweep and leaves an audit event (``lag.alert.webhook``, result error).
+After each successful sweep the cluster's ``LagStatus`` rows are made those of the new evaluation, carrying over
+since when each status holds and when its alert was last sent; only the rows that differ are written (new subjects
+inserted, gone ones deleted, changed ones updated), so a row's ``at`` is the sweep that last changed it. Every
+change is an ``AuditEvent`` (``lag.status.change``, by "system"), except a subject first seen as OK; a subject that
+disappears changes to NOTFOUND. Subjects in WARN or ERR are posted to the cluster's webhook (its
+``alert_webhook_url``, else ``STREAMDESK_LAG_WEBHOOK_URL``) when they enter that status, and again every
+``STREAMDESK_LAG_ALERT_RESEND_SECONDS`` while they stay (0: never again): one JSON POST per cluster and sweep, at
+most ``MAX_ALERTS_PER_POST`` alerts in it, the rest in the next sweep. A failed POST is retried at the next sweep
+and leaves an audit event (``lag.alert.webhook``, result error).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ ALERTING = frozenset({"WARN", "ERR"})
 MAX_ALERTS_PER_POST = 500
 INSERT_BATCH = 5000
 STATUS_FIELDS = tuple(f.attname for f in LagStatus._meta.concrete_fields if not f.primary_key)
+COMPARED = tuple(name for name in STATUS_FIELDS if name != "at")
 
 
 def label(kind: str, stream: str, consumer: str) -> str:
@@ -152,8 +154,29 @@ def _due(rows: list[LagStatus], at: datetime) -> list[LagStatus]:
     ]
 
 
+def _values(row: LagStatus) -> list[Any]:
+    return [getattr(row, name) for name in STATUS_FIELDS]
+
+
+def _writes(rows: list[LagStatus], old: dict[SubjectKey, LagStatus]) -> tuple[list[LagStatus], list[LagStatus]]:
+    """The rows to insert (new subjects) and to update (given their stored primary key): those whose values
+    differ from what is stored, ``at`` aside. A subject whose status, lag and facts held is not rewritten, so a
+    steady sweep writes next to nothing."""
+    fresh: list[LagStatus] = []
+    changed: list[LagStatus] = []
+    for row in rows:
+        previous = old.get((row.stream, row.consumer))
+        if previous is None:
+            fresh.append(row)
+        elif any(getattr(row, name) != getattr(previous, name) for name in COMPARED):
+            row.pk = previous.pk
+            changed.append(row)
+    return fresh, changed
+
+
 def apply(config: ClusterConfig, evaluations: dict[SubjectKey, Evaluation], at: datetime) -> int:
-    """Replace the cluster's statuses with ``evaluations``, audit the changes, alert; the number of changes."""
+    """Make the cluster's statuses those of ``evaluations`` (writing only the rows that differ), audit the changes,
+    alert; the number of changes."""
     old = {(r.stream, r.consumer): r for r in LagStatus.objects.filter(cluster=config.slug)}
     rows: list[LagStatus] = []
     changes: list[Change] = []
@@ -190,8 +213,10 @@ def apply(config: ClusterConfig, evaluations: dict[SubjectKey, Evaluation], at: 
             )
         )
 
+    fresh, changed = _writes(rows, old)
     with transaction.atomic():
-        LagStatus.objects.filter(cluster=config.slug).delete()
-        bulk.insert(LagStatus, STATUS_FIELDS, ([getattr(row, f) for f in STATUS_FIELDS] for row in rows))
+        bulk.delete(LagStatus, [previous.pk for key, previous in old.items() if key not in evaluations])
+        bulk.update(LagStatus, STATUS_FIELDS, ([*_values(row), row.pk] for row in changed))
+        bulk.insert(LagStatus, STATUS_FIELDS, (_values(row) for row in fresh))
         AuditEvent.objects.bulk_create(events, batch_size=INSERT_BATCH)
     return len(changes)
