@@ -140,10 +140,10 @@ def _sweep(config: Any, at: datetime) -> dict[str, float]:
     assert not reading.error, reading.error
     steps["read"] = time.perf_counter() - wall
     mark = time.perf_counter()
-    sampling.store(reading)
+    sweep, fresh = sampling.store(reading)
     steps["store"] = time.perf_counter() - mark
     mark = time.perf_counter()
-    evaluations = evaluate.evaluate(config.slug)
+    evaluations = evaluate.evaluate_sweep(config.slug, (sweep.pk, sweep.at), fresh)
     steps["evaluate"] = time.perf_counter() - mark
     mark = time.perf_counter()
     alerts.apply(config, evaluations, at)

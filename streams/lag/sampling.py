@@ -127,8 +127,9 @@ def _series_ids(cluster: str, kind: str, rows: Sequence[SampleRow]) -> dict[tupl
     return ids
 
 
-def store(reading: Reading) -> LagSweep:
-    """The sweep row and its samples, in one transaction."""
+def store(reading: Reading) -> tuple[LagSweep, dict[int, tuple[evaluate.SeriesInfo, evaluate.Row]]]:
+    """The sweep row and its samples, in one transaction; the sweep and what it stored (series id: the series and
+    its sample row, as the evaluation reads them)."""
     config = reading.config
     rows = [r for r in reading.rows if len(r.consumer) <= MAX_NAME and len(r.source) <= MAX_NAME]
     with transaction.atomic():
@@ -151,23 +152,15 @@ def store(reading: Reading) -> LagSweep:
             sweeps_total=sweeps_total + 1,
             errors_total=errors_total + (1 if reading.error else 0),
         )
+        fresh: dict[int, tuple[evaluate.SeriesInfo, evaluate.Row]] = {}
         if not reading.error:
-            bulk.insert(
-                LagSample,
-                SAMPLE_FIELDS,
-                (
-                    (
-                        sweep.pk,
-                        ids[(r.consumer, r.source, r.partition)],
-                        r.committed,
-                        r.end_offset,
-                        r.pending,
-                        r.ack_pending,
-                    )
-                    for r in rows
-                ),
-            )
-    return sweep
+            kind = config.kind
+            for r in rows:
+                series_id = ids[(r.consumer, r.source, r.partition)]
+                info = evaluate.SeriesInfo(series_id, kind, r.consumer, r.source, r.partition)
+                fresh[series_id] = (info, (sweep.pk, r.committed, r.end_offset, r.pending, r.ack_pending))
+            bulk.insert(LagSample, SAMPLE_FIELDS, ((row[0], i, *row[1:]) for i, (_, row) in fresh.items()))
+    return sweep, fresh
 
 
 def sample(configs: Sequence[ClusterConfig], at: datetime | None = None) -> list[SweepResult]:
@@ -181,10 +174,10 @@ def sample(configs: Sequence[ClusterConfig], at: datetime | None = None) -> list
     results = []
     for reading in asyncio.run(read_all()) if configs else []:
         started = time.monotonic()
-        sweep = store(reading)
+        sweep, fresh = store(reading)
         changes = 0
         if sweep.ok:
-            evaluations = evaluate.evaluate(reading.config.slug)
+            evaluations = evaluate.evaluate_sweep(reading.config.slug, (sweep.pk, sweep.at), fresh)
             changes = alerts.apply(reading.config, evaluations, when)
         else:
             logger.warning("lag sweep of %s: %s", reading.config.slug, reading.error)

@@ -145,7 +145,7 @@ def test_unchanged_statuses_are_not_rewritten(nats_urls, unique, settings):
     stream = nats.create_own_stream(url, unique)
     nats.add_consumer(url, stream, "steady", filter_subject=f"{unique}.a")
     nats.add_consumer(url, stream, "moving", filter_subject=f"{unique}.b")
-    nats.publish(url, [(f"{unique}.a", b"m", None)] * 2 + [(f"{unique}.b", b"m", None)])
+    nats.publish(url, [(f"{unique}.a", b"m", None), (f"{unique}.a", b"m", None), (f"{unique}.b", b"m", None)])
     nats.fetch_and_ack(url, stream, "steady", 2, 2)
     config = registry.find("nats", registry.clusters(fresh=True))
     t0, t1, t2 = times(3)
