@@ -113,7 +113,7 @@ Row = tuple[int, int | None, int | None, int | None, int | None]
 
 
 def _load(sweeps: Sequence[tuple[int, datetime]], series: dict[int, SeriesInfo], only: bool) -> dict[int, list[Row]]:
-    """Rows per series: (sweep id, committed, end offset, pending, ack pending)."""
+    """Rows per series, oldest sweep first: (sweep id, committed, end offset, pending, ack pending)."""
     rows = LagSample.objects.filter(sweep_id__in=[sweep_id for sweep_id, _ in sweeps])
     if only:
         rows = rows.filter(series_id__in=list(series))
@@ -122,6 +122,9 @@ def _load(sweeps: Sequence[tuple[int, datetime]], series: dict[int, SeriesInfo],
         "series_id", "sweep_id", "committed", "end_offset", "pending", "ack_pending"
     ).iterator(chunk_size=20_000):
         found[series_id].append(tuple(row))  # type: ignore[arg-type]
+    order = {sweep_id: i for i, (sweep_id, _) in enumerate(sweeps)}
+    for kept in found.values():
+        kept.sort(key=lambda r: order[r[0]])
     return found
 
 
@@ -190,9 +193,6 @@ def evaluate_sweep(
                     rows[series_id] = kept[start:]
     else:
         rows = _load(earlier, {}, False) if earlier else {}
-        order = {sweep_id: i for i, (sweep_id, _) in enumerate(earlier)}
-        for kept in rows.values():
-            kept.sort(key=lambda r: order[r[0]])
     for series_id, (_, row) in fresh.items():
         rows.setdefault(series_id, []).append(row)
     _held[cluster] = Window(list(sweeps), rows)
@@ -214,7 +214,6 @@ def _judge(
         rows = found.get(series_id)
         if not rows:
             continue
-        rows = sorted(rows, key=lambda r: order[r[0]])
         if rows[-1][0] != latest_id:
             continue  # not in the newest sweep: gone
         samples = [window_sample(info.kind, times_ms[order[s]], c, e, p) for s, c, e, p, _ in rows]
