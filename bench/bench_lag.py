@@ -139,15 +139,16 @@ def _sweep(config: Any, at: datetime) -> dict[str, float]:
     reading = asyncio.run(sampling.read_cluster(config, at))
     assert not reading.error, reading.error
     steps["read"] = time.perf_counter() - wall
-    mark = time.perf_counter()
-    sweep, fresh = sampling.store(reading)
-    steps["store"] = time.perf_counter() - mark
-    mark = time.perf_counter()
-    evaluations = evaluate.evaluate_sweep(config.slug, (sweep.pk, sweep.at), fresh)
-    steps["evaluate"] = time.perf_counter() - mark
-    mark = time.perf_counter()
-    alerts.apply(config, evaluations, at)
-    steps["statuses"] = time.perf_counter() - mark
+    with sampling.collector_paused():
+        mark = time.perf_counter()
+        sweep, fresh = sampling.store(reading)
+        steps["store"] = time.perf_counter() - mark
+        mark = time.perf_counter()
+        evaluations = evaluate.evaluate_sweep(config.slug, (sweep.pk, sweep.at), fresh)
+        steps["evaluate"] = time.perf_counter() - mark
+        mark = time.perf_counter()
+        alerts.apply(config, evaluations, at)
+        steps["statuses"] = time.perf_counter() - mark
     steps["wall"] = time.perf_counter() - wall
     steps["cpu"] = time.process_time() - cpu
     steps["rows"] = float(len(reading.rows))

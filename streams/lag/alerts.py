@@ -76,26 +76,38 @@ class Change:
         )
 
 
-def _row(config: ClusterConfig, ev: Evaluation, previous: LagStatus | None, at: datetime) -> LagStatus:
+def _fields(config: ClusterConfig, ev: Evaluation, previous: LagStatus | None, at: datetime) -> dict[str, Any]:
     same = previous is not None and previous.status == ev.status
-    return LagStatus(
-        cluster=config.slug,
-        kind=ev.kind,
-        stream=ev.stream,
-        consumer=ev.consumer,
-        status=ev.status,
-        severity=SEVERITY[ev.status],
-        complete=ev.group.complete,
-        total_lag=ev.total_lag,
-        lag_unknown=ev.lag_unknown,
-        partitions=len(ev.group.partitions),
-        uncommitted=ev.uncommitted,
-        ack_pending=ev.ack_pending,
-        topics=list(ev.topics),
-        at=at,
-        since=previous.since if same and previous is not None else at,
-        alerted_at=previous.alerted_at if same and previous is not None else None,
-    )
+    return {
+        "cluster": config.slug,
+        "kind": ev.kind,
+        "stream": ev.stream,
+        "consumer": ev.consumer,
+        "status": ev.status,
+        "severity": SEVERITY[ev.status],
+        "complete": ev.group.complete,
+        "total_lag": ev.total_lag,
+        "lag_unknown": ev.lag_unknown,
+        "partitions": len(ev.group.partitions),
+        "uncommitted": ev.uncommitted,
+        "ack_pending": ev.ack_pending,
+        "topics": list(ev.topics),
+        "at": at,
+        "since": previous.since if same and previous is not None else at,
+        "alerted_at": previous.alerted_at if same and previous is not None else None,
+    }
+
+
+def _row(config: ClusterConfig, ev: Evaluation, previous: LagStatus | None, at: datetime) -> LagStatus:
+    """The subject's row after this sweep: the stored one itself when nothing but ``at`` would change (it is
+    not rewritten), else a new one (with the stored row's primary key, if any)."""
+    values = _fields(config, ev, previous, at)
+    if previous is not None and all(values[name] == getattr(previous, name) for name in COMPARED):
+        return previous
+    row = LagStatus(**values)
+    if previous is not None:
+        row.pk = previous.pk
+    return row
 
 
 def webhook_url(config: ClusterConfig) -> str:
@@ -158,22 +170,6 @@ def _values(row: LagStatus) -> list[Any]:
     return [getattr(row, name) for name in STATUS_FIELDS]
 
 
-def _writes(rows: list[LagStatus], old: dict[SubjectKey, LagStatus]) -> tuple[list[LagStatus], list[LagStatus]]:
-    """The rows to insert (new subjects) and to update (given their stored primary key): those whose values
-    differ from what is stored, ``at`` aside. A subject whose status, lag and facts held is not rewritten, so a
-    steady sweep writes next to nothing."""
-    fresh: list[LagStatus] = []
-    changed: list[LagStatus] = []
-    for row in rows:
-        previous = old.get((row.stream, row.consumer))
-        if previous is None:
-            fresh.append(row)
-        elif any(getattr(row, name) != getattr(previous, name) for name in COMPARED):
-            row.pk = previous.pk
-            changed.append(row)
-    return fresh, changed
-
-
 def apply(config: ClusterConfig, evaluations: dict[SubjectKey, Evaluation], at: datetime) -> int:
     """Make the cluster's statuses those of ``evaluations`` (writing only the rows that differ), audit the changes,
     alert; the number of changes."""
@@ -191,6 +187,7 @@ def apply(config: ClusterConfig, evaluations: dict[SubjectKey, Evaluation], at: 
             changes.append(Change(previous.kind, previous.stream, previous.consumer, previous.status, "NOTFOUND", None))
     events = [change.event(config.slug, at) for change in changes]
 
+    kept = {id(row) for row in rows if row is old.get((row.stream, row.consumer))}
     url = webhook_url(config)
     due = _due(rows, at)
     if url and due:
@@ -199,6 +196,9 @@ def apply(config: ClusterConfig, evaluations: dict[SubjectKey, Evaluation], at: 
         if failure is None:
             for row in sending:
                 row.alerted_at = at
+                if id(row) in kept:  # a stored row that held: it changes now
+                    row.at = at
+                    kept.discard(id(row))
         else:
             logger.warning("lag alerts of %s not delivered: %s", config.slug, failure)
         events.append(
@@ -213,7 +213,8 @@ def apply(config: ClusterConfig, evaluations: dict[SubjectKey, Evaluation], at: 
             )
         )
 
-    fresh, changed = _writes(rows, old)
+    fresh = [row for row in rows if row.pk is None]
+    changed = [row for row in rows if row.pk is not None and id(row) not in kept]
     with transaction.atomic():
         bulk.delete(LagStatus, [previous.pk for key, previous in old.items() if key not in evaluations])
         bulk.update(LagStatus, STATUS_FIELDS, ([*_values(row), row.pk] for row in changed))
