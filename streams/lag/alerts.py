@@ -1,13 +1,14 @@
 """Status changes: the latest status of every group and consumer, an audit event per change, and the webhook.
 
-After each successful sweep the cluster's ``LagStatus`` rows are replaced by the new evaluation, carrying over
-since when each status holds and when its alert was last sent. Every change is an ``AuditEvent``
-(``lag.status.change``, by "system"), except a subject first seen as OK; a subject that disappears changes to
-NOTFOUND. Subjects in WARN or ERR are posted to the cluster's webhook (its ``alert_webhook_url``, else
-``STREAMDESK_LAG_WEBHOOK_URL``) when they enter that status, and again every
-``STREAMDESK_LAG_ALERT_RESEND_SECONDS`` while they stay (0: never again): one JSON POST per cluster and sweep,
-at most ``MAX_ALERTS_PER_POST`` alerts in it, the rest in the next sweep. A failed POST is retried at the next
-sweep and leaves an audit event (``lag.alert.webhook``, result error).
+After each successful sweep the cluster's ``LagStatus`` rows are made those of the new evaluation, carrying over
+since when each status holds and when its alert was last sent; only the rows that differ are written (new subjects
+inserted, gone ones deleted, changed ones updated), so a row's ``at`` is the sweep that last changed it. Every
+change is an ``AuditEvent`` (``lag.status.change``, by "system"), except a subject first seen as OK; a subject that
+disappears changes to NOTFOUND. Subjects in WARN or ERR are posted to the cluster's webhook (its
+``alert_webhook_url``, else ``STREAMDESK_LAG_WEBHOOK_URL``) when they enter that status, and again every
+``STREAMDESK_LAG_ALERT_RESEND_SECONDS`` while they stay (0: never again): one JSON POST per cluster and sweep, at
+most ``MAX_ALERTS_PER_POST`` alerts in it, the rest in the next sweep. A failed POST is retried at the next sweep
+and leaves an audit event (``lag.alert.webhook``, result error).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from django.db import transaction
 
 from streams.audit import SYSTEM
 from streams.clusters import ClusterConfig
+from streams.lag import bulk
 from streams.lag.evaluate import KAFKA, Evaluation, SubjectKey
 from streams.lag.models import LagStatus
 from streams.models import AuditEvent
@@ -35,6 +37,8 @@ SEVERITY = {"NOTFOUND": 0, "OK": 1, "WARN": 2, "ERR": 3}
 ALERTING = frozenset({"WARN", "ERR"})
 MAX_ALERTS_PER_POST = 500
 INSERT_BATCH = 5000
+STATUS_FIELDS = tuple(f.attname for f in LagStatus._meta.concrete_fields if not f.primary_key)
+COMPARED = tuple(name for name in STATUS_FIELDS if name != "at")
 
 
 def label(kind: str, stream: str, consumer: str) -> str:
@@ -72,26 +76,38 @@ class Change:
         )
 
 
-def _row(config: ClusterConfig, ev: Evaluation, previous: LagStatus | None, at: datetime) -> LagStatus:
+def _fields(config: ClusterConfig, ev: Evaluation, previous: LagStatus | None, at: datetime) -> dict[str, Any]:
     same = previous is not None and previous.status == ev.status
-    return LagStatus(
-        cluster=config.slug,
-        kind=ev.kind,
-        stream=ev.stream,
-        consumer=ev.consumer,
-        status=ev.status,
-        severity=SEVERITY[ev.status],
-        complete=ev.group.complete,
-        total_lag=ev.total_lag,
-        lag_unknown=ev.lag_unknown,
-        partitions=len(ev.group.partitions),
-        uncommitted=ev.uncommitted,
-        ack_pending=ev.ack_pending,
-        topics=list(ev.topics),
-        at=at,
-        since=previous.since if same and previous is not None else at,
-        alerted_at=previous.alerted_at if same and previous is not None else None,
-    )
+    return {
+        "cluster": config.slug,
+        "kind": ev.kind,
+        "stream": ev.stream,
+        "consumer": ev.consumer,
+        "status": ev.status,
+        "severity": SEVERITY[ev.status],
+        "complete": ev.group.complete,
+        "total_lag": ev.total_lag,
+        "lag_unknown": ev.lag_unknown,
+        "partitions": len(ev.group.partitions),
+        "uncommitted": ev.uncommitted,
+        "ack_pending": ev.ack_pending,
+        "topics": list(ev.topics),
+        "at": at,
+        "since": previous.since if same and previous is not None else at,
+        "alerted_at": previous.alerted_at if same and previous is not None else None,
+    }
+
+
+def _row(config: ClusterConfig, ev: Evaluation, previous: LagStatus | None, at: datetime) -> LagStatus:
+    """The subject's row after this sweep: the stored one itself when nothing but ``at`` would change (it is
+    not rewritten), else a new one (with the stored row's primary key, if any)."""
+    values = _fields(config, ev, previous, at)
+    if previous is not None and all(values[name] == getattr(previous, name) for name in COMPARED):
+        return previous
+    row = LagStatus(**values)
+    if previous is not None:
+        row.pk = previous.pk
+    return row
 
 
 def webhook_url(config: ClusterConfig) -> str:
@@ -150,8 +166,13 @@ def _due(rows: list[LagStatus], at: datetime) -> list[LagStatus]:
     ]
 
 
+def _values(row: LagStatus) -> list[Any]:
+    return [getattr(row, name) for name in STATUS_FIELDS]
+
+
 def apply(config: ClusterConfig, evaluations: dict[SubjectKey, Evaluation], at: datetime) -> int:
-    """Replace the cluster's statuses with ``evaluations``, audit the changes, alert; the number of changes."""
+    """Make the cluster's statuses those of ``evaluations`` (writing only the rows that differ), audit the changes,
+    alert; the number of changes."""
     old = {(r.stream, r.consumer): r for r in LagStatus.objects.filter(cluster=config.slug)}
     rows: list[LagStatus] = []
     changes: list[Change] = []
@@ -166,6 +187,7 @@ def apply(config: ClusterConfig, evaluations: dict[SubjectKey, Evaluation], at: 
             changes.append(Change(previous.kind, previous.stream, previous.consumer, previous.status, "NOTFOUND", None))
     events = [change.event(config.slug, at) for change in changes]
 
+    kept = {id(row) for row in rows if row is old.get((row.stream, row.consumer))}
     url = webhook_url(config)
     due = _due(rows, at)
     if url and due:
@@ -174,6 +196,9 @@ def apply(config: ClusterConfig, evaluations: dict[SubjectKey, Evaluation], at: 
         if failure is None:
             for row in sending:
                 row.alerted_at = at
+                if id(row) in kept:  # a stored row that held: it changes now
+                    row.at = at
+                    kept.discard(id(row))
         else:
             logger.warning("lag alerts of %s not delivered: %s", config.slug, failure)
         events.append(
@@ -188,8 +213,11 @@ def apply(config: ClusterConfig, evaluations: dict[SubjectKey, Evaluation], at: 
             )
         )
 
+    fresh = [row for row in rows if row.pk is None]
+    changed = [row for row in rows if row.pk is not None and id(row) not in kept]
     with transaction.atomic():
-        LagStatus.objects.filter(cluster=config.slug).delete()
-        LagStatus.objects.bulk_create(rows, batch_size=INSERT_BATCH)
+        bulk.delete(LagStatus, [previous.pk for key, previous in old.items() if key not in evaluations])
+        bulk.update(LagStatus, STATUS_FIELDS, ([*_values(row), row.pk] for row in changed))
+        bulk.insert(LagStatus, STATUS_FIELDS, (_values(row) for row in fresh))
         AuditEvent.objects.bulk_create(events, batch_size=INSERT_BATCH)
     return len(changes)

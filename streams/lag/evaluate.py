@@ -113,7 +113,7 @@ Row = tuple[int, int | None, int | None, int | None, int | None]
 
 
 def _load(sweeps: Sequence[tuple[int, datetime]], series: dict[int, SeriesInfo], only: bool) -> dict[int, list[Row]]:
-    """Rows per series: (sweep id, committed, end offset, pending, ack pending)."""
+    """Rows per series, oldest sweep first: (sweep id, committed, end offset, pending, ack pending)."""
     rows = LagSample.objects.filter(sweep_id__in=[sweep_id for sweep_id, _ in sweeps])
     if only:
         rows = rows.filter(series_id__in=list(series))
@@ -122,6 +122,9 @@ def _load(sweeps: Sequence[tuple[int, datetime]], series: dict[int, SeriesInfo],
         "series_id", "sweep_id", "committed", "end_offset", "pending", "ack_pending"
     ).iterator(chunk_size=20_000):
         found[series_id].append(tuple(row))  # type: ignore[arg-type]
+    order = {sweep_id: i for i, (sweep_id, _) in enumerate(sweeps)}
+    for kept in found.values():
+        kept.sort(key=lambda r: order[r[0]])
     return found
 
 
@@ -132,14 +135,74 @@ def evaluate(
 ) -> dict[SubjectKey, Evaluation]:
     """Every subject with samples in the newest of ``sweeps`` (default: the cluster's recent successful ones),
     restricted to ``series`` when given."""
-    window_size = settings.LAG_WINDOW
     if sweeps is None:
-        sweeps = recent_sweeps(cluster, window_size)
+        sweeps = recent_sweeps(cluster, settings.LAG_WINDOW)
     if not sweeps:
         return {}
     only = series is not None
     if series is None:
         series = series_of(cluster)
+    return _judge(sweeps, series, _load(sweeps, series, only))
+
+
+@dataclass
+class Window:
+    """The samples of a cluster's last successful sweeps, as this process last evaluated them."""
+
+    sweeps: list[tuple[int, datetime]]
+    rows: dict[int, list[Row]]
+
+
+# Per cluster, in the process that sweeps: the next sweep's evaluation starts from it instead of reading the
+# window back from the database, while it is still the window before that sweep.
+_held: dict[str, Window] = {}
+
+
+def forget() -> None:
+    _held.clear()
+
+
+def evaluate_sweep(
+    cluster: str, sweep: tuple[int, datetime], fresh: dict[int, tuple[SeriesInfo, Row]]
+) -> dict[SubjectKey, Evaluation]:
+    """``evaluate(cluster)`` just after the successful sweep ``sweep`` stored the samples ``fresh`` (series id:
+    its series and its row). The earlier sweeps' samples come from the window this process held after its last
+    evaluation when the stored sweeps before this one are exactly the newest ones it holds; from the database
+    otherwise (another worker swept in between, the process restarted, a sweep was deleted)."""
+    sweeps = recent_sweeps(cluster, settings.LAG_WINDOW)
+    held = _held.pop(cluster, None)
+    if not sweeps or sweeps[-1][0] != sweep[0]:
+        return evaluate(cluster, sweeps=sweeps)  # another sweep is newer: judge what is stored
+    earlier = sweeps[:-1]
+    if (
+        held is not None
+        and len(held.sweeps) >= len(earlier)
+        and held.sweeps[len(held.sweeps) - len(earlier) :] == earlier
+    ):
+        dropped = {sweep_id for sweep_id, _ in held.sweeps[: len(held.sweeps) - len(earlier)]}
+        rows = held.rows
+        if dropped:
+            for series_id in list(rows):
+                kept = rows[series_id]
+                start = 0
+                while start < len(kept) and kept[start][0] in dropped:
+                    start += 1
+                if start == len(kept):
+                    del rows[series_id]
+                elif start:
+                    rows[series_id] = kept[start:]
+    else:
+        rows = _load(earlier, {}, False) if earlier else {}
+    for series_id, (_, row) in fresh.items():
+        rows.setdefault(series_id, []).append(row)
+    _held[cluster] = Window(list(sweeps), rows)
+    return _judge(sweeps, {series_id: info for series_id, (info, _) in fresh.items()}, rows)
+
+
+def _judge(
+    sweeps: Sequence[tuple[int, datetime]], series: dict[int, SeriesInfo], found: dict[int, list[Row]]
+) -> dict[SubjectKey, Evaluation]:
+    window_size = settings.LAG_WINDOW
     order = {sweep_id: i for i, (sweep_id, _) in enumerate(sweeps)}
     times_ms = [int(at.timestamp() * 1000) for _, at in sweeps]
     latest_id, latest_at = sweeps[-1]
@@ -147,11 +210,10 @@ def evaluate(
     allowed = settings.LAG_ALLOWED_LAG
     partitions: dict[SubjectKey, list[tuple[SeriesInfo, PartitionStatus, bool]]] = defaultdict(list)
     ack_pending: dict[SubjectKey, int | None] = {}
-    for series_id, rows in _load(sweeps, series, only).items():
-        info = series.get(series_id)
-        if info is None:
+    for series_id, info in series.items():
+        rows = found.get(series_id)
+        if not rows:
             continue
-        rows.sort(key=lambda r: order[r[0]])
         if rows[-1][0] != latest_id:
             continue  # not in the newest sweep: gone
         samples = [window_sample(info.kind, times_ms[order[s]], c, e, p) for s, c, e, p, _ in rows]

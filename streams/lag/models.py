@@ -4,7 +4,7 @@ A sweep row stands for one sampling of one cluster at one time; a failed sweep h
 so an outage reads as a gap, never as zeros. A series names what is sampled (a Kafka group's partition, or a
 JetStream consumer); a sample holds only numbers and points at its sweep (the time) and its series (the names).
 Samples older than the raw retention are folded into 5-minute rollups. ``LagStatus`` is the latest evaluation
-of every group and consumer (Burrow's rules), replaced after each sweep, which the pages, ``/metrics`` and the
+of every group and consumer (Burrow's rules), brought up to date after each sweep, which the pages, ``/metrics`` and the
 alerts read.
 """
 
@@ -96,8 +96,10 @@ class LagRollup(models.Model):
 
 
 class LagStatus(models.Model):
-    """The latest evaluation of one Kafka group (``stream`` blank) or JetStream consumer, as of the sweep at
-    ``at``. ``since`` is when it entered this status; ``alerted_at`` when the webhook was last told."""
+    """The latest evaluation of one Kafka group (``stream`` blank) or JetStream consumer. ``at`` is the sweep that
+    last changed the row (a sweep that finds it the same leaves it alone: the cluster's last successful
+    ``LagSweep`` says when it was last confirmed); ``since`` is when it entered this status; ``alerted_at`` when
+    the webhook was last told."""
 
     class Status(models.TextChoices):
         NOTFOUND = "NOTFOUND"

@@ -3,17 +3,19 @@
 Kafka: ListGroups, Metadata, one OffsetFetch per group (32 in flight) and two ListOffsets for every partition
 committed to, through the same batched code as the pages (``sweep_lags``), always fresh. NATS: every consumer of
 every stream (``all_consumers``). The clusters are read at the same time; then each sweep is written in one
-transaction (a sweep row and bulk-inserted sample rows), evaluated (``evaluate``) and its status changes
-recorded and alerted (``alerts``). A cluster that does not answer gets a sweep row with the error and no
-samples: a gap, never zeros.
+transaction (a sweep row and its sample rows, inserted by ``executemany``: ``bulk``), evaluated (``evaluate``)
+and its status changes recorded and alerted (``alerts``). A cluster that does not answer gets a sweep row with
+the error and no samples: a gap, never zeros.
 """
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -24,13 +26,14 @@ from streams.aio import gather_strict
 from streams.clusters import ClusterConfig
 from streams.errors import StreamdeskError
 from streams.kafka.groups import sweep_lags
-from streams.lag import alerts, evaluate
+from streams.lag import alerts, bulk, evaluate
 from streams.lag.models import MAX_NAME, LagSample, LagSeries, LagSweep
 from streams.lag.overview import all_consumers
 
 logger = logging.getLogger("streams.lag")
 
-INSERT_BATCH = 5000
+SERIES_FIELDS = ("cluster", "kind", "consumer", "source", "partition")
+SAMPLE_FIELDS = ("sweep_id", "series_id", "committed", "end_offset", "pending", "ack_pending")
 
 
 @dataclass(frozen=True)
@@ -116,17 +119,19 @@ def _series_ids(cluster: str, kind: str, rows: Sequence[SampleRow]) -> dict[tupl
     ids = known()
     missing = {(r.consumer, r.source, r.partition) for r in rows} - ids.keys()
     if missing:
-        LagSeries.objects.bulk_create(
-            [LagSeries(cluster=cluster, kind=kind, consumer=c, source=s, partition=p) for c, s, p in sorted(missing)],
-            batch_size=INSERT_BATCH,
-            ignore_conflicts=True,
+        bulk.insert(
+            LagSeries,
+            SERIES_FIELDS,
+            ((cluster, kind, c, s, p) for c, s, p in sorted(missing)),
+            ignore_conflicts=True,  # another worker's sweep of the same cluster may have just added them
         )
         ids = known()
     return ids
 
 
-def store(reading: Reading) -> LagSweep:
-    """The sweep row and its samples, in one transaction."""
+def store(reading: Reading) -> tuple[LagSweep, dict[int, tuple[evaluate.SeriesInfo, evaluate.Row]]]:
+    """The sweep row and its samples, in one transaction; the sweep and what it stored (series id: the series and
+    its sample row, as the evaluation reads them)."""
     config = reading.config
     rows = [r for r in reading.rows if len(r.consumer) <= MAX_NAME and len(r.source) <= MAX_NAME]
     with transaction.atomic():
@@ -149,22 +154,15 @@ def store(reading: Reading) -> LagSweep:
             sweeps_total=sweeps_total + 1,
             errors_total=errors_total + (1 if reading.error else 0),
         )
+        fresh: dict[int, tuple[evaluate.SeriesInfo, evaluate.Row]] = {}
         if not reading.error:
-            LagSample.objects.bulk_create(
-                [
-                    LagSample(
-                        sweep_id=sweep.pk,
-                        series_id=ids[(r.consumer, r.source, r.partition)],
-                        committed=r.committed,
-                        end_offset=r.end_offset,
-                        pending=r.pending,
-                        ack_pending=r.ack_pending,
-                    )
-                    for r in rows
-                ],
-                batch_size=INSERT_BATCH,
-            )
-    return sweep
+            kind = config.kind
+            for r in rows:
+                series_id = ids[(r.consumer, r.source, r.partition)]
+                info = evaluate.SeriesInfo(series_id, kind, r.consumer, r.source, r.partition)
+                fresh[series_id] = (info, (sweep.pk, r.committed, r.end_offset, r.pending, r.ack_pending))
+            bulk.insert(LagSample, SAMPLE_FIELDS, ((row[0], i, *row[1:]) for i, (_, row) in fresh.items()))
+    return sweep, fresh
 
 
 def sample(configs: Sequence[ClusterConfig], at: datetime | None = None) -> list[SweepResult]:
@@ -178,28 +176,40 @@ def sample(configs: Sequence[ClusterConfig], at: datetime | None = None) -> list
     results = []
     for reading in asyncio.run(read_all()) if configs else []:
         started = time.monotonic()
-        sweep = store(reading)
-        changes = 0
-        if sweep.ok:
-            evaluations = evaluate.evaluate(reading.config.slug)
-            changes = alerts.apply(reading.config, evaluations, when)
-        else:
-            logger.warning("lag sweep of %s: %s", reading.config.slug, reading.error)
-        # What must fit in the interval: the broker reads, the writes and the evaluation.
-        sweep.duration_ms = (reading.seconds + time.monotonic() - started) * 1000
-        LagSweep.objects.filter(pk=sweep.pk).update(duration_ms=sweep.duration_ms)
-        results.append(
-            SweepResult(
-                reading.config.slug,
-                sweep.ok,
-                sweep.rows,
-                sweep.subjects,
-                sweep.duration_ms / 1000,
-                sweep.error,
-                changes,
-            )
-        )
+        with collector_paused():
+            results.append(_settle(reading, when, started))
     return results
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """Python's cycle collector off while a sweep is written and judged: the sweep allocates hundreds of
+    thousands of small objects next to the held window, and each of its passes would walk them all, which
+    costs a third of the evaluation. Whatever cycles it leaves are collected once the collector resumes."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
+def _settle(reading: Reading, when: datetime, started: float) -> SweepResult:
+    """Store, evaluate and alert one cluster's reading."""
+    sweep, fresh = store(reading)
+    changes = 0
+    if sweep.ok:
+        evaluations = evaluate.evaluate_sweep(reading.config.slug, (sweep.pk, sweep.at), fresh)
+        changes = alerts.apply(reading.config, evaluations, when)
+    else:
+        logger.warning("lag sweep of %s: %s", reading.config.slug, reading.error)
+    # What must fit in the interval: the broker reads, the writes and the evaluation.
+    sweep.duration_ms = (reading.seconds + time.monotonic() - started) * 1000
+    LagSweep.objects.filter(pk=sweep.pk).update(duration_ms=sweep.duration_ms)
+    return SweepResult(
+        reading.config.slug, sweep.ok, sweep.rows, sweep.subjects, sweep.duration_ms / 1000, sweep.error, changes
+    )
 
 
 def sample_all(at: datetime | None = None) -> list[SweepResult]:

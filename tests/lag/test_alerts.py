@@ -137,3 +137,25 @@ def test_resend_interval_counts_from_the_last_delivery(settings):
     row.alerted_at = now - timedelta(seconds=600)
     assert alerts._due([row], now) == [row]
     assert alerts._due([LagStatus(status="OK", alerted_at=None)], now) == []
+
+
+def test_unchanged_statuses_are_not_rewritten(nats_urls, unique, settings):
+    settings.LAG_WINDOW = 2  # full from the second sweep on: a subject whose numbers hold stays the same
+    url = nats_urls[0]
+    stream = nats.create_own_stream(url, unique)
+    nats.add_consumer(url, stream, "steady", filter_subject=f"{unique}.a")
+    nats.add_consumer(url, stream, "moving", filter_subject=f"{unique}.b")
+    nats.publish(url, [(f"{unique}.a", b"m", None), (f"{unique}.a", b"m", None), (f"{unique}.b", b"m", None)])
+    nats.fetch_and_ack(url, stream, "steady", 2, 2)
+    config = registry.find("nats", registry.clusters(fresh=True))
+    t0, t1, t2 = times(3)
+    sampling.sample([config], t0)
+    sampling.sample([config], t1)
+    before = {r.consumer: r for r in LagStatus.objects.filter(cluster="nats", stream=stream)}
+    assert before["steady"].status == "OK" and before["moving"].total_lag == 1
+    nats.publish(url, [(f"{unique}.b", b"m", None)])
+    sampling.sample([config], t2)
+    after = {r.consumer: r for r in LagStatus.objects.filter(cluster="nats", stream=stream)}
+    assert after["moving"].at == t2 and after["moving"].total_lag == 2 and after["moving"].pk == before["moving"].pk
+    assert after["steady"].at == before["steady"].at < t2 and after["steady"].pk == before["steady"].pk
+    assert (after["steady"].status, after["steady"].since) == (before["steady"].status, before["steady"].since)

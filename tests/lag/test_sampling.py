@@ -3,16 +3,20 @@ a cluster that is down leaves a gap; the history and status APIs read what was s
 
 from __future__ import annotations
 
+import asyncio
+import copy
+from typing import Any
 from urllib.parse import quote
 
 import pytest
 from django.test import override_settings
 
-from streams.lag import evaluate
+from streams.clusters import ClusterConfig
+from streams.lag import evaluate, sampling
 from streams.lag.models import LagSample, LagStatus, LagSweep
 from streams.models import AuditEvent
 from tests.kafka import helpers as kafka
-from tests.lag.helpers import sweep, times
+from tests.lag.helpers import cluster, sweep, times
 from tests.nats import helpers as nats
 
 pytestmark = pytest.mark.django_db
@@ -146,3 +150,40 @@ def test_history_rejects_a_backwards_range(viewer_client):
     assert response.status_code == 400 and response.json()["field"] == "since"
     bad = viewer_client.get("/api/v1/clusters/kafka/groups/g/history", {"range": "2y"})
     assert bad.status_code == 400 and bad.json()["field"] == "range"
+
+
+def _judged(found: dict[evaluate.SubjectKey, evaluate.Evaluation]) -> dict[evaluate.SubjectKey, dict[str, Any]]:
+    return {key: ev.as_api() for key, ev in found.items()}
+
+
+def test_the_held_window_gives_what_the_database_gives_and_yields_to_another_worker(nats_urls, unique):
+    url = nats_urls[0]
+    stream = nats.create_own_stream(url, unique)
+    nats.add_consumer(url, stream, "slow")
+    config = cluster("nats")
+    t0, t1, t2, t3, t4 = times(5)
+    evaluate.forget()
+    for at in (t0, t1, t2):
+        nats.publish(url, [(f"{unique}.a", b"m", None)])
+        (sweep_of, fresh) = sampling.store(sampling.Reading(config, at, *read(config)))
+        held = evaluate.evaluate_sweep("nats", (sweep_of.pk, sweep_of.at), fresh)
+        assert _judged(held) == _judged(evaluate.evaluate("nats"))  # from memory from the second sweep on
+    assert ("", "slow") not in held and held[(stream, "slow")].group.partitions[0].current_lag == 3
+
+    # Another worker sweeps (t3) while this process holds the window up to t2: its next sweep (t4) must not
+    # judge from what it holds, which lacks t3's samples.
+    mine = copy.deepcopy(evaluate._held)
+    nats.fetch_and_ack(url, stream, "slow", 1, 1)  # a commit only t3 saw
+    sampling.sample([config], t3)
+    evaluate._held.clear()
+    evaluate._held.update(mine)
+    nats.publish(url, [(f"{unique}.a", b"m", None)])
+    sweep_of, fresh = sampling.store(sampling.Reading(config, t4, *read(config)))
+    found = evaluate.evaluate_sweep("nats", (sweep_of.pk, sweep_of.at), fresh)
+    assert _judged(found) == _judged(evaluate.evaluate("nats"))
+    assert found[(stream, "slow")].group.partitions[0].current_lag == 3
+    evaluate.forget()
+
+
+def read(config: ClusterConfig) -> tuple[list[sampling.SampleRow], int, str]:
+    return asyncio.run(sampling.read_nats(config))
