@@ -11,6 +11,7 @@ from django.urls import URLPattern
 from console.params import choice_param, float_param, str_param
 from console.resources import CLUSTER_PAGES
 from console.views.nats.common import KIND, tab
+from console.views.publish import masked_reply
 from console.web import Ctx, Result, endpoint, writes
 from streams.errors import InvalidInput
 from streams.nats import services
@@ -56,8 +57,12 @@ async def service_request(ctx: Ctx) -> Result:
         raise InvalidInput(f"value is longer than {VALUE_LIMIT:,} characters.", field="value")
     message = Outgoing(key=None, value=encode(raw, encoding, "value"))
     timeout = float_param(body, "timeout", TRY_TIMEOUT_S, minimum=0.01, maximum=MAX_REQUEST_TIMEOUT) or TRY_TIMEOUT_S
-    outcome = await actions.do_publish_nats(
-        ctx.user, ctx.config, subject, message, mode="request", timeout=timeout, msg_id=None
+    outcome = await masked_reply(
+        ctx,
+        subject,
+        await actions.do_publish_nats(
+            ctx.user, ctx.config, subject, message, mode="request", timeout=timeout, msg_id=None
+        ),
     )
     data = {**outcome.data, "subject": subject, "message": f"Reply from {subject} in {outcome.data['elapsed_ms']} ms."}
     return Result(data, status=outcome.status, page={"reply": outcome.reply})

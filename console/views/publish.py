@@ -8,6 +8,7 @@ broker answered in place (``console.web.endpoint(form=...)``).
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 from collections.abc import Mapping
 from typing import Any
@@ -304,12 +305,33 @@ async def nats_publish(ctx: Ctx) -> Result:
     if from_seq is None:
         message, schema_ids = await _message(ctx, subject, body, keyed=False)
         schema_ids.pop("key_schema_id", None)
-    outcome = await actions.do_publish_nats(
-        ctx.user, ctx.config, subject, message, mode=mode, timeout=timeout, msg_id=msg_id, schemas=schema_ids
+    outcome = await masked_reply(
+        ctx,
+        subject,
+        await actions.do_publish_nats(
+            ctx.user, ctx.config, subject, message, mode=mode, timeout=timeout, msg_id=msg_id, schemas=schema_ids
+        ),
     )
     data = {**outcome.data, "mode": mode, **schema_ids}
     message_text = _nats_message(subject, mode, data)
     return Result({**data, "message": message_text}, status=outcome.status, page={"reply": outcome.reply})
+
+
+async def masked_reply(ctx: Ctx, subject: str, outcome: actions.NatsOutcome) -> actions.NatsOutcome:
+    """A request's reply as its sender may see it: masked by the rules covering the request's subject
+    for someone without unmask there (the reply carries what the subject's service answers)."""
+    reply = outcome.reply
+    if reply is None:
+        return outcome
+    mask = await read_mask(ctx.user, ctx.slug, "subjects", subject)
+    rules = mask.covering(("subjects", subject))
+    await audit_unmasked(ctx.user, mask, "subjects", subject, "reply")
+    if not rules:
+        return outcome
+    shown = dataclasses.replace(
+        reply, value=masking.mask_payload(reply.value, rules), headers=masking.mask_headers(reply.headers, rules)
+    )
+    return dataclasses.replace(outcome, data=shown.as_api(), reply=shown)
 
 
 def _nats_message(subject: str, mode: str, data: dict[str, Any]) -> str:
