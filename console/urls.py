@@ -5,6 +5,7 @@ from django.views.generic import RedirectView
 
 from console import errors
 from console.views import (
+    apidocs,
     audit,
     clusters,
     kafka,
@@ -47,6 +48,7 @@ urlpatterns = [
     *workers.urlpatterns,
     *audit.urlpatterns,
     *metrics.urlpatterns,
+    *apidocs.urlpatterns,
     re_path(r"^api/(?P<rest>.*)$", errors.api_fallback),
 ]
 

@@ -298,6 +298,8 @@ def endpoint(
         return json_response(outcome)
 
     api_view.__name__ = f"api_{name.replace('-', '_')}"
+    # What console.openapi describes the route from.
+    api_view.api_route, api_view.api_handlers = route, handlers  # type: ignore[attr-defined]
     patterns = [path(f"api/v1/{route}", login_not_required(csrf_exempt(api_view)), name=f"api-{name}")]
 
     if template and get:

@@ -9,6 +9,8 @@ from urllib.parse import urlencode
 from asgiref.sync import sync_to_async
 from django.urls import reverse
 
+from console.apitypes import kafka as api
+from console.openapi import described
 from console.params import bool_param, choice_param, datetime_param, int_param, str_param
 from console.web import Ctx, Result
 from streams import payloads
@@ -55,6 +57,7 @@ def decode_messages(cluster: ClusterConfig, topic: str, messages: list[KafkaMess
     ]
 
 
+@described(query=api.MessagesQuery, answers={200: api.Messages})
 async def topic_messages(ctx: Ctx) -> Result:
     name = ctx.args["topic"]
     query = ctx.query
