@@ -13,6 +13,8 @@ from typing import Any
 
 from django.urls import URLPattern, reverse
 
+from console.apitypes import publish as api
+from console.openapi import described
 from console.params import choice_param, float_param, int_param, str_param
 from console.web import Ctx, Result, action, endpoint, writes
 from streams import payloads
@@ -98,6 +100,7 @@ async def _stored_kafka(ctx: Ctx, topic: str, partition: int, offset: int) -> Ou
     return Outgoing(key=_raw(m.key), value=_raw(m.value), headers=headers)
 
 
+@described(body=api.KafkaPublish, answers={201: api.KafkaDelivery, 202: api.JobStarted})
 @writes(actions.KAFKA_PUBLISH)
 async def kafka_publish(ctx: Ctx) -> Result:
     topic = validate_topic_name(ctx.args["topic"], field="topic")
@@ -132,6 +135,7 @@ def _job_started(job_id: int) -> dict[str, Any]:
     return {"job": job_id, "url": reverse("api-job", args=[job_id]), "message": f"Job {job_id} queued."}
 
 
+@described(query=api.KafkaFormQuery, answers={200: api.KafkaForm})
 async def kafka_form(ctx: Ctx) -> Result:
     """The publish form of a topic, filled from a saved message or a stored one when asked."""
     topic = ctx.args["topic"]
@@ -161,6 +165,7 @@ async def _stored_nats(ctx: Ctx, stream: str, seq: int) -> tuple[str, Outgoing]:
     return stored.subject, Outgoing(key=None, value=_raw(stored.value), headers=headers)
 
 
+@described(body=api.NatsPublish, answers={200: api.NatsOutcome, 201: api.NatsOutcome, 202: api.JobStarted}, errors=[504])
 @writes(actions.NATS_PUBLISH)
 async def nats_publish(ctx: Ctx) -> Result:
     body = ctx.body()
@@ -206,6 +211,7 @@ def _nats_message(subject: str, mode: str, data: dict[str, Any]) -> str:
     return f"Published to {subject}."
 
 
+@described(query=api.NatsFormQuery, answers={200: api.NatsForm})
 async def nats_form(ctx: Ctx) -> Result:
     prefill = await _prefill(ctx, Target.NATS, None)
     templates = await _templates(ctx.slug, Target.NATS)
@@ -282,17 +288,20 @@ async def _templates(slug: str, kind: str) -> list[MessageTemplate]:
 # -- jobs -------------------------------------------------------------------------------
 
 
+@described(query=api.JobsQuery, answers={200: api.JobList})
 async def jobs_list(ctx: Ctx) -> Result:
     jobs = await actions.recent_jobs(int_param(ctx.query, "limit", 50, minimum=1, maximum=500) or 50)
     return Result({"items": [j.as_api() for j in jobs], "total": len(jobs)}, page={"jobs": jobs})
 
 
+@described(answers={200: api.Job})
 async def job_detail(ctx: Ctx) -> Result:
     await actions.expire_stale_jobs()
     job = await actions.get_job(ctx.args["job"])
     return Result(job.as_api(), page={"job": job})
 
 
+@described(answers={202: api.JobCancelled}, errors=[409])
 @writes(actions.JOB_CANCEL, stops=True)
 async def job_cancel(ctx: Ctx) -> Result:
     job = await actions.do_cancel_job(ctx.user, ctx.args["job"])
@@ -302,6 +311,7 @@ async def job_cancel(ctx: Ctx) -> Result:
 # -- saved messages ------------------------------------------------------------------------
 
 
+@described(query=api.TemplatesQuery, answers={200: api.TemplateList})
 async def templates_list(ctx: Ctx) -> Result:
     cluster = str_param(ctx.query, "cluster", max_length=50).strip()
     found = MessageTemplate.objects.select_related("created_by")
@@ -311,6 +321,7 @@ async def templates_list(ctx: Ctx) -> Result:
     return Result({"items": [t.as_api() for t in items], "total": len(items)}, page={"templates": items})
 
 
+@described(body=api.TemplateSave, answers={201: api.TemplateSaved})
 @writes(actions.TEMPLATE_SAVE)
 async def template_save(ctx: Ctx) -> Result:
     from streams import registry
@@ -344,6 +355,7 @@ async def template_save(ctx: Ctx) -> Result:
     return Result({**template.as_api(), "message": f"Saved {name}."}, status=201)
 
 
+@described(answers={200: api.TemplateDeleted})
 @writes(actions.TEMPLATE_DELETE)
 async def template_delete(ctx: Ctx) -> dict[str, Any]:
     await actions.do_delete_template(ctx.user, ctx.args["template"])
