@@ -5,7 +5,7 @@ the errors it can answer follow from what it is (every call may be refused: 401,
 route with a cluster or a name may not find it: 404; input may be bad: 400 naming the
 field; a cluster's broker may not answer: 503) plus the typed errors it names itself
 (409, 501, 502, 504). pydantic turns the types into JSON Schema; the paths come from
-``console.urls``, whose API views carry their route and handlers (see ``endpoint()``).
+the URLconf (``console.urls``), whose API views carry their route and handlers (see ``endpoint()``).
 """
 
 from __future__ import annotations
@@ -15,11 +15,10 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from typing_extensions import TypedDict
-
-from django.urls import URLPattern, URLResolver
+from django.urls import URLPattern, URLResolver, get_resolver
 from pydantic import TypeAdapter
 from pydantic.json_schema import JsonSchemaValue
+from typing_extensions import TypedDict
 
 from console.web import H, Handler
 
@@ -91,13 +90,12 @@ CONVERTER = re.compile(r"<(?:(?P<conv>[a-z]+):)?(?P<name>\w+)>")
 def api_routes(patterns: Iterable[URLPattern | URLResolver] | None = None) -> Iterator[Route]:
     """Every API route ``endpoint()`` registered, in the order Django matches them."""
     if patterns is None:
-        from console import urls
-
-        patterns = urls.urlpatterns
+        patterns = get_resolver().url_patterns
     for pattern in patterns:
-        callback = getattr(pattern, "callback", None)
-        handlers = getattr(callback, "api_handlers", None)
-        route = getattr(callback, "api_route", None)
+        if not isinstance(pattern, URLPattern):
+            continue
+        handlers = getattr(pattern.callback, "api_handlers", None)
+        route = getattr(pattern.callback, "api_route", None)
         if handlers is not None and route is not None and pattern.name:
             yield Route(f"{API_PREFIX}{route}", pattern.name, handlers)
 
@@ -192,7 +190,12 @@ def generate(routes: Iterable[Route] | None = None) -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}
     for route, method, handler, desc in described_ops:
         parameters = [
-            {"name": name, "in": "path", "required": True, "schema": dict(CONVERTER_SCHEMAS.get(conv, {"type": "string"}))}
+            {
+                "name": name,
+                "in": "path",
+                "required": True,
+                "schema": dict(CONVERTER_SCHEMAS.get(conv, {"type": "string"})),
+            }
             for name, conv in route.parameters
         ]
         if desc.query is not None:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NotRequired
 
 from pydantic import Field
-from typing_extensions import NotRequired, TypedDict
+from typing_extensions import TypedDict
 
 Page = Annotated[int, Field(ge=1, le=1_000_000, description="1-based page number")]
 PageSize = Annotated[int, Field(ge=1, le=500)]

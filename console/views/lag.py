@@ -14,8 +14,8 @@ from django.conf import settings
 from django.urls import URLPattern
 
 from console.apitypes import lag as api
-from console.openapi import described
 from console.charts import history_chart
+from console.openapi import described
 from console.params import choice_param, datetime_param, int_param
 from console.web import Ctx, Result, endpoint
 from streams import registry

@@ -13,6 +13,9 @@ from django.urls import URLPattern, path, reverse
 from django.views.decorators.csrf import csrf_exempt
 
 from console.access import Forbidden, request_access, require
+from console.apitypes import nats_stores as api
+from console.apitypes.common import Deleted
+from console.openapi import described
 from console.params import str_param
 from console.views.nats.common import KIND, tab
 from console.web import Ctx, Result, action, endpoint, json_error, require_confirmation, writes
@@ -24,11 +27,13 @@ C = "clusters/<slug:cluster>"
 B = f"{C}/objects/<str:bucket>"
 
 
+@described(answers={200: api.ObjectBuckets})
 async def buckets_data(ctx: Ctx) -> Result:
     found = await objects.store(ctx.config).buckets()
     return Result({"items": [b.as_api() for b in found]}, page={"buckets": found})
 
 
+@described(body=api.ObjectBucketCreate, answers={201: api.ObjectBucketCreated}, errors=[409])
 @writes(objects.OBJ_CREATE)
 async def bucket_create(ctx: Ctx) -> Result:
     body = ctx.body()
@@ -40,6 +45,7 @@ async def bucket_create(ctx: Ctx) -> Result:
     return Result({**made.as_api(), "message": f"Object store {bucket} created."}, status=201)
 
 
+@described(answers={200: Deleted})
 @writes(objects.OBJ_DELETE)
 async def bucket_delete(ctx: Ctx) -> dict[str, Any]:
     bucket = ctx.args["bucket"]
@@ -48,6 +54,7 @@ async def bucket_delete(ctx: Ctx) -> dict[str, Any]:
     return {"deleted": bucket, "message": f"Object store {bucket} deleted."}
 
 
+@described(answers={200: api.Objects})
 async def objects_data(ctx: Ctx) -> Result:
     bucket = ctx.args["bucket"]
     found = await objects.store(ctx.config).objects(bucket)
@@ -68,6 +75,7 @@ async def object_upload(ctx: Ctx) -> Result:
     return Result(data, status=201)
 
 
+@described(answers={200: Deleted})
 @writes(objects.OBJ_REMOVE)
 async def object_delete(ctx: Ctx) -> dict[str, Any]:
     bucket, name = ctx.args["bucket"], ctx.args["name"]

@@ -165,7 +165,9 @@ async def _stored_nats(ctx: Ctx, stream: str, seq: int) -> tuple[str, Outgoing]:
     return stored.subject, Outgoing(key=None, value=_raw(stored.value), headers=headers)
 
 
-@described(body=api.NatsPublish, answers={200: api.NatsOutcome, 201: api.NatsOutcome, 202: api.JobStarted}, errors=[504])
+@described(
+    body=api.NatsPublish, answers={200: api.NatsOutcome, 201: api.NatsOutcome, 202: api.JobStarted}, errors=[504]
+)
 @writes(actions.NATS_PUBLISH)
 async def nats_publish(ctx: Ctx) -> Result:
     body = ctx.body()
