@@ -329,3 +329,45 @@ class ResetPlan(TypedDict):
     blocked: str | None
     partitions: list[ResetStep]
     message: str
+
+
+class AclQuery(TypedDict, total=False):
+    principal: str
+    resource_type: str
+    name: str
+
+
+class Acl(TypedDict):
+    principal: str
+    host: str
+    operation: str
+    permission: Literal["ALLOW", "DENY"]
+    resource_type: str
+    name: str
+    pattern: Literal["LITERAL", "PREFIXED"]
+
+
+class AclList(TypedDict):
+    items: list[Acl]
+
+
+class AclCreated(Acl):
+    message: str
+
+
+class AclsDeleted(TypedDict):
+    deleted: int
+    items: list[Acl]
+    message: str
+
+
+class AclFilter(TypedDict):
+    """Which ACLs to delete: every field given explicitly, "ANY" written out (a missing field is a 400)."""
+
+    principal: str
+    host: str
+    operation: str
+    permission: str
+    resource_type: str
+    name: str
+    pattern: str

@@ -62,6 +62,10 @@ def _spec(data: Mapping[str, Any], **extra: Any) -> dict[str, Any]:
     }
 
 
+# Kafka partitions are 32-bit; no topic has anywhere near this many.
+MAX_PARTITION = 1_000_000
+
+
 def _single(data: Mapping[str, Any]) -> Outgoing:
     encoding = choice_param(data, "encoding", ENCODINGS, "text")
     key_encoding = choice_param(data, "key_encoding", KEY_ENCODINGS, "text")
@@ -105,11 +109,11 @@ async def _stored_kafka(ctx: Ctx, topic: str, partition: int, offset: int) -> Ou
 async def kafka_publish(ctx: Ctx) -> Result:
     topic = validate_topic_name(ctx.args["topic"], field="topic")
     body = ctx.body()
-    partition = int_param(body, "partition", None, minimum=0, maximum=1_000_000)
+    partition = int_param(body, "partition", None, minimum=0, maximum=MAX_PARTITION)
     count, rate = _bulk(body)
     source = int_param(body, "from_offset", None, minimum=0)
     if source is not None:
-        from_partition = int_param(body, "from_partition", 0, minimum=0)
+        from_partition = int_param(body, "from_partition", 0, minimum=0, maximum=MAX_PARTITION)
         assert from_partition is not None
         message = await _stored_kafka(ctx, topic, from_partition, source)
         delivery = await actions.do_publish_kafka(ctx.user, ctx.config, topic, message, partition)
@@ -236,7 +240,7 @@ async def _prefill(ctx: Ctx, kind: str, topic: str | None) -> dict[str, Any]:
         fields["subject"] = template.target if kind == Target.NATS else None
         fields["template_name"] = template.name
     elif kind == Target.KAFKA and topic and query.get("from_offset"):
-        partition = int_param(query, "from_partition", 0, minimum=0)
+        partition = int_param(query, "from_partition", 0, minimum=0, maximum=MAX_PARTITION)
         offset = int_param(query, "from_offset", None, minimum=0)
         assert partition is not None and offset is not None
         fields.update(_editable(await _stored_kafka(ctx, topic, partition, offset)))

@@ -11,6 +11,8 @@ from typing import Any
 
 from django.urls import URLPattern, reverse
 
+from console.apitypes import tail as api
+from console.openapi import described
 from console.params import choice_param, datetime_param, int_param, str_param
 from console.routing import tail_socket_path
 from console.views.kafka.common import PAGE as KAFKA_PAGE
@@ -84,6 +86,7 @@ def _filter(ctx: Ctx) -> str | None:
     return str_param(ctx.query, "filter", max_length=FILTER_MAX_LENGTH) or None
 
 
+@described(query=api.TopicTailQuery, answers={200: api.TailPage})
 async def topic_live(ctx: Ctx) -> Result:
     name = ctx.args["topic"]
     info = await ctx.kafka.topic(name)
@@ -109,6 +112,7 @@ async def topic_live(ctx: Ctx) -> Result:
     return Result(data, page={"links": links, "back_url": reverse("kafka-topic", args=[ctx.slug, name])})
 
 
+@described(query=api.StreamTailQuery, answers={200: api.TailPage})
 async def stream_live(ctx: Ctx) -> Result:
     name = ctx.args["stream"]
     detail = await ctx.nats.stream(name)
@@ -126,6 +130,7 @@ async def stream_live(ctx: Ctx) -> Result:
     return Result(data, page={"links": links, "back_url": reverse("nats-stream", args=[ctx.slug, name])})
 
 
+@described(query=api.SubjectTailQuery, answers={200: api.TailPage})
 async def subject_live(ctx: Ctx) -> Result:
     subject = str_param(ctx.query, "subject", max_length=SUBJECT_MAX_LENGTH).strip()
     if not subject:

@@ -149,6 +149,10 @@ def test_offsets_beyond_64_bits_are_bad_input_not_a_server_error(viewer_client, 
     huge = str(2**70)
     form = viewer_client.get(f"/api/v1/clusters/kafka/topics/{topic}/publish", {"from_offset": huge})
     assert form.status_code == 400 and form.json()["field"] == "from_offset"
+    form = viewer_client.get(
+        f"/api/v1/clusters/kafka/topics/{topic}/publish", {"from_offset": 0, "from_partition": 2**31}
+    )
+    assert form.status_code == 400 and form.json()["field"] == "from_partition"
     again = operator_client.post(
         url(topic), {"from_partition": 2**64, "from_offset": 0}, content_type="application/json"
     )
