@@ -138,7 +138,11 @@ def _with_known_names(doc: dict[str, Any], known: dict[str, list[Any]]) -> dict[
     calls reach real answers: a made-up cluster would make every call a 404."""
     for item in doc["paths"].values():
         for operation in item.values():
-            kind = "nats" if operation["tags"][0] in ("nats",) else "kafka"
+            kind = (
+                "nats"
+                if operation["operationId"].startswith(("api-nats-", "api-tail-stream", "api-tail-subject"))
+                else "kafka"
+            )
             for param in operation["parameters"]:
                 if param["in"] != "path":
                     continue
