@@ -39,7 +39,6 @@ BROKER_STATUSES = {501, 503}
 
 # API handlers not described yet. This list only shrinks: a new endpoint is described as it lands.
 NOT_YET_DESCRIBED: set[tuple[str, str]] = {
-    ("api-kafka-search", "POST"),
     ("api-nats-objects-bucket", "POST"),
     ("api-schemas", "GET"),
     ("api-schemas-subject", "DELETE"),
@@ -47,8 +46,6 @@ NOT_YET_DESCRIBED: set[tuple[str, str]] = {
     ("api-schemas-subject", "POST"),
     ("api-schemas-subject-check", "POST"),
     ("api-schemas-subject-config", "PUT"),
-    ("api-search", "GET"),
-    ("api-search-cancel", "POST"),
 }
 
 
@@ -89,6 +86,7 @@ def seeded(kafka_bootstrap: str, nats_urls: tuple[str, str], unique_module: str)
         "bucket": [bucket],
         "key": ["a/b", "plain"],
         "template": [1, 2],
+        "search": [1, 2],
     }
 
 
@@ -113,6 +111,8 @@ def web(
         "MessageTemplate.objects.create(name='fuzz', cluster='nats', kind='nats', target='a.b', "
         "fields={'value': 'x'}); "
         "PublishJob.objects.create(kind='kafka', cluster='kafka', target='t', total=10); "
+        "from django.contrib.auth.models import User; from streams.search.models import Search; "
+        "Search.objects.create(cluster='kafka', target='t', params={'text': 'x'}, created_by=User.objects.get()); "
         "AuditEvent.objects.create(username='u', action='topic.create', cluster='kafka', target='t', params={'a': 1})"
     )
     subprocess.run(
