@@ -12,6 +12,8 @@ from typing import Any
 
 from django.urls import URLPattern, reverse
 
+from console.apitypes import schemas as api
+from console.openapi import described
 from console.params import page_params, str_param
 from console.views.kafka.common import KIND, PAGE
 from console.web import Ctx, Result, action, endpoint, reads, require_confirmation, writes
@@ -54,6 +56,7 @@ def _int_query(ctx: Ctx, name: str) -> int | None:
         raise InvalidInput(f"{name} must be a version number.", field=name) from None
 
 
+@described(query=api.SubjectsQuery, answers={200: api.Subjects})
 async def schemas_list(ctx: Ctx) -> dict[str, Any]:
     q = str_param(ctx.query, "q", max_length=1000).strip()
     # Each subject shown costs two registry calls (latest version, own compatibility): pages stay short.
@@ -64,6 +67,7 @@ async def schemas_list(ctx: Ctx) -> dict[str, Any]:
     return {**found, "page": page, "page_size": size, "q": q}
 
 
+@described(answers={200: api.Subject})
 async def schema_detail(ctx: Ctx) -> Result:
     subject = ctx.args["subject"]
     found = await subjects.subject_detail(ctx.config, subject)
@@ -91,11 +95,13 @@ async def schema_detail(ctx: Ctx) -> Result:
     )
 
 
+@described(body=api.SchemaText, answers={200: api.Verdict})
 @reads
 async def schema_check(ctx: Ctx) -> dict[str, Any]:
     return await subjects.check(ctx.config, ctx.args["subject"], ctx.body())
 
 
+@described(body=api.SchemaText, answers={201: api.Registered}, errors=[409])
 @writes(subjects.SCHEMA_REGISTER)
 async def schema_register(ctx: Ctx) -> Result:
     subject = ctx.args["subject"]
@@ -108,6 +114,7 @@ async def schema_register(ctx: Ctx) -> Result:
     return Result({**found, "message": f"Registered version {found['version']} (id {found['id']})."}, status=201)
 
 
+@described(body=api.Compatibility, answers={200: api.CompatibilitySet})
 @writes(subjects.SCHEMA_CONFIG)
 async def schema_config(ctx: Ctx) -> dict[str, Any]:
     subject = ctx.args["subject"]
@@ -115,6 +122,7 @@ async def schema_config(ctx: Ctx) -> dict[str, Any]:
     return {**found, "message": f"Compatibility of {subject} set to {found['compatibility']}."}
 
 
+@described(query=api.DeleteQuery, answers={200: api.SubjectDeleted})
 @writes(subjects.SCHEMA_DELETE)
 async def schema_delete(ctx: Ctx) -> dict[str, Any]:
     subject = ctx.args["subject"]
