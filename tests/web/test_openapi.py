@@ -170,6 +170,10 @@ def test_description_is_openapi_31_and_login_required(web: WebProcess) -> None:
     assert topics["post"]["responses"]["409"]["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/ApiError"
     }
+    # Swagger UI's files come from this origin (the package's static files), not a CDN.
+    for asset in ("drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle.js", "js/apidocs.js"):
+        served = httpx.get(f"{web.url}/static/{asset}", timeout=10)
+        assert served.status_code == 200 and "javascript" in served.headers["content-type"], asset
     group = doc["paths"]["/api/v1/clusters/{cluster}/groups/{group}"]["get"]
     assert next(p for p in group["parameters"] if p["name"] == "group")["schema"] == {"type": "string", "minLength": 1}
 
