@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test test-kafka check lint typecheck format bench clean
+.PHONY: run test test-kafka fuzz check lint typecheck format bench clean
 
 $(PY):
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is needed ($(PYTHON) not found); set PYTHON=..."; exit 1; }
@@ -28,6 +28,12 @@ test-kafka: $(STAMP)
 
 check: $(STAMP) lint typecheck
 
+
+# The API fuzzed against its OpenAPI description with a larger budget than make test's
+# (FUZZ_EXAMPLES generated calls per operation); prints the statuses each operation met.
+FUZZ_EXAMPLES ?= 200
+fuzz: $(STAMP)
+	STREAMDESK_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest -n 0 -s tests/web/test_openapi.py $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -8,6 +8,10 @@ from typing import Any
 
 from streams.errors import InvalidInput
 
+# No integer the API takes (offsets, partitions, sequences, counts) is wider than 64 bits; a wider one
+# would overflow in the broker clients instead of being refused.
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
 
 def int_param(
     data: Mapping[str, Any],
@@ -30,6 +34,8 @@ def int_param(
         raise InvalidInput(f"{name} must be at least {minimum}.", field=name)
     if maximum is not None and value > maximum:
         raise InvalidInput(f"{name} must be at most {maximum}.", field=name)
+    if not INT64_MIN <= value <= INT64_MAX:
+        raise InvalidInput(f"{name} is out of range (64 bits at most).", field=name)
     return value
 
 

@@ -37,6 +37,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django_htmx",
+    # Swagger UI's files for /docs/api, served as static files.
+    "drf_spectacular_sidecar",
     "channels",
     "axes",
     "streams",

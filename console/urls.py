@@ -5,6 +5,7 @@ from django.views.generic import RedirectView
 
 from console import errors
 from console.views import (
+    apidocs,
     audit,
     clusters,
     kafka,
@@ -57,6 +58,7 @@ urlpatterns = [
     *audit.urlpatterns,
     *metrics.urlpatterns,
     *me.urlpatterns,
+    *apidocs.urlpatterns,
     re_path(r"^api/(?P<rest>.*)$", errors.api_fallback),
 ]
 

@@ -424,6 +424,8 @@ def endpoint(
 
     api_view.__name__ = f"api_{name.replace('-', '_')}"
     api_view.resource = resource  # type: ignore[attr-defined]
+    # What console.openapi describes the route from.
+    api_view.api_route, api_view.api_handlers = route, handlers  # type: ignore[attr-defined]
     patterns = [path(f"api/v1/{route}", login_not_required(csrf_exempt(api_view)), name=f"api-{name}")]
 
     if template and get:

@@ -6,12 +6,15 @@ from typing import Any
 
 from django.urls import URLPattern
 
+from console.apitypes import audit as api
+from console.openapi import described
 from console.params import page_params, str_param
 from console.resources import OPERATORS
 from console.web import Ctx, endpoint
 from streams.models import AuditEvent
 
 
+@described(query=api.AuditQuery, answers={200: api.AuditList})
 async def audit_data(ctx: Ctx) -> dict[str, Any]:
     page, size = page_params(ctx.query)
     events = AuditEvent.objects.all()

@@ -11,6 +11,8 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import URLPattern, path, reverse
 
 from console.access import evaluator
+from console.apitypes import clusters as api
+from console.openapi import described
 from console.params import bool_param
 from console.resources import ANYONE
 from console.web import Ctx, Result, endpoint, json_response
@@ -21,6 +23,7 @@ from streams.tasks import push_health
 KIND_HOME = {"kafka": "kafka-topics", "nats": "nats-server"}
 
 
+@described(query=api.ClustersQuery, answers={200: api.Clusters})
 async def clusters_data(ctx: Ctx) -> Result:
     """The background check's answers; ``fresh=1`` (the page's "Check now") asks every broker now
     and pushes the answer to every open clusters page."""
@@ -39,10 +42,12 @@ async def kind_data(ctx: Ctx, kind: str) -> Result:
     return Result(data, page={"home": KIND_HOME[kind]})
 
 
+@described(answers={200: api.KindClusters})
 async def kafka_data(ctx: Ctx) -> Result:
     return await kind_data(ctx, "kafka")
 
 
+@described(answers={200: api.KindClusters})
 async def nats_data(ctx: Ctx) -> Result:
     return await kind_data(ctx, "nats")
 

@@ -13,7 +13,9 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.urls import URLPattern
 
+from console.apitypes import lag as api
 from console.charts import history_chart
+from console.openapi import described
 from console.params import choice_param, datetime_param, int_param
 from console.resources import ANYONE
 from console.web import Ctx, Result, endpoint
@@ -28,6 +30,7 @@ DEFAULT_RANGE = "24h"
 PAGE_RANGE = "6h"
 
 
+@described(query=api.OverviewQuery, answers={200: api.Overview})
 async def lag_data(ctx: Ctx) -> dict[str, Any]:
     limit = int_param(ctx.query, "limit", 10, minimum=1, maximum=100)
     sort = choice_param(ctx.query, "sort", SORTS, "status")
@@ -91,10 +94,12 @@ def chart_context(
     }
 
 
+@described(query=api.HistoryQuery, answers={200: api.History})
 async def group_history(ctx: Ctx) -> Result:
     return await _history(ctx, KAFKA, "", ctx.args["group"])
 
 
+@described(query=api.HistoryQuery, answers={200: api.History})
 async def consumer_history(ctx: Ctx) -> Result:
     return await _history(ctx, NATS, ctx.args["stream"], ctx.args["name"])
 
@@ -104,10 +109,12 @@ async def _status(ctx: Ctx, kind: str, stream: str, consumer: str) -> dict[str, 
     return {"cluster": ctx.slug, **evaluation.as_api()}
 
 
+@described(answers={200: api.Status})
 async def group_status(ctx: Ctx) -> dict[str, Any]:
     return await _status(ctx, KAFKA, "", ctx.args["group"])
 
 
+@described(answers={200: api.Status})
 async def consumer_status(ctx: Ctx) -> dict[str, Any]:
     return await _status(ctx, NATS, ctx.args["stream"], ctx.args["name"])
 

@@ -5,12 +5,15 @@ from __future__ import annotations
 from django.conf import settings
 from django.urls import URLPattern
 
+from console.apitypes import access as api
+from console.openapi import described
 from console.resources import EVERYONE
 from console.web import Ctx, Result, endpoint
 from streams import registry
 from streams.policies import ACTIONS, KINDS, READ_ACTIONS
 
 
+@described(answers={200: api.Me})
 async def me_data(ctx: Ctx) -> Result:
     mine = ctx.policies
     read_only = settings.READ_ONLY or (ctx.token is not None and ctx.token.read_only)

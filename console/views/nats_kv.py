@@ -8,6 +8,9 @@ from urllib.parse import urlencode
 from django.urls import URLPattern, reverse
 
 from console.access import audit_unmasked, read_mask
+from console.apitypes import nats_stores as api
+from console.apitypes.common import Deleted
+from console.openapi import described
 from console.params import bool_param, choice_param, float_param, int_param, page_params, str_param
 from console.resources import KV_BUCKET, KV_LIST, KV_VALUES
 from console.views.nats.common import KIND, tab
@@ -22,11 +25,13 @@ B = f"{C}/kv/<str:bucket>"
 STORAGES = ("file", "memory")
 
 
+@described(answers={200: api.Buckets})
 async def buckets_data(ctx: Ctx) -> Result:
     found = ctx.visible(KV_BUCKETS, await kv.kv(ctx.config).buckets(), lambda b: b.bucket)
     return Result({"items": [b.as_api() for b in found]}, page={"buckets": found})
 
 
+@described(body=api.BucketCreate, answers={201: api.BucketCreated}, errors=[409])
 @writes(kv.KV_CREATE, needs="edit")
 async def bucket_create(ctx: Ctx) -> Result:
     body = ctx.body()
@@ -44,6 +49,7 @@ async def bucket_create(ctx: Ctx) -> Result:
     return Result({**created.as_api(), "message": f"Bucket {bucket} created."}, status=201)
 
 
+@described(answers={200: Deleted})
 @writes(kv.KV_DELETE, needs="delete")
 async def bucket_delete(ctx: Ctx) -> dict[str, Any]:
     bucket = ctx.args["bucket"]
@@ -52,6 +58,7 @@ async def bucket_delete(ctx: Ctx) -> dict[str, Any]:
     return {"deleted": bucket, "message": f"Bucket {bucket} deleted."}
 
 
+@described(query=api.KeysQuery, answers={200: api.Keys})
 async def keys_data(ctx: Ctx) -> Result:
     bucket = ctx.args["bucket"]
     q = str_param(ctx.query, "q", max_length=1024).strip()
@@ -78,6 +85,7 @@ def _kv_resources(bucket: str, key: str) -> tuple[tuple[str, str], ...]:
     return ("kv_buckets", bucket), ("streams", f"KV_{bucket}"), ("subjects", f"$KV.{bucket}.{key}")
 
 
+@described(query=api.KeyQuery, answers={200: api.KeyValue})
 async def key_data(ctx: Ctx) -> Result:
     bucket, key = ctx.args["bucket"], ctx.args["key"]
     revision = int_param(ctx.query, "revision", None, minimum=1, maximum=2**63 - 1)
@@ -88,6 +96,7 @@ async def key_data(ctx: Ctx) -> Result:
     return Result({"bucket": bucket, **entry.as_api()}, page={"entry": entry, "payload": entry.value})
 
 
+@described(answers={200: api.KeyHistory})
 async def history_data(ctx: Ctx) -> Result:
     bucket, key = ctx.args["bucket"], ctx.args["key"]
     found = await kv.kv(ctx.config).history(bucket, key)
@@ -98,6 +107,7 @@ async def history_data(ctx: Ctx) -> Result:
     return Result(data, page={"entries": found})
 
 
+@described(body=api.KeyPut, answers={200: api.KeyWritten}, errors=[409])
 @writes(kv.KV_PUT, needs="edit")
 async def key_put(ctx: Ctx) -> dict[str, Any]:
     bucket = ctx.args["bucket"]
@@ -116,6 +126,7 @@ async def key_put(ctx: Ctx) -> dict[str, Any]:
     return {"revision": written, "message": f"{key} is now at revision {written}."}
 
 
+@described(query=api.KeyDeleteQuery, answers={200: api.KeyDeleted})
 @writes(kv.KV_KEY_DELETE, needs="delete")
 async def key_delete(ctx: Ctx) -> dict[str, Any]:
     bucket, key = ctx.args["bucket"], ctx.args["key"]

@@ -13,6 +13,9 @@ from django.urls import URLPattern, path, reverse
 from django.views.decorators.csrf import csrf_exempt
 
 from console.access import Forbidden, request_access
+from console.apitypes import nats_stores as api
+from console.apitypes.common import Deleted
+from console.openapi import described
 from console.params import str_param
 from console.resources import OBJECT_BUCKET, OBJECT_LIST
 from console.views.nats.common import KIND, tab
@@ -26,11 +29,13 @@ C = "clusters/<slug:cluster>"
 B = f"{C}/objects/<str:bucket>"
 
 
+@described(answers={200: api.ObjectBuckets})
 async def buckets_data(ctx: Ctx) -> Result:
     found = ctx.visible(OBJECT_BUCKETS, await objects.store(ctx.config).buckets(), lambda b: b.bucket)
     return Result({"items": [b.as_api() for b in found]}, page={"buckets": found})
 
 
+@described(body=api.ObjectBucketCreate, answers={201: api.ObjectBucketCreated}, errors=[409])
 @writes(objects.OBJ_CREATE, needs="edit")
 async def bucket_create(ctx: Ctx) -> Result:
     body = ctx.body()
@@ -42,6 +47,7 @@ async def bucket_create(ctx: Ctx) -> Result:
     return Result({**made.as_api(), "message": f"Object store {bucket} created."}, status=201)
 
 
+@described(answers={200: Deleted})
 @writes(objects.OBJ_DELETE, needs="delete")
 async def bucket_delete(ctx: Ctx) -> dict[str, Any]:
     bucket = ctx.args["bucket"]
@@ -50,6 +56,7 @@ async def bucket_delete(ctx: Ctx) -> dict[str, Any]:
     return {"deleted": bucket, "message": f"Object store {bucket} deleted."}
 
 
+@described(answers={200: api.Objects})
 async def objects_data(ctx: Ctx) -> Result:
     bucket = ctx.args["bucket"]
     found = await objects.store(ctx.config).objects(bucket)
@@ -70,6 +77,7 @@ async def object_upload(ctx: Ctx) -> Result:
     return Result(data, status=201)
 
 
+@described(answers={200: Deleted})
 @writes(objects.OBJ_REMOVE, needs="delete")
 async def object_delete(ctx: Ctx) -> dict[str, Any]:
     bucket, name = ctx.args["bucket"], ctx.args["name"]

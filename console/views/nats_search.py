@@ -12,6 +12,8 @@ from django.urls import URLPattern, path, reverse
 from django.views.decorators.csrf import csrf_exempt
 
 from console.access import Forbidden, audit_unmasked, read_mask, request_access
+from console.apitypes import search as api
+from console.openapi import described
 from console.resources import STREAM_MESSAGES
 from console.web import Ctx, Result, check_view, endpoint, error_page, guarded, json_error, reads
 from streams import audit, registry
@@ -20,6 +22,7 @@ from streams.policies import MESSAGES, STREAMS
 from streams.search import actions, export, filters, jetstream_export, jetstream_scan
 
 
+@described(body=api.StreamSearchStart, answers={202: api.SearchStarted})
 @reads
 async def start_stream_search(ctx: Ctx) -> Result:
     params = actions.parse_stream_params(ctx.body())

@@ -8,6 +8,9 @@ from typing import Any
 
 from django.urls import URLPattern
 
+from console.apitypes import nats_stores as api
+from console.apitypes import publish as publish_api
+from console.openapi import described
 from console.params import choice_param, float_param, str_param
 from console.resources import CLUSTER_PAGES
 from console.views.nats.common import KIND, tab
@@ -35,6 +38,7 @@ def _endpoints(service: dict[str, Any]) -> list[dict[str, Any]]:
     return list(seen.values())
 
 
+@described(answers={200: api.Services}, errors=[504])
 async def services_data(ctx: Ctx) -> Result:
     found = await ctx.nats.with_client(services.services, what="listing services")
     # Subjects with wildcards take no request as they stand: the form leaves those to the publish page.
@@ -42,6 +46,7 @@ async def services_data(ctx: Ctx) -> Result:
     return Result({"items": found}, page={"listed": list(zip(found, tries, strict=True)), "encodings": ENCODINGS})
 
 
+@described(body=publish_api.ServiceRequest, answers={200: publish_api.ServiceReply}, errors=[504])
 @writes(actions.NATS_PUBLISH, needs=PUBLISH)
 async def service_request(ctx: Ctx) -> Result:
     body = ctx.body()

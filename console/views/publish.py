@@ -17,6 +17,8 @@ from asgiref.sync import sync_to_async
 from django.urls import URLPattern, reverse
 
 from console.access import audit_unmasked, read_mask
+from console.apitypes import publish as api
+from console.openapi import described
 from console.params import choice_param, float_param, int_param, str_param
 from console.resources import JOB, SCHEMA_LIST, SUBJECT_PUBLISH, TEMPLATE, TOPIC_PUBLISH
 from console.web import Ctx, Result, action, endpoint, writes
@@ -100,6 +102,10 @@ def _no_schema_in_bulk(data: Mapping[str, Any]) -> None:
                 "Bulk publishing sends text, JSON or base64; a schema encoding publishes one message at a time.",
                 field=field,
             )
+
+
+# Kafka partitions are 32-bit; no topic has anywhere near this many.
+MAX_PARTITION = 1_000_000
 
 
 def _single(data: Mapping[str, Any]) -> Outgoing:
@@ -191,15 +197,16 @@ async def _decoded_parts(
     return await sync_to_async(run, thread_sensitive=False)()
 
 
+@described(body=api.KafkaPublish, answers={201: api.KafkaDelivery, 202: api.JobStarted})
 @writes(actions.KAFKA_PUBLISH, needs="publish")
 async def kafka_publish(ctx: Ctx) -> Result:
     topic = validate_topic_name(ctx.args["topic"], field="topic")
     body = ctx.body()
-    partition = int_param(body, "partition", None, minimum=0, maximum=1_000_000)
+    partition = int_param(body, "partition", None, minimum=0, maximum=MAX_PARTITION)
     count, rate = _bulk(body)
     source = int_param(body, "from_offset", None, minimum=0)
     if source is not None:
-        from_partition = int_param(body, "from_partition", 0, minimum=0)
+        from_partition = int_param(body, "from_partition", 0, minimum=0, maximum=MAX_PARTITION)
         assert from_partition is not None
         message = await _stored_kafka(ctx, topic, from_partition, source)
         delivery = await actions.do_publish_kafka(ctx.user, ctx.config, topic, message, partition)
@@ -226,6 +233,7 @@ def _job_started(job_id: int) -> dict[str, Any]:
     return {"job": job_id, "url": reverse("api-job", args=[job_id]), "message": f"Job {job_id} queued."}
 
 
+@described(query=api.KafkaFormQuery, answers={200: api.KafkaForm})
 async def kafka_form(ctx: Ctx) -> Result:
     """The publish form of a topic, filled from a saved message or a stored one when asked."""
     topic = ctx.args["topic"]
@@ -272,6 +280,9 @@ async def _stored_nats_decoded(
     return stored.subject, message, value
 
 
+@described(
+    body=api.NatsPublish, answers={200: api.NatsOutcome, 201: api.NatsOutcome, 202: api.JobStarted}, errors=[504]
+)
 @writes(actions.NATS_PUBLISH, needs="publish")
 async def nats_publish(ctx: Ctx) -> Result:
     body = ctx.body()
@@ -343,6 +354,7 @@ def _nats_message(subject: str, mode: str, data: dict[str, Any]) -> str:
     return f"Published to {subject}."
 
 
+@described(query=api.NatsFormQuery, answers={200: api.NatsForm})
 async def nats_form(ctx: Ctx) -> Result:
     prefill = await _prefill(ctx, Target.NATS, None)
     templates = await _templates(ctx, Target.NATS)
@@ -370,7 +382,7 @@ async def _prefill(ctx: Ctx, kind: str, topic: str | None) -> dict[str, Any]:
         fields["subject"] = template.target if kind == Target.NATS else None
         fields["template_name"] = template.name
     elif kind == Target.KAFKA and topic and query.get("from_offset"):
-        partition = int_param(query, "from_partition", 0, minimum=0)
+        partition = int_param(query, "from_partition", 0, minimum=0, maximum=MAX_PARTITION)
         offset = int_param(query, "from_offset", None, minimum=0)
         assert partition is not None and offset is not None
         message, (key_decoded, value_decoded) = await _stored_kafka_decoded(ctx, topic, partition, offset)
@@ -495,6 +507,7 @@ async def _form_choices(ctx: Ctx) -> dict[str, Any]:
 # -- the form's schema panel -----------------------------------------------------------------
 
 
+@described(query=api.SchemaPanelQuery, answers={200: api.SchemaPanel})
 async def schema_panel(ctx: Ctx) -> Result:
     """The schema a publish form names for a part, and an example value from it (the page swaps it in with htmx)."""
     query = ctx.query
@@ -534,18 +547,21 @@ def _published(kind: str) -> str:
     return TOPICS if kind == Target.KAFKA else SUBJECTS
 
 
+@described(query=api.JobsQuery, answers={200: api.JobList})
 async def jobs_list(ctx: Ctx) -> Result:
     jobs = await actions.recent_jobs(int_param(ctx.query, "limit", 50, minimum=1, maximum=500) or 50)
     jobs = [j for j in jobs if ctx.may(VIEW, _published(j.kind), j.target, j.cluster)]
     return Result({"items": [j.as_api() for j in jobs], "total": len(jobs)}, page={"jobs": jobs})
 
 
+@described(answers={200: api.Job})
 async def job_detail(ctx: Ctx) -> Result:
     await actions.expire_stale_jobs()
     job = await actions.get_job(ctx.args["job"])
     return Result(job.as_api(), page={"job": job})
 
 
+@described(answers={202: api.JobCancelled}, errors=[409])
 @writes(actions.JOB_CANCEL, needs="publish", stops=True)
 async def job_cancel(ctx: Ctx) -> Result:
     job = await actions.do_cancel_job(ctx.user, ctx.args["job"])
@@ -555,6 +571,7 @@ async def job_cancel(ctx: Ctx) -> Result:
 # -- saved messages ------------------------------------------------------------------------
 
 
+@described(query=api.TemplatesQuery, answers={200: api.TemplateList})
 async def templates_list(ctx: Ctx) -> Result:
     cluster = str_param(ctx.query, "cluster", max_length=50).strip()
     found = MessageTemplate.objects.select_related("created_by")
@@ -564,6 +581,7 @@ async def templates_list(ctx: Ctx) -> Result:
     return Result({"items": [t.as_api() for t in items], "total": len(items)}, page={"templates": items})
 
 
+@described(body=api.TemplateSave, answers={201: api.TemplateSaved})
 @writes(actions.TEMPLATE_SAVE, needs="publish")
 async def template_save(ctx: Ctx) -> Result:
     from streams import registry
@@ -598,6 +616,7 @@ async def template_save(ctx: Ctx) -> Result:
     return Result({**template.as_api(), "message": f"Saved {name}."}, status=201)
 
 
+@described(answers={200: api.TemplateDeleted})
 @writes(actions.TEMPLATE_DELETE, needs="publish")
 async def template_delete(ctx: Ctx) -> dict[str, Any]:
     await actions.do_delete_template(ctx.user, ctx.args["template"])

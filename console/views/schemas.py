@@ -12,6 +12,8 @@ from typing import Any
 
 from django.urls import URLPattern, reverse
 
+from console.apitypes import schemas as api
+from console.openapi import described
 from console.params import page_params, str_param
 from console.resources import SCHEMA_LIST, SCHEMA_SUBJECT
 from console.views.kafka.common import KIND, PAGE
@@ -56,6 +58,7 @@ def _int_query(ctx: Ctx, name: str) -> int | None:
         raise InvalidInput(f"{name} must be a version number.", field=name) from None
 
 
+@described(query=api.SubjectsQuery, answers={200: api.Subjects})
 async def schemas_list(ctx: Ctx) -> dict[str, Any]:
     q = str_param(ctx.query, "q", max_length=1000).strip()
     # Each subject shown costs two registry calls (latest version, own compatibility): pages stay short.
@@ -66,6 +69,7 @@ async def schemas_list(ctx: Ctx) -> dict[str, Any]:
     return {**found, "page": page, "page_size": size, "q": q}
 
 
+@described(answers={200: api.Subject})
 async def schema_detail(ctx: Ctx) -> Result:
     subject = ctx.args["subject"]
     found = await subjects.subject_detail(ctx.config, subject)
@@ -106,11 +110,13 @@ async def _topic_of(ctx: Ctx, subject: str) -> str | None:
     return topic
 
 
+@described(body=api.SchemaText, answers={200: api.Verdict})
 @reads
 async def schema_check(ctx: Ctx) -> dict[str, Any]:
     return await subjects.check(ctx.config, ctx.args["subject"], ctx.body())
 
 
+@described(body=api.SchemaText, answers={201: api.Registered}, errors=[409])
 @writes(subjects.SCHEMA_REGISTER, needs="edit")
 async def schema_register(ctx: Ctx) -> Result:
     subject = ctx.args["subject"]
@@ -123,6 +129,7 @@ async def schema_register(ctx: Ctx) -> Result:
     return Result({**found, "message": f"Registered version {found['version']} (id {found['id']})."}, status=201)
 
 
+@described(body=api.Compatibility, answers={200: api.CompatibilitySet})
 @writes(subjects.SCHEMA_CONFIG, needs="edit")
 async def schema_config(ctx: Ctx) -> dict[str, Any]:
     subject = ctx.args["subject"]
@@ -130,6 +137,7 @@ async def schema_config(ctx: Ctx) -> dict[str, Any]:
     return {**found, "message": f"Compatibility of {subject} set to {found['compatibility']}."}
 
 
+@described(query=api.DeleteQuery, answers={200: api.SubjectDeleted})
 @writes(subjects.SCHEMA_DELETE, needs="delete")
 async def schema_delete(ctx: Ctx) -> dict[str, Any]:
     subject = ctx.args["subject"]

@@ -13,6 +13,8 @@ from django.urls import URLPattern, path, reverse
 from django.views.decorators.csrf import csrf_exempt
 
 from console.access import Forbidden, audit_unmasked, read_mask, request_access
+from console.apitypes import search as api
+from console.openapi import described
 from console.params import int_param
 from console.resources import SEARCH, TOPIC_MESSAGES
 from console.web import Ctx, Result, check_view, endpoint, guarded, json_error, reads
@@ -22,6 +24,7 @@ from streams.policies import MESSAGES, TOPICS
 from streams.search import actions, export, filters, kafka_scan
 
 
+@described(body=api.SearchStart, answers={202: api.SearchStarted})
 @reads
 async def start_kafka_search(ctx: Ctx) -> Result:
     params = actions.parse_params(ctx.body())
@@ -33,15 +36,17 @@ async def start_kafka_search(ctx: Ctx) -> Result:
     return Result({"search": search.pk, "url": reverse("api-search", args=[search.pk])}, status=202)
 
 
+@described(query=api.ResultsQuery, answers={200: api.SearchResults})
 async def search_detail(ctx: Ctx) -> Result:
     search = await actions.get_search(ctx.user, ctx.args["search"])
-    page = int_param(ctx.query, "page", 1, minimum=1) or 1
+    page = int_param(ctx.query, "page", 1, minimum=1, maximum=1_000_000) or 1
     page_size = int_param(ctx.query, "page_size", 100, minimum=1, maximum=1000) or 100
     kept = min(search.matched, int(search.params.get("limit") or actions.DEFAULT_LIMIT))
     items = await actions.results(search, (page - 1) * page_size, page_size)
     return Result({**search.as_api(), "results": items, "total_results": kept, "page": page, "page_size": page_size})
 
 
+@described(answers={202: api.SearchCancelled}, errors=[409])
 @reads
 async def search_cancel(ctx: Ctx) -> Result:
     search = await actions.do_cancel_search(ctx.user, ctx.args["search"])

@@ -11,6 +11,8 @@ from typing import Any
 
 from django.urls import URLPattern, reverse
 
+from console.apitypes import tail as api
+from console.openapi import described
 from console.params import choice_param, datetime_param, int_param, str_param
 from console.resources import KV_VALUES, STREAM_MESSAGES, SUBJECT_MESSAGES, TOPIC_MESSAGES
 from console.routing import tail_socket_path
@@ -86,6 +88,7 @@ def _filter(ctx: Ctx) -> str | None:
     return str_param(ctx.query, "filter", max_length=FILTER_MAX_LENGTH) or None
 
 
+@described(query=api.TopicTailQuery, answers={200: api.TailPage})
 async def topic_live(ctx: Ctx) -> Result:
     name = ctx.args["topic"]
     info = await ctx.kafka.topic(name)
@@ -113,6 +116,7 @@ async def topic_live(ctx: Ctx) -> Result:
     return Result(data, page={"links": links, "back_url": reverse("kafka-topic", args=[ctx.slug, name])})
 
 
+@described(query=api.StreamTailQuery, answers={200: api.TailPage})
 async def stream_live(ctx: Ctx) -> Result:
     name = ctx.args["stream"]
     detail = await ctx.nats.stream(name)
@@ -130,6 +134,7 @@ async def stream_live(ctx: Ctx) -> Result:
     return Result(data, page={"links": links, "back_url": reverse("nats-stream", args=[ctx.slug, name])})
 
 
+@described(query=api.SubjectTailQuery, answers={200: api.TailPage})
 async def subject_live(ctx: Ctx) -> Result:
     subject = str_param(ctx.query, "subject", max_length=SUBJECT_MAX_LENGTH).strip()
     if not subject:
@@ -145,6 +150,7 @@ async def subject_live(ctx: Ctx) -> Result:
     return Result(_data(ctx, spec), page=page)
 
 
+@described(query=api.KvTailQuery, answers={200: api.TailPage})
 async def kv_live(ctx: Ctx) -> Result:
     bucket = ctx.args["bucket"]
     await kv.kv(ctx.config).bucket(bucket)

@@ -9,6 +9,8 @@ from typing import Any
 
 from django.urls import URLPattern, reverse
 
+from console.apitypes import workers as api
+from console.openapi import described
 from console.params import choice_param, int_param, str_param
 from console.resources import ANYONE, WORKER
 from console.web import Ctx, Result, action, endpoint, require_confirmation, writes
@@ -140,11 +142,13 @@ def _page(view: WorkerView) -> dict[str, Any]:
 # -- API and pages --------------------------------------------------------------------------------
 
 
+@described(answers={200: api.WorkerList})
 async def workers_list(ctx: Ctx) -> Result:
     found = [w for w in await workers() if ctx.may(VIEW, WORKER_KIND, w.consumer.name, w.consumer.cluster)]
     return Result({"items": [w.as_api() for w in found], "total": len(found)}, page={"workers": found})
 
 
+@described(body=api.Definition, answers={201: api.WorkerChanged}, errors=[409])
 @writes(actions.WORKER_CREATE, needs="workers")
 async def worker_create(ctx: Ctx) -> Result:
     definition = await _definition(ctx)
@@ -154,11 +158,13 @@ async def worker_create(ctx: Ctx) -> Result:
     return Result(data, status=201, page={**_page(view), "created": view})
 
 
+@described(answers={200: api.Worker})
 async def worker_detail(ctx: Ctx) -> Result:
     view = await worker(ctx.args["name"])
     return Result(view.as_api(), page=_page(view))
 
 
+@described(body=api.Definition, answers={200: api.WorkerChanged}, errors=[409])
 @writes(actions.WORKER_UPDATE, needs="workers")
 async def worker_update(ctx: Ctx) -> Result:
     name = ctx.args["name"]
@@ -170,6 +176,7 @@ async def worker_update(ctx: Ctx) -> Result:
     return Result(data, page={**_page(view), "updated": view})
 
 
+@described(answers={200: api.WorkerDeleted})
 @writes(actions.WORKER_DELETE, needs="workers")
 async def worker_delete(ctx: Ctx) -> dict[str, Any]:
     name = ctx.args["name"]
@@ -196,21 +203,25 @@ async def _control(ctx: Ctx, verb: str) -> Result:
     return Result({**view.as_api(), "message": f"{name} {said} on every instance."}, status=202)
 
 
+@described(answers={202: api.WorkerChanged}, errors=[409])
 @writes(actions.WORKER_PAUSE, needs="workers", stops=True)
 async def worker_pause(ctx: Ctx) -> Result:
     return await _control(ctx, "pause")
 
 
+@described(answers={202: api.WorkerChanged}, errors=[409])
 @writes(actions.WORKER_RESUME, needs="workers")
 async def worker_resume(ctx: Ctx) -> Result:
     return await _control(ctx, "resume")
 
 
+@described(answers={202: api.WorkerChanged}, errors=[409])
 @writes(actions.WORKER_RESTART, needs="workers")
 async def worker_restart(ctx: Ctx) -> Result:
     return await _control(ctx, "restart")
 
 
+@described(answers={200: api.Handlers})
 async def handlers_list(ctx: Ctx) -> dict[str, Any]:
     found = handlers.all_handlers()
     return {"items": [h.as_api() for h in found], "import_errors": handlers.import_errors()}
@@ -233,6 +244,7 @@ async def _form_choices() -> dict[str, Any]:
     }
 
 
+@described(answers={200: api.NewForm})
 async def new_form(ctx: Ctx) -> Result:
     return Result(
         {"handlers": [h.as_api() for h in handlers.all_handlers()]},
@@ -240,6 +252,7 @@ async def new_form(ctx: Ctx) -> Result:
     )
 
 
+@described(answers={200: api.Worker})
 async def edit_form(ctx: Ctx) -> Result:
     view = await worker(ctx.args["name"], with_lag=False)
     consumer = view.consumer

@@ -32,7 +32,9 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Literal, TypedDict
+from typing import Literal
+
+from typing_extensions import TypedDict
 
 PartitionState = Literal["OK", "WARN", "STOP", "STALL", "REWIND"]
 GroupState = Literal["NOTFOUND", "OK", "WARN", "ERR"]

@@ -38,6 +38,7 @@ OPEN = {
     "no-access": "tells a signed-in user that nothing grants them access yet",
     "account-tokens": "a user's own API tokens",
     "account-token-revoke": "a user's own API tokens",
+    "docs-api": "renders the API's description, which holds no broker data",
     None: "the API's 404 for unknown paths",
 }
 # Routes that answer 200 to the scoped user: pages about no one resource, whose rows are filtered.
@@ -53,6 +54,7 @@ LISTINGS = {
     "templates",
     "handlers",
     "me",
+    "openapi",
 }
 OUTSIDE = "payments"
 METHODS = ("get", "post", "put", "patch", "delete")

@@ -143,3 +143,19 @@ def test_kafka_takes_header_names_and_values_nats_would_refuse(operator_client, 
     assert response.status_code == 201, response.content
     [record] = read_topic(kafka_bootstrap, topic, [0], expect=1)
     assert record.headers == [("has space", b"two\r\nlines"), ("é", b"v")]
+
+
+def test_offsets_beyond_64_bits_are_bad_input_not_a_server_error(viewer_client, operator_client, topic):
+    huge = str(2**70)
+    form = viewer_client.get(f"/api/v1/clusters/kafka/topics/{topic}/publish", {"from_offset": huge})
+    assert form.status_code == 400 and form.json()["field"] == "from_offset"
+    form = viewer_client.get(
+        f"/api/v1/clusters/kafka/topics/{topic}/publish", {"from_offset": 0, "from_partition": 2**31}
+    )
+    assert form.status_code == 400 and form.json()["field"] == "from_partition"
+    again = operator_client.post(
+        url(topic), {"from_partition": 2**64, "from_offset": 0}, content_type="application/json"
+    )
+    assert again.status_code == 400 and again.json()["field"] == "from_partition"
+    browse = viewer_client.get(f"/api/v1/clusters/kafka/topics/{topic}/messages", {"from": "offset", "offset": huge})
+    assert browse.status_code == 400 and browse.json()["field"] == "offset"

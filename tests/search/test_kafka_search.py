@@ -114,3 +114,14 @@ def test_a_topic_deleted_mid_search_fails_the_search_with_the_reason(
     final = wait(viewer_client, search, timeout=90)
     assert final["state"] == "failed", final
     assert topic in final["error"] and "scanned" in final["error"] and final["scanned"] < 20_000
+
+
+@pytest.mark.django_db
+def test_a_results_page_beyond_any_search_is_bad_input(viewer_client, viewer):
+    from streams.search.models import Search
+
+    search = Search.objects.create(cluster="kafka", target="t", params={"text": "x"}, created_by=viewer)
+    far = viewer_client.get(f"/api/v1/searches/{search.pk}", {"page": 2**62})
+    assert far.status_code == 400 and far.json()["field"] == "page"
+    last = viewer_client.get(f"/api/v1/searches/{search.pk}", {"page": 1_000_000})
+    assert last.status_code == 200 and last.json()["results"] == []

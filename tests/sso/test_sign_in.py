@@ -91,7 +91,7 @@ def test_a_local_user_of_the_same_name_is_not_taken_over(sso: Stack):
     assert sso.linked_user("u-3001") == "u-3001", "named by sub: preferred_username is a local user's"
     assert sso.user("watcher") == before, "the local user is unchanged (password included)"
     assert sso.rows("SELECT id FROM oidc_oidcidentity WHERE user_id = ?", before[0]) == []
-    assert re.search(r'<div class="who">.*?<span>u-3001</span>', page.text, re.S)
+    assert re.search(r'<div class="who">.*?title="What can I do here\?">u-3001</a>', page.text, re.S)
     assert "Operators" not in sso.groups("u-3001")
     # The local user's bearer token and password still work, and are its own.
     local = httpx.get(f"{sso.web.url}/api/v1/clusters", headers={"Authorization": f"Bearer {sso.web.token}"})

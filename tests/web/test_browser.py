@@ -46,3 +46,25 @@ def test_log_in_through_the_form_and_see_both_clusters_reachable(live_server, vi
             expect(page.locator(".topbar .who")).to_contain_text("victor")
         finally:
             browser.close()
+
+
+def test_api_docs_render_the_description_under_their_csp(live_server, viewer):
+    from playwright.sync_api import expect, sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page()
+            refused: list[str] = []
+            page.on("console", lambda message: refused.append(message.text) if "Refused" in message.text else None)
+            page.goto(f"{live_server.url}/accounts/login/?next=/docs/api")
+            page.get_by_label("Username").fill("victor")
+            page.get_by_label("Password").fill("viewer-pass-123")
+            page.get_by_role("button", name="Log in").click()
+            expect(page).to_have_url(f"{live_server.url}/docs/api")
+            expect(page.locator(".swagger-ui .info .title")).to_contain_text("Streamdesk API")
+            expect(page.locator(".opblock-summary-path").first).to_be_visible()
+            expect(page.get_by_text("/api/v1/clusters/{cluster}/topics", exact=True).first).to_be_visible()
+            assert not refused, refused
+        finally:
+            browser.close()

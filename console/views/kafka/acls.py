@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from console.apitypes import kafka as api
+from console.openapi import described
 from console.web import Ctx, Result, writes
 from streams.errors import NotSupported
 from streams.kafka import actions
@@ -21,6 +23,7 @@ from streams.kafka.acls import (
 LIST_FILTERS = ("principal", "resource_type", "name")
 
 
+@described(query=api.AclQuery, answers={200: api.AclList})
 async def acls_list(ctx: Ctx) -> Result:
     # The list filters on what the query names; an absent filter matches anything.
     acl_filter = filter_from({k: ctx.query.get(k, "") for k in LIST_FILTERS}, explicit=False)
@@ -41,6 +44,7 @@ async def acls_list(ctx: Ctx) -> Result:
     return Result({"items": [a.as_api() for a in items]}, page=choices)
 
 
+@described(body=api.Acl, answers={201: api.AclCreated})
 @writes(actions.ACL_CREATE, needs="edit")
 async def acl_create(ctx: Ctx) -> Result:
     acl = acl_from(ctx.body())
@@ -48,6 +52,7 @@ async def acl_create(ctx: Ctx) -> Result:
     return Result({**acl.as_api(), "message": f"ACL created: {acl.describe()}."}, status=201)
 
 
+@described(body=api.AclFilter, answers={200: api.AclsDeleted})
 @writes(actions.ACL_DELETE, needs="delete")
 async def acl_delete(ctx: Ctx) -> dict[str, Any]:
     acl_filter = filter_from(ctx.body(), explicit=True)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from console.apitypes import kafka as api
+from console.openapi import described
 from console.params import str_param
 from console.web import Ctx, Result
 from streams.kafka import brokers
@@ -22,11 +24,13 @@ def _broker_api(info: BrokerInfo) -> dict[str, Any]:
     }
 
 
+@described(answers={200: api.BrokerList})
 async def brokers_list(ctx: Ctx) -> dict[str, Any]:
     items, md, note = await brokers.brokers(ctx.kafka)
     return {"items": [_broker_api(b) for b in items], "cluster_id": md.cluster_id, "note": note}
 
 
+@described(query=api.BrokerQuery, answers={200: api.BrokerDetail})
 async def broker_detail(ctx: Ctx) -> Result:
     q = str_param(ctx.query, "q", max_length=255).strip()
     info, items, note = await brokers.broker(ctx.kafka, ctx.args["broker"])

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from console.apitypes import kafka as api
+from console.openapi import described
 from console.params import bool_param
 from console.web import Ctx, Result, writes
 from streams.errors import NotSupported, StreamdeskError
@@ -32,6 +34,7 @@ async def read_configs(
     return {c.name: c.value for c in ordered}, [config_api(c) for c in ordered], None
 
 
+@described(answers={200: api.TopicConfigs})
 async def topic_configs(ctx: Ctx) -> dict[str, Any]:
     name = ctx.args["topic"]
     await ctx.kafka.topic(name)
@@ -46,6 +49,7 @@ def _changes(change: ConfigChange, before: dict[str, str | None] | None) -> list
     return rows
 
 
+@described(query=api.ConfigsChangeQuery, body=api.ConfigsChange, answers={200: api.ConfigsChanged})
 @writes(actions.TOPIC_ALTER_CONFIGS, needs="edit")
 async def topic_configs_change(ctx: Ctx) -> Result:
     name = ctx.args["topic"]

@@ -8,6 +8,9 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 
+from console.apitypes import kafka as api
+from console.apitypes.common import Deleted
+from console.openapi import described
 from console.params import bool_param, choice_param, datetime_param, int_param, page_params, str_param
 from console.views.kafka.common import lag_api
 from console.web import Ctx, Result, require_confirmation, writes
@@ -24,6 +27,7 @@ from streams.policies import CONSUMER_GROUPS
 GROUP_SORTS = ("name", "lag", "status")
 
 
+@described(query=api.GroupsQuery, answers={200: api.GroupList})
 async def groups_list(ctx: Ctx) -> dict[str, Any]:
     q = str_param(ctx.query, "q", max_length=255).strip()
     sort = choice_param(ctx.query, "sort", GROUP_SORTS, "name")
@@ -95,6 +99,7 @@ async def _preview(ctx: Ctx, group: str) -> dict[str, Any]:
     return {"preview": plan.as_api(dry_run=True)}
 
 
+@described(answers={200: api.GroupDetail})
 async def group_detail(ctx: Ctx) -> Result:
     group = ctx.args["group"]
     adapter = ctx.kafka
@@ -172,6 +177,7 @@ def _partition_list(fields: Mapping[str, Any]) -> list[int] | None:
     return sorted(set(raw))
 
 
+@described(body=api.GroupReset, answers={200: api.ResetPlan}, errors=[409])
 @writes(actions.GROUP_RESET_OFFSETS, needs="reset")
 async def group_reset(ctx: Ctx) -> dict[str, Any]:
     group = ctx.args["group"]
@@ -187,6 +193,7 @@ async def group_reset(ctx: Ctx) -> dict[str, Any]:
     return {**plan.as_api(dry_run=False), "message": message}
 
 
+@described(answers={200: Deleted}, errors=[409])
 @writes(actions.GROUP_DELETE, needs="delete")
 async def group_delete(ctx: Ctx) -> dict[str, Any]:
     group = ctx.args["group"]

@@ -11,6 +11,8 @@ from asgiref.sync import sync_to_async
 from django.urls import reverse
 
 from console.access import audit_unmasked, read_mask
+from console.apitypes import kafka as api
+from console.openapi import described
 from console.params import bool_param, choice_param, datetime_param, int_param, str_param
 from console.web import Ctx, Result
 from streams import masking, payloads
@@ -72,6 +74,7 @@ def masked_view(
     return lambda key, value: (part("key", key), part("value", value))
 
 
+@described(query=api.MessagesQuery, answers={200: api.Messages})
 async def topic_messages(ctx: Ctx) -> Result:
     name = ctx.args["topic"]
     query = ctx.query

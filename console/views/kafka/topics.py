@@ -6,6 +6,9 @@ import asyncio
 from collections.abc import Mapping
 from typing import Any
 
+from console.apitypes import kafka as api
+from console.apitypes.common import Deleted
+from console.openapi import described
 from console.params import choice_param, datetime_param, int_param, page_params, str_param
 from console.views.kafka.common import lag_api
 from console.views.kafka.configs import read_configs
@@ -28,6 +31,7 @@ def _count(info: TopicInfo, marks: Mapping[TopicPartitionKey, Watermark]) -> int
     return sum(known) if known else None
 
 
+@described(query=api.TopicsQuery, answers={200: api.TopicList})
 async def topics_list(ctx: Ctx) -> dict[str, Any]:
     q = str_param(ctx.query, "q", max_length=249).strip()
     internal = choice_param(ctx.query, "internal", ("show", "hide"), "show")
@@ -60,6 +64,7 @@ async def topics_list(ctx: Ctx) -> dict[str, Any]:
     }
 
 
+@described(body=api.TopicCreate, answers={201: api.TopicCreated}, errors=[409])
 @writes(actions.TOPIC_CREATE, needs="edit")
 async def topic_create(ctx: Ctx) -> Result:
     body = ctx.body()
@@ -77,6 +82,7 @@ async def topic_create(ctx: Ctx) -> Result:
     return Result({"name": name, **params, "message": f"Topic {name} created."}, status=201)
 
 
+@described(answers={200: api.TopicDetail})
 async def topic_detail(ctx: Ctx) -> dict[str, Any]:
     name = ctx.args["topic"]
     adapter = ctx.kafka
@@ -145,6 +151,7 @@ async def _readers(
     ], None
 
 
+@described(answers={200: Deleted})
 @writes(actions.TOPIC_DELETE, needs="delete")
 async def topic_delete(ctx: Ctx) -> dict[str, Any]:
     name = ctx.args["topic"]
@@ -153,6 +160,7 @@ async def topic_delete(ctx: Ctx) -> dict[str, Any]:
     return {"deleted": name, "message": f"Topic {name} deleted."}
 
 
+@described(body=api.PartitionsAdd, answers={200: api.PartitionsAdded})
 @writes(actions.TOPIC_ADD_PARTITIONS, needs="edit")
 async def topic_partitions(ctx: Ctx) -> dict[str, Any]:
     name = ctx.args["topic"]
@@ -196,6 +204,7 @@ def parse_purge(topic: str, body: Mapping[str, Any], *, form: bool) -> PurgeRequ
     return PurgeRequest(topic, partitions, before_time=moment)
 
 
+@described(body=api.Purge, answers={200: api.Purged})
 @writes(actions.TOPIC_PURGE, needs="delete")
 async def topic_purge(ctx: Ctx) -> dict[str, Any]:
     name = ctx.args["topic"]

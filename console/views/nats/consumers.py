@@ -8,6 +8,9 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 
+from console.apitypes import nats as api
+from console.apitypes.common import Deleted
+from console.openapi import described
 from console.params import bool_param, choice_param, datetime_param, page_params, str_param
 from console.views.nats.common import config_rows, paged
 from console.web import Ctx, Result, require_confirmation, writes
@@ -32,6 +35,7 @@ POLICY_CHOICES = {
 }
 
 
+@described(query=api.ConsumersQuery, answers={200: api.ConsumerList})
 async def consumers_data(ctx: Ctx) -> Result:
     stream = ctx.args["stream"]
     q = str_param(ctx.query, "q", max_length=255).strip().lower()
@@ -57,6 +61,7 @@ async def consumers_data(ctx: Ctx) -> Result:
     return Result(data, page={"consumers": shown, "rows": rows, **POLICY_CHOICES})
 
 
+@described(answers={200: api.ConsumerDetail})
 async def consumer_data(ctx: Ctx) -> Result:
     adapter = ctx.nats
     consumer = await adapter.consumer(ctx.args["stream"], ctx.args["name"])
@@ -106,6 +111,7 @@ def _pause_until(ctx: Ctx) -> tuple[datetime, dict[str, Any]]:
     return until, {"until": until.isoformat()}
 
 
+@described(body=api.PausePlan, answers={200: api.Paused})
 @writes(actions.CONSUMER_PAUSE, needs="edit")
 async def consumer_pause(ctx: Ctx) -> dict[str, Any]:
     stream, name = ctx.args["stream"], ctx.args["name"]
@@ -122,6 +128,7 @@ async def consumer_pause(ctx: Ctx) -> dict[str, Any]:
     }
 
 
+@described(answers={200: api.Resumed})
 @writes(actions.CONSUMER_RESUME, needs="edit")
 async def consumer_resume(ctx: Ctx) -> dict[str, Any]:
     stream, name = ctx.args["stream"], ctx.args["name"]
@@ -129,6 +136,7 @@ async def consumer_resume(ctx: Ctx) -> dict[str, Any]:
     return {"stream": stream, "name": name, "paused": state.paused, "message": f"Consumer {name} resumed."}
 
 
+@described(body=api.ConsumerConfig, answers={201: api.ConsumerWritten}, errors=[409])
 @writes(editing.CONSUMER_CREATE, needs="edit")
 async def consumer_create(ctx: Ctx) -> Result:
     stream = ctx.args["stream"]
@@ -138,6 +146,7 @@ async def consumer_create(ctx: Ctx) -> Result:
     return Result({**created.as_api(with_config=True), "message": f"Consumer {created.name} created."}, status=201)
 
 
+@described(body=api.ConsumerConfig, answers={200: api.ConsumerWritten})
 @writes(editing.CONSUMER_UPDATE, needs="edit")
 async def consumer_update(ctx: Ctx) -> dict[str, Any]:
     stream, name = ctx.args["stream"], ctx.args["name"]
@@ -146,6 +155,7 @@ async def consumer_update(ctx: Ctx) -> dict[str, Any]:
     return {**updated.as_api(with_config=True), "message": f"Consumer {name} updated."}
 
 
+@described(answers={200: Deleted})
 @writes(editing.CONSUMER_DELETE, needs="delete")
 async def consumer_delete(ctx: Ctx) -> dict[str, Any]:
     stream, name = ctx.args["stream"], ctx.args["name"]

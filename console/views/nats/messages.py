@@ -9,6 +9,8 @@ from urllib.parse import urlencode
 from asgiref.sync import sync_to_async
 
 from console.access import audit_unmasked, read_mask
+from console.apitypes import nats as api
+from console.openapi import described
 from console.params import bool_param, datetime_param, int_param
 from console.views.nats.common import subject_param
 from console.web import Ctx, Result, require_confirmation, writes
@@ -45,6 +47,7 @@ def _masked(mask: Mask, stream: str, message: StoredMessage) -> StoredMessage:
     return mask.message(message, ("streams", stream), ("subjects", message.subject))
 
 
+@described(query=api.MessagesQuery, answers={200: api.Messages})
 async def messages_data(ctx: Ctx) -> Result:
     name = ctx.args["stream"]
     seq = int_param(ctx.query, "seq", None, minimum=1, maximum=2**63 - 1)
@@ -72,6 +75,7 @@ async def messages_data(ctx: Ctx) -> Result:
     return Result(data, page=page)
 
 
+@described(query=api.MessageQuery, answers={200: api.OneMessage})
 async def message_data(ctx: Ctx) -> Result:
     """One message, its value cut at the display limit like the list; ``full=1`` shows up to FULL_DISPLAY_LIMIT."""
     name, seq = ctx.args["stream"], ctx.args["seq"]
@@ -86,6 +90,7 @@ async def message_data(ctx: Ctx) -> Result:
     return Result(data, page={"message": message})
 
 
+@described(body=api.MessageDelete, answers={200: api.MessageDeleted})
 @writes(actions.MESSAGE_DELETE, needs="delete")
 async def message_delete(ctx: Ctx) -> dict[str, Any]:
     name, seq = ctx.args["stream"], ctx.args["seq"]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from console.apitypes import nats as api
+from console.openapi import described
 from console.params import choice_param, page_params
 from console.web import Ctx, Result
 
@@ -19,10 +21,12 @@ CONNECTION_SORTS = {
 }
 
 
+@described(answers={200: api.ServerOverview})
 async def server_data(ctx: Ctx) -> dict[str, Any]:
     return await ctx.nats.server_overview()
 
 
+@described(query=api.ConnectionsQuery, answers={200: api.Connections})
 async def connections_data(ctx: Ctx) -> Result:
     sort = choice_param(ctx.query, "sort", tuple(CONNECTION_SORTS), "pending")
     assert sort is not None

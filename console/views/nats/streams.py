@@ -5,6 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from console.apitypes import nats as api
+from console.apitypes.common import Deleted
+from console.openapi import described
 from console.params import choice_param, int_param, page_params, str_param
 from console.views.nats.common import config_rows, paged, subject_param
 from console.web import Ctx, Result, require_confirmation, writes
@@ -16,6 +19,7 @@ STREAM_SORTS = ("name", "messages", "bytes", "consumers", "last")
 PAGE_SUBJECTS_SHOWN = 500
 
 
+@described(query=api.StreamsQuery, answers={200: api.StreamList})
 async def streams_data(ctx: Ctx) -> dict[str, Any]:
     q = str_param(ctx.query, "q", max_length=SUBJECT_MAX_LENGTH).strip().lower()
     sort = choice_param(ctx.query, "sort", STREAM_SORTS, "name")
@@ -42,6 +46,7 @@ async def streams_data(ctx: Ctx) -> dict[str, Any]:
     }
 
 
+@described(answers={200: api.StreamDetail})
 async def stream_data(ctx: Ctx) -> Result:
     detail = await ctx.nats.stream(ctx.args["stream"])
     top = sorted(detail.subjects.items(), key=lambda kv: (-kv[1], kv[0]))[:PAGE_SUBJECTS_SHOWN]
@@ -54,6 +59,7 @@ async def stream_data(ctx: Ctx) -> Result:
     return Result(detail.as_api(), page=page)
 
 
+@described(answers={200: Deleted})
 @writes(actions.STREAM_DELETE, needs="delete")
 async def stream_delete(ctx: Ctx) -> dict[str, Any]:
     name = ctx.args["stream"]
@@ -62,6 +68,7 @@ async def stream_delete(ctx: Ctx) -> dict[str, Any]:
     return {"deleted": name, "message": f"Stream {name} deleted."}
 
 
+@described(body=api.StreamPurge, answers={200: api.StreamPurged})
 @writes(actions.STREAM_PURGE, needs="delete")
 async def stream_purge(ctx: Ctx) -> dict[str, Any]:
     name = ctx.args["stream"]
@@ -75,6 +82,7 @@ async def stream_purge(ctx: Ctx) -> dict[str, Any]:
     return {"purged": purged, "message": f"Purged {purged} messages{scope} from {name}{kept}."}
 
 
+@described(body=api.StreamConfig, answers={201: api.StreamWritten}, errors=[409])
 @writes(editing.STREAM_CREATE, needs="edit")
 async def stream_create(ctx: Ctx) -> Result:
     config = editing.stream_config(ctx.body())
@@ -83,6 +91,7 @@ async def stream_create(ctx: Ctx) -> Result:
     return Result({**created.as_api(), "message": f"Stream {config['name']} created."}, status=201)
 
 
+@described(body=api.StreamConfig, answers={200: api.StreamWritten})
 @writes(editing.STREAM_UPDATE, needs="edit")
 async def stream_update(ctx: Ctx) -> dict[str, Any]:
     name = ctx.args["stream"]

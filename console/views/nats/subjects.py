@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from console.apitypes import nats as api
+from console.openapi import described
 from console.params import choice_param, page_params, str_param
 from console.views.nats.common import paged
 from console.web import Ctx, Result
@@ -13,6 +15,7 @@ from streams.nats.subjects import SUBJECT_MAX_LENGTH, known_subjects, validate_s
 from streams.policies import SUBJECTS
 
 
+@described(query=api.SubjectsQuery, answers={200: api.Subjects})
 async def subjects_data(ctx: Ctx) -> Result:
     q = str_param(ctx.query, "q", max_length=SUBJECT_MAX_LENGTH).strip()
     source = choice_param(ctx.query, "source", ("subscription", "stream"))
