@@ -27,7 +27,9 @@ from django.test import Client, override_settings
 from dev import apache_kafka as apache
 from dev import devstack
 from streams import registry
+from streams.schemas import registry as schema_registry
 from tests.brokers import KAFKA_BROKER
+from tests.schemas.standin import StandinRegistry
 
 EXTERNAL = {
     name: os.environ.get(name, "") for name in ("KAFKA_BOOTSTRAP_SERVERS", "NATS_URL", "NATS_MONITOR_URL", "REDIS_URL")
@@ -269,3 +271,16 @@ def celery_worker(process_env: dict[str, str], redis_url: str, servers_dir: Path
             worker.wait(15)
         except subprocess.TimeoutExpired:
             worker.kill()
+
+
+@pytest.fixture
+def standin() -> Iterator[StandinRegistry]:
+    """A Confluent-compatible Schema Registry stand-in on a real socket, as the default Kafka cluster's."""
+    server = StandinRegistry()
+    schema_registry._registries.clear()
+    with override_settings(KAFKA_SCHEMA_REGISTRY_URL=server.url):
+        registry.reset()
+        yield server
+    server.close()
+    schema_registry._registries.clear()
+    registry.reset()

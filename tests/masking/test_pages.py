@@ -6,7 +6,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -14,18 +13,15 @@ from asgiref.sync import async_to_sync
 from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroSerializer
 from confluent_kafka.serialization import MessageField, SerializationContext
-from django.test import Client, override_settings
+from django.test import Client
 from nats.aio.client import Client as Nats
 
 from console import access
-from streams import registry
 from streams.masking import UNMASKED_READ
 from streams.models import AuditEvent
-from streams.schemas import registry as schema_registry
 from tests.kafka import helpers as kh
 from tests.masking.conftest import MASKED_ORDER_FIELDS, SECRET_CARD, SECRET_EMAIL, SECRET_PHONE, no_secret, order
 from tests.nats import helpers as nh
-from tests.schemas.standin import StandinRegistry
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 
@@ -224,18 +220,6 @@ def test_kv_values_and_history_are_masked(mask_rules, as_viewer: Client, as_oper
 
 USER_AVRO = """{"type": "record", "name": "User", "namespace": "shop",
  "fields": [{"name": "id", "type": "int"}, {"name": "email", "type": "string"}]}"""
-
-
-@pytest.fixture
-def standin() -> Iterator[StandinRegistry]:
-    server = StandinRegistry()
-    schema_registry._registries.clear()
-    with override_settings(KAFKA_SCHEMA_REGISTRY_URL=server.url):
-        registry.reset()
-        yield server
-    server.close()
-    schema_registry._registries.clear()
-    registry.reset()
 
 
 def test_schema_decoded_data_is_masked_and_its_bytes_never_leave(

@@ -3,32 +3,14 @@
 from __future__ import annotations
 
 import decimal
-from collections.abc import Iterator
 
-import pytest
 from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroSerializer
 from confluent_kafka.schema_registry.protobuf import ProtobufSerializer
 from confluent_kafka.serialization import MessageField, SerializationContext
-from django.test import override_settings
 
-from streams import registry
-from streams.schemas import registry as schema_registry
 from tests.kafka import helpers as kh
-from tests.schemas.standin import StandinRegistry
 from tests.schemas.test_decode import AVRO, order_class
-
-
-@pytest.fixture
-def standin() -> Iterator[StandinRegistry]:
-    server = StandinRegistry()
-    schema_registry._registries.clear()
-    with override_settings(KAFKA_SCHEMA_REGISTRY_URL=server.url):
-        registry.reset()
-        yield server
-    server.close()
-    schema_registry._registries.clear()
-    registry.reset()
 
 
 def test_avro_and_protobuf_keys_and_values_decode_in_the_browser(viewer_client, kafka_bootstrap, unique, standin):

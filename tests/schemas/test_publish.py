@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime
 import decimal
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -106,18 +105,6 @@ def proto_classes() -> dict[str, Any]:
         name: message_factory.GetMessageClass(pool.FindMessageTypeByName(f"shop.{name}"))
         for name in ("Cart", "Item", "CartKey")
     }
-
-
-@pytest.fixture
-def standin() -> Iterator[StandinRegistry]:
-    server = StandinRegistry()
-    schema_registry._registries.clear()
-    with override_settings(KAFKA_SCHEMA_REGISTRY_URL=server.url):
-        registry.reset()
-        yield server
-    server.close()
-    schema_registry._registries.clear()
-    registry.reset()
 
 
 @pytest.fixture

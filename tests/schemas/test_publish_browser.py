@@ -2,18 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroDeserializer
-from django.test import override_settings
 
-from streams import registry
-from streams.schemas import registry as schema_registry
 from tests.kafka import helpers as kh
 from tests.publish.helpers import read_topic
-from tests.schemas.standin import StandinRegistry
 from tests.schemas.test_publish import CART_AVRO, ctx
 from tests.web.test_browser import CHROMIUM, CHROMIUM_ARGS
 
@@ -21,18 +15,6 @@ pytestmark = [
     pytest.mark.browser,
     pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian chromium is not installed (apt-get install chromium)"),
 ]
-
-
-@pytest.fixture
-def standin() -> Iterator[StandinRegistry]:
-    server = StandinRegistry()
-    schema_registry._registries.clear()
-    with override_settings(KAFKA_SCHEMA_REGISTRY_URL=server.url):
-        registry.reset()
-        yield server
-    server.close()
-    schema_registry._registries.clear()
-    registry.reset()
 
 
 def test_choose_a_schema_use_its_example_and_see_errors_on_the_field(

@@ -12,7 +12,6 @@ from django.test import Client, override_settings
 from streams import registry
 from streams.models import ApiToken, AuditEvent
 from streams.schemas import registry as schema_registry
-from tests.schemas.test_browse import standin  # noqa: F401 - the fixture
 
 API = "/api/v1/clusters/kafka/schemas"
 PAGE = "/clusters/kafka/schemas"
@@ -44,7 +43,7 @@ def viewer_client(viewer) -> Client:
 
 
 @pytest.fixture
-def loaded(operator_client, kafka_bootstrap, standin):  # noqa: F811
+def loaded(operator_client, kafka_bootstrap, standin):
     assert register(operator_client, SUBJECT, avro()).status_code == 201
     second = register(operator_client, SUBJECT, avro({"name": "note", "type": "string", "default": "<b>x</b>"}))
     assert second.status_code == 201, second.content
@@ -197,7 +196,7 @@ def test_without_a_registry_404_and_a_down_registry_503_within_the_deadline(view
     registry.reset()
 
 
-def test_a_registry_that_errors_is_503(viewer_client, kafka_bootstrap, standin):  # noqa: F811
+def test_a_registry_that_errors_is_503(viewer_client, kafka_bootstrap, standin):
     standin.state.down = True
     response = viewer_client.get(API)
     assert response.status_code == 503 and response["Content-Type"] == "application/json"

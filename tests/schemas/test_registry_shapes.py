@@ -13,7 +13,6 @@ from confluent_kafka.serialization import MessageField, SerializationContext
 
 from tests.kafka import helpers as kh
 from tests.schemas.standin import StandinRegistry
-from tests.schemas.test_browse import standin  # noqa: F401 - the fixture
 
 API = "/api/v1/clusters/kafka/schemas"
 
@@ -37,7 +36,7 @@ def register(client, subject: str, schema: str):
 def test_wrong_shapes_are_a_502_naming_the_answer(
     operator_client,
     kafka_bootstrap,
-    standin: StandinRegistry,  # noqa: F811
+    standin: StandinRegistry,
     path: str,
     answer: object,
     url: str,
@@ -53,7 +52,7 @@ def test_wrong_shapes_are_a_502_naming_the_answer(
     assert page.status_code == 502 and reason in page.content.decode()
 
 
-def test_wrong_shapes_on_writes_are_a_502(operator_client, kafka_bootstrap, standin: StandinRegistry) -> None:  # noqa: F811
+def test_wrong_shapes_on_writes_are_a_502(operator_client, kafka_bootstrap, standin: StandinRegistry) -> None:
     assert register(operator_client, "w-value", '"string"').status_code == 201
     standin.state.answers["POST /compatibility/subjects/w-value/versions/latest"] = ["yes"]
     check = operator_client.post(
@@ -80,7 +79,7 @@ def test_a_wrong_shape_for_a_schema_id_is_a_decode_error_on_the_page(
     viewer_client,
     kafka_bootstrap,
     unique,
-    standin: StandinRegistry,  # noqa: F811
+    standin: StandinRegistry,
     answer: object,
     reason: str,
 ) -> None:
@@ -106,7 +105,7 @@ def test_a_topic_links_its_subjects_and_a_subject_its_topic(
     operator_client,
     kafka_bootstrap,
     unique,
-    standin: StandinRegistry,  # noqa: F811
+    standin: StandinRegistry,
 ) -> None:
     kh.create_topic(kafka_bootstrap, unique)
     schema = json.dumps({"type": "record", "name": "R", "fields": [{"name": "a", "type": "int"}]})

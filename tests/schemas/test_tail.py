@@ -3,34 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 
 import pytest
 from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.json_schema import JSONSerializer
 from confluent_kafka.serialization import MessageField, SerializationContext
-from django.test import override_settings
 
-from streams import registry
-from streams.schemas import registry as schema_registry
 from tests.kafka.helpers import create_topic, produce
-from tests.schemas.standin import StandinRegistry
 from tests.schemas.test_decode import JSON_SCHEMA
 from tests.tail.helpers import open_tail
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def standin() -> Iterator[StandinRegistry]:
-    server = StandinRegistry()
-    schema_registry._registries.clear()
-    with override_settings(KAFKA_SCHEMA_REGISTRY_URL=server.url):
-        registry.reset()
-        yield server
-    server.close()
-    schema_registry._registries.clear()
-    registry.reset()
 
 
 async def test_tail_frames_decode_keys_and_values(viewer, kafka_bootstrap, unique, standin):

@@ -18,7 +18,6 @@ from streams.workers import registry as handlers
 from tests.kafka import helpers as kh
 from tests.publish.helpers import read_topic
 from tests.schemas.standin import StandinRegistry
-from tests.schemas.test_browse import standin  # noqa: F401 - the fixture
 from tests.workers.conftest import wait_until
 from tests.workers.test_units import kafka_message
 
@@ -32,7 +31,7 @@ def serialized(url: str, schema: str, value: Any, subject_topic: str, part: str 
     return bytes(AvroSerializer(client, schema)(value, SerializationContext(subject_topic, field)))
 
 
-def test_registry_schema_checks_id_subject_and_body(db: None, standin: StandinRegistry) -> None:  # noqa: F811
+def test_registry_schema_checks_id_subject_and_body(db: None, standin: StandinRegistry) -> None:
     # FakeKafka's topic is "orders": "registry" means the subject orders-value.
     good = serialized(standin.url, ORDER, {"id": 1}, "orders")
     other_subject = serialized(standin.url, '"string"', "k", "orders", part="key")
@@ -60,7 +59,7 @@ def test_registry_schema_checks_id_subject_and_body(db: None, standin: StandinRe
 
 def test_json_schema_data_is_checked_and_an_outage_is_retried_not_dead_lettered(
     db: None,
-    standin: StandinRegistry,  # noqa: F811
+    standin: StandinRegistry,
 ) -> None:
     serialize = JSONSerializer(SKU, SchemaRegistryClient({"url": standin.url}), conf={"validate": False})
     good = serialize({"sku": "a-1"}, SerializationContext("orders", MessageField.VALUE))
@@ -92,7 +91,7 @@ def test_a_runner_dead_letters_poison_by_the_registry_schema(
     runconsumers: Any,
     kafka_bootstrap: str,
     unique: str,
-    standin: StandinRegistry,  # noqa: F811
+    standin: StandinRegistry,
 ) -> None:
     source = kh.create_topic(kafka_bootstrap, f"{unique}-orders")
     valid = kh.create_topic(kafka_bootstrap, f"{unique}-valid")
