@@ -12,8 +12,8 @@ from typing import Any
 
 from streams import audit, registry
 from streams.clusters import ClusterConfig
+from streams.nats.convert import parse_time
 from streams.nats.durations import seconds
-from streams.nats.types import parse_time
 
 STREAM_PURGE = "nats.stream.purge"
 STREAM_DELETE = "nats.stream.delete"

@@ -14,10 +14,11 @@ from typing import Any
 from streams import audit, registry
 from streams.clusters import ClusterConfig
 from streams.errors import BrokerError, InvalidInput, StreamdeskError
+from streams.nats.convert import as_dict
 from streams.nats.durations import parse_duration
 from streams.nats.jetstream import require_name, valid_name
 from streams.nats.subjects import SUBJECT_MAX_LENGTH, validate_subject
-from streams.nats.types import ConsumerSummary, StreamDetail, as_dict
+from streams.nats.types import ConsumerSummary, StreamDetail
 
 STREAM_CREATE = "nats.stream.create"
 STREAM_UPDATE = "nats.stream.update"

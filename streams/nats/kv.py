@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING, Any
 from streams import audit, registry
 from streams.clusters import ClusterConfig
 from streams.errors import Conflict, InvalidInput, NotFound
+from streams.nats.convert import as_dict, as_int, parse_time
 from streams.nats.subject_pages import page_of_subjects, search_subjects
 from streams.nats.subjects import validate_subject
-from streams.nats.types import as_dict, as_int, parse_time
 from streams.payloads import DISPLAY_LIMIT, Payload
 
 if TYPE_CHECKING:

@@ -20,7 +20,7 @@ from typing import IO, TYPE_CHECKING, Any, cast
 from streams import audit, registry
 from streams.clusters import ClusterConfig
 from streams.errors import InvalidInput, NotFound
-from streams.nats.types import as_dict, as_int, parse_time
+from streams.nats.convert import as_dict, as_int, parse_time
 
 if TYPE_CHECKING:
     from streams.nats.adapter import NatsAdapter

@@ -22,8 +22,8 @@ from django.conf import settings
 from nats.aio.msg import Msg
 
 from streams.errors import NotFound, NotSupported
+from streams.nats.convert import as_dict, as_int, rfc3339
 from streams.nats.jetstream import valid_name
-from streams.nats.types import as_dict, as_int, rfc3339
 from streams.tail.messages import Item, nats_item
 from streams.tail.nats import WATCH_SECONDS, NatsUpstream
 from streams.tail.spec import Start

@@ -32,8 +32,9 @@ from nats.errors import TimeoutError as NatsTimeoutError
 
 from streams.errors import NotFound, StreamdeskError
 from streams.nats.connection import connect_options
+from streams.nats.convert import rfc3339
 from streams.nats.jetstream import JS_API, js_error
-from streams.nats.types import INDEFINITE_PAUSE, rfc3339
+from streams.nats.types import INDEFINITE_PAUSE
 from streams.workers.loop import ConsumerLoop, Outcome, State
 from streams.workers.message import NatsMessage, bound
 
