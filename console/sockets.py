@@ -92,7 +92,7 @@ class AccessWatch:
                 await self.task
 
 
-class HealthConsumer(AsyncJsonWebsocketConsumer):
+class HealthSocket(AsyncJsonWebsocketConsumer):
     """Pushes each background health check to the clusters page (htmx ws extension)."""
 
     watch: AccessWatch | None = None
