@@ -15,7 +15,7 @@ import time
 from datetime import datetime
 from typing import Any
 
-from streams import registry
+from streams import adapters
 from streams.errors import (
     NotFound,
     NotSupported,
@@ -396,4 +396,4 @@ def _consumer_name(info: dict[str, Any]) -> str:
     return str(info.get("name", ""))
 
 
-registry.provide("nats", NatsAdapter)
+adapters.provide("nats", NatsAdapter)

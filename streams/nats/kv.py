@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from streams import audit, registry
+from streams import adapters, audit
 from streams.clusters import ClusterConfig
 from streams.errors import Conflict, InvalidInput, NotFound
 from streams.nats.convert import as_dict, as_int, parse_time
@@ -303,7 +303,7 @@ class KeyValue:
 
 
 def kv(cluster: ClusterConfig) -> KeyValue:
-    return KeyValue(registry.nats(cluster))
+    return KeyValue(adapters.nats(cluster))
 
 
 async def do_create_bucket(actor: audit.Actor, cluster: ClusterConfig, bucket: str, **options: Any) -> Bucket:

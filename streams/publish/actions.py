@@ -14,7 +14,7 @@ from django.conf import settings
 from django.db import IntegrityError
 from django.utils import timezone
 
-from streams import audit, registry
+from streams import adapters, audit
 from streams.clusters import ClusterConfig
 from streams.errors import BrokerUnavailable, Conflict, InvalidInput, NotFound
 from streams.publish import kafka as kafka_publish
@@ -55,7 +55,7 @@ async def do_publish_kafka(
     schemas: dict[str, Any] | None = None,
 ) -> Delivery:
     """``schemas``: the schema ids the key and value were written with, for the audit record."""
-    adapter = registry.kafka(cluster)
+    adapter = adapters.kafka(cluster)
     check_size(message, settings.PUBLISH_MAX_BYTES, "Streamdesk (STREAMDESK_PUBLISH_MAX_BYTES)")
 
     async def run() -> Delivery:
@@ -95,7 +95,7 @@ async def do_publish_nats(
     msg_id: str | None,
     schemas: dict[str, Any] | None = None,
 ) -> NatsOutcome:
-    adapter = registry.nats(cluster)
+    adapter = adapters.nats(cluster)
     check_size(message, settings.PUBLISH_MAX_BYTES, "Streamdesk (STREAMDESK_PUBLISH_MAX_BYTES)")
 
     async def run() -> NatsOutcome:
@@ -152,12 +152,12 @@ async def do_start_bulk(
 
     async def run() -> PublishJob:
         if kind == Target.KAFKA:
-            info = await registry.kafka(cluster).topic(target)
+            info = await adapters.kafka(cluster).topic(target)
             partition = spec.get("partition")
             if partition is not None and partition not in info.partition_ids:
                 raise InvalidInput(f"Topic {target} has no partition {partition}.", field="partition")
         else:
-            await nats_publish.check_target(registry.nats(cluster), target, spec.get("mode") or "publish")
+            await nats_publish.check_target(adapters.nats(cluster), target, spec.get("mode") or "publish")
         job = await PublishJob.objects.acreate(
             kind=kind, cluster=cluster.slug, target=target, spec=spec, total=count, rate=rate, created_by=actor
         )

@@ -22,7 +22,7 @@ from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 
-from streams import registry
+from streams import adapters
 from streams.errors import StreamdeskError
 from streams.nats.adapter import NatsAdapter
 from streams.schemas.decode import framed_ids
@@ -47,7 +47,7 @@ class NatsUpstream(Upstream):
     drops_when_behind = True
 
     def begin(self) -> None:
-        self.conn: NatsAdapter = registry.nats(self.config)
+        self.conn: NatsAdapter = adapters.nats(self.config)
         self.nloop: asyncio.AbstractEventLoop | None = None
         self.nc: NatsClient | None = None
         self.sub: Subscription | None = None

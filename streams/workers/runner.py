@@ -33,7 +33,7 @@ from django.db import DatabaseError, IntegrityError, close_old_connections
 from django.db.models import F
 from django.utils import timezone
 
-from streams import registry
+from streams import adapters
 from streams.clusters import ClusterConfig, ClusterConfigError
 from streams.workers.kafka_loop import KafkaLoop
 from streams.workers.loop import ConsumerLoop, ErrorNote, Spec
@@ -113,7 +113,7 @@ class Runner:
         """Start, stop, pause and resume loops so that they match the definitions."""
         try:
             rows = {row.pk: row for row in ManagedConsumer.objects.all()}
-            self.clusters = registry.clusters(fresh=True)
+            self.clusters = adapters.clusters(fresh=True)
         except (DatabaseError, ClusterConfigError) as exc:
             logger.warning("cannot read the managed consumers (keeping the loops as they are): %s", exc)
             return
@@ -137,7 +137,7 @@ class Runner:
                 running.set_paused(row.desired == ManagedConsumer.Desired.PAUSED)
 
     def find_cluster(self, slug: str) -> ClusterConfig:
-        return registry.find(slug, self.clusters)
+        return adapters.find(slug, self.clusters)
 
     def _start(self, row: ManagedConsumer) -> None:
         spec = Spec.from_row(row)

@@ -15,7 +15,7 @@ from urllib.parse import quote
 import pytest
 from confluent_kafka import KafkaError
 
-from streams import registry
+from streams import adapters
 from streams.clusters import ClusterConfig
 from streams.kafka.adapter import GROUP_FETCH_PARALLELISM, KafkaAdapter
 from streams.models import AuditEvent
@@ -25,22 +25,22 @@ from tests.kafka.recorded_client import GROUP, TOPIC, RecordedAdmin, SlowOffsetF
 
 @pytest.fixture
 def recorded(monkeypatch) -> Iterator[RecordedAdmin]:
-    real = registry.adapter_for
+    real = adapters.adapter_for
     admin = RecordedAdmin()
-    adapters: dict[str, KafkaAdapter] = {}
+    built: dict[str, KafkaAdapter] = {}
 
     def adapter_for(config: Any) -> Any:
         if config.kind != "kafka":
             return real(config)
-        if config.slug not in adapters:
+        if config.slug not in built:
             adapter = KafkaAdapter(config)
             adapter._admin = admin  # type: ignore[assignment]
-            adapters[config.slug] = adapter
-        return adapters[config.slug]
+            built[config.slug] = adapter
+        return built[config.slug]
 
-    monkeypatch.setattr(registry, "adapter_for", adapter_for)
+    monkeypatch.setattr(adapters, "adapter_for", adapter_for)
     yield admin
-    for adapter in adapters.values():
+    for adapter in built.values():
         adapter.close()
 
 

@@ -52,13 +52,13 @@ async def templates_list(ctx: Ctx) -> Result:
 @described(body=api.TemplateSave, answers={201: api.TemplateSaved})
 @writes(actions.TEMPLATE_SAVE, needs="publish")
 async def template_save(ctx: Ctx) -> Result:
-    from streams import registry
+    from streams import adapters
 
     body = ctx.body()
     name = str_param(body, "name", max_length=100).strip()
     if not name:
         raise InvalidInput("name is required.", field="name")
-    config = await registry.aget_config(str_param(body, "cluster", max_length=50))
+    config = await adapters.aget_config(str_param(body, "cluster", max_length=50))
     # The NATS page's form names it "subject".
     target = (
         str_param(body, "target", max_length=SUBJECT_MAX_LENGTH).strip()
