@@ -123,7 +123,7 @@ def _series_ids(cluster: str, kind: str, rows: Sequence[SampleRow]) -> dict[tupl
             LagSeries,
             SERIES_FIELDS,
             ((cluster, kind, c, s, p) for c, s, p in sorted(missing)),
-            ignore_conflicts=True,  # another worker's sweep of the same cluster may have just added them
+            ignore_conflicts=True,  # another Celery worker's sweep of the same cluster may have just added them
         )
         ids = known()
     return ids

@@ -142,7 +142,7 @@ def parse_stream_params(body: dict[str, Any]) -> dict[str, Any]:
 async def do_start_stream_search(
     user: User, cluster: ClusterConfig, stream: str, params: dict[str, Any], mask: Sequence[Rule] = ()
 ) -> Search:
-    """``mask``: as for a Kafka search, the rules its worker applies (here also those naming subjects:
+    """``mask``: as for a Kafka search, the rules its Celery worker applies (here also those naming subjects:
     each message's subject decides)."""
     from streams import adapters
     from streams.search import jetstream_scan

@@ -12,7 +12,7 @@ from streams.search import jetstream_scan, kafka_scan
 from streams.search.filters import matcher
 from streams.search.models import Search
 
-# A runaway jq expression is stopped by these (prefork workers enforce them).
+# A runaway jq expression is stopped by these (the prefork pool enforces them).
 SOFT_TIME_LIMIT = settings.SEARCH_TIME_LIMIT_SECONDS
 HARD_TIME_LIMIT = settings.SEARCH_TIME_LIMIT_SECONDS + 30
 

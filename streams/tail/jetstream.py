@@ -85,7 +85,7 @@ class JetStreamUpstream(NatsUpstream):
         self.nc = await self.conn._client()
         info = await self._info()
         if str(as_dict(info.get("config")).get("retention", "")).lower() == "workqueue":
-            # A consumer takes messages off a work queue: tailing one would eat the workers' messages.
+            # A consumer takes messages off a work queue: tailing one would eat its consumers' messages.
             raise NotSupported(
                 f"Stream {stream} is a work queue: a live tail would take its messages away from its consumers. "
                 "Browse it with the message browser instead.",
