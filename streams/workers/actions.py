@@ -205,9 +205,9 @@ async def _server_pause(consumer: ManagedConsumer, paused: bool) -> str:
         adapter = adapters.nats(await adapters.aget_config(consumer.cluster, "nats"))
         try:
             if paused:
-                await adapter.pause_consumer(consumer.source, consumer.group, datetime.now(UTC) + INDEFINITE_PAUSE)
+                await adapter.pause_consumer(consumer.source, consumer.durable, datetime.now(UTC) + INDEFINITE_PAUSE)
             else:
-                await adapter.resume_consumer(consumer.source, consumer.group)
+                await adapter.resume_consumer(consumer.source, consumer.durable)
             mode = "server"
         except NotSupported:
             mode = "client"

@@ -61,7 +61,7 @@ class WorkerView:
             "filter_subject": c.filter_subject or None,
             c.source_kind: c.source,
             "group": c.group,
-            "durable": c.group if c.source_kind == ManagedConsumer.SourceKind.STREAM else None,
+            "durable": c.durable if c.source_kind == ManagedConsumer.SourceKind.STREAM else None,
             "handler": c.handler,
             "config": c.config,
             "start": c.start,
@@ -152,7 +152,7 @@ async def _lag(view: WorkerView) -> None:
                     total += max(mark.high - start, 0)
             view.lag = total
         else:
-            consumer = await adapters.nats(config).consumer(c.source, c.group)
+            consumer = await adapters.nats(config).consumer(c.source, c.durable)
             view.lag = consumer.num_pending
     except NotFound:
         view.lag_error = "not created on the broker yet"

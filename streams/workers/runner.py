@@ -12,8 +12,9 @@
   last error) and adds the counters' growth to the consumer's totals. Loops never touch
   the database.
 - **Shutdown**: ``request_stop()`` (SIGTERM/SIGINT) makes every loop finish the message in
-  hand, commit what is done and leave its group; ``shutdown()`` waits at most the grace
-  for them, writes their last heartbeat (``stopped``) and returns.
+  hand and commit (Kafka) or ack (JetStream) what is done, a Kafka loop then leaving its group;
+  ``shutdown()`` waits at most the grace for them, writes their last heartbeat (``stopped``) and
+  returns.
 """
 
 from __future__ import annotations
@@ -128,7 +129,7 @@ class Runner:
             running = self.loops.get(pk)
             if running is None:
                 if any(old.spec.id == pk and old.is_alive() for old in self.retired):
-                    # Its previous generation is still leaving its group: joining now would make
+                    # Its previous generation is still leaving its Kafka group: joining now would make
                     # the group wait for a member that is on its way out. Look again shortly.
                     self.soon = True
                     continue
