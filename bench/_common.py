@@ -75,9 +75,9 @@ def django_on(workdir: Path, brokers: dict[str, str]) -> Iterator[None]:
         call_command("migrate", verbosity=0)
         yield
     finally:
-        from streams import registry
+        from streams import adapters
 
-        registry.reset()
+        adapters.reset()
 
 
 def superuser_get() -> Callable[..., Any]:

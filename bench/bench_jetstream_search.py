@@ -102,14 +102,14 @@ def search(body: dict[str, Any]) -> tuple[float, int]:
     from asgiref.sync import async_to_sync
     from django.contrib.auth import get_user_model
 
-    from streams import registry
+    from streams import adapters
     from streams.search import actions, tasks
     from streams.search.models import Search
 
     user = get_user_model().objects.get_or_create(username="bench", defaults={"is_superuser": True})[0]
     params = actions.parse_stream_params(body)
     started = time.perf_counter()
-    found = async_to_sync(actions.do_start_stream_search)(user, registry.get_config("nats", "nats"), STREAM, params)
+    found = async_to_sync(actions.do_start_stream_search)(user, adapters.get_config("nats", "nats"), STREAM, params)
     tasks.run_search(found.pk)
     elapsed = time.perf_counter() - started
     done = Search.objects.get(pk=found.pk)

@@ -99,12 +99,12 @@ def _naive_lag(bootstrap: str, groups: list[str]) -> int:
 
 
 def measure(bootstrap: str) -> dict[str, Any]:
-    from streams import registry
+    from streams import adapters
 
     get = superuser_get()
 
     def adapter() -> Any:
-        return registry.get_adapter("kafka")
+        return adapters.get_adapter("kafka")
 
     def cold() -> None:
         adapter().invalidate()

@@ -159,7 +159,7 @@ def _sweep(config: Any, at: datetime) -> dict[str, float]:
 def measure(bootstrap: str, workdir: Path) -> dict[str, Any]:
     from django.contrib.auth import get_user_model
 
-    from streams import registry
+    from streams import adapters
     from streams.lag.overview import kafka_laggards
 
     get = superuser_get()
@@ -180,7 +180,7 @@ def measure(bootstrap: str, workdir: Path) -> dict[str, Any]:
     results["history_rows"] = _history(groups, datetime.now(UTC) - timedelta(minutes=10))
     results["history_seconds"] = time.perf_counter() - started
 
-    config = registry.get_config("kafka")
+    config = adapters.get_config("kafka")
     sweeps = []
     for _ in range(SWEEPS):
         sweeps.append(_sweep(config, datetime.now(UTC)))
@@ -221,7 +221,7 @@ def measure(bootstrap: str, workdir: Path) -> dict[str, Any]:
     results["metrics_lines"] = scrape.content.count(b"\n")
     results["metrics"] = median_seconds(lambda: get("/metrics"), 7)
 
-    adapter = registry.kafka(config)
+    adapter = adapters.kafka(config)
     results["live_overview"] = median_seconds(
         lambda: asyncio.run(kafka_laggards(adapter, 10)), 3, lambda: adapter.invalidate()
     )

@@ -126,12 +126,12 @@ async def _naive_lists(url: str) -> tuple[int, int]:
 
 
 def measure(url: str) -> dict[str, Any]:
-    from streams import registry
+    from streams import adapters
 
     get = superuser_get()
 
     def cold() -> None:
-        registry.get_adapter("nats").cache.invalidate()
+        adapters.get_adapter("nats").cache.invalidate()
 
     seeded_started = time.perf_counter()
     asyncio.run(_seed(url))
@@ -180,7 +180,7 @@ def measure(url: str) -> dict[str, Any]:
     assert asyncio.run(_naive_lists(url)) == (STREAMS, CONSUMERS)
     results["naive_lists"] = median_seconds(lambda: asyncio.run(_naive_lists(url)), COLD_RUNS)
 
-    adapter = registry.get_adapter("nats")
+    adapter = adapters.get_adapter("nats")
 
     async def adapter_lists() -> tuple[int, int]:
         return len(await adapter.streams()), len(await adapter.consumers(CONSUMERS_STREAM))

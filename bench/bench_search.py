@@ -106,7 +106,7 @@ def bare_loop(bootstrap: str, ranges: dict[str, list[int]]) -> tuple[int, float]
 def search(ranges: dict[str, list[int]], text: str | None, jq: str | None, max_scan: int | None) -> dict[str, Any]:
     from django.contrib.auth.models import User
 
-    from streams import registry
+    from streams import adapters
     from streams.search import kafka_scan
     from streams.search.filters import matcher
     from streams.search.models import Search
@@ -118,7 +118,7 @@ def search(ranges: dict[str, list[int]], text: str | None, jq: str | None, max_s
     row = Search.objects.create(
         cluster="kafka", kind="kafka", target=TOPIC, params=params, ranges=ranges, total=total, created_by=user
     )
-    config = registry.get_config("kafka", "kafka")
+    config = adapters.get_config("kafka", "kafka")
     started = time.perf_counter()
     kafka_scan.run(row, config, matcher(text, jq), 500, max_scan)
     seconds = time.perf_counter() - started
@@ -223,12 +223,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         with kafka_server(workdir) as bootstrap, django_on(workdir, {"KAFKA_BOOTSTRAP_SERVERS": bootstrap}):
-            from streams import registry
+            from streams import adapters
             from streams.search import kafka_scan
 
             log(f"seeding {MESSAGES:,} messages")
             results: dict[str, Any] = {"seed": seed(bootstrap)}
-            config = registry.get_config("kafka", "kafka")
+            config = adapters.get_config("kafka", "kafka")
             ranges = kafka_scan.resolve_ranges(config, TOPIC, None, "beginning", "now")
             results["total"] = sum(e - s for s, e in ranges.values())
             log("warming up: the range read once, untimed")

@@ -127,7 +127,7 @@ async def _bare_nats(url: str, stream: str, durable: str, n: int, forward_to: st
 
 
 def ours(kind: str, source: str, group: str, n: int, handler: str, config: dict[str, Any]) -> float:
-    from streams import registry
+    from streams import adapters
     from streams.workers.kafka_loop import KafkaLoop
     from streams.workers.loop import ConsumerLoop, Spec
     from streams.workers.nats_loop import NatsLoop
@@ -138,9 +138,9 @@ def ours(kind: str, source: str, group: str, n: int, handler: str, config: dict[
         concurrency=1, max_retries=0, retry_backoff_ms=0, retry_backoff_max_ms=0, dead_letter=None, generation=1,
         desired="running",
     )  # fmt: skip
-    clusters = registry.clusters(fresh=True)
+    clusters = adapters.clusters(fresh=True)
     loop: ConsumerLoop = (KafkaLoop if kind == "kafka" else NatsLoop)(
-        spec, lambda slug: registry.find(slug, clusters), "bench"
+        spec, lambda slug: adapters.find(slug, clusters), "bench"
     )
     loop.start()
     try:

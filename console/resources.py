@@ -158,10 +158,10 @@ async def _template(ctx: Ctx, write: bool) -> Target:
         return Target(found.cluster, _published(found.kind), found.target)
     if not write:
         return Target(None, TOPICS, None)
-    from streams import registry
+    from streams import adapters
 
     body = ctx.body()
-    config = await registry.aget_config(str(body.get("cluster") or ""))
+    config = await adapters.aget_config(str(body.get("cluster") or ""))
     target = str(body.get("target") or body.get("subject") or "").strip()
     return Target(config.slug, _published(config.kind), target or None)
 

@@ -1,9 +1,9 @@
 from django.urls import path
 
-from console.sockets import HealthConsumer, TailSocket
+from console.sockets import HealthSocket, TailSocket
 
 websocket_urlpatterns = [
-    path("ws/health/", HealthConsumer.as_asgi()),
+    path("ws/health/", HealthSocket.as_asgi()),
     path("ws/clusters/<slug:cluster>/tail", TailSocket.as_asgi()),
 ]
 

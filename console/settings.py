@@ -263,7 +263,7 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # Bulk publishing has a queue of its own, so that hours of paced sending never keep health checks
 # and lag sampling waiting: production runs ``-Q celery`` and ``-Q bulk`` workers. Both queues are
-# declared, so a worker started without ``-Q`` consumes both.
+# declared, so a Celery worker started without ``-Q`` consumes both.
 CELERY_TASK_DEFAULT_QUEUE = "celery"
 CELERY_TASK_QUEUES = (Queue("celery"), Queue("bulk"))
 CELERY_TASK_ROUTES = {"streams.publish.run_job": {"queue": "bulk"}, "streams.search.run": {"queue": "bulk"}}

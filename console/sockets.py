@@ -22,7 +22,7 @@ from django.template.loader import render_to_string
 
 from console.access import ACCESS_DENIED, Refused, can_stop, evaluator, may_unmask, record_unmasked, scope_refusal
 from console.socket_auth import socket_access
-from streams import audit, health, registry
+from streams import adapters, audit, health
 from streams.errors import NotFound
 from streams.models import AuditEvent
 from streams.policies import KV_BUCKETS, MESSAGES, STREAMS, SUBJECTS, TOPICS, Evaluator
@@ -92,7 +92,7 @@ class AccessWatch:
                 await self.task
 
 
-class HealthConsumer(AsyncJsonWebsocketConsumer):
+class HealthSocket(AsyncJsonWebsocketConsumer):
     """Pushes each background health check to the clusters page (htmx ws extension)."""
 
     watch: AccessWatch | None = None
@@ -155,7 +155,7 @@ class TailSocket(AsyncWebsocketConsumer):
         config, reason = None, ""
         if refusal is None:
             try:
-                config = await registry.aget_config(self.scope["url_route"]["kwargs"]["cluster"])
+                config = await adapters.aget_config(self.scope["url_route"]["kwargs"]["cluster"])
             except NotFound:
                 refusal = UNKNOWN_CLUSTER
         if refusal is None:

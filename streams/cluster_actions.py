@@ -1,5 +1,5 @@
 """Every change to a cluster defined in the database (the admin makes them): the write, its audit
-record, and the registry re-read so that pages and runners see it at once.
+record, and the adapters' cluster list re-read so that pages and runners see it at once.
 
 The audit names the fields that changed, never their values: several hold credentials.
 """
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from asgiref.sync import sync_to_async
 
-from streams import audit, registry
+from streams import adapters, audit
 from streams.models import Cluster
 
 CLUSTER_CREATE = "cluster.create"
@@ -21,7 +21,7 @@ async def do_save_cluster(actor: audit.Actor, cluster: Cluster, changed: list[st
 
     async def run() -> Cluster:
         await sync_to_async(cluster.save)()
-        await sync_to_async(registry.clusters)(fresh=True)
+        await sync_to_async(adapters.clusters)(fresh=True)
         return cluster
 
     return await audit.perform(
@@ -40,6 +40,6 @@ async def do_delete_cluster(actor: audit.Actor, cluster: Cluster) -> None:
 
     async def run() -> None:
         await sync_to_async(cluster.delete)()
-        await sync_to_async(registry.clusters)(fresh=True)
+        await sync_to_async(adapters.clusters)(fresh=True)
 
     await audit.perform(actor, CLUSTER_DELETE, run, cluster=slug, target=slug, params={"kind": cluster.kind})

@@ -20,7 +20,7 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.cache import cache
 
-from streams import registry
+from streams import adapters
 from streams.clusters import ClusterConfig
 from streams.redact import redact_urls
 
@@ -84,11 +84,11 @@ async def measure(config: ClusterConfig, roundtrip: Callable[[], Awaitable[str |
 
 async def check(configs: list[ClusterConfig]) -> list[ClusterHealth]:
     """Ping ``configs`` at once; each adapter bounds its own wait."""
-    return list(await asyncio.gather(*(registry.adapter_for(c).ping() for c in configs)))
+    return list(await asyncio.gather(*(adapters.adapter_for(c).ping() for c in configs)))
 
 
 async def check_all() -> list[ClusterHealth]:
-    return await check(await registry.aclusters())
+    return await check(await adapters.aclusters())
 
 
 def max_age_seconds() -> float:
@@ -118,7 +118,7 @@ def _usable(entry: dict[str, Any] | None, config: ClusterConfig, now: datetime) 
 async def current(*, fresh: bool = False) -> list[dict[str, Any]]:
     """Every cluster's health as the API shows it: the background check where it covers the
     cluster, a check made now where it does not (or for all of them with ``fresh``)."""
-    configs = await registry.aclusters()
+    configs = await adapters.aclusters()
     known = {} if fresh else {e.get("slug"): e for e in (await sync_to_async(last_background_check)() or [])}
     now = datetime.now(UTC)
     stale = [c for c in configs if not _usable(known.get(c.slug), c, now)]

@@ -1,6 +1,6 @@
 """Celery tasks. Beat runs ``refresh_cluster_health`` so every page and the API can
 show the last background check, and WebSocket clients get it pushed; the lag history's
-tasks live in ``streams.lag.tasks`` and are imported here, where the worker looks."""
+tasks live in ``streams.lag.tasks`` and are imported here, where the Celery worker looks."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ from celery import shared_task
 from channels.layers import get_channel_layer
 
 from streams import health, sharedcache
-from streams.lag.tasks import downsample_lag, sample_lag  # noqa: F401 - registered for the worker
-from streams.publish.tasks import run_publish_job  # noqa: F401 - registers the task with the worker
-from streams.search.tasks import run_search  # noqa: F401 - registers the task with the worker
+from streams.lag.tasks import downsample_lag, sample_lag  # noqa: F401 - registered for the Celery worker
+from streams.publish.tasks import run_publish_job  # noqa: F401 - registers the task with the Celery worker
+from streams.search.tasks import run_search  # noqa: F401 - registers the task with the Celery worker
 from streams.workers.tasks import mark_lost_instances  # noqa: F401 - registers the task with beat
 
 HEALTH_GROUP = "cluster-health"

@@ -26,7 +26,7 @@ from django.test import Client, override_settings
 
 from dev import apache_kafka as apache
 from dev import devstack
-from streams import registry
+from streams import adapters
 from streams.schemas import registry as schema_registry
 from tests.brokers import KAFKA_BROKER
 from tests.schemas.standin import StandinRegistry
@@ -125,7 +125,7 @@ def broker_settings(kafka_bootstrap: str, nats_urls: tuple[str, str]) -> Iterato
         READ_ONLY=False,
     ):
         yield
-    registry.reset()
+    adapters.reset()
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -143,8 +143,8 @@ def close_async_db_connections(django_db_setup: None) -> Iterator[None]:
 def fresh_cluster_list() -> None:
     """Each test sees the clusters as configured now and the brokers as they are now,
     not as an earlier test's cache saw them; adapters themselves are reused."""
-    registry.invalidate()
-    registry.forget_answers()
+    adapters.invalidate()
+    adapters.forget_answers()
 
 
 @pytest.fixture
@@ -279,8 +279,8 @@ def standin() -> Iterator[StandinRegistry]:
     server = StandinRegistry()
     schema_registry._registries.clear()
     with override_settings(KAFKA_SCHEMA_REGISTRY_URL=server.url):
-        registry.reset()
+        adapters.reset()
         yield server
     server.close()
     schema_registry._registries.clear()
-    registry.reset()
+    adapters.reset()

@@ -16,7 +16,7 @@ from console.openapi import described
 from console.params import bool_param
 from console.resources import ANYONE
 from console.web import Ctx, Result, endpoint, json_response
-from streams import health, registry, sharedcache
+from streams import adapters, health, sharedcache
 from streams.redact import display_servers
 from streams.tasks import push_health
 
@@ -36,7 +36,7 @@ async def clusters_data(ctx: Ctx) -> Result:
 
 
 async def kind_data(ctx: Ctx, kind: str) -> Result:
-    configs = [c for c in await registry.aclusters() if c.kind == kind and ctx.policies.sees_cluster(c.slug)]
+    configs = [c for c in await adapters.aclusters() if c.kind == kind and ctx.policies.sees_cluster(c.slug)]
     clusters = [{"slug": c.slug, "name": c.name, "servers": display_servers(c.servers)} for c in configs]
     data = {"kind": kind, "clusters": clusters}
     return Result(data, page={"home": KIND_HOME[kind]})
@@ -57,7 +57,7 @@ def kind_landing(kind: str) -> Any:
 
     async def view(request: HttpRequest) -> HttpResponse:
         mine = await evaluator(await request.auser())
-        configs = [c for c in await registry.aclusters() if c.kind == kind and mine.sees_cluster(c.slug)]
+        configs = [c for c in await adapters.aclusters() if c.kind == kind and mine.sees_cluster(c.slug)]
         if len(configs) == 1:
             return HttpResponseRedirect(reverse(KIND_HOME[kind], args=[configs[0].slug]))
         return HttpResponseRedirect(reverse(f"{kind}-clusters"))

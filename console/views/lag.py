@@ -19,7 +19,7 @@ from console.openapi import described
 from console.params import choice_param, datetime_param, int_param
 from console.resources import ANYONE
 from console.web import Ctx, Result, endpoint
-from streams import registry
+from streams import adapters
 from streams.errors import InvalidInput
 from streams.lag.evaluate import KAFKA, NATS, Evaluation, evaluate_one
 from streams.lag.history import RANGES, history
@@ -36,7 +36,7 @@ async def lag_data(ctx: Ctx) -> dict[str, Any]:
     sort = choice_param(ctx.query, "sort", SORTS, "status")
     assert limit is not None and sort is not None
     mine = ctx.policies
-    sections = await overview([c for c in await registry.aclusters() if mine.sees_cluster(c.slug)], limit, sort)
+    sections = await overview([c for c in await adapters.aclusters() if mine.sees_cluster(c.slug)], limit, sort)
     for section in sections:
         # The ranking is the cluster's: a user who may see only some of it sees fewer rows.
         kind, key = (CONSUMER_GROUPS, "group") if section["kind"] == "kafka" else (STREAMS, "stream")

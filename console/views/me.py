@@ -9,7 +9,7 @@ from console.apitypes import access as api
 from console.openapi import described
 from console.resources import EVERYONE
 from console.web import Ctx, Result, endpoint
-from streams import registry
+from streams import adapters
 from streams.policies import ACTIONS, KINDS, READ_ACTIONS
 
 
@@ -18,7 +18,7 @@ async def me_data(ctx: Ctx) -> Result:
     mine = ctx.policies
     read_only = settings.READ_ONLY or (ctx.token is not None and ctx.token.read_only)
     clusters = []
-    for config in await registry.aclusters():
+    for config in await adapters.aclusters():
         applying = mine.for_cluster(config.slug)
         if not applying:
             continue

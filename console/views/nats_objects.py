@@ -20,7 +20,7 @@ from console.params import str_param
 from console.resources import OBJECT_BUCKET, OBJECT_LIST
 from console.views.nats.common import KIND, tab
 from console.web import Ctx, Result, action, check_view, endpoint, guarded, json_error, require_confirmation, writes
-from streams import registry
+from streams import adapters
 from streams.errors import InvalidInput, StreamdeskError
 from streams.nats import objects
 from streams.policies import MESSAGES, OBJECT_BUCKETS
@@ -93,7 +93,7 @@ async def download(request: HttpRequest, cluster: str, bucket: str, name: str) -
         if not access.authenticated:
             return json_error("Authentication required.", 401)
         await check_view(request, access, MESSAGES, cluster, OBJECT_BUCKETS, bucket)
-        config = await registry.aget_config(cluster, KIND)
+        config = await adapters.aget_config(cluster, KIND)
         store = objects.store(config)
         obj = await store.info(bucket, name)
     except Forbidden as exc:

@@ -16,7 +16,7 @@ from console.apitypes import search as api
 from console.openapi import described
 from console.resources import STREAM_MESSAGES
 from console.web import Ctx, Result, check_view, endpoint, error_page, guarded, json_error, reads
-from streams import audit, registry
+from streams import adapters, audit
 from streams.errors import StreamdeskError
 from streams.policies import MESSAGES, STREAMS
 from streams.search import actions, export, filters, jetstream_export, jetstream_scan
@@ -53,10 +53,10 @@ async def export_view(request: HttpRequest, cluster: str, stream: str) -> HttpRe
         if not access.authenticated:
             return json_error("Authentication required.", 401)
         await check_view(request, access, MESSAGES, cluster, STREAMS, stream)
-        config = await registry.aget_config(cluster, "nats")
+        config = await adapters.aget_config(cluster, "nats")
         params = jetstream_export.parse_query(request.GET)
         span = await jetstream_scan.resolve_range(
-            registry.nats(config), stream, params["from"], params["until"], params["subject"]
+            adapters.nats(config), stream, params["from"], params["until"], params["subject"]
         )
         match = filters.matcher(params["text"], params["jq"])
     except Forbidden as exc:
@@ -102,7 +102,7 @@ async def search_form(request: HttpRequest, cluster: str, stream: str) -> HttpRe
         if not access.authenticated:
             raise Forbidden("Log in to search.")
         await check_view(request, access, MESSAGES, cluster, STREAMS, stream)
-        config = await registry.aget_config(cluster, "nats")
+        config = await adapters.aget_config(cluster, "nats")
         form = request.POST
         limit = form.get("limit") or None
         body = {

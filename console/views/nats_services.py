@@ -14,7 +14,7 @@ from console.openapi import described
 from console.params import choice_param, float_param, str_param
 from console.resources import CLUSTER_PAGES
 from console.views.nats.common import KIND, tab
-from console.views.publish import masked_reply
+from console.views.publish.nats import masked_reply
 from console.web import Ctx, Result, endpoint, writes
 from streams.errors import InvalidInput
 from streams.nats import services

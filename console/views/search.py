@@ -18,7 +18,7 @@ from console.openapi import described
 from console.params import int_param
 from console.resources import SEARCH, TOPIC_MESSAGES
 from console.web import Ctx, Result, check_view, endpoint, guarded, json_error, reads
-from streams import audit, registry
+from streams import adapters, audit
 from streams.errors import StreamdeskError
 from streams.policies import MESSAGES, TOPICS
 from streams.search import actions, export, filters, kafka_scan
@@ -74,7 +74,7 @@ async def export_view(request: HttpRequest, cluster: str, topic: str) -> HttpRes
         if not access.authenticated:
             return json_error("Authentication required.", 401)
         await check_view(request, access, MESSAGES, cluster, TOPICS, topic)
-        config = await registry.aget_config(cluster, "kafka")
+        config = await adapters.aget_config(cluster, "kafka")
         params = export.parse_query(request.GET)
         ranges = await sync_to_async(kafka_scan.resolve_ranges, thread_sensitive=False)(
             config, topic, params["partitions"], params["from"], params["until"]

@@ -22,7 +22,7 @@ from console.access import Forbidden, audit_unmasked, can_operate, read_mask, re
 from console.params import int_param
 from console.resources import SEARCH, TOPIC_MESSAGES
 from console.web import arender, check_view, error_page, guarded
-from streams import registry
+from streams import adapters
 from streams.errors import Conflict, InvalidInput, NotFound, StreamdeskError
 from streams.policies import MESSAGES, STREAMS, TOPICS
 from streams.search import actions
@@ -304,8 +304,8 @@ async def cancel_view(request: HttpRequest, search: int) -> HttpResponse:
 
 
 async def kafka_topic(request: HttpRequest, slug: str, topic: str) -> SearchPage:
-    config = await registry.aget_config(slug, "kafka")
-    info = await registry.kafka(config).topic(topic)
+    config = await adapters.aget_config(slug, "kafka")
+    info = await adapters.kafka(config).topic(topic)
     messages = reverse("kafka-messages", args=[slug, topic])
 
     async def start(user: User, body: dict[str, Any]) -> Search:

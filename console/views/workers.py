@@ -14,7 +14,7 @@ from console.openapi import described
 from console.params import choice_param, int_param, str_param
 from console.resources import ANYONE, WORKER
 from console.web import Ctx, Result, action, endpoint, require_confirmation, writes
-from streams import jsontext, registry
+from streams import adapters, jsontext
 from streams.errors import InvalidInput, NotFound
 from streams.policies import MESSAGES, PUBLISH, STREAMS, SUBJECTS, TOPICS, VIEW, WORKER_KIND, WORKERS
 from streams.workers import actions
@@ -62,7 +62,7 @@ async def _dead_letter(body: Mapping[str, Any]) -> dict[str, Any] | None:
             "Give both the dead-letter cluster and its topic or subject, or neither.", field="dead_letter"
         )
     try:
-        config = await registry.aget_config(cluster)
+        config = await adapters.aget_config(cluster)
     except NotFound as exc:
         raise InvalidInput(exc.message, field="dead_letter") from None
     return {"cluster": cluster, "topic" if config.kind == "kafka" else "subject": target}
@@ -235,7 +235,7 @@ async def _form_choices() -> dict[str, Any]:
     return {
         # An unsaved row: a new consumer's form shows the model's defaults.
         "blank": ManagedConsumer(),
-        "clusters": await registry.aclusters(),
+        "clusters": await adapters.aclusters(),
         "handlers": found,
         "handler_schemas": {h.name: json.dumps(h.config_schema, indent=2) for h in found},
         "starts": STARTS,

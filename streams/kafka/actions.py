@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from streams import audit, registry
+from streams import adapters, audit
 from streams.clusters import ClusterConfig
 from streams.errors import Conflict, InvalidInput, NotSupported
 from streams.kafka import acls, configs, offsets, purge
@@ -37,7 +37,7 @@ async def do_create_topic(
     replication_factor: int,
     configs: Mapping[str, str],
 ) -> None:
-    adapter = registry.kafka(cluster)
+    adapter = adapters.kafka(cluster)
 
     async def run() -> None:
         md = await adapter.metadata(fresh=True)
@@ -53,7 +53,7 @@ async def do_create_topic(
 
 
 async def do_delete_topic(actor: audit.Actor, cluster: ClusterConfig, name: str) -> None:
-    adapter = registry.kafka(cluster)
+    adapter = adapters.kafka(cluster)
 
     async def run() -> None:
         await adapter.topic(name)
@@ -63,7 +63,7 @@ async def do_delete_topic(actor: audit.Actor, cluster: ClusterConfig, name: str)
 
 
 async def do_add_partitions(actor: audit.Actor, cluster: ClusterConfig, topic: str, count: int) -> None:
-    adapter = registry.kafka(cluster)
+    adapter = adapters.kafka(cluster)
 
     async def run() -> None:
         info = await adapter.topic(topic)
@@ -78,7 +78,7 @@ async def do_alter_topic_configs(
     actor: audit.Actor, cluster: ClusterConfig, topic: str, change: configs.ConfigChange, *, dry_run: bool
 ) -> None:
     """Incremental alter (or, with ``dry_run``, the broker's validation of it); both are audited."""
-    adapter = registry.kafka(cluster)
+    adapter = adapters.kafka(cluster)
     params: dict[str, Any] = {**change.params, "dry_run": dry_run}
 
     async def run() -> None:
@@ -94,7 +94,7 @@ async def do_alter_topic_configs(
 
 
 async def do_purge_topic(actor: audit.Actor, cluster: ClusterConfig, req: purge.PurgeRequest) -> list[purge.Purged]:
-    adapter = registry.kafka(cluster)
+    adapter = adapters.kafka(cluster)
 
     async def run() -> list[purge.Purged]:
         return await purge.purge(adapter, req)
@@ -112,7 +112,7 @@ async def do_purge_topic(actor: audit.Actor, cluster: ClusterConfig, req: purge.
 
 async def do_reset_offsets(actor: audit.Actor, cluster: ClusterConfig, req: ResetRequest) -> ResetPlan:
     """Plan from fresh answers, refuse while the group has members (409), then commit the plan."""
-    adapter = registry.kafka(cluster)
+    adapter = adapters.kafka(cluster)
 
     async def run() -> ResetPlan:
         plan = await offsets.plan(adapter, req)
@@ -133,7 +133,7 @@ async def do_reset_offsets(actor: audit.Actor, cluster: ClusterConfig, req: Rese
 
 
 async def do_delete_group(actor: audit.Actor, cluster: ClusterConfig, group: str) -> None:
-    adapter = registry.kafka(cluster)
+    adapter = adapters.kafka(cluster)
 
     async def run() -> None:
         await adapter.group(group)
@@ -146,7 +146,7 @@ async def do_delete_group(actor: audit.Actor, cluster: ClusterConfig, group: str
 
 
 async def do_create_acl(actor: audit.Actor, cluster: ClusterConfig, acl: Acl) -> None:
-    adapter = registry.kafka(cluster)
+    adapter = adapters.kafka(cluster)
 
     async def run() -> None:
         await acls.create_acl(adapter, acl)
@@ -156,7 +156,7 @@ async def do_create_acl(actor: audit.Actor, cluster: ClusterConfig, acl: Acl) ->
 
 async def do_delete_acls(actor: audit.Actor, cluster: ClusterConfig, acl_filter: AclFilter) -> list[Acl]:
     """Delete every ACL the filter matches; the audit record lists them."""
-    adapter = registry.kafka(cluster)
+    adapter = adapters.kafka(cluster)
 
     async def run() -> list[Acl]:
         return await acls.delete_acls(adapter, acl_filter)

@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 from confluent_kafka import ConsumerGroupTopicPartitions, KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import ConfigResource, NewPartitions, NewTopic, OffsetSpec, ResourceType
 
-from streams import registry
+from streams import adapters
 from streams.errors import NotFound, NotSupported
 from streams.kafka import browse
 from streams.kafka.client import (
@@ -419,4 +419,4 @@ class KafkaAdapter(KafkaConnection):
         )
 
 
-registry.provide("kafka", KafkaAdapter)
+adapters.provide("kafka", KafkaAdapter)

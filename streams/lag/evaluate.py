@@ -168,7 +168,7 @@ def evaluate_sweep(
     """``evaluate(cluster)`` just after the successful sweep ``sweep`` stored the samples ``fresh`` (series id:
     its series and its row). The earlier sweeps' samples come from the window this process held after its last
     evaluation when the stored sweeps before this one are exactly the newest ones it holds; from the database
-    otherwise (another worker swept in between, the process restarted, a sweep was deleted)."""
+    otherwise (another Celery worker swept in between, the process restarted, a sweep was deleted)."""
     sweeps = recent_sweeps(cluster, settings.LAG_WINDOW)
     held = _held.pop(cluster, None)
     if not sweeps or sweeps[-1][0] != sweep[0]:

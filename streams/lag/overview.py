@@ -17,7 +17,7 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db.models import F
 
-from streams import registry
+from streams import adapters
 from streams.clusters import ClusterConfig
 from streams.errors import NotFound, StreamdeskError
 from streams.kafka.adapter import KafkaAdapter
@@ -170,9 +170,9 @@ async def cluster_lag(config: ClusterConfig, limit: int, sort: str = "status") -
     }
     try:
         if config.kind == "kafka":
-            section["items"], section["total"], section["warning"] = await kafka_laggards(registry.kafka(config), limit)
+            section["items"], section["total"], section["warning"] = await kafka_laggards(adapters.kafka(config), limit)
         else:
-            section["items"], section["total"], section["warning"] = await nats_laggards(registry.nats(config), limit)
+            section["items"], section["total"], section["warning"] = await nats_laggards(adapters.nats(config), limit)
     except StreamdeskError as exc:
         section.update(items=[], total=0, error=exc.message)
     return section

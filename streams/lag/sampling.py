@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 
 from django.db import transaction
 
-from streams import registry
+from streams import adapters
 from streams.aio import gather_strict
 from streams.clusters import ClusterConfig
 from streams.errors import StreamdeskError
@@ -72,7 +72,7 @@ class SweepResult:
 
 
 async def read_kafka(config: ClusterConfig) -> tuple[list[SampleRow], int, str]:
-    adapter = registry.kafka(config)
+    adapter = adapters.kafka(config)
     md, listings = await gather_strict(adapter.metadata(fresh=True), adapter.groups(fresh=True))
     sweep = await sweep_lags(adapter, md, [g.group for g in listings], fresh=True)
     rows = [
@@ -84,7 +84,7 @@ async def read_kafka(config: ClusterConfig) -> tuple[list[SampleRow], int, str]:
 
 
 async def read_nats(config: ClusterConfig) -> tuple[list[SampleRow], int, str]:
-    adapter = registry.nats(config)
+    adapter = adapters.nats(config)
     # A sample is a fresh read: the few-second page cache must not stand in for it.
     adapter.invalidate("streams")
     adapter.invalidate("consumers")
@@ -123,7 +123,7 @@ def _series_ids(cluster: str, kind: str, rows: Sequence[SampleRow]) -> dict[tupl
             LagSeries,
             SERIES_FIELDS,
             ((cluster, kind, c, s, p) for c, s, p in sorted(missing)),
-            ignore_conflicts=True,  # another worker's sweep of the same cluster may have just added them
+            ignore_conflicts=True,  # another Celery worker's sweep of the same cluster may have just added them
         )
         ids = known()
     return ids
@@ -213,4 +213,4 @@ def _settle(reading: Reading, when: datetime, started: float) -> SweepResult:
 
 
 def sample_all(at: datetime | None = None) -> list[SweepResult]:
-    return sample(registry.clusters(fresh=True), at)
+    return sample(adapters.clusters(fresh=True), at)

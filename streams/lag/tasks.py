@@ -19,7 +19,7 @@ LOCK_KEY = "lag-sample-running"
 
 
 def lock_seconds() -> float:
-    """A crashed worker's lock lapses after this; a sweep that takes longer than it may overlap the next."""
+    """A crashed Celery worker's lock lapses after this; a sweep that takes longer than it may overlap the next."""
     return max(5 * settings.LAG_SAMPLE_SECONDS, 60.0)
 
 

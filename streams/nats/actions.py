@@ -10,10 +10,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from streams import audit, registry
+from streams import adapters, audit
 from streams.clusters import ClusterConfig
+from streams.nats.convert import parse_time
 from streams.nats.durations import seconds
-from streams.nats.types import parse_time
 
 STREAM_PURGE = "nats.stream.purge"
 STREAM_DELETE = "nats.stream.delete"
@@ -44,7 +44,7 @@ async def do_purge_stream(
     actor: audit.Actor, cluster: ClusterConfig, stream: str, *, subject: str | None = None, keep: int | None = None
 ) -> int:
     """Purge a stream, or one subject of it, keeping the newest ``keep``; how many went."""
-    adapter = registry.nats(cluster)
+    adapter = adapters.nats(cluster)
     return await audit.perform(
         actor,
         STREAM_PURGE,
@@ -57,7 +57,7 @@ async def do_purge_stream(
 
 
 async def do_delete_stream(actor: audit.Actor, cluster: ClusterConfig, stream: str) -> None:
-    adapter = registry.nats(cluster)
+    adapter = adapters.nats(cluster)
     await audit.perform(
         actor,
         STREAM_DELETE,
@@ -69,7 +69,7 @@ async def do_delete_stream(actor: audit.Actor, cluster: ClusterConfig, stream: s
 
 
 async def do_delete_message(actor: audit.Actor, cluster: ClusterConfig, stream: str, seq: int, *, erase: bool) -> None:
-    adapter = registry.nats(cluster)
+    adapter = adapters.nats(cluster)
     await audit.perform(
         actor,
         MESSAGE_DELETE,
@@ -90,7 +90,7 @@ async def do_pause_consumer(
     params: dict[str, Any] | None = None,
 ) -> PauseState:
     """Pause on the server until ``until``; ``params`` records how the operator said it."""
-    adapter = registry.nats(cluster)
+    adapter = adapters.nats(cluster)
 
     async def run() -> PauseState:
         return PauseState.from_reply(await adapter.pause_consumer(stream, name, until))
@@ -107,7 +107,7 @@ async def do_pause_consumer(
 
 
 async def do_resume_consumer(actor: audit.Actor, cluster: ClusterConfig, stream: str, name: str) -> PauseState:
-    adapter = registry.nats(cluster)
+    adapter = adapters.nats(cluster)
 
     async def run() -> PauseState:
         return PauseState.from_reply(await adapter.resume_consumer(stream, name))

@@ -15,26 +15,26 @@ import time
 from datetime import datetime
 from typing import Any
 
-from streams import registry
+from streams import adapters
 from streams.errors import (
     NotFound,
     NotSupported,
 )
 from streams.nats.browse import BATCH_GET_MIN_VERSION, BrowseRequest, direct_batch, msg_get_loop
-from streams.nats.jetstream import JetStreamConnection, require_name
-from streams.nats.monitor import ConnectionRow, server_overview
-from streams.nats.subjects import subjects_overlap
-from streams.nats.types import (
-    Browse,
-    ConsumerSummary,
-    StoredMessage,
-    StreamDetail,
-    StreamSummary,
+from streams.nats.convert import (
     as_dict,
     as_int,
     at_least,
+    consumer_summary_from,
     rfc3339,
+    stored_message_from_msg_get,
+    stream_detail_from,
+    stream_summary_from,
 )
+from streams.nats.jetstream import JetStreamConnection, require_name
+from streams.nats.monitor import ConnectionRow, server_overview
+from streams.nats.subjects import subjects_overlap
+from streams.nats.types import Browse, ConsumerSummary, StoredMessage, StreamDetail, StreamSummary
 from streams.payloads import DISPLAY_LIMIT
 
 logger = logging.getLogger("streams.nats")
@@ -118,7 +118,7 @@ class NatsAdapter(JetStreamConnection):
 
         async def load() -> list[StreamSummary]:
             infos = await self.call(fetch, what="listing streams")
-            found = [StreamSummary.from_info(i) for i in infos]
+            found = [stream_summary_from(i) for i in infos]
             found.sort(key=lambda s: s.name)
             return found
 
@@ -139,7 +139,7 @@ class NatsAdapter(JetStreamConnection):
 
         async def fetch() -> StreamDetail:
             info, counts, total = await self._subject_counts(name, ">")
-            return StreamDetail.from_info(info, counts, total)
+            return stream_detail_from(info, counts, total)
 
         return await self.call(fetch, what=f"stream {name}")
 
@@ -264,7 +264,7 @@ class NatsAdapter(JetStreamConnection):
         async def run() -> Browse:
             deadline = time.monotonic() + self.timeout * 0.8
             info = await self.api(f"STREAM.INFO.{name}", what=f"Stream {name!r}")
-            summary = StreamSummary.from_info(info)
+            summary = stream_summary_from(info)
             start = seq if seq is not None else (None if since is not None else max(1, summary.first_seq))
             direct = summary.allow_direct and at_least(self.server_version(), BATCH_GET_MIN_VERSION)
             want = BrowseRequest(name, start, since, subject, limit, value_limit, deadline)
@@ -296,7 +296,7 @@ class NatsAdapter(JetStreamConnection):
 
         async def run() -> StoredMessage:
             reply = await self.api(f"STREAM.MSG.GET.{name}", {"seq": seq}, what=f"Message {seq} of stream {name!r}")
-            return StoredMessage.from_msg_get(as_dict(reply.get("message")), limit)
+            return stored_message_from_msg_get(as_dict(reply.get("message")), limit)
 
         return await self.call(run, what=f"message {seq} of {name}")
 
@@ -312,7 +312,7 @@ class NatsAdapter(JetStreamConnection):
 
         async def load() -> list[ConsumerSummary]:
             infos = await self.call(fetch, what=f"listing consumers of {stream}")
-            found = [ConsumerSummary.from_info(i) for i in infos]
+            found = [consumer_summary_from(i) for i in infos]
             found.sort(key=lambda c: c.name)
             return found
 
@@ -324,7 +324,7 @@ class NatsAdapter(JetStreamConnection):
 
         async def fetch() -> ConsumerSummary:
             info = await self.api(f"CONSUMER.INFO.{stream}.{name}", what=f"Consumer {name!r} of stream {stream!r}")
-            return ConsumerSummary.from_info(info)
+            return consumer_summary_from(info)
 
         return await self.call(fetch, what=f"consumer {stream}/{name}")
 
@@ -396,4 +396,4 @@ def _consumer_name(info: dict[str, Any]) -> str:
     return str(info.get("name", ""))
 
 
-registry.provide("nats", NatsAdapter)
+adapters.provide("nats", NatsAdapter)

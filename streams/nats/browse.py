@@ -18,8 +18,9 @@ import nats
 from nats.errors import TimeoutError as NatsTimeoutError
 
 from streams.errors import BrokerError, NotFound
+from streams.nats.convert import as_dict, as_int, rfc3339, stored_message_from_direct, stored_message_from_msg_get
 from streams.nats.jetstream import JS_API, JetStreamConnection
-from streams.nats.types import StoredMessage, as_dict, as_int, rfc3339
+from streams.nats.types import StoredMessage
 
 logger = logging.getLogger("streams.nats")
 
@@ -75,7 +76,7 @@ async def direct_batch(conn: JetStreamConnection, want: BrowseRequest) -> tuple[
             headers = msg.headers or {}
             status = headers.get("Status")
             if not status:
-                found.append(StoredMessage.from_direct(headers, msg.data, want.value_limit))
+                found.append(stored_message_from_direct(headers, msg.data, want.value_limit))
                 continue
             if status == "204":
                 more = as_int(headers.get("Nats-Num-Pending")) > 0
@@ -103,7 +104,7 @@ async def msg_get_loop(conn: JetStreamConnection, want: BrowseRequest) -> tuple[
         except NotFound:
             # No message at or after the cursor (the stream itself was found above).
             return found, False
-        stored = StoredMessage.from_msg_get(as_dict(reply.get("message")), want.value_limit)
+        stored = stored_message_from_msg_get(as_dict(reply.get("message")), want.value_limit)
         found.append(stored)
         budget -= stored.value.size
         request = {"seq": stored.seq + 1, "next_by_subj": want.subject or ">"}

@@ -11,13 +11,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from streams import audit, registry
+from streams import adapters, audit
 from streams.clusters import ClusterConfig
 from streams.errors import BrokerError, InvalidInput, StreamdeskError
+from streams.nats.convert import as_dict
 from streams.nats.durations import parse_duration
 from streams.nats.jetstream import require_name, valid_name
 from streams.nats.subjects import SUBJECT_MAX_LENGTH, validate_subject
-from streams.nats.types import ConsumerSummary, StreamDetail, as_dict
+from streams.nats.types import ConsumerSummary, StreamDetail
 
 STREAM_CREATE = "nats.stream.create"
 STREAM_UPDATE = "nats.stream.update"
@@ -310,7 +311,7 @@ def form_values(config: Mapping[str, Any]) -> dict[str, str]:
 
 
 async def create_stream(cluster: ClusterConfig, config: dict[str, Any]) -> StreamDetail:
-    adapter = registry.nats(cluster)
+    adapter = adapters.nats(cluster)
     name = config["name"]
     config.setdefault("allow_direct", True)
     config.setdefault("subjects", [name])
@@ -329,7 +330,7 @@ async def create_stream(cluster: ClusterConfig, config: dict[str, Any]) -> Strea
 
 
 async def update_stream(cluster: ClusterConfig, name: str, changes: dict[str, Any]) -> StreamDetail:
-    adapter = registry.nats(cluster)
+    adapter = adapters.nats(cluster)
     require_name("stream", name)
 
     async def run() -> None:
@@ -349,7 +350,7 @@ async def update_stream(cluster: ClusterConfig, name: str, changes: dict[str, An
 
 async def put_consumer(cluster: ClusterConfig, stream: str, config: dict[str, Any], *, update: bool) -> ConsumerSummary:
     """Create (``update`` False: refused if it exists) or update a durable consumer."""
-    adapter = registry.nats(cluster)
+    adapter = adapters.nats(cluster)
     require_name("stream", stream)
     name = config["durable_name"]
 
@@ -376,7 +377,7 @@ async def put_consumer(cluster: ClusterConfig, stream: str, config: dict[str, An
 
 
 async def delete_consumer(cluster: ClusterConfig, stream: str, name: str) -> None:
-    adapter = registry.nats(cluster)
+    adapter = adapters.nats(cluster)
     require_name("stream", stream)
     require_name("consumer", name)
 

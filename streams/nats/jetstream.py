@@ -26,7 +26,7 @@ from streams.errors import (
     StreamdeskError,
 )
 from streams.nats.connection import NatsConnection
-from streams.nats.types import as_int
+from streams.nats.convert import as_int
 
 logger = logging.getLogger("streams.nats")
 

@@ -15,12 +15,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from streams import audit, registry
+from streams import adapters, audit
 from streams.clusters import ClusterConfig
 from streams.errors import Conflict, InvalidInput, NotFound
+from streams.nats.convert import as_dict, as_int, parse_time
 from streams.nats.subject_pages import page_of_subjects, search_subjects
 from streams.nats.subjects import validate_subject
-from streams.nats.types import as_dict, as_int, parse_time
 from streams.payloads import DISPLAY_LIMIT, Payload
 
 if TYPE_CHECKING:
@@ -303,7 +303,7 @@ class KeyValue:
 
 
 def kv(cluster: ClusterConfig) -> KeyValue:
-    return KeyValue(registry.nats(cluster))
+    return KeyValue(adapters.nats(cluster))
 
 
 async def do_create_bucket(actor: audit.Actor, cluster: ClusterConfig, bucket: str, **options: Any) -> Bucket:

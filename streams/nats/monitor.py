@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from streams.nats.types import as_dict, as_int, parse_time
+from streams.nats.convert import as_dict, as_int, parse_time
 
 
 def server_overview(

@@ -17,10 +17,10 @@ from datetime import datetime
 from io import BufferedIOBase
 from typing import IO, TYPE_CHECKING, Any, cast
 
-from streams import audit, registry
+from streams import adapters, audit
 from streams.clusters import ClusterConfig
 from streams.errors import InvalidInput, NotFound
-from streams.nats.types import as_dict, as_int, parse_time
+from streams.nats.convert import as_dict, as_int, parse_time
 
 if TYPE_CHECKING:
     from streams.nats.adapter import NatsAdapter
@@ -251,7 +251,7 @@ def _from_message(message: dict[str, Any]) -> StoredObject | None:
 
 
 def store(cluster: ClusterConfig) -> ObjectStore:
-    return ObjectStore(registry.nats(cluster))
+    return ObjectStore(adapters.nats(cluster))
 
 
 async def do_create_bucket(actor: audit.Actor, cluster: ClusterConfig, bucket: str, description: str) -> ObjectBucket:

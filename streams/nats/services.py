@@ -16,7 +16,7 @@ from nats.aio.client import Client as NatsClient
 from nats.errors import TimeoutError as NatsTimeoutError
 
 from streams import jsontext
-from streams.nats.types import as_int
+from streams.nats.convert import as_int
 
 GATHER_WINDOW_S = 0.5
 MAX_RESPONDERS = 1000

@@ -19,8 +19,8 @@ from nats.aio.client import Client as NatsClient
 
 from streams import jsontext
 from streams.errors import BrokerError
+from streams.nats.convert import as_dict, as_int
 from streams.nats.jetstream import JS_API, js_error
-from streams.nats.types import as_dict, as_int
 
 # The state's subjects object: the config's "subjects" is an array, and a quote inside any
 # string is escaped, so this only matches the key of the object itself.

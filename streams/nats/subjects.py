@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from streams.errors import NotSupported, StreamdeskError
-from streams.nats.types import as_int
+from streams.nats.convert import as_int
 
 if TYPE_CHECKING:
     from streams.nats.adapter import NatsAdapter

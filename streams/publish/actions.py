@@ -14,7 +14,7 @@ from django.conf import settings
 from django.db import IntegrityError
 from django.utils import timezone
 
-from streams import audit, registry
+from streams import adapters, audit
 from streams.clusters import ClusterConfig
 from streams.errors import BrokerUnavailable, Conflict, InvalidInput, NotFound
 from streams.publish import kafka as kafka_publish
@@ -31,7 +31,7 @@ JOB_CANCEL = "publish.job.cancel"
 TEMPLATE_SAVE = "publish.template.save"
 TEMPLATE_DELETE = "publish.template.delete"
 MAX_BULK = 1_000_000
-# A running job that has not reported for this long has lost its worker.
+# A running job that has not reported for this long has lost its Celery worker.
 STALE_AFTER = timedelta(minutes=2)
 
 
@@ -55,7 +55,7 @@ async def do_publish_kafka(
     schemas: dict[str, Any] | None = None,
 ) -> Delivery:
     """``schemas``: the schema ids the key and value were written with, for the audit record."""
-    adapter = registry.kafka(cluster)
+    adapter = adapters.kafka(cluster)
     check_size(message, settings.PUBLISH_MAX_BYTES, "Streamdesk (STREAMDESK_PUBLISH_MAX_BYTES)")
 
     async def run() -> Delivery:
@@ -95,7 +95,7 @@ async def do_publish_nats(
     msg_id: str | None,
     schemas: dict[str, Any] | None = None,
 ) -> NatsOutcome:
-    adapter = registry.nats(cluster)
+    adapter = adapters.nats(cluster)
     check_size(message, settings.PUBLISH_MAX_BYTES, "Streamdesk (STREAMDESK_PUBLISH_MAX_BYTES)")
 
     async def run() -> NatsOutcome:
@@ -137,7 +137,7 @@ async def do_start_bulk(
     rate: float | None,
     sample: Outgoing,
 ) -> PublishJob:
-    """Check the target exists now (404 before any job), queue the job, hand it to a worker."""
+    """Check the target exists now (404 before any job), queue the job, hand it to a Celery worker."""
     check_size(sample, settings.PUBLISH_MAX_BYTES, "Streamdesk (STREAMDESK_PUBLISH_MAX_BYTES)")
     limit = settings.BULK_TIME_LIMIT_SECONDS
     if rate and count / rate > limit:
@@ -147,17 +147,17 @@ async def do_start_bulk(
             field="rate",
         )
     if kind == Target.NATS:
-        # Every message of a job carries the sample's headers: refused here, not by the worker.
+        # Every message of a job carries the sample's headers: refused here, not by the Celery worker.
         nats_publish.nats_headers(sample, spec.get("msg_id"))
 
     async def run() -> PublishJob:
         if kind == Target.KAFKA:
-            info = await registry.kafka(cluster).topic(target)
+            info = await adapters.kafka(cluster).topic(target)
             partition = spec.get("partition")
             if partition is not None and partition not in info.partition_ids:
                 raise InvalidInput(f"Topic {target} has no partition {partition}.", field="partition")
         else:
-            await nats_publish.check_target(registry.nats(cluster), target, spec.get("mode") or "publish")
+            await nats_publish.check_target(adapters.nats(cluster), target, spec.get("mode") or "publish")
         job = await PublishJob.objects.acreate(
             kind=kind, cluster=cluster.slug, target=target, spec=spec, total=count, rate=rate, created_by=actor
         )
@@ -204,11 +204,11 @@ async def do_cancel_job(actor: audit.Actor, job_id: int) -> PublishJob:
 
 
 async def expire_stale_jobs() -> None:
-    """Running jobs whose worker stopped reporting (killed, restarted) end as failed."""
+    """Running jobs whose Celery worker stopped reporting (killed, restarted) end as failed."""
     cutoff = timezone.now() - STALE_AFTER
     await PublishJob.objects.filter(state=PublishJob.State.RUNNING, updated_at__lt=cutoff).aupdate(
         state=PublishJob.State.FAILED,
-        error="The worker running this job stopped reporting; the counts are what it confirmed last.",
+        error="The Celery worker running this job stopped reporting; the counts are what it confirmed last.",
         finished_at=timezone.now(),
     )
 

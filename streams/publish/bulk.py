@@ -25,7 +25,7 @@ from django.utils import timezone
 from nats.aio.client import Client as NatsClient
 from nats.errors import NoRespondersError
 
-from streams import registry
+from streams import adapters
 from streams.errors import StreamdeskError
 from streams.kafka.client import UNAVAILABLE_CODES, client_config
 from streams.publish.kafka import delivery_error
@@ -179,7 +179,7 @@ def run(job_id: int) -> None:
 
 def _send_kafka(job: PublishJob, generator: Generator, progress: Progress, control: Control) -> None:
     # Fresh: a cluster added in the admin a moment ago is a cluster a job may target.
-    config = registry.find(job.cluster, registry.clusters(fresh=True), "kafka")
+    config = adapters.find(job.cluster, adapters.clusters(fresh=True), "kafka")
     patience_ms = int(max(10.0, settings.BROKER_TIMEOUT_SECONDS * 3) * 1000)
     producer = Producer(
         client_config(config)
@@ -303,8 +303,8 @@ class Room:
 
 
 def _send_nats(job: PublishJob, generator: Generator, progress: Progress, control: Control) -> None:
-    config = registry.find(job.cluster, registry.clusters(fresh=True), "nats")
-    adapter = registry.nats(config)
+    config = adapters.find(job.cluster, adapters.clusters(fresh=True), "nats")
+    adapter = adapters.nats(config)
     mode = job.spec.get("mode") or "publish"
     msg_id = Pattern.compile(job.spec.get("msg_id") or None, "msg_id", random.Random())  # noqa: S311 - test data
     # Every message of a job carries the same headers.

@@ -8,7 +8,7 @@ from django.conf import settings
 from streams.publish import bulk
 
 # The job stops itself at BULK_TIME_LIMIT_SECONDS; these catch one stuck in a broker call
-# (prefork workers only: Celery enforces no time limit in the threads or solo pools).
+# (the prefork pool only: Celery enforces no time limit in the threads or solo pools).
 SOFT_TIME_LIMIT = settings.BULK_TIME_LIMIT_SECONDS + 60
 HARD_TIME_LIMIT = settings.BULK_TIME_LIMIT_SECONDS + 120
 

@@ -20,9 +20,9 @@ class SchemaMismatch(Exception):
 def check_registered(cluster_slug: str, subject: str, name: str, raw: bytes | None) -> None:
     """Raises ``SchemaMismatch`` (or ``UnknownSchema``) when ``raw`` does not fit ``subject``;
     ``RegistryUnavailable`` when the registry cannot say (the message is not at fault)."""
-    from streams import registry
+    from streams import adapters
 
-    cluster = registry.get_config(cluster_slug)
+    cluster = adapters.get_config(cluster_slug)
     reg = registry_for(cluster)
     if reg is None:
         raise RegistryUnavailable(f"cluster {cluster_slug!r} names no schema registry to validate against")

@@ -142,13 +142,13 @@ def parse_stream_params(body: dict[str, Any]) -> dict[str, Any]:
 async def do_start_stream_search(
     user: User, cluster: ClusterConfig, stream: str, params: dict[str, Any], mask: Sequence[Rule] = ()
 ) -> Search:
-    """``mask``: as for a Kafka search, the rules its worker applies (here also those naming subjects:
+    """``mask``: as for a Kafka search, the rules its Celery worker applies (here also those naming subjects:
     each message's subject decides)."""
-    from streams import registry
+    from streams import adapters
     from streams.search import jetstream_scan
 
     span = await jetstream_scan.resolve_range(
-        registry.nats(cluster), stream, params["from"], params["until"], params["subject"]
+        adapters.nats(cluster), stream, params["from"], params["until"], params["subject"]
     )
     ranges = {"seq": span}
     kept = {**params, "mask": [dict(rule.spec) for rule in mask]} if mask else params

@@ -32,8 +32,8 @@ from streams.clusters import ClusterConfig
 from streams.errors import BrokerError, BrokerUnavailable, NotFound, StreamdeskError
 from streams.nats.browse import BATCH_GET_MIN_VERSION
 from streams.nats.connection import RECONNECT_TIME_WAIT, connect_options, translate
+from streams.nats.convert import DIRECT_GET_META, as_dict, as_int, at_least, parse_header_block, parse_time
 from streams.nats.jetstream import JS_API, js_error
-from streams.nats.types import DIRECT_GET_META, as_dict, as_int, at_least, parse_header_block, parse_time
 
 logger = logging.getLogger("streams.search")
 

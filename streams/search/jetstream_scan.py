@@ -19,9 +19,9 @@ from streams.clusters import ClusterConfig
 from streams.errors import BrokerUnavailable, InvalidInput, NotFound, StreamdeskError
 from streams.masking import Mask, Rule, mask_headers, mask_payload
 from streams.nats.adapter import NatsAdapter
+from streams.nats.convert import as_dict, as_int, rfc3339, stream_summary_from
 from streams.nats.jetstream import require_name
 from streams.nats.loopthread import LoopThread
-from streams.nats.types import StreamSummary, as_dict, as_int, rfc3339
 from streams.payloads import DISPLAY_LIMIT, Payload, header_pairs, headers_api
 from streams.schemas.decode import decode_payload
 from streams.search import jetstream_read as jr
@@ -52,7 +52,7 @@ async def resolve_range(adapter: NatsAdapter, stream: str, start: Any, until: An
 
     async def run() -> list[int]:
         info = await adapter.api(f"STREAM.INFO.{stream}", what=f"Stream {stream!r}")
-        summary = StreamSummary.from_info(info)
+        summary = stream_summary_from(info)
         first, after = max(1, summary.first_seq), summary.last_seq + 1
         if summary.messages == 0:
             first = after

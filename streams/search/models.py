@@ -52,7 +52,7 @@ class Search(models.Model):
             "cluster": self.cluster,
             "kind": self.kind,
             "target": self.target,
-            # The masking rules a masked search carries are for its worker, not for its reader.
+            # The masking rules a masked search carries are for its Celery worker, not for its reader.
             "params": {k: v for k, v in self.params.items() if k != "mask"},
             "state": self.state,
             "scanned": self.scanned,

@@ -7,12 +7,12 @@ from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.utils import timezone
 
-from streams import masking, registry
+from streams import adapters, masking
 from streams.search import jetstream_scan, kafka_scan
 from streams.search.filters import matcher
 from streams.search.models import Search
 
-# A runaway jq expression is stopped by these (prefork workers enforce them).
+# A runaway jq expression is stopped by these (the prefork pool enforces them).
 SOFT_TIME_LIMIT = settings.SEARCH_TIME_LIMIT_SECONDS
 HARD_TIME_LIMIT = settings.SEARCH_TIME_LIMIT_SECONDS + 30
 
@@ -25,7 +25,7 @@ def run_search(search_id: int) -> None:
     params = search.params
     try:
         kind = "nats" if search.kind == "nats" else "kafka"
-        config = registry.get_config(search.cluster, kind)
+        config = adapters.get_config(search.cluster, kind)
         match = matcher(params.get("text"), params.get("jq"))
         # The rules that covered the topic or stream for its user, as they were when it started.
         rules = masking.from_specs(params.get("mask") or ())

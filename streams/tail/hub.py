@@ -123,14 +123,16 @@ def _build(hub: Hub, config: ClusterConfig, spec: TailSpec, key: tuple[Any, ...]
         from streams.tail.kafka import KafkaUpstream
 
         return KafkaUpstream(hub, config, spec, key)
-    from streams.tail.nats import CoreUpstream, JetStreamUpstream
-
     if spec.source == "subject":
+        from streams.tail.nats import CoreUpstream
+
         return CoreUpstream(hub, config, spec, key)
     if spec.source == "kv":
         from streams.tail.kv import KeyValueUpstream
 
         return KeyValueUpstream(hub, config, spec, key)
+    from streams.tail.jetstream import JetStreamUpstream
+
     return JetStreamUpstream(hub, config, spec, key)
 
 

@@ -19,7 +19,7 @@ from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
-from streams import registry
+from streams import adapters
 from streams.errors import InvalidInput, NotFound, StreamdeskError
 from streams.kafka.client import FATAL_READ_CODES, client_config, translate
 from streams.tail.messages import Item, kafka_item
@@ -37,7 +37,7 @@ PROBE_INTERVAL = 2.0
 
 async def resolve_offsets(config: Any, spec: TailSpec) -> dict[int, int]:
     """The first offset to read in each watched partition."""
-    adapter = registry.kafka(config)
+    adapter = adapters.kafka(config)
     try:
         info = await adapter.topic(spec.name)
     except NotFound as exc:

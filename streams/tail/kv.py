@@ -11,8 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 from streams.errors import NotFound
+from streams.tail.jetstream import JetStreamUpstream
 from streams.tail.messages import Item, kv_item
-from streams.tail.nats import JetStreamUpstream
 
 
 class KeyValueUpstream(JetStreamUpstream):

@@ -1,7 +1,7 @@
 """What every upstream shares: its subscribers, the hand-off to the web loop, its lifecycle.
 
-Subclasses (``streams.tail.kafka``, ``streams.tail.nats``) read from the broker; the hub
-(``streams.tail.hub``) builds them and forgets them when they end.
+Subclasses (``streams.tail.kafka``, ``streams.tail.nats``, ``streams.tail.jetstream``) read from
+the broker; the hub (``streams.tail.hub``) builds them and forgets them when they end.
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import F
 
-from streams import audit, registry
+from streams import adapters, audit
 from streams.errors import Conflict, InvalidInput, NotFound, NotSupported
 from streams.kafka.names import validate_topic_name
 from streams.nats.jetstream import valid_name
@@ -82,7 +82,7 @@ async def check_definition(definition: Definition) -> None:
             "name: letters, digits, '.', '_' and '-' (at most 100), starting with a letter or digit.", field="name"
         ) from None
     try:
-        config = await registry.aget_config(definition.cluster)
+        config = await adapters.aget_config(definition.cluster)
     except NotFound as exc:
         raise InvalidInput(exc.message, field="cluster") from None
     if definition.source_kind == ManagedConsumer.SourceKind.TOPIC:
@@ -120,7 +120,7 @@ async def check_destination(destination: dict[str, Any] | None, field: str) -> N
     if bool(topic) == bool(subject):
         raise InvalidInput(f"{field}: give a topic (Kafka) or a subject (NATS), one of them.", field=field)
     try:
-        config = await registry.aget_config(destination["cluster"])
+        config = await adapters.aget_config(destination["cluster"])
     except NotFound as exc:
         raise InvalidInput(f"{field}: {exc.message}", field=field) from None
     if topic:
@@ -202,12 +202,12 @@ async def _server_pause(consumer: ManagedConsumer, paused: bool) -> str:
     if consumer.source_kind != ManagedConsumer.SourceKind.STREAM:
         mode = "client"
     else:
-        adapter = registry.nats(await registry.aget_config(consumer.cluster, "nats"))
+        adapter = adapters.nats(await adapters.aget_config(consumer.cluster, "nats"))
         try:
             if paused:
-                await adapter.pause_consumer(consumer.source, consumer.group, datetime.now(UTC) + INDEFINITE_PAUSE)
+                await adapter.pause_consumer(consumer.source, consumer.durable, datetime.now(UTC) + INDEFINITE_PAUSE)
             else:
-                await adapter.resume_consumer(consumer.source, consumer.group)
+                await adapter.resume_consumer(consumer.source, consumer.durable)
             mode = "server"
         except NotSupported:
             mode = "client"

@@ -104,6 +104,11 @@ class Spec:
             desired=row.desired,
         )
 
+    @property
+    def durable(self) -> str:
+        """On a stream, the JetStream durable's name (kept in ``group``, as the row keeps it)."""
+        return self.group
+
 
 @dataclass
 class Stats:

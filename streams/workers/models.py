@@ -77,6 +77,11 @@ class ManagedConsumer(models.Model):
     def __str__(self) -> str:
         return f"{self.name} ({self.cluster}/{self.source} -> {self.handler})"
 
+    @property
+    def durable(self) -> str:
+        """On a stream, the JetStream durable's name: ``group`` holds it, the field both brokers' consumers share."""
+        return self.group
+
 
 class ConsumerInstance(models.Model):
     """One runconsumers process running one managed consumer, as its heartbeats tell it."""

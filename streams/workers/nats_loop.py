@@ -32,8 +32,9 @@ from nats.errors import TimeoutError as NatsTimeoutError
 
 from streams.errors import NotFound, StreamdeskError
 from streams.nats.connection import connect_options
+from streams.nats.convert import rfc3339
 from streams.nats.jetstream import JS_API, js_error
-from streams.nats.types import INDEFINITE_PAUSE, rfc3339
+from streams.nats.types import INDEFINITE_PAUSE
 from streams.workers.loop import ConsumerLoop, Outcome, State
 from streams.workers.message import NatsMessage, bound
 
@@ -71,13 +72,13 @@ class NatsLoop(ConsumerLoop):
     async def ensure_consumer(self, nc: NatsClient) -> dict[str, Any]:
         """The durable pull consumer, created (paused, when the consumer is paused) if missing."""
         spec = self.spec
-        name = f"{spec.source}/{spec.group}"
+        name = f"{spec.source}/{spec.durable}"
         try:
-            info = await self._api(nc, f"CONSUMER.INFO.{spec.source}.{spec.group}", None, f"Consumer {name}")
+            info = await self._api(nc, f"CONSUMER.INFO.{spec.source}.{spec.durable}", None, f"Consumer {name}")
         except NotFound:
             config: dict[str, Any] = {
-                "durable_name": spec.group,
-                "name": spec.group,
+                "durable_name": spec.durable,
+                "name": spec.durable,
                 "description": f"Streamdesk managed consumer {spec.name}",
                 "ack_policy": "explicit",
                 "deliver_policy": "all" if spec.start == "earliest" else "new",
@@ -90,13 +91,13 @@ class NatsLoop(ConsumerLoop):
                 config["pause_until"] = rfc3339(datetime.now(UTC) + INDEFINITE_PAUSE)
             body = {"stream_name": spec.source, "config": config, "action": "create"}
             try:
-                info = await self._api(nc, f"CONSUMER.CREATE.{spec.source}.{spec.group}", body, f"Creating {name}")
+                info = await self._api(nc, f"CONSUMER.CREATE.{spec.source}.{spec.durable}", body, f"Creating {name}")
             except StreamdeskError:
                 if "pause_until" not in config:
                     raise
                 # Servers before 2.11 refuse pause_until: create it running; the loop does not fetch.
                 config.pop("pause_until")
-                info = await self._api(nc, f"CONSUMER.CREATE.{spec.source}.{spec.group}", body, f"Creating {name}")
+                info = await self._api(nc, f"CONSUMER.CREATE.{spec.source}.{spec.durable}", body, f"Creating {name}")
         if (info.get("config") or {}).get("deliver_subject"):
             raise StreamdeskError(f"Consumer {name} is a push consumer; a managed consumer needs a pull consumer.")
         return info
@@ -120,7 +121,7 @@ class NatsLoop(ConsumerLoop):
             if isinstance(ack_wait, int) and ack_wait > 0:
                 self.ack_wait = ack_wait / 1e9
             js = nc.jetstream(timeout=self.timeout)
-            sub = await js.pull_subscribe_bind(durable=self.spec.group, stream=self.spec.source)
+            sub = await js.pull_subscribe_bind(durable=self.spec.durable, stream=self.spec.source)
             self.assignment = [[self.spec.source, self.spec.filter_subject or ">"]]
             if self.state in (State.STARTING, State.FAILING):
                 self.state = State.RUNNING

@@ -11,7 +11,7 @@ from typing import Any
 from django.conf import settings
 from django.utils import timezone
 
-from streams import registry
+from streams import adapters
 from streams.errors import NotFound, StreamdeskError
 from streams.workers.models import ConsumerInstance, ManagedConsumer
 from streams.workers.state import Beat, derive_state, is_live
@@ -61,7 +61,7 @@ class WorkerView:
             "filter_subject": c.filter_subject or None,
             c.source_kind: c.source,
             "group": c.group,
-            "durable": c.group if c.source_kind == ManagedConsumer.SourceKind.STREAM else None,
+            "durable": c.durable if c.source_kind == ManagedConsumer.SourceKind.STREAM else None,
             "handler": c.handler,
             "config": c.config,
             "start": c.start,
@@ -135,9 +135,9 @@ def build(consumer: ManagedConsumer, instances: list[ConsumerInstance], now: dat
 async def _lag(view: WorkerView) -> None:
     c = view.consumer
     try:
-        config = await registry.aget_config(c.cluster)
+        config = await adapters.aget_config(c.cluster)
         if c.source_kind == ManagedConsumer.SourceKind.TOPIC:
-            adapter = registry.kafka(config)
+            adapter = adapters.kafka(config)
             info = await adapter.topic(c.source)
             committed = (await adapter.committed([c.group])).get(c.group, {})
             marks = await adapter.watermarks([info])
@@ -152,7 +152,7 @@ async def _lag(view: WorkerView) -> None:
                     total += max(mark.high - start, 0)
             view.lag = total
         else:
-            consumer = await registry.nats(config).consumer(c.source, c.group)
+            consumer = await adapters.nats(config).consumer(c.source, c.durable)
             view.lag = consumer.num_pending
     except NotFound:
         view.lag_error = "not created on the broker yet"

@@ -12,8 +12,9 @@
   last error) and adds the counters' growth to the consumer's totals. Loops never touch
   the database.
 - **Shutdown**: ``request_stop()`` (SIGTERM/SIGINT) makes every loop finish the message in
-  hand, commit what is done and leave its group; ``shutdown()`` waits at most the grace
-  for them, writes their last heartbeat (``stopped``) and returns.
+  hand and commit (Kafka) or ack (JetStream) what is done, a Kafka loop then leaving its group;
+  ``shutdown()`` waits at most the grace for them, writes their last heartbeat (``stopped``) and
+  returns.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from django.db import DatabaseError, IntegrityError, close_old_connections
 from django.db.models import F
 from django.utils import timezone
 
-from streams import registry
+from streams import adapters
 from streams.clusters import ClusterConfig, ClusterConfigError
 from streams.workers.kafka_loop import KafkaLoop
 from streams.workers.loop import ConsumerLoop, ErrorNote, Spec
@@ -113,7 +114,7 @@ class Runner:
         """Start, stop, pause and resume loops so that they match the definitions."""
         try:
             rows = {row.pk: row for row in ManagedConsumer.objects.all()}
-            self.clusters = registry.clusters(fresh=True)
+            self.clusters = adapters.clusters(fresh=True)
         except (DatabaseError, ClusterConfigError) as exc:
             logger.warning("cannot read the managed consumers (keeping the loops as they are): %s", exc)
             return
@@ -128,7 +129,7 @@ class Runner:
             running = self.loops.get(pk)
             if running is None:
                 if any(old.spec.id == pk and old.is_alive() for old in self.retired):
-                    # Its previous generation is still leaving its group: joining now would make
+                    # Its previous generation is still leaving its Kafka group: joining now would make
                     # the group wait for a member that is on its way out. Look again shortly.
                     self.soon = True
                     continue
@@ -137,7 +138,7 @@ class Runner:
                 running.set_paused(row.desired == ManagedConsumer.Desired.PAUSED)
 
     def find_cluster(self, slug: str) -> ClusterConfig:
-        return registry.find(slug, self.clusters)
+        return adapters.find(slug, self.clusters)
 
     def _start(self, row: ManagedConsumer) -> None:
         spec = Spec.from_row(row)

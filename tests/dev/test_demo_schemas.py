@@ -14,7 +14,7 @@ from django.test import override_settings
 from dev.devrun import DEMO_DIR
 from dev.management.commands._demo import DemoNames, order
 from dev.management.commands.demo_traffic import Traffic
-from streams import registry
+from streams import adapters
 from streams.clusters import ClusterConfig
 from streams.schemas.decode import decode
 from streams.schemas.local import load_decoders_file
@@ -29,13 +29,13 @@ def test_seeded_readings_and_shipments_decode_in_the_browser(viewer_client, kafk
     )  # fmt: skip
     assert f"{names.readings} (13 messages)" in out.getvalue() and f"{names.shipments} (8 messages)" in out.getvalue()
     with override_settings(KAFKA_DECODERS=str(DEMO_DIR / "kafka-decoders.toml")):
-        registry.reset()
+        adapters.reset()
         try:
             readings = viewer_client.get(f"/api/v1/clusters/kafka/topics/{names.readings}/messages?from=beginning")
             shipments = viewer_client.get(f"/api/v1/clusters/kafka/topics/{names.shipments}/messages?from=beginning")
             topic_page = viewer_client.get(f"/clusters/kafka/topics/{names.readings}").content.decode()
         finally:
-            registry.reset()
+            adapters.reset()
     assert readings.status_code == 200, readings.content
     values = [m["value"] for m in readings.json()["messages"]]
     decoded = [v["decoded"] for v in values if v["decoded"]]

@@ -17,7 +17,7 @@ from confluent_kafka.admin import AclBinding, AclOperation, AclPermissionType, R
 from django.test import override_settings
 
 from dev import apache_kafka as apache
-from streams import registry
+from streams import adapters
 from tests.kafka import helpers as kh
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -98,6 +98,6 @@ tls_ca_file = "{kafka.ca_pem}"
 @pytest.fixture
 def least_clusters(least_privilege: LeastPrivilege) -> Iterator[LeastPrivilege]:
     with override_settings(STREAMDESK_CLUSTERS=str(least_privilege.clusters_file)):
-        registry.invalidate()
+        adapters.invalidate()
         yield least_privilege
-    registry.invalidate()
+    adapters.invalidate()

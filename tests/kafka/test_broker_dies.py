@@ -26,7 +26,7 @@ from websockets.asyncio.client import connect
 from dev import apache_kafka as apache
 from dev.kafka_cluster import KafkaCluster, kafka_cluster
 from dev.webprocess import WebProcess
-from streams import registry
+from streams import adapters
 from tests.brokers import KAFKA_BROKER
 from tests.kafka import helpers as kh
 from tests.workers.conftest import notify, runconsumers, wait_until  # noqa: F401 - fixtures
@@ -177,10 +177,10 @@ def test_a_broker_dies_and_returns_while_a_tail_and_a_managed_consumer_lose_noth
     try:
         assert all(len(p["isr"]) == 3 for p in partitions(web, source))
         with override_settings(STREAMDESK_CLUSTERS=str(clusters_file)):
-            registry.invalidate()
+            adapters.invalidate()
             define(operator_client, name=f"{unique}-ha", cluster="ha", topic=source, group=f"{unique}-ha",
                    start="earliest", handler="forward", config={"cluster": "ha", "topic": copy})  # fmt: skip
-        registry.invalidate()
+        adapters.invalidate()
         runconsumers(STREAMDESK_CLUSTERS=str(clusters_file))
         tail.start()
         producer.start()
@@ -199,9 +199,9 @@ def test_a_broker_dies_and_returns_while_a_tail_and_a_managed_consumer_lose_noth
         print(f"ISR shrink shown {time.monotonic() - killed_at:.1f} s after the kill: {shown}")
         assert victim not in broker_ids(web)
         with override_settings(STREAMDESK_CLUSTERS=str(clusters_file)):
-            registry.invalidate()
+            adapters.invalidate()
             page = operator_client.get(f"/clusters/ha/topics/{source}").content.decode()
-        registry.invalidate()
+        adapters.invalidate()
         assert page.count("under-replicated") == PARTITIONS, page
         time.sleep(3)  # writes go on with two in-sync replicas
 

@@ -8,7 +8,7 @@ import pytest
 from confluent_kafka import KafkaError, KafkaException, Producer
 from confluent_kafka.admin import AdminClient
 
-from streams import registry
+from streams import adapters
 from streams.lag import sampling
 from tests.kafka import helpers as kh
 from tests.kafka.least_privilege import least_clusters, least_privilege  # noqa: F401 - fixtures
@@ -45,7 +45,7 @@ def test_the_read_list_browses_configs_messages_groups_and_lag(viewer_client, le
     assert lag.status_code == 200, lag.content
     assert lag.json()["lag"] == 2
 
-    config = registry.find("least-read", registry.clusters(fresh=True))
+    config = adapters.find("least-read", adapters.clusters(fresh=True))
     [result] = sampling.sample([config])
     assert result.ok, result.error
     assert result.rows >= 1

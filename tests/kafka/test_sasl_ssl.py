@@ -6,7 +6,7 @@ import pytest
 from django.test import override_settings
 
 from dev import apache_kafka as apache
-from streams import registry
+from streams import adapters
 from tests.kafka import helpers as kh
 
 
@@ -37,9 +37,9 @@ tls_ca_file = "{ca}"
         )
     path.write_text("\n".join(entries))
     with override_settings(STREAMDESK_CLUSTERS=str(path)):
-        registry.invalidate()
+        adapters.invalidate()
         yield
-    registry.invalidate()
+    adapters.invalidate()
 
 
 def test_topics_and_messages_browse_through_sasl_ssl(viewer_client, apache_kafka, secure_clusters, unique):

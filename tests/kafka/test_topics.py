@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from streams import registry
+from streams import adapters
 from streams.models import AuditEvent
 from tests.kafka import helpers as kh
 
@@ -236,7 +236,7 @@ def test_viewer_cannot_post_page_forms(viewer_client, unique):
 def test_second_page_load_is_served_from_the_cache(viewer_client, kafka_bootstrap, unique, monkeypatch):
     kh.create_topic(kafka_bootstrap, unique)
     viewer_client.get("/api/v1/clusters/kafka/topics", {"q": unique})
-    adapter = registry.get_adapter("kafka")
+    adapter = adapters.get_adapter("kafka")
     calls: list[str] = []
     original = adapter.call
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from streams import registry
+from streams import adapters
 from streams.clusters import ClusterConfig
 from streams.lag import sampling
 
@@ -12,7 +12,7 @@ STEP = timedelta(seconds=30)
 
 
 def cluster(slug: str) -> ClusterConfig:
-    return registry.find(slug, registry.clusters(fresh=True))
+    return adapters.find(slug, adapters.clusters(fresh=True))
 
 
 def sweep(slug: str, at: datetime) -> sampling.SweepResult:

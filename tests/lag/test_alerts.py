@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from streams import registry
+from streams import adapters
 from streams.lag import alerts, sampling
 from streams.lag.models import LagStatus
 from streams.models import AuditEvent
@@ -59,7 +59,7 @@ def receiver() -> Iterator[Receiver]:
 
 def test_webhook_alerts_on_change_and_resends(receiver, nats_urls, unique, settings):
     settings.LAG_ALERT_RESEND_SECONDS = 60
-    config = replace(registry.find("nats", registry.clusters(fresh=True)), alert_webhook_url=receiver.url)
+    config = replace(adapters.find("nats", adapters.clusters(fresh=True)), alert_webhook_url=receiver.url)
     url = nats_urls[0]
     stream = nats.create_own_stream(url, unique)
     nats.publish(url, [(f"{unique}.a", b"m", None)] * 3)
@@ -95,7 +95,7 @@ def test_a_failed_delivery_is_audited_and_retried(receiver, nats_urls, unique, s
     stream = nats.create_own_stream(url, unique)
     nats.publish(url, [(f"{unique}.a", b"m", None)] * 2)
     nats.add_consumer(url, stream, "stuck")
-    config = registry.find("nats", registry.clusters(fresh=True))
+    config = adapters.find("nats", adapters.clusters(fresh=True))
     t0, t1, t2 = times(3)
     sampling.sample([config], t0)
     sampling.sample([config], t1)
@@ -116,7 +116,7 @@ def test_a_consumer_that_goes_away_changes_to_notfound(nats_urls, unique):
     stream = nats.create_own_stream(url, unique)
     nats.publish(url, [(f"{unique}.a", b"m", None)] * 2)
     nats.add_consumer(url, stream, "doomed")
-    config = registry.find("nats", registry.clusters(fresh=True))
+    config = adapters.find("nats", adapters.clusters(fresh=True))
     t0, t1 = times(2)
     sampling.sample([config], t0)
     sampling.sample([config], t1)
@@ -147,7 +147,7 @@ def test_unchanged_statuses_are_not_rewritten(nats_urls, unique, settings):
     nats.add_consumer(url, stream, "moving", filter_subject=f"{unique}.b")
     nats.publish(url, [(f"{unique}.a", b"m", None), (f"{unique}.a", b"m", None), (f"{unique}.b", b"m", None)])
     nats.fetch_and_ack(url, stream, "steady", 2, 2)
-    config = registry.find("nats", registry.clusters(fresh=True))
+    config = adapters.find("nats", adapters.clusters(fresh=True))
     t0, t1, t2 = times(3)
     sampling.sample([config], t0)
     sampling.sample([config], t1)

@@ -170,7 +170,7 @@ def test_the_held_window_gives_what_the_database_gives_and_yields_to_another_wor
         assert _judged(held) == _judged(evaluate.evaluate("nats"))  # from memory from the second sweep on
     assert ("", "slow") not in held and held[(stream, "slow")].group.partitions[0].current_lag == 3
 
-    # Another worker sweeps (t3) while this process holds the window up to t2: its next sweep (t4) must not
+    # Another Celery worker sweeps (t3) while this process holds the window up to t2: its next sweep (t4) must not
     # judge from what it holds, which lacks t3's samples.
     mine = copy.deepcopy(evaluate._held)
     nats.fetch_and_ack(url, stream, "slow", 1, 1)  # a commit only t3 saw

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.test import Client
 
-from streams import registry
+from streams import adapters
 from streams.models import AuditEvent
 from tests.nats import helpers as h
 
@@ -167,7 +167,7 @@ def test_pause_needs_an_operator(viewer, stream, worker, url):
 
 
 def test_older_server_gets_a_clear_message(operator_client, stream, worker, monkeypatch):
-    adapter = registry.get_adapter("nats")
+    adapter = adapters.get_adapter("nats")
     monkeypatch.setattr(adapter, "server_version", lambda: "2.10.22")
     response = operator_client.post(
         f"{consumers_api(stream)}/worker/pause", {"for": "1m"}, content_type="application/json"

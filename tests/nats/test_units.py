@@ -10,6 +10,17 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from streams.errors import BrokerError, BrokerUnavailable, Conflict, InvalidInput, NotFound, NotSupported
+from streams.nats.convert import (
+    at_least,
+    consumer_summary_from,
+    parse_header_block,
+    parse_time,
+    parse_version,
+    rfc3339,
+    stored_message_from_direct,
+    stored_message_from_msg_get,
+    stream_summary_from,
+)
 from streams.nats.durations import MAX_DURATION, humanize, nanos, parse_duration, seconds
 from streams.nats.jetstream import js_error, valid_name
 from streams.nats.monitor import pending_level, server_overview
@@ -23,19 +34,7 @@ from streams.nats.subjects import (
     subjects_overlap,
     validate_subject,
 )
-from streams.nats.types import (
-    INDEFINITE_PAUSE,
-    ConsumerSummary,
-    StoredMessage,
-    StreamSummary,
-    at_least,
-    parse_header_block,
-    parse_time,
-    parse_version,
-    pause_description,
-    pause_until_resumed,
-    rfc3339,
-)
+from streams.nats.types import INDEFINITE_PAUSE, pause_description, pause_until_resumed
 
 # A consumer-info answer from nats-server 2.15 for a paused consumer (trimmed).
 PAUSED_CONSUMER = {
@@ -81,9 +80,9 @@ def test_nanos_accepts_every_form(value, expected):
 
 
 def test_pause_remaining_is_the_same_whatever_its_type():
-    as_int = ConsumerSummary.from_info(PAUSED_CONSUMER)
-    as_str = ConsumerSummary.from_info({**PAUSED_CONSUMER, "pause_remaining": "3599500000000"})
-    as_go = ConsumerSummary.from_info({**PAUSED_CONSUMER, "pause_remaining": "59m59.5s"})
+    as_int = consumer_summary_from(PAUSED_CONSUMER)
+    as_str = consumer_summary_from({**PAUSED_CONSUMER, "pause_remaining": "3599500000000"})
+    as_go = consumer_summary_from({**PAUSED_CONSUMER, "pause_remaining": "59m59.5s"})
     assert as_int.pause_remaining_s == as_str.pause_remaining_s == as_go.pause_remaining_s == pytest.approx(3599.5)
     assert as_int.pause_remaining_text == "59m 59s"
     assert as_int.pause_until == datetime(2026, 11, 24, 21, 31, 39, tzinfo=UTC)
@@ -91,16 +90,16 @@ def test_pause_remaining_is_the_same_whatever_its_type():
 
 
 def test_consumer_summary_fields():
-    c = ConsumerSummary.from_info(PAUSED_CONSUMER)
+    c = consumer_summary_from(PAUSED_CONSUMER)
     assert (c.stream, c.name, c.durable, c.push) == ("ORDERS", "worker", True, False)
     assert c.filter_subjects == ("orders.eu",)
     assert (c.lag, c.num_ack_pending, c.num_redelivered, c.num_waiting) == (12, 1, 2, 1)
     assert (c.delivered_stream_seq, c.ack_floor_stream_seq) == (9, 7)
     api = c.as_api(with_config=True)
     assert api["lag"] == 12 and api["pause_remaining_s"] == 3599.5 and api["config"]["ack_wait"] == 30000000000
-    active = ConsumerSummary.from_info({**PAUSED_CONSUMER, "paused": False})
+    active = consumer_summary_from({**PAUSED_CONSUMER, "paused": False})
     assert active.pause_remaining_s is None and active.pause_until is None
-    ephemeral = ConsumerSummary.from_info({"name": "e", "config": {"filter_subjects": ["a", "b"]}})
+    ephemeral = consumer_summary_from({"name": "e", "config": {"filter_subjects": ["a", "b"]}})
     assert ephemeral.durable is False and ephemeral.filter_subjects == ("a", "b") and ephemeral.num_pending == 0
 
 
@@ -109,10 +108,10 @@ def test_stream_summary_tolerates_odd_types():
         "config": {"name": "S", "subjects": "one.subject", "num_replicas": "3", "mirror": {"name": "ORIGIN"}},
         "state": {"messages": "7", "bytes": None, "first_seq": 1, "last_seq": "x", "last_ts": "0001-01-01T00:00:00Z"},
     }
-    s = StreamSummary.from_info(info)
+    s = stream_summary_from(info)
     assert (s.name, s.subjects, s.messages, s.bytes, s.last_seq, s.replicas) == ("S", ("one.subject",), 7, 0, 0, 3)
     assert s.mirror == "ORIGIN" and s.last_ts is None
-    assert StreamSummary.from_info({}).name == ""
+    assert stream_summary_from({}).name == ""
 
 
 def test_durations_typed_by_people():
@@ -145,7 +144,7 @@ def test_header_block_keeps_repeats_and_order():
     raw = b"NATS/1.0\r\nTrace: a\r\nX-Id: 7\r\nTrace: b\r\nbroken line\r\nEmpty:\r\n\r\n"
     assert parse_header_block(raw) == [("Trace", b"a"), ("X-Id", b"7"), ("Trace", b"b"), ("Empty", b"")]
     assert parse_header_block(b"") == []
-    message = StoredMessage.from_msg_get(
+    message = stored_message_from_msg_get(
         {
             "subject": "s.1",
             "seq": 3,
@@ -170,7 +169,7 @@ def test_direct_get_meta_headers_are_not_message_headers():
         "Nats-Last-Sequence": "41",
         "Nats-Msg-Id": "dedupe-1",
     }
-    message = StoredMessage.from_direct(headers, b"hello", limit=3)
+    message = stored_message_from_direct(headers, b"hello", limit=3)
     assert (message.seq, message.subject) == (42, "s.1")
     assert [name for name, _ in message.headers] == ["X-A", "Nats-Msg-Id"]
     assert message.truncated and message.value.text == "hel" and message.value.size == 5
@@ -317,8 +316,8 @@ def test_pending_bytes_levels():
 def test_header_names_are_capped_like_every_other_header():
     long_name = "X-" + "n" * 1000
     raw = f"NATS/1.0\r\n{long_name}: v\r\n\r\n".encode()
-    stored = StoredMessage.from_msg_get({"seq": 1, "hdrs": base64.b64encode(raw).decode()})
-    direct = StoredMessage.from_direct({"Nats-Sequence": "1", long_name: "v"}, b"")
+    stored = stored_message_from_msg_get({"seq": 1, "hdrs": base64.b64encode(raw).decode()})
+    direct = stored_message_from_direct({"Nats-Sequence": "1", long_name: "v"}, b"")
     for message in (stored, direct):
         ((name, value),) = message.headers
         assert name == long_name[:256] and value.text == "v"

@@ -14,7 +14,7 @@ from confluent_kafka.schema_registry.avro import AvroSerializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 from django.test import override_settings
 
-from streams import registry
+from streams import adapters
 from streams.schemas import registry as schema_registry
 from tests.kafka import helpers as kh
 from tests.nats import helpers as nh
@@ -30,9 +30,9 @@ READING_JSON = {"sensor": "boiler", "count": str(2**55), "at": 1700000000123, "r
 def local_clusters(tmp_path: Path, kafka_bootstrap: str, nats_urls: tuple[str, str]) -> Iterator[Path]:
     path = localfiles.clusters_file(tmp_path, kafka_bootstrap, nats_urls[0])
     with override_settings(STREAMDESK_CLUSTERS=str(path), BROKER_CACHE_SECONDS=0):
-        registry.reset()
+        adapters.reset()
         yield path
-    registry.reset()
+    adapters.reset()
 
 
 def shipment_bytes() -> bytes:
@@ -157,9 +157,9 @@ def nats_with_registry(tmp_path: Path, nats_urls: tuple[str, str]) -> Iterator[S
         f'schema_registry = {{url = "{server.url}"}}\n'
     )
     with override_settings(STREAMDESK_CLUSTERS=str(path), BROKER_CACHE_SECONDS=0):
-        registry.reset()
+        adapters.reset()
         yield server
-    registry.reset()
+    adapters.reset()
     server.close()
     schema_registry._registries.clear()
 

@@ -21,7 +21,7 @@ from confluent_kafka.serialization import MessageField, SerializationContext
 from django.test import Client, override_settings
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 
-from streams import registry
+from streams import adapters
 from streams.models import AuditEvent
 from streams.schemas import registry as schema_registry
 from tests.kafka import helpers as kh
@@ -345,7 +345,7 @@ def test_nats_publish_is_framed_through_the_nats_clusters_registry_and_published
     value = {"id": 1, "tag": "", "at": 0, "total": "0.5", "state": "NEW", "items": [], "counts": {"a": 1}}
     api = "/api/v1/clusters/natsreg/publish"
     with override_settings(STREAMDESK_CLUSTERS=str(path)), Collector(nats_urls[0], f"{unique}.>") as collector:
-        registry.invalidate()
+        adapters.invalidate()
         body = {
             "subject": f"{unique}.cart",
             "value": json.dumps(value),
@@ -369,7 +369,7 @@ def test_nats_publish_is_framed_through_the_nats_clusters_registry_and_published
     assert first.data == second.data
     got = AvroDeserializer(SchemaRegistryClient({"url": standin.url}))(first.data, ctx("events"))
     assert got["total"] == decimal.Decimal("0.50") and got["counts"] == {"a": 1}
-    registry.invalidate()
+    adapters.invalidate()
 
 
 def test_schema_panel_shows_the_schema_and_an_example_that_publishes(operator_client, kafka_bootstrap, topic, standin):

@@ -9,7 +9,7 @@ from urllib.parse import quote
 import pytest
 from django.test import Client, override_settings
 
-from streams import registry
+from streams import adapters
 from streams.models import ApiToken, AuditEvent
 from streams.schemas import registry as schema_registry
 
@@ -178,13 +178,13 @@ def test_page_forms_check_register_config_and_delete(operator_client, loaded):
 
 def test_without_a_registry_404_and_a_down_registry_503_within_the_deadline(viewer_client, kafka_bootstrap, dead_port):
     schema_registry._registries.clear()
-    registry.reset()
+    adapters.reset()
     missing = viewer_client.get(API)
     assert missing.status_code == 404 and "names no schema registry" in missing.json()["error"]
     assert missing["Content-Type"] == "application/json"
     assert ">Schemas</a>" not in viewer_client.get("/clusters/kafka/topics").content.decode()
     with override_settings(KAFKA_SCHEMA_REGISTRY_URL=f"http://127.0.0.1:{dead_port}", BROKER_TIMEOUT_SECONDS=2):
-        registry.reset()
+        adapters.reset()
         schema_registry._registries.clear()
         started = time.monotonic()
         down = viewer_client.get(API)
@@ -193,7 +193,7 @@ def test_without_a_registry_404_and_a_down_registry_503_within_the_deadline(view
         assert time.monotonic() - started < 5
         assert viewer_client.get(f"{PAGE}/x/y").status_code == 503
     schema_registry._registries.clear()
-    registry.reset()
+    adapters.reset()
 
 
 def test_a_registry_that_errors_is_503(viewer_client, kafka_bootstrap, standin):

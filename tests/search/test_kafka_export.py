@@ -68,7 +68,7 @@ def test_json_lines_written_directly_equal_the_general_message_shape(viewer_clie
     """JSON Lines with no schema are built from the client's bytes; the line is the same as the API's message."""
     from confluent_kafka import Consumer, TopicPartition
 
-    from streams import registry
+    from streams import adapters
     from streams.search import kafka_scan
     from streams.search.export import line, plain_line
     from streams.search.filters import Record
@@ -81,7 +81,7 @@ def test_json_lines_written_directly_equal_the_general_message_shape(viewer_clie
     url = f"/api/v1/clusters/kafka/topics/{topic}/export"
     lines = [json.loads(x) for x in body(viewer_client.get(url)).splitlines()]
     assert [m["offset"] for m in lines] == [0, 1, 2]
-    config = registry.get_config("kafka", "kafka")
+    config = adapters.get_config("kafka", "kafka")
     consumer = Consumer({"bootstrap.servers": kafka_bootstrap, "group.id": "unused", "enable.auto.commit": False})
     try:
         consumer.assign([TopicPartition(topic, 0, 0)])

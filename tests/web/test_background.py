@@ -17,7 +17,7 @@ from channels_redis.core import RedisChannelLayer
 from django.conf import settings
 from django.core.cache import cache
 
-from console.sockets import HealthConsumer
+from console.sockets import HealthSocket
 from streams import health
 from streams.tasks import HEALTH_GROUP
 
@@ -98,7 +98,7 @@ async def test_redis_channel_layer_delivers_group_messages(redis_url):
 @pytest.mark.django_db(transaction=True)
 async def test_health_socket_pushes_background_checks_to_viewers(viewer):
     await cache.adelete(health.CACHE_KEY)  # no earlier check to send as the snapshot
-    communicator = WebsocketCommunicator(HealthConsumer.as_asgi(), "/ws/health/")
+    communicator = WebsocketCommunicator(HealthSocket.as_asgi(), "/ws/health/")
     communicator.scope["user"] = viewer
     connected, _ = await communicator.connect()
     assert connected
@@ -111,7 +111,7 @@ async def test_health_socket_pushes_background_checks_to_viewers(viewer):
 
 @pytest.mark.django_db(transaction=True)
 async def test_health_socket_refuses_a_stranger(stranger):
-    communicator = WebsocketCommunicator(HealthConsumer.as_asgi(), "/ws/health/")
+    communicator = WebsocketCommunicator(HealthSocket.as_asgi(), "/ws/health/")
     communicator.scope["user"] = stranger
     connected, code = await communicator.connect()
     assert not connected and code == 4403

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from django.test import override_settings
 
-from streams import registry
+from streams import adapters
 from streams.clusters import ClusterConfigError, from_file, static_clusters
 from streams.models import Cluster
 
@@ -113,7 +113,7 @@ def test_clusters_file_json_may_not_redefine_an_env_slug(tmp_path):
 
 def test_env_and_file_win_over_an_admin_row_with_the_same_slug(db, kafka_bootstrap):
     Cluster.objects.create(slug="kafka", kind="kafka", name="Shadow", servers="elsewhere:1")
-    kafka = [c for c in registry.clusters() if c.slug == "kafka"]
+    kafka = [c for c in adapters.clusters() if c.slug == "kafka"]
     assert len(kafka) == 1 and kafka[0].servers == (kafka_bootstrap,)
 
 

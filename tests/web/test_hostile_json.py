@@ -57,7 +57,7 @@ def test_a_deeply_nested_request_body_is_a_400(operator_client):
 
 @pytest.mark.django_db
 async def test_a_deeply_nested_live_tail_frame_is_answered_with_an_error_frame():
-    from streams import registry
+    from streams import adapters
     from streams.tail.session import TailSession
 
     sent: list[str] = []
@@ -68,7 +68,7 @@ async def test_a_deeply_nested_live_tail_frame_is_answered_with_an_error_frame()
     async def close(code: int, reason: str) -> None:
         raise AssertionError(f"closed with {code}")
 
-    session = TailSession(await registry.aget_config("nats"), send, close)
+    session = TailSession(await adapters.aget_config("nats"), send, close)
     try:
         await session.receive(DEEP)
     finally:

@@ -16,7 +16,7 @@ from asgiref.sync import async_to_sync
 from django.contrib.auth.models import Permission, User
 
 from dev import devstack
-from streams import audit, registry
+from streams import adapters, audit
 from streams.errors import BrokerUnavailable
 from streams.models import AuditEvent, Cluster
 from streams.redact import display_servers, display_url, redact_urls
@@ -60,7 +60,7 @@ def clusters(db: None, secured_nats: devstack.Server, kafka_bootstrap: str, dead
             servers=f"SASL_SSL://bob:{PASSWORD}@127.0.0.1:{dead_port},bob:{PASSWORD}@127.0.0.1:{dead_port}",
         ),
     ]
-    registry.invalidate()
+    adapters.invalidate()
     return rows
 
 

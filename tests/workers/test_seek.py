@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
-from streams import registry
+from streams import adapters
 from streams.workers.kafka_loop import KafkaLoop
 from streams.workers.loop import Spec
 from streams.workers.message import Destination
@@ -49,9 +49,9 @@ def test_a_failed_seek_commits_nothing_past_the_message_it_was_for(
         batch_size=100, concurrency=1, max_retries=0, retry_backoff_ms=10, retry_backoff_max_ms=10,
         dead_letter=Destination("nats", subject=f"dead.{unique}"), generation=1, desired="running",
     )  # fmt: skip
-    clusters = registry.clusters(fresh=True)
+    clusters = adapters.clusters(fresh=True)
     FlakySeek.failing = True
-    loop = SeekLoop(spec, lambda slug: registry.find(slug, clusters), "test")
+    loop = SeekLoop(spec, lambda slug: adapters.find(slug, clusters), "test")
     with Collector(nats_urls[0], f"dead.{unique}") as dead:
         loop.start()
         try:

@@ -18,8 +18,9 @@ from streams.errors import InvalidInput
 from streams.lag.overview import list_statuses
 from streams.nats import actions, editing
 from streams.nats.adapter import PAUSE_MIN_VERSION
+from streams.nats.convert import at_least
 from streams.nats.durations import parse_duration
-from streams.nats.types import INDEFINITE_PAUSE, ConsumerSummary, at_least, pause_description
+from streams.nats.types import INDEFINITE_PAUSE, ConsumerSummary, pause_description
 
 CONSUMER_SORTS = ("name", "lag", "ack_pending", "redelivered", "waiting")
 SORT_KEYS: dict[str, Callable[[ConsumerSummary], int]] = {

@@ -4,28 +4,28 @@ from __future__ import annotations
 
 from django.test import override_settings
 
-from streams import registry
+from streams import adapters
 from streams.nats.adapter import NatsAdapter
 
 
 def test_same_config_gets_the_same_adapter(db):
-    first = registry.get_adapter("kafka")
-    registry.invalidate()
-    assert registry.get_adapter("kafka") is first
-    assert registry.get_adapter("nats") is registry.get_adapter("nats")
+    first = adapters.get_adapter("kafka")
+    adapters.invalidate()
+    assert adapters.get_adapter("kafka") is first
+    assert adapters.get_adapter("nats") is adapters.get_adapter("nats")
 
 
 def test_changed_config_gets_a_new_adapter_and_the_old_one_is_closed(db, dead_port):
-    before = registry.get_adapter("nats")
+    before = adapters.get_adapter("nats")
     with override_settings(NATS_URL=f"nats://127.0.0.1:{dead_port}"):
-        registry.invalidate()
-        after = registry.get_adapter("nats")
+        adapters.invalidate()
+        after = adapters.get_adapter("nats")
         assert after is not before
         assert after.config.servers == (f"nats://127.0.0.1:{dead_port}",)
     assert isinstance(before, NatsAdapter)
     assert not before._loop._thread.is_alive()
-    registry.invalidate()
-    assert registry.get_adapter("nats") is not after  # back to the original servers
+    adapters.invalidate()
+    assert adapters.get_adapter("nats") is not after  # back to the original servers
 
 
 def test_unknown_or_wrong_kind_cluster_is_not_found(db):
@@ -34,9 +34,9 @@ def test_unknown_or_wrong_kind_cluster_is_not_found(db):
     from streams.errors import NotFound
 
     with pytest.raises(NotFound, match="No cluster named 'ghost'"):
-        registry.get_adapter("ghost")
+        adapters.get_adapter("ghost")
     with pytest.raises(NotFound, match="No kafka cluster named 'nats'"):
-        registry.get_adapter("nats", kind="kafka")
+        adapters.get_adapter("nats", kind="kafka")
 
 
 def test_read_only_switch_refuses_writes_even_for_operators(operator_client, operator):
