@@ -141,6 +141,7 @@ def schema_panel(cluster: ClusterConfig, part: Part, encoding: str, ref: dict[st
     from streams import jsontext
     from streams.schemas import examples
     from streams.schemas.encode import message_descriptor, message_descriptors
+    from streams.schemas.references import avro_text
 
     schema = resolve_part(cluster, part, encoding, ref)
     registry = require_registry(cluster, part.encoding, encoding)
@@ -157,9 +158,14 @@ def schema_panel(cluster: ClusterConfig, part: Part, encoding: str, ref: dict[st
             types, chosen = [d.full_name for d in descs], desc.full_name
             example = examples.protobuf_example(desc)
             text = schema.schema if not _looks_serialized(schema.schema) else proto_text(descs)
+        elif encoding == "avro":
+            # The example fills in the named types the schema takes from its references; the text is its own.
+            example = examples.avro_example(jsontext.loads(avro_text(registry, schema)))
+            parsed = jsontext.loads(schema.schema)
+            text = jsontext.dumps_pretty(parsed) or schema.schema
         else:
             parsed = jsontext.loads(schema.schema)
-            example = (examples.avro_example if encoding == "avro" else examples.json_schema_example)(parsed)
+            example = examples.json_schema_example(parsed)
             text = jsontext.dumps_pretty(parsed) or schema.schema
     except WrongSchema as exc:
         field = part.type if "message type" in str(exc) else part.schema
