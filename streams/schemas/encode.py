@@ -127,8 +127,13 @@ def _client_schema(schema: RegistrySchema) -> Any:
     """The schema as the serializers take it: with its references, which they resolve through the client."""
     from confluent_kafka.schema_registry import Schema, SchemaReference
 
+    if not schema.references:
+        return schema.schema
+    text = schema.schema.strip()
+    if schema.type == "AVRO" and text[:1] not in ("{", "["):
+        text = '{"type": ' + text + "}"  # a bare name, as the serializer reads one given as text
     refs = [SchemaReference(r.name, r.subject, r.version) for r in schema.references]
-    return Schema(schema.schema, schema.type, refs)
+    return Schema(text, schema.type, refs)
 
 
 def _conf(schema: RegistrySchema) -> dict[str, Any]:
