@@ -98,10 +98,33 @@ def resolve_part(cluster: ClusterConfig, part: Part, encoding: str, ref: dict[st
         raise InvalidInput(f"{part.schema}: {exc}.", field=part.schema) from None
 
 
+@dataclass(frozen=True)
+class Written:
+    """A part as sent: its bytes (None for a tombstone) and the schema id that wrote them (None when none did)."""
+
+    data: bytes | None
+    schema_id: int | None = None
+
+
+def is_tombstone(part: Part, text: str) -> bool:
+    """A value given as the JSON ``null``: no schema writes it, it is sent as no value at all (Kafka's tombstone)."""
+    return part is VALUE and text.strip() == "null"
+
+
 def encode_part(
     cluster: ClusterConfig, name: str, part: Part, encoding: str, text: str, data: Mapping[str, Any]
+) -> Written:
+    """``text`` (JSON) written in the wire format with the schema the request names for ``part``; a value
+    that is the JSON ``null`` is a tombstone, sent without asking the registry, like a value left null."""
+    if is_tombstone(part, text):
+        return Written(data=None)
+    found = _encode_part(cluster, name, part, encoding, text, data)
+    return Written(data=found.data, schema_id=found.schema_id)
+
+
+def _encode_part(
+    cluster: ClusterConfig, name: str, part: Part, encoding: str, text: str, data: Mapping[str, Any]
 ) -> Encoded:
-    """``text`` (JSON) written in the wire format with the schema the request names for ``part``."""
     ref = part.ref(data)
     schema = resolve_part(cluster, part, encoding, ref)
     registry = require_registry(cluster, part.encoding, encoding)
