@@ -1,12 +1,13 @@
 """JetStream search and export: a search started on a stream (a read, though a POST), and a
-stream range as a download. Progress and results are the searches' own endpoints (``search``)."""
+stream range as a download. Progress and results are the searches' own endpoints (``search``);
+the stream's search page is ``search_page``'s, as a topic's."""
 
 from __future__ import annotations
 
 from urllib.parse import quote
 
 from django.contrib.auth.decorators import login_not_required
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
+from django.http import HttpRequest, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 from django.urls import URLPattern, path, reverse
 from django.views.decorators.csrf import csrf_exempt
@@ -15,11 +16,11 @@ from console.access import Forbidden, audit_unmasked, read_mask, request_access
 from console.apitypes import search as api
 from console.openapi import described
 from console.resources import STREAM_MESSAGES
-from console.web import Ctx, Result, check_view, endpoint, error_page, guarded, json_error, reads
+from console.web import Ctx, Result, check_view, endpoint, guarded, json_error, reads
 from streams import adapters, audit
 from streams.errors import StreamdeskError
 from streams.policies import MESSAGES, STREAMS
-from streams.search import actions, export, filters, jetstream_export, jetstream_scan
+from streams.search import actions, filters, jetstream_export, jetstream_scan
 
 
 @described(body=api.StreamSearchStart, answers={202: api.SearchStarted})
@@ -88,41 +89,3 @@ urlpatterns += [
     path("api/v1/clusters/<slug:cluster>/streams/<str:stream>/export", _export, name="api-nats-export"),
     path("clusters/<slug:cluster>/streams/<str:stream>/export", _export, name="nats-export"),
 ]
-
-
-@guarded(STREAM_MESSAGES)
-async def search_form(request: HttpRequest, cluster: str, stream: str) -> HttpResponse:
-    """The stream page's search form (the export form's fields, ``from=seq:N`` and so on): starts the
-    search and shows its status, which the API's search endpoint gives."""
-    if request.method != "POST":
-        return HttpResponse(status=405, headers={"Allow": "POST"})
-    access = await request_access(request)
-    user = access.user
-    try:
-        if not access.authenticated:
-            raise Forbidden("Log in to search.")
-        await check_view(request, access, MESSAGES, cluster, STREAMS, stream)
-        config = await adapters.aget_config(cluster, "nats")
-        form = request.POST
-        limit = form.get("limit") or None
-        body = {
-            "from": export._where(form.get("from"), "from") or "beginning",
-            "until": export._where(form.get("until"), "until"),
-            "subject": form.get("subject") or None,
-            "text": form.get("text") or None,
-            "jq": form.get("jq") or None,
-            "limit": int(limit) if limit and limit.isdigit() else limit,
-        }
-        params = actions.parse_stream_params(body)
-        mask = await read_mask(user, cluster, "streams", stream)
-        rules = jetstream_scan.stream_rules(mask, stream)
-        search = await actions.do_start_stream_search(user, config, stream, params, rules)
-        await audit_unmasked(user, mask, "streams", stream, "search")
-    except Forbidden as exc:
-        return await error_page(request, exc.message, 403)
-    except StreamdeskError as exc:
-        return await error_page(request, exc.message, exc.status, exc.field)
-    return HttpResponseRedirect(reverse("api-search", args=[search.pk]))
-
-
-urlpatterns += [path("clusters/<slug:cluster>/streams/<str:stream>/search", search_form, name="nats-search-form")]

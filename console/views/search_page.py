@@ -1,4 +1,4 @@
-"""The search page of a topic (and, through the same templates, of a stream): a form whose values
+"""The search page of a topic or of a JetStream stream (the same templates): a form whose values
 are the URL's query, so a search can be bookmarked, shared and run again; a running search's
 progress and results, polled by htmx until it ends; its export links with the same selectors.
 
@@ -20,12 +20,12 @@ from django.utils.http import url_has_allowed_host_and_scheme
 
 from console.access import Forbidden, audit_unmasked, can_operate, read_mask, request_access
 from console.params import int_param
-from console.resources import SEARCH, TOPIC_MESSAGES
+from console.resources import SEARCH, STREAM_MESSAGES, TOPIC_MESSAGES
 from console.web import arender, check_view, error_page, guarded
 from streams import adapters
 from streams.errors import Conflict, InvalidInput, NotFound, StreamdeskError
 from streams.policies import MESSAGES, STREAMS, TOPICS
-from streams.search import actions
+from streams.search import actions, jetstream_scan
 from streams.search.models import Search
 
 PAGE_SIZE = 50
@@ -36,7 +36,8 @@ FIELDS = ("from", "from_n", "from_time", "until", "until_n", "until_time", "subj
 
 @dataclass(frozen=True)
 class SearchPage:
-    """What one target's search page needs; ``kind`` is "kafka" (partition/offset) or "jetstream" (seq/subject)."""
+    """What one target's search page needs; ``kind`` is the search's: "kafka" (partition/offset) or "nats"
+    (a JetStream stream: seq/subject)."""
 
     kind: str
     cluster: Any
@@ -63,6 +64,8 @@ def form_values(data: QueryDict) -> dict[str, Any]:
         values[name] = values[name].strip()
     values["from"] = values["from"] or "beginning"
     values["until"] = values["until"] or "now"
+    for name in ("from", "until"):
+        _shorthand(values, name)
     partitions: list[int] = []
     for raw in data.getlist("partitions"):
         for part in raw.split(","):
@@ -70,6 +73,16 @@ def form_values(data: QueryDict) -> dict[str, Any]:
                 partitions.append(int(part.strip()))
     values["partitions"] = sorted(set(partitions))
     return values
+
+
+def _shorthand(values: dict[str, Any], name: str) -> None:
+    """``seq:N``, ``offset:N``, ``last:N`` or ``time:ISO`` in one field (the export's form, and the stream
+    page's short search form) as the page's choice and its number or time."""
+    mode, sep, argument = values[name].strip().partition(":")
+    if not sep or mode not in ("offset", "seq", "last", "time"):
+        return
+    values[name] = mode
+    values[f"{name}_time" if mode == "time" else f"{name}_n"] = argument.strip()
 
 
 def _utc(text: str) -> str:
@@ -332,11 +345,46 @@ async def kafka_topic(request: HttpRequest, slug: str, topic: str) -> SearchPage
     )
 
 
+# -- JetStream streams ----------------------------------------------------------------------
+
+
+async def jetstream_stream(request: HttpRequest, slug: str, stream: str) -> SearchPage:
+    config = await registry.aget_config(slug, "nats")
+    await registry.nats(config).stream(stream)  # an unknown stream is a 404 here, not a failed search
+
+    async def start(user: User, body: dict[str, Any]) -> Search:
+        mask = await read_mask(user, slug, "streams", stream)
+        rules = jetstream_scan.stream_rules(mask, stream)
+        search = await actions.do_start_stream_search(user, config, stream, actions.parse_stream_params(body), rules)
+        await audit_unmasked(user, mask, "streams", stream, "search")
+        return search
+
+    def message_url(m: dict[str, Any]) -> str:
+        return reverse("nats-message", args=[slug, stream, int(m.get("seq") or 0)])
+
+    return SearchPage(
+        kind="nats",
+        cluster=config,
+        name=stream,
+        url=reverse("nats-search-page", args=[slug, stream]),
+        export_url=reverse("nats-export", args=[slug, stream]),
+        back_url=reverse("nats-stream", args=[slug, stream]),
+        header="nats/_stream_search_header.html",
+        start=start,
+        message_url=message_url,
+    )
+
+
 urlpatterns: list[URLPattern] = [
     path(
         "clusters/<slug:cluster>/topics/<str:name>/search",
         guarded(TOPIC_MESSAGES)(page_view(kafka_topic, TOPICS)),
         name="kafka-search",
+    ),
+    path(
+        "clusters/<slug:cluster>/streams/<str:name>/search",
+        guarded(STREAM_MESSAGES)(page_view(jetstream_stream, STREAMS)),
+        name="nats-search-page",
     ),
     path("searches/<int:search>/cancel", guarded(SEARCH)(cancel_view), name="search-cancel"),
 ]

@@ -98,10 +98,33 @@ def resolve_part(cluster: ClusterConfig, part: Part, encoding: str, ref: dict[st
         raise InvalidInput(f"{part.schema}: {exc}.", field=part.schema) from None
 
 
+@dataclass(frozen=True)
+class Written:
+    """A part as sent: its bytes (None for a tombstone) and the schema id that wrote them (None when none did)."""
+
+    data: bytes | None
+    schema_id: int | None = None
+
+
+def is_tombstone(part: Part, text: str) -> bool:
+    """A value given as the JSON ``null``: no schema writes it, it is sent as no value at all (Kafka's tombstone)."""
+    return part is VALUE and text.strip() == "null"
+
+
 def encode_part(
     cluster: ClusterConfig, name: str, part: Part, encoding: str, text: str, data: Mapping[str, Any]
+) -> Written:
+    """``text`` (JSON) written in the wire format with the schema the request names for ``part``; a value
+    that is the JSON ``null`` is a tombstone, sent without asking the registry, like a value left null."""
+    if is_tombstone(part, text):
+        return Written(data=None)
+    found = _encode_part(cluster, name, part, encoding, text, data)
+    return Written(data=found.data, schema_id=found.schema_id)
+
+
+def _encode_part(
+    cluster: ClusterConfig, name: str, part: Part, encoding: str, text: str, data: Mapping[str, Any]
 ) -> Encoded:
-    """``text`` (JSON) written in the wire format with the schema the request names for ``part``."""
     ref = part.ref(data)
     schema = resolve_part(cluster, part, encoding, ref)
     registry = require_registry(cluster, part.encoding, encoding)
@@ -141,6 +164,7 @@ def schema_panel(cluster: ClusterConfig, part: Part, encoding: str, ref: dict[st
     from streams import jsontext
     from streams.schemas import examples
     from streams.schemas.encode import message_descriptor, message_descriptors
+    from streams.schemas.references import avro_text
 
     schema = resolve_part(cluster, part, encoding, ref)
     registry = require_registry(cluster, part.encoding, encoding)
@@ -157,9 +181,14 @@ def schema_panel(cluster: ClusterConfig, part: Part, encoding: str, ref: dict[st
             types, chosen = [d.full_name for d in descs], desc.full_name
             example = examples.protobuf_example(desc)
             text = schema.schema if not _looks_serialized(schema.schema) else proto_text(descs)
+        elif encoding == "avro":
+            # The example fills in the named types the schema takes from its references; the text is its own.
+            example = examples.avro_example(jsontext.loads(avro_text(registry, schema)))
+            parsed = jsontext.loads(schema.schema)
+            text = jsontext.dumps_pretty(parsed) or schema.schema
         else:
             parsed = jsontext.loads(schema.schema)
-            example = (examples.avro_example if encoding == "avro" else examples.json_schema_example)(parsed)
+            example = examples.json_schema_example(parsed)
             text = jsontext.dumps_pretty(parsed) or schema.schema
     except WrongSchema as exc:
         field = part.type if "message type" in str(exc) else part.schema

@@ -17,7 +17,8 @@ from streams.clusters import ClusterConfig
 from streams.payloads import Payload
 from streams.schemas.avro_form import avro_reader
 from streams.schemas.local import LocalDecoder, decoder_for
-from streams.schemas.registry import RegistrySchema, RegistryUnavailable, UnknownSchema, registry_for
+from streams.schemas.references import avro_text, referenced
+from streams.schemas.registry import Registry, RegistrySchema, RegistryUnavailable, UnknownSchema, registry_for
 
 MAGIC = 0
 HEADER = 5
@@ -110,11 +111,13 @@ def _decode_framed(cluster: ClusterConfig, raw: bytes) -> DecodeResult:
         return NOT_DECODED
     try:
         schema = registry.schema_by_id(schema_id)
+        # Resolved before reading so that a referenced subject the registry lacks is named as the reason.
+        referenced(registry, schema)
     except (UnknownSchema, RegistryUnavailable) as exc:
         return DecodeResult(error=str(exc))
     body = raw[HEADER:]
     try:
-        return DecodeResult(decoded=_read(schema, body))
+        return DecodeResult(decoded=_read(registry, schema, body))
     except Exception as exc:  # noqa: BLE001 - hostile bytes fail in any of the readers' own ways
         return DecodeResult(error=f"does not decode with schema id {schema_id} ({schema.type}): {_reason(exc)}")
 
@@ -124,14 +127,14 @@ def _reason(exc: Exception) -> str:
     return text[:200]
 
 
-def _read(schema: RegistrySchema, body: bytes) -> Decoded:
+def _read(registry: Registry, schema: RegistrySchema, body: bytes) -> Decoded:
     fmt = FORMATS.get(schema.type)
     if fmt == "avro":
-        data, type_name = _read_avro(schema, body)
+        data, type_name = _read_avro(registry, schema, body)
     elif fmt == "json-schema":
         data, type_name = jsontext.loads(body), None
     elif fmt == "protobuf":
-        data, type_name = _read_protobuf(schema, body)
+        data, type_name = _read_protobuf(registry, schema, body)
     else:
         raise ValueError(f"schema type {schema.type!r} is not supported")
     return Decoded(
@@ -147,14 +150,14 @@ def _read(schema: RegistrySchema, body: bytes) -> Decoded:
 # ---- Avro ---------------------------------------------------------------------------------
 
 
-def _read_avro(schema: RegistrySchema, body: bytes) -> tuple[Any, str | None]:
-    reader = avro_reader(schema.schema)
+def _read_avro(registry: Registry, schema: RegistrySchema, body: bytes) -> tuple[Any, str | None]:
+    reader = avro_reader(avro_text(registry, schema))
     return reader.read(body), reader.name
 
 
 # ---- Protobuf -----------------------------------------------------------------------------
 
-_proto_pools: dict[tuple[int, str], Any] = {}
+_proto_pools: dict[tuple[Any, ...], Any] = {}
 
 
 def _read_varint(body: bytes, pos: int) -> tuple[int, int]:
@@ -173,18 +176,25 @@ def _read_varint(body: bytes, pos: int) -> tuple[int, int]:
     return (result >> 1) ^ -(result & 1), pos  # zigzag
 
 
-def _proto_file(schema: RegistrySchema) -> Any:
-    """The schema's file descriptor, built at run time in a pool of its own (cached by id and text)."""
+def _proto_file(registry: Registry, schema: RegistrySchema) -> Any:
+    """The schema's file descriptor, built at run time in a pool of its own (cached by id, text and references),
+    the files it imports (its references) built into the pool first."""
     from confluent_kafka.schema_registry.common.protobuf import _init_pool, _str_to_proto
     from google.protobuf import descriptor_pool
 
     # By id and text: ids are per registry, and two clusters' registries may give one id to different schemas.
-    key = (schema.id, schema.schema)
+    key = (schema.id, schema.schema, schema.references)
     hit = _proto_pools.get(key)
     if hit is not None:
         return hit
     pool = descriptor_pool.DescriptorPool()
     _init_pool(pool)
+    for name, dependency in referenced(registry, schema):
+        if _has_file(pool, name):
+            continue  # a well-known type, already in every pool
+        if dependency.type != "PROTOBUF":
+            raise ValueError(f"{name!r} is a {dependency.type} schema, not Protobuf")
+        pool.Add(_str_to_proto(name, dependency.schema))
     proto = _str_to_proto(f"schema-{schema.id}.proto", schema.schema)
     file_desc = pool.AddSerializedFile(proto.SerializeToString())
     if len(_proto_pools) > 1024:
@@ -193,7 +203,15 @@ def _proto_file(schema: RegistrySchema) -> Any:
     return file_desc
 
 
-def _read_protobuf(schema: RegistrySchema, body: bytes) -> tuple[Any, str | None]:
+def _has_file(pool: Any, name: str) -> bool:
+    try:
+        pool.FindFileByName(name)
+    except KeyError:
+        return False
+    return True
+
+
+def _read_protobuf(registry: Registry, schema: RegistrySchema, body: bytes) -> tuple[Any, str | None]:
     from google.protobuf import json_format, message_factory
 
     count, pos = _read_varint(body, 0)
@@ -205,7 +223,7 @@ def _read_protobuf(schema: RegistrySchema, body: bytes) -> tuple[Any, str | None
         for _ in range(count):
             index, pos = _read_varint(body, pos)
             indexes.append(index)
-    file_desc = _proto_file(schema)
+    file_desc = _proto_file(registry, schema)
     messages = list(file_desc.message_types_by_name.values())
     desc = messages[indexes[0]]
     for index in indexes[1:]:

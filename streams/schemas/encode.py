@@ -20,7 +20,8 @@ from confluent_kafka.serialization import MessageField, SerializationContext, Se
 
 from streams import jsontext
 from streams.schemas.avro_json import Mismatch, from_json, key_path
-from streams.schemas.registry import Registry, RegistrySchema, UnknownSchema, _is_base64
+from streams.schemas.references import avro_text, json_schema_resources
+from streams.schemas.registry import Registry, RegistrySchema, UnknownSchema, _is_base64, references_of
 
 # The publish encodings that take a registry schema, and the registry's name for each.
 SCHEMA_ENCODINGS = {"avro": "AVRO", "protobuf": "PROTOBUF", "json-schema": "JSON"}
@@ -76,6 +77,7 @@ def resolve(registry: Registry, ref: dict[str, Any]) -> RegistrySchema:
         schema=found.schema.schema_str or "",
         subject=subject,
         version=found.version,
+        references=references_of(found.schema),
     )
 
 
@@ -121,6 +123,19 @@ def _strategy(schema: RegistrySchema) -> Callable[[SerializationContext, str], s
     return subject
 
 
+def _client_schema(schema: RegistrySchema) -> Any:
+    """The schema as the serializers take it: with its references, which they resolve through the client."""
+    from confluent_kafka.schema_registry import Schema, SchemaReference
+
+    if not schema.references:
+        return schema.schema
+    text = schema.schema.strip()
+    if schema.type == "AVRO" and text[:1] not in ("{", "["):
+        text = '{"type": ' + text + "}"  # a bare name, as the serializer reads one given as text
+    refs = [SchemaReference(r.name, r.subject, r.version) for r in schema.references]
+    return Schema(text, schema.type, refs)
+
+
 def _conf(schema: RegistrySchema) -> dict[str, Any]:
     return {"auto.register.schemas": False, "use.schema.id": schema.id, "subject.name.strategy": _strategy(schema)}
 
@@ -155,14 +170,14 @@ def encode_avro(registry: Registry, schema: RegistrySchema, topic: str, part: st
 
     value = _parse(text)
     try:
-        datum = from_json(jsontext.loads(schema.schema), value)
+        datum = from_json(jsontext.loads(avro_text(registry, schema)), value)
     except Mismatch as exc:
         raise BadValue(str(exc)) from None
     except RecursionError:
         raise BadValue("$: nested too deeply to write") from None
     except ValueError:
         raise WrongSchema(f"schema id {schema.id} is not valid Avro JSON") from None
-    serializer = AvroSerializer(registry.client, schema.schema, conf=_conf(schema))
+    serializer = AvroSerializer(registry.client, _client_schema(schema), conf=_conf(schema))
     data = _serialize(registry, serializer, datum, _context(topic, part))
     return Encoded(schema_id=schema.id, data=data)
 
@@ -178,7 +193,9 @@ def message_descriptors(registry: Registry, schema: RegistrySchema) -> list[Any]
         # Resolved by subject, the registry may answer with .proto text; by id it is read serialized.
         schema = registry.schema_by_id(schema.id)
     try:
-        file_desc = _proto_file(schema)
+        file_desc = _proto_file(registry, schema)
+    except UnknownSchema:
+        raise
     except Exception as exc:  # noqa: BLE001 - an unreadable descriptor is the schema's fault, not the value's
         raise WrongSchema(f"schema id {schema.id} could not be read as Protobuf: {str(exc)[:200]}") from None
     return list(file_desc.message_types_by_name.values())
@@ -238,32 +255,59 @@ def _json_path(parts: Any) -> str:
     return path
 
 
-def json_schema_problems(schema_text: str, value: Any, limit: int = 3) -> list[str]:
-    """Where ``value`` breaks the JSON Schema, path first, the shallowest first."""
+def json_schema_problems(
+    schema_text: str, value: Any, limit: int = 3, resources: list[tuple[str, Any]] | None = None
+) -> list[str]:
+    """Where ``value`` breaks the JSON Schema, path first, the shallowest first; ``resources`` are the
+    documents its ``$ref``s may name (its references), and nothing else is fetched."""
     from jsonschema import validators
     from jsonschema.exceptions import SchemaError
+    from referencing.exceptions import Unresolvable
 
     try:
         parsed = jsontext.loads(schema_text)
         validator_class = validators.validator_for(parsed)
         validator_class.check_schema(parsed)
+        documents = json_schema_documents(resources or [])
     except (ValueError, SchemaError) as exc:
         raise WrongSchema(f"the registry's JSON Schema is not valid: {str(exc)[:200]}") from None
     try:
-        found = list(validator_class(parsed).iter_errors(value))
+        found = list(validator_class(parsed, registry=documents).iter_errors(value))
     except RecursionError:
         return ["$: nested too deeply to check"]
+    except Unresolvable as exc:
+        raise WrongSchema(f"the JSON Schema's {exc} is not one of its references") from None
     errors = sorted(found, key=lambda e: (len(e.absolute_path), str(e.path)))
     return [f"{_json_path(e.absolute_path)}: {e.message[:200]}" for e in errors[:limit]]
+
+
+def json_schema_documents(resources: list[tuple[str, Any]]) -> Any:
+    """A ``referencing`` registry of the referenced documents, by reference name and by their own ``$id``."""
+    from referencing import Registry as Documents
+    from referencing import Resource
+    from referencing.jsonschema import DRAFT7
+
+    documents: Any = Documents()
+    for name, document in resources:
+        resource = Resource.from_contents(document, default_specification=DRAFT7)
+        documents = documents.with_resource(name, resource)
+        own = resource.id()
+        if own and own != name:
+            documents = documents.with_resource(own, resource)
+    return documents
 
 
 def encode_json_schema(registry: Registry, schema: RegistrySchema, topic: str, part: str, text: str) -> Encoded:
     from confluent_kafka.schema_registry.json_schema import JSONSerializer
 
     value = _parse(text)
-    problems = json_schema_problems(schema.schema, value)
+    try:
+        resources = json_schema_resources(registry, schema)
+    except ValueError as exc:
+        raise WrongSchema(f"a schema that schema id {schema.id} references is not JSON: {str(exc)[:200]}") from None
+    problems = json_schema_problems(schema.schema, value, resources=resources)
     if problems:
         raise BadValue("; ".join(problems))
-    serializer = JSONSerializer(schema.schema, registry.client, conf=_conf(schema))
+    serializer = JSONSerializer(_client_schema(schema), registry.client, conf=_conf(schema))
     data = _serialize(registry, serializer, value, _context(topic, part))
     return Encoded(schema_id=schema.id, data=data)

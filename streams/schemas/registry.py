@@ -12,6 +12,7 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.error import SchemaRegistryError
@@ -25,12 +26,36 @@ DOWN_SECONDS = 15.0
 
 
 @dataclass(frozen=True)
+class Reference:
+    """One entry of a schema's ``references``: the name it is imported by, and the subject version holding it."""
+
+    name: str
+    subject: str
+    version: int
+
+
+@dataclass(frozen=True)
 class RegistrySchema:
     id: int
     type: str  # "AVRO" | "PROTOBUF" | "JSON"
     schema: str
     subject: str | None = None
     version: int | None = None
+    references: tuple[Reference, ...] = ()
+
+
+def references_of(found: Any) -> tuple[Reference, ...]:
+    """A client ``Schema``'s references as ours; entries without a name or a subject cannot be resolved."""
+    out = []
+    for ref in getattr(found, "references", None) or []:
+        name, subject, version = (
+            getattr(ref, "name", None),
+            getattr(ref, "subject", None),
+            getattr(ref, "version", None),
+        )
+        if isinstance(name, str) and name and isinstance(subject, str) and subject and isinstance(version, int):
+            out.append(Reference(name=name, subject=subject, version=version))
+    return tuple(out)
 
 
 class RegistryUnavailable(Exception):
@@ -59,6 +84,9 @@ class Registry:
         self._unknown: dict[int, float] = {}
         self._reasons: dict[int, str] = {}  # why an id is remembered as unusable, where not simply unknown
         self._holders: dict[int, tuple[float, frozenset[str]]] = {}  # id -> (until, the subjects holding it)
+        # Referenced schemas by (subject, version): a version's schema never changes, like an id's.
+        self._by_version: dict[tuple[str, int], RegistrySchema] = {}
+        self._unknown_versions: dict[tuple[str, int], tuple[float, str]] = {}
         self._down_until = 0.0
         self.lookups = 0  # round trips made for schemas by id; pages of one schema make one
 
@@ -137,12 +165,65 @@ class Registry:
             schema=found.schema_str or "",
             subject=subject,
             version=version,
+            references=references_of(found),
         )
         with self._lock:
             while len(self._by_id) >= SCHEMA_CACHE_ENTRIES:
                 del self._by_id[next(iter(self._by_id))]
             self._by_id[schema_id] = schema
         return schema
+
+    def schema_by_version(self, subject: str, version: int) -> RegistrySchema:
+        """A subject version, as a schema names it in its ``references`` (cached; unknown ones remembered a while)."""
+        key = (subject, version)
+        with self._lock:
+            hit = self._by_version.get(key)
+            if hit is not None:
+                return hit
+            bad = self._unknown_versions.get(key)
+            if bad is not None and bad[0] > time.monotonic():
+                raise UnknownSchema(bad[1])
+        self._check_up()
+        self.lookups += 1
+        try:
+            # Soft-deleted versions still resolve, as the serializers read them; Protobuf as descriptors.
+            found = self.client.get_version(subject, version, True, "serialized")
+        except SchemaRegistryError as exc:
+            if exc.http_status_code == 404:
+                said = exc.error_message or "not found"
+                raise self._unknown_version(
+                    key, f"subject {subject!r} version {version} is not in the registry ({said})"
+                ) from None
+            raise self._failed(exc) from None
+        except (TypeError, AttributeError, KeyError):
+            raise self._unknown_version(
+                key, f"subject {subject!r} version {version} came back as something that is not a schema"
+            ) from None
+        except Exception as exc:  # noqa: BLE001 - transport errors, timeouts, bad JSON: all "down" to a page
+            raise self._failed(exc) from None
+        text = getattr(found.schema, "schema_str", None)
+        if not isinstance(text, str) or not text:
+            raise self._unknown_version(key, f"subject {subject!r} version {version} came without the schema itself")
+        schema = RegistrySchema(
+            id=found.schema_id if isinstance(found.schema_id, int) else -1,
+            type=(found.schema.schema_type or "AVRO").upper(),
+            schema=text,
+            subject=subject,
+            version=found.version if isinstance(found.version, int) else version,
+            references=references_of(found.schema),
+        )
+        with self._lock:
+            while len(self._by_version) >= SCHEMA_CACHE_ENTRIES:
+                del self._by_version[next(iter(self._by_version))]
+            self._by_version[key] = schema
+        return schema
+
+    def _unknown_version(self, key: tuple[str, int], message: str) -> UnknownSchema:
+        with self._lock:
+            while len(self._unknown_versions) >= SCHEMA_CACHE_ENTRIES:
+                del self._unknown_versions[next(iter(self._unknown_versions))]
+            self._unknown_versions[key] = (time.monotonic() + UNKNOWN_SECONDS, message)
+        return UnknownSchema(message)
 
     def holds(self, subject: str, schema_id: int) -> bool:
         """Whether ``schema_id`` is a version of ``subject`` (the registry's answers kept for a while)."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from streams.schemas.decode import HEADER, MAGIC, decode
+from streams.schemas.references import json_schema_resources
 from streams.schemas.registry import RegistryUnavailable, registry_for
 
 
@@ -36,18 +37,19 @@ def check_registered(cluster_slug: str, subject: str, name: str, raw: bytes | No
     if result.decoded is None or result.decoded.schema_id != schema_id:
         raise SchemaMismatch(f"the value {result.error or f'does not decode with schema id {schema_id}'}")
     if schema.type == "JSON":
-        _check_json_schema(schema.schema, result.decoded.data, schema_id)
+        _check_json_schema(schema.schema, result.decoded.data, schema_id, json_schema_resources(reg, schema))
 
 
-def _check_json_schema(text: str, data: Any, schema_id: int) -> None:
+def _check_json_schema(text: str, data: Any, schema_id: int, resources: list[tuple[str, Any]]) -> None:
     from jsonschema import validators
 
     from streams import jsontext
+    from streams.schemas.encode import json_schema_documents
 
     try:
         document = jsontext.loads(text)
         cls = validators.validator_for(document)
-        error = next(iter(cls(document).iter_errors(data)), None)
+        error = next(iter(cls(document, registry=json_schema_documents(resources)).iter_errors(data)), None)
     except Exception as exc:  # noqa: BLE001 - a registered schema the validator cannot use
         raise SchemaMismatch(f"schema id {schema_id} is not a JSON Schema this console can check: {exc}") from None
     if error is not None:

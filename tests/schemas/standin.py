@@ -2,8 +2,11 @@
 
 Content type ``application/vnd.schemaregistry.v1+json``; errors carry ``error_code``:
 40401 subject not found, 40402 version not found, 40403 schema not found, 40404/40405 soft and
-hard delete out of order, 40408 no subject-level config, 409 incompatible, 42201 invalid schema,
-42203 invalid compatibility level. Enough of the API for the serializers, the deserializers and the console.
+hard delete out of order, 40408 no subject-level config, 409 incompatible, 42201 invalid schema
+(a reference to a version it does not hold included), 42203 invalid compatibility level. Schemas carry
+their ``references`` (name, subject, version) as registered, in ``/schemas/ids/{id}``, a subject's
+versions and lookups, and ``/subjects/{s}/versions/{v}/referencedby`` lists the ids that use a version.
+Enough of the API for the serializers, the deserializers and the console.
 """
 
 from __future__ import annotations
@@ -51,6 +54,19 @@ class State:
             if f["name"] not in had and "default" not in f
         ]
 
+    @staticmethod
+    def same(stored: dict[str, Any], body: dict[str, Any]) -> bool:
+        """One schema is its text, its type and its references: the same text naming other versions is another."""
+        return (
+            stored["schema"] == body.get("schema")
+            and stored["schemaType"] == body.get("schemaType", "AVRO")
+            and (stored["references"] or []) == (body.get("references") or [])
+        )
+
+    def version_id(self, subject: str, version: int) -> int | None:
+        ids = self.subjects.get(subject) or []
+        return ids[version - 1] if isinstance(version, int) and 1 <= version <= len(ids) else None
+
     def register(self, subject: str, body: dict[str, Any]) -> tuple[int, int]:
         kind = body.get("schemaType", "AVRO")
         text = body["schema"]
@@ -59,10 +75,14 @@ class State:
                 json.loads(text)
             except ValueError:
                 raise ValueError("42201") from None
-        found = next((i for i, s in self.schemas.items() if s["schema"] == text and s["schemaType"] == kind), None)
+        refs = body.get("references") or []
+        for ref in refs:
+            if self.version_id(ref["subject"], ref["version"]) is None:
+                raise ValueError("42201")
+        found = next((i for i, s in self.schemas.items() if self.same(s, body)), None)
         if found is None:
             found = len(self.schemas) + 1
-            self.schemas[found] = {"schema": text, "schemaType": kind, "references": body.get("references", [])}
+            self.schemas[found] = {"schema": text, "schemaType": kind, "references": refs}
         versions = self.subjects.setdefault(subject, [])
         if found not in versions:
             versions.append(found)
@@ -188,7 +208,7 @@ class Handler(BaseHTTPRequestHandler):
                     self._error(404, 40401, "Subject not found")
                     return
                 for version, schema_id in enumerate(ids, 1):
-                    if state.schemas[schema_id]["schema"] == body.get("schema"):
+                    if state.same(state.schemas[schema_id], {"schemaType": "AVRO", **body}):
                         s = state.schemas[schema_id]
                         self._send(200, {"subject": subject, "version": version, "id": schema_id, **s})
                         return
@@ -218,6 +238,15 @@ class Handler(BaseHTTPRequestHandler):
                     self._error(404, 40402, "Version not found")
                     return
                 schema_id = ids[version - 1]
+                if len(parts) == 5 and parts[4] == "referencedby":
+                    ref = {"subject": subject, "version": version}
+                    users = [
+                        i
+                        for i, s in state.schemas.items()
+                        if any({"subject": r["subject"], "version": r["version"]} == ref for r in s["references"])
+                    ]
+                    self._send(200, users)
+                    return
                 s = state.schemas[schema_id]
                 self._send(200, {"subject": subject, "version": version, "id": schema_id, **s})
                 return

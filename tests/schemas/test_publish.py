@@ -232,6 +232,33 @@ def test_json_schema_value_and_a_chosen_protobuf_message_as_key(operator_client,
     assert got == {"sku": "v", "n": 3, "tags": ["a"]}
 
 
+@pytest.mark.parametrize("encoding", ["avro", "json-schema", "protobuf"])
+def test_a_null_value_with_a_schema_is_a_tombstone_and_the_key_is_still_encoded(
+    operator_client, kafka_bootstrap, topic, standin, encoding
+):
+    key_id, _ = standin.state.register(f"{topic}-key", {"schema": '"string"', "schemaType": "AVRO"})
+    body = {
+        "key": '"cart-9"',
+        "key_encoding": "avro",
+        "key_schema": {"subject": f"{topic}-key"},
+        "value": " null\n",
+        "encoding": encoding,
+        # Not asked for: a tombstone is written by no schema.
+        "schema": {"subject": "no-such-subject"},
+        "partition": 0,
+    }
+    response = post(operator_client, topic, body)
+    assert response.status_code == 201, response.content
+    assert response.json()["schema_id"] is None and response.json()["key_schema_id"] == key_id
+    [record] = read_topic(kafka_bootstrap, topic, [0], expect=1)
+    assert record.value is None
+    assert AvroDeserializer(SchemaRegistryClient({"url": standin.url}))(record.key, ctx(topic, "key")) == "cart-9"
+    page = operator_client.get(f"/api/v1/clusters/kafka/topics/{topic}/messages", {"from": "beginning"})
+    assert page.status_code == 200, page.content
+    [shown] = page.json()["messages"]
+    assert shown["value"] is None and shown["key"]["decoded"]["data"] == "cart-9"
+
+
 @pytest.mark.parametrize(
     ("body", "field", "words"),
     [

@@ -7,6 +7,7 @@ import asyncio
 import json
 import time
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from django.test import Client
@@ -115,17 +116,20 @@ def test_viewer_finds_text_and_jq_matches_with_subject_filters(celery_worker, vi
     assert no_consumers_left(url, name)
 
 
-def test_the_stream_page_form_starts_a_search_and_shows_its_status(celery_worker, viewer_client, url, unique):
+def test_the_stream_page_form_starts_a_search_and_lands_on_its_page(celery_worker, viewer_client, url, unique):
     name = h.create_own_stream(url, unique)
     h.publish(url, [(f"{unique}.x", b"alpha", None), (f"{unique}.x", b"beta", None)])
+    # The stream page's short form (``from=seq:N``) goes to the search page, as the page's own form does.
     response = viewer_client.post(f"/clusters/nats/streams/{name}/search", {"text": "bet", "from": "seq:1"})
-    assert response.status_code == 302, response.content
-    status = response["Location"]
-    assert status.startswith("/api/v1/searches/")
-    final = wait(viewer_client, int(status.rstrip("/").rsplit("/", 1)[1]))
+    assert response.status_code == 303, response.content
+    page = response["Location"]
+    query = parse_qs(urlsplit(page).query)
+    assert urlsplit(page).path == f"/clusters/nats/streams/{name}/search"
+    assert (query["from"], query["from_n"], query["text"]) == (["seq"], ["1"], ["bet"])
+    final = wait(viewer_client, int(query["search"][0]))
     assert (final["state"], [m["seq"] for m in final["results"]]) == ("done", [2])
     refused = viewer_client.post(f"/clusters/nats/streams/{name}/search", {"jq": ".a |||"})
-    assert refused.status_code == 400 and b"jq" in refused.content
+    assert refused.status_code == 400 and b'data-field="jq"' in refused.content
 
 
 def test_until_is_fixed_when_the_search_starts(celery_worker, viewer_client, url, unique):

@@ -14,6 +14,7 @@ from django.test import Client
 
 from streams.audit import AuditEvent
 from tests.kafka import helpers as kh
+from tests.nats import helpers as h
 from tests.search.test_kafka_search import SLOW
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.xdist_group("celery"), pytest.mark.slow]
@@ -159,3 +160,50 @@ def test_cancel_from_the_page(celery_worker, viewer_client, kafka_bootstrap, uni
     assert (response.status_code, response["Location"]) == (303, url)
     panel = until_ended(viewer_client, url)
     assert 'data-state="cancelled"' in panel and "Cancel</button>" not in panel
+
+
+def test_a_stream_search_has_the_same_page_with_results_linking_to_its_messages(
+    celery_worker, viewer, viewer_client, nats_urls, unique, settings
+):
+    settings.BROKER_CACHE_SECONDS = 0
+    url = nats_urls[0]
+    name = h.create_own_stream(url, unique)
+    h.publish(url, [(f"{unique}.{'a' if i % 2 else 'b'}", json.dumps({"order": i}).encode(), None) for i in range(40)])
+    search_url = f"/clusters/nats/streams/{name}/search"
+    stream_page = page_of(viewer_client, f"/clusters/nats/streams/{name}")
+    assert f'href="{search_url}"' in stream_page and f'action="{search_url}"' in stream_page
+
+    # A bookmarked search fills the stream's form: a subject filter instead of partitions, sequences.
+    form = page_of(viewer_client, f"{search_url}?from=seq&from_n=5&subject={unique}.a&text=x")
+    assert f'name="subject" value="{unique}.a"' in form and 'name="partitions"' not in form
+    assert re.search(r'<option value="seq"\s+selected', form)
+    export = html.escape(f"/clusters/nats/streams/{name}/export?format=csv&from=seq%3A5&until=now&subject={unique}.a")
+    assert export in form
+
+    response = viewer_client.post(
+        search_url, {"from": "beginning", "until": "now", "subject": f"{unique}.a", "jq": ".value.order % 10 == 3"}
+    )
+    assert response.status_code == 303, response.content[:500]
+    found = str(response["Location"])
+    assert urlsplit(found).path == search_url and "search" in parse_qs(urlsplit(found).query)
+    first = page_of(viewer_client, found)
+    assert 'id="search-panel"' in first and "<form" in first
+    panel = until_ended(viewer_client, found)
+    assert 'data-state="done"' in panel and "hx-trigger" not in panel
+    assert re.search(r"<span data-scanned>20</span> scanned of 20", panel)
+    # Orders 3, 13, 23, 33 are on <unique>.a (the odd ones), at sequences 4, 14, 24, 34.
+    assert [int(s) for s in re.findall(r'<tr data-seq="(\d+)">', panel)] == [4, 14, 24, 34]
+    assert f"<code>{unique}.a</code>" in panel
+    link = f"/clusters/nats/streams/{name}/messages/14"
+    assert f'href="{link}"' in panel
+    assert "&quot;order&quot;: 13" in page_of(viewer_client, link)
+    export = html.escape(f"/clusters/nats/streams/{name}/export?format=jsonl&from=beginning&until=now&subject=")
+    assert export in panel
+    event = AuditEvent.objects.get(action="nats.stream.search", target=name)
+    assert event.user == viewer and event.params["subject"] == f"{unique}.a"
+
+    # Another target's search id is not this page's.
+    other = h.create_own_stream(url, f"{unique}-o")
+    search = parse_qs(urlsplit(found).query)["search"][0]
+    assert viewer_client.get(f"/clusters/nats/streams/{other}/search?search={search}").status_code == 404
+    assert viewer_client.get(f"/clusters/nats/streams/{name}-NONE/search").status_code == 404
