@@ -26,7 +26,7 @@ def _node_version() -> tuple[int, int] | None:
 
 def test_the_javascript_unit_tests_pass() -> None:
     version = _node_version()
-    if version is None:
+    if NODE is None or version is None:
         pytest.skip("node is not installed (Node 20.19 or newer runs tests/js; apt-get install nodejs)")
     if version < OLDEST_NODE:
         pytest.skip(f"node {version[0]}.{version[1]} is too old for tests/js: it needs 20.19 or newer")
