@@ -349,8 +349,8 @@ async def kafka_topic(request: HttpRequest, slug: str, topic: str) -> SearchPage
 
 
 async def jetstream_stream(request: HttpRequest, slug: str, stream: str) -> SearchPage:
-    config = await registry.aget_config(slug, "nats")
-    await registry.nats(config).stream(stream)  # an unknown stream is a 404 here, not a failed search
+    config = await adapters.aget_config(slug, "nats")
+    await adapters.nats(config).stream(stream)  # an unknown stream is a 404 here, not a failed search
 
     async def start(user: User, body: dict[str, Any]) -> Search:
         mask = await read_mask(user, slug, "streams", stream)
