@@ -71,6 +71,7 @@ def test_detail_lists_groups_reading_the_topic_with_their_lag(viewer_client, kaf
     kh.produce(kafka_bootstrap, unique, [b"x"] * 5, partition=0)
     kh.commit(kafka_bootstrap, f"{unique}-g", {(unique, 0): 2})
     body = viewer_client.get(f"/api/v1/clusters/kafka/topics/{unique}").json()
+    assert len(body["groups"]) == 1, (body["groups"], body["groups_note"])
     (group,) = body["groups"]
     assert group["group"] == f"{unique}-g" and group["lag"] == 3 and group["uncommitted"] == 1
 
