@@ -140,6 +140,61 @@ def micro_figures(registry_url: str, runs: int) -> dict[str, float]:
     return {"plain": median_seconds(lambda: page(plain), runs), "avro": median_seconds(lambda: page(avro), runs)}
 
 
+class Record:
+    """What the tail reads of a confluent-kafka Message, for timing its conversion in-process."""
+
+    def __init__(self, topic: str, offset: int, key: bytes, value: bytes, stamp: int) -> None:
+        self._topic, self._offset, self._key, self._value, self._stamp = topic, offset, key, value, stamp
+
+    def key(self) -> bytes:
+        return self._key
+
+    def value(self) -> bytes:
+        return self._value
+
+    def timestamp(self) -> tuple[int, int]:
+        return 1, self._stamp
+
+    def topic(self) -> str:
+        return self._topic
+
+    def partition(self) -> int:
+        return self._offset % 3
+
+    def offset(self) -> int:
+        return self._offset
+
+    def headers(self) -> None:
+        return None
+
+
+def item_figures(registry_url: str, runs: int, count: int = 2000) -> dict[str, float]:
+    """Seconds per message for the tail's conversion of a record (streams.tail.messages.kafka_item) to the
+    JSON a frame carries, in-process, for the tail's own ~100-byte messages (bench/_publish.py)."""
+    from bench._common import median_seconds
+    from bench._publish import avro_body, body
+    from streams.clusters import ClusterConfig
+    from streams.tail.messages import kafka_item
+
+    cluster = ClusterConfig(slug="b", kind="kafka", name="b", servers=("x:1",), schema_registry_url=registry_url)
+    bare = ClusterConfig(slug="b", kind="kafka", name="b", servers=("x:1",))
+    os.environ.setdefault("BENCH_SCHEMA_REGISTRY_URL", registry_url)
+    make_avro = avro_body("tail-kafka-avro")
+    stamp = int(time.time() * 1000)
+    plain = [Record("tail-kafka", i, b"k%d" % (i % 16), body(i, 100), stamp + i // 20) for i in range(count)]
+    avro = [Record("tail-kafka-avro", i, b"k%d" % (i % 16), make_avro(i, 100), stamp + i // 20) for i in range(count)]
+
+    def per_message(records: list[Record], config: ClusterConfig) -> float:
+        kafka_item(records[0], config)  # the schema's one lookup and parse
+        return median_seconds(lambda: [kafka_item(r, config) for r in records], runs) / count
+
+    return {
+        "plain_bare": per_message(plain, bare),
+        "plain": per_message(plain, cluster),
+        "avro": per_message(avro, cluster),
+    }
+
+
 # -- the tail ---------------------------------------------------------------------------
 
 
@@ -201,6 +256,8 @@ def main() -> None:
                     results["page"] = page_figures(bootstrap, registry.url, runs)
                     log("decoder alone")
                     results["micro"] = micro_figures(registry.url, runs)
+                    log("tail item alone")
+                    results["item"] = item_figures(registry.url, runs)
                 if tail_count:
                     log("tail")
                     web = WebProcess(workdir / "web", brokers).prepare().start()
@@ -248,6 +305,19 @@ def report(r: dict[str, Any]) -> str:
         f"| Decoder alone: 500 values decoded and written as the API's JSON (in-process) | {ms(micro['plain'])} "
         f"| {ms(micro['avro'])} | {small:.2f}x | | |",
     ]
+    if "item" in r:
+        item = r["item"]
+
+        def us(seconds: float) -> str:
+            return f"{seconds * 1e6:.1f} µs"
+
+        lines += [
+            "",
+            "| One tail message, record to frame JSON (in-process) | No registry | Registry, plain JSON | "
+            "Registry, Avro |",
+            "|---|---:|---:|---:|",
+            f"| `kafka_item` per message | {us(item['plain_bare'])} | {us(item['plain'])} | {us(item['avro'])} |",
+        ]
     if "tail_kafka-avro" in r:
 
         def tail_row(label: str, t: dict[str, Any], target: bool) -> str:

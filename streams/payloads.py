@@ -9,7 +9,7 @@ the page form adds a pretty-printed JSON view and a hex dump. A masked payload
 
 from __future__ import annotations
 
-import base64
+import binascii
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
@@ -99,7 +99,7 @@ class Payload:
     def b64(self) -> str:
         if self.masked:
             return ""
-        return base64.b64encode(self.raw or b"").decode("ascii")
+        return binascii.b2a_base64(self.raw or b"", newline=False).decode("ascii")
 
     @property
     def is_binary(self) -> bool:
@@ -130,9 +130,9 @@ class Payload:
             shown: dict[str, Any] = {"text": self.text, "base64": None, "masked": True}
         else:
             shown = {"text": self.text, "base64": self.b64}
-        if self.decoding is None:
-            return shown
-        return {**shown, **self.decoding.as_api()}
+        if self.decoding is not None:
+            shown.update(self.decoding.as_api())
+        return shown
 
 
 def header_pairs(headers: Any, limit: int = 4096) -> list[tuple[str, Payload]]:

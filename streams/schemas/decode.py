@@ -234,13 +234,28 @@ def _read_protobuf(registry: Registry, schema: RegistrySchema, body: bytes) -> t
     return data, desc.full_name
 
 
+def _decoding(cluster: ClusterConfig, name: str, part: str, raw: bytes | None, truncated: bool) -> DecodeResult:
+    if raw is None:
+        return NOT_DECODED
+    if truncated:
+        framed = raw[:1] == bytes([MAGIC]) and cluster.schema_registry_url
+        if framed or decoder_for(cluster.decoders, name, part) is not None:
+            return DecodeResult(error="too large to decode here; show all to decode it")
+        return NOT_DECODED
+    return decode(cluster, name, part, raw)
+
+
 def decode_payload(cluster: ClusterConfig, name: str, part: str, payload: Payload) -> Payload:
     """``payload`` with its ``decoding`` set (a truncated payload is not decoded: its bytes are cut)."""
-    if payload.raw is None:
-        return payload.with_decoding(NOT_DECODED)
-    if payload.truncated:
-        framed = payload.raw[:1] == bytes([MAGIC]) and cluster.schema_registry_url
-        if framed or decoder_for(cluster.decoders, name, part) is not None:
-            return payload.with_decoding(DecodeResult(error="too large to decode here; show all to decode it"))
-        return payload.with_decoding(NOT_DECODED)
-    return payload.with_decoding(decode(cluster, name, part, payload.raw))
+    return payload.with_decoding(_decoding(cluster, name, part, payload.raw, payload.truncated))
+
+
+def decoded_payload(cluster: ClusterConfig, name: str, part: str, data: bytes | None, limit: int) -> Payload:
+    """``decode_payload(cluster, name, part, Payload.of(data, limit))`` with one Payload built, not two:
+    the live tail makes one per key and value of every message."""
+    if data is None:
+        return Payload(None, 0, False, NOT_DECODED)
+    size = len(data)
+    truncated = size > limit
+    raw = data[:limit] if truncated else data
+    return Payload(raw, size, truncated, _decoding(cluster, name, part, raw, truncated))

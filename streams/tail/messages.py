@@ -11,17 +11,31 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
 from typing import Any
 
 from streams.clusters import ClusterConfig
 from streams.masking import Rule, mask_headers, mask_payload, seen_bytes
 from streams.payloads import Payload
-from streams.schemas.decode import decode_payload
+from streams.schemas.decode import decode_payload, decoded_payload
 
 TAIL_DISPLAY_LIMIT = 16 * 1024
 HEADER_LIMIT = 4 * 1024
 _TIMESTAMP_TYPES = {0: "none", 1: "create", 2: "log_append"}
-_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+_encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+# JSONEncoder.encode builds a C encoder (and a circular-reference table) on every call; these
+# messages are built here from bytes and decoded values, never circular, so one encoder serves all.
+_c_encode = (
+    c_make_encoder(None, _encoder.default, encode_basestring, None, ":", ",", False, False, True)
+    if c_make_encoder is not None and encode_basestring is not None
+    else None
+)
+
+
+def _encode(data: dict[str, Any]) -> str:
+    if _c_encode is None:
+        return _encoder.encode(data)
+    return "".join(_c_encode(data, 0))
 
 
 # What masking needs of a message: its key (None for NATS) and value as read and as shown, its headers.
@@ -51,7 +65,10 @@ class Item:
         self.haystack = haystack
         self.system = system
         # What holding it costs until the web loop has dispatched it: the raw bytes and the text.
-        self.size = len(self.json) + sum(len(part) for part in haystack)
+        size = len(self.json)
+        for part in haystack:
+            size += len(part)
+        self.size = size
         self.rules = rules
         self._parts = (data, parts) if rules and parts is not None else None
         self._masked: Item | None = None
@@ -107,9 +124,29 @@ def _headers(
     return shown, raw, cut, payloads
 
 
+# Below this (2100-01-01) a millisecond stamp divided by 1000 is exact to the microsecond, so the text
+# is the second's (cached) plus the milliseconds; beyond it the float may not be, and the full
+# conversion runs as before.
+_CACHED_BEFORE_MS = 4_102_444_800_000
+_SECONDS_CACHED = 4096
+_seconds: dict[int, str] = {}
+# isoformat() leaves the fraction out when the microseconds are 0.
+_FRACTIONS = ("", *(f".{ms:03d}000" for ms in range(1, 1000)))
+
+
 def iso_from_ms(stamp_ms: int | None) -> str | None:
     if stamp_ms is None or stamp_ms < 0:
         return None
+    if stamp_ms < _CACHED_BEFORE_MS and type(stamp_ms) is int:
+        second, ms = divmod(stamp_ms, 1000)
+        head = _seconds.get(second)
+        if head is None:
+            # Messages come in time order, a batch mostly within a second or two: one conversion each.
+            head = datetime.fromtimestamp(second, tz=UTC).isoformat()[:-6]
+            if len(_seconds) >= _SECONDS_CACHED:
+                _seconds.clear()
+            _seconds[second] = head
+        return f"{head}{_FRACTIONS[ms]}+00:00"
     try:
         return datetime.fromtimestamp(stamp_ms / 1000, tz=UTC).isoformat()
     except (OverflowError, OSError, ValueError):
@@ -123,13 +160,18 @@ def kafka_item(msg: Any, cluster: ClusterConfig | None = None, rules: tuple[Rule
     raw_key: bytes | None = msg.key()
     raw_value: bytes | None = msg.value()
     kind, stamp = msg.timestamp()
-    key = Payload.of(raw_key, TAIL_DISPLAY_LIMIT)
-    value = Payload.of(raw_value, TAIL_DISPLAY_LIMIT)
     if cluster is not None and cluster.decodes:
         topic = msg.topic() or ""
-        key = decode_payload(cluster, topic, "key", key)
-        value = decode_payload(cluster, topic, "value", value)
-    headers, header_values, headers_cut, header_pairs = _headers(msg.headers() or ())
+        key = decoded_payload(cluster, topic, "key", raw_key, TAIL_DISPLAY_LIMIT)
+        value = decoded_payload(cluster, topic, "value", raw_value, TAIL_DISPLAY_LIMIT)
+    else:
+        key = Payload.of(raw_key, TAIL_DISPLAY_LIMIT)
+        value = Payload.of(raw_value, TAIL_DISPLAY_LIMIT)
+    pairs = msg.headers()
+    if pairs:
+        headers, header_values, headers_cut, header_pairs = _headers(pairs)
+    else:
+        headers, header_values, headers_cut, header_pairs = [], [], False, []
     data = {
         "partition": msg.partition(),
         "offset": msg.offset(),
