@@ -148,7 +148,7 @@ def error_line(fmt: str, reason: str, exported: int) -> bytes:
 
 
 class _Reader:
-    """The blocking half of an export, run in a thread: one poll, its lines, the guard's checks."""
+    """The blocking half of an export, run in a thread: a few polls, their lines, the guard's checks."""
 
     def __init__(
         self,
