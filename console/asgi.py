@@ -4,10 +4,22 @@ from __future__ import annotations
 
 import os
 
-from django.core.asgi import get_asgi_application
+import django
+from django.core.handlers.asgi import ASGIHandler
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "console.settings")
-django_asgi_app = get_asgi_application()
+
+
+class WholeChunks(ASGIHandler):
+    """Django's handler, handing Daphne each part of a streamed body whole up to 1 MiB rather than cut into
+    64 KiB pieces: an export's chunk is then one write and one wait for the socket (console.backpressure)."""
+
+    chunk_size = 1024 * 1024
+
+
+# As django.core.asgi.get_asgi_application, with the handler above.
+django.setup(set_prefix=False)
+django_asgi_app = WholeChunks()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402 - needs Django set up first
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402

@@ -2,8 +2,13 @@
 
 Daphne hands every ``http.response.body`` to Twisted's transport at once and returns, so a
 streaming response runs ahead of a slow client and its bytes pile up in the write buffer
-without limit. Here ``send`` waits, after each body chunk, until that buffer has drained
-below ``HIGH_WATER``: the response's iterator is not asked for its next chunk before then.
+without limit. Here the response registers a push producer on its request, Twisted's own flow
+control: the transport pauses it once more than its ``bufferSize`` (64 KiB) waits to be written and
+resumes it once all of it has gone to the socket. After each body chunk that paused it, ``send``
+waits for the resume: the response's iterator is not asked for its next chunk before then. The
+kernel's socket buffer keeps the client reading while the next chunk is made, and nothing else
+runs in the process while the chunk is handed over (no thread of the response holds the GIL
+against the loop writing it).
 """
 
 from __future__ import annotations
@@ -12,8 +17,8 @@ import asyncio
 from functools import partial
 from typing import Any
 
-HIGH_WATER = 1024 * 1024
-POLL_SECONDS = 0.01
+# Only a safety net: the wait re-checks the connection this often should no resume come.
+CHECK_SECONDS = 1.0
 
 Scope = dict[str, Any]
 
@@ -25,7 +30,7 @@ def _buffered(send: Any) -> Any:
     protocol = send.args[0]
     channel = getattr(protocol, "channel", None)
     transport = getattr(channel, "transport", None)
-    if transport is None or not hasattr(transport, "dataBuffer"):
+    if transport is None or not hasattr(transport, "dataBuffer") or not hasattr(protocol, "registerProducer"):
         return None
 
     def size() -> int:
@@ -33,6 +38,26 @@ def _buffered(send: Any) -> Any:
         return len(transport.dataBuffer) - transport.offset + transport._tempDataLen
 
     return size
+
+
+class _Drain:
+    """A push producer (``twisted.internet.interfaces.IPushProducer``) that only records whether the
+    transport wants it to wait."""
+
+    def __init__(self, paused: bool) -> None:
+        self.writable = asyncio.Event()
+        if not paused:
+            self.writable.set()
+
+    def pauseProducing(self) -> None:
+        self.writable.clear()
+
+    def resumeProducing(self) -> None:
+        self.writable.set()
+
+    def stopProducing(self) -> None:
+        # The connection is gone: nothing is waited for any more.
+        self.writable.set()
 
 
 class Backpressure:
@@ -45,11 +70,41 @@ class Backpressure:
             await self.app(scope, receive, send)
             return
         protocol = send.args[0]
+        drain: _Drain | None = None
+
+        def gone() -> bool:
+            return bool(getattr(protocol, "finished", False)) or getattr(protocol, "channel", None) is None
+
+        def release() -> None:
+            # Before the last body: Twisted's request complains of a producer still registered when it finishes.
+            nonlocal drain
+            if drain is not None and getattr(protocol, "producer", None) is drain:
+                if gone():
+                    protocol.producer = None
+                else:
+                    protocol.unregisterProducer()
+            drain = None
 
         async def paced(message: dict[str, Any]) -> None:
+            nonlocal drain
+            if message.get("type") != "http.response.body":
+                await send(message)
+                return
+            if not message.get("more_body"):
+                release()
+                await send(message)
+                return
+            if drain is None and not gone() and getattr(protocol, "producer", None) is None:
+                drain = _Drain(paused=bool(getattr(protocol.channel, "_waitingForTransport", False)))
+                protocol.registerProducer(drain, True)
             await send(message)
-            if message.get("type") == "http.response.body" and message.get("more_body"):
-                while size() > HIGH_WATER and not getattr(protocol, "finished", False) and protocol.channel:  # noqa: ASYNC110 - Twisted tells asyncio of no drain
-                    await asyncio.sleep(POLL_SECONDS)
+            while drain is not None and not drain.writable.is_set() and size() > 0 and not gone():
+                try:
+                    await asyncio.wait_for(drain.writable.wait(), CHECK_SECONDS)
+                except TimeoutError:
+                    continue
 
-        await self.app(scope, receive, paced)
+        try:
+            await self.app(scope, receive, paced)
+        finally:
+            release()

@@ -1,4 +1,4 @@
-"""A topic range written out as JSON Lines or CSV, one batch read per chunk written."""
+"""A topic range written out as JSON Lines or CSV, a few polls read per chunk written."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import csv
 import io
 import json
 import time
-from binascii import b2a_base64
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -19,13 +18,17 @@ from streams.errors import InvalidInput
 from streams.kafka.client import client_config
 from streams.masking import Rule
 from streams.payloads import DISPLAY_LIMIT
-from streams.search import actions, kafka_scan
+from streams.search import actions, kafka_scan, plain_json
 from streams.search.filters import Matcher, Record, masked_record, schema_reader
 
 KAFKA_EXPORT = "kafka.topic.export"
 FORMATS = ("jsonl", "csv")
-# Messages read per chunk; with the client's own prefetch kept small, what one export holds.
+# Messages per poll; a chunk written to the client is polls of these up to CHUNK_CHARS of lines (or
+# MAX_POLLS polls where a filter keeps few), so that each hand-over to Daphne carries half a MiB, not 500 lines.
+# With the client's own prefetch kept small, what one export holds.
 BATCH = 500
+CHUNK_CHARS = 512 * 1024
+MAX_POLLS = 8
 CSV_COLUMNS = ["partition", "offset", "timestamp", "key", "value", "headers"]
 
 
@@ -80,58 +83,35 @@ def _text(raw: bytes | None) -> str | None:
     return None if raw is None else raw.decode("utf-8", errors="replace")
 
 
-def _plain(raw: bytes | None) -> dict[str, Any] | None:
-    if raw is None:
-        return None
-    try:
-        text: str | None = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        text = None
-    return {
-        "text": text,
-        "base64": b2a_base64(raw, newline=False).decode("ascii"),
-        "decoded": None,
-        "decode_error": None,
-    }
-
-
-# One encoder for every line: ``json.dumps`` builds a new one per call.
-_encode = json.JSONEncoder(ensure_ascii=False, check_circular=False).encode
-
-
 @lru_cache(maxsize=4096)
-def _iso(stamp: int) -> str | None:
-    """A timestamp in milliseconds as ISO-8601 UTC; neighbouring messages often share one."""
+def _iso(stamp: int) -> str:
+    """A timestamp in milliseconds as a JSON string of ISO-8601 UTC (null where out of range); neighbouring
+    messages often share one."""
     try:
-        return datetime.fromtimestamp(stamp / 1000, tz=UTC).isoformat()
+        return plain_json.quote(datetime.fromtimestamp(stamp / 1000, tz=UTC).isoformat())
     except (OverflowError, OSError, ValueError):
-        return None
+        return "null"
 
 
 def plain_line(msg: Any) -> str | None:
-    """The JSON line of ``line`` for a message no schema decodes, built without the intermediate objects
-    (the export's cost per message); None where a header is past the display limit (the general path cuts it)."""
+    """The JSON line of ``line`` for a message no schema decodes, written as text (the export's cost per
+    message); None where a header is past the display limit (the general path cuts it)."""
     headers = msg.headers()
-    pairs: list[list[Any]] = []
+    pairs = "[]"
     if headers:
+        parts = []
         for name, raw in headers:
             if raw is not None and len(raw) > DISPLAY_LIMIT:
                 return None
-            plain = _plain(raw)
-            if plain is not None:
-                del plain["decoded"], plain["decode_error"]
-            pairs.append([str(name)[:256], plain])
+            parts.append(f"[{plain_json.quote(str(name)[:256])}, {plain_json.payload(raw)}]")
+        pairs = f"[{', '.join(parts)}]"
     kind, stamp = msg.timestamp()
-    message = {
-        "partition": msg.partition(),
-        "offset": msg.offset(),
-        "timestamp": _iso(stamp) if kind and stamp is not None and stamp >= 0 else None,
-        "key": _plain(msg.key()),
-        "headers": pairs,
-        "value": _plain(msg.value()),
-        "truncated": False,
-    }
-    return _encode(message) + "\n"
+    when = _iso(stamp) if kind and stamp is not None and stamp >= 0 else "null"
+    return (
+        f'{{"partition": {msg.partition()}, "offset": {msg.offset()}, "timestamp": {when}, '
+        f'"key": {plain_json.undecoded(msg.key())}, "headers": {pairs}, '
+        f'"value": {plain_json.undecoded(msg.value())}, "truncated": false}}\n'
+    )
 
 
 def line(msg: Any, record: Record, config: Any, topic: str, fmt: str, rules: Sequence[Rule] = ()) -> str:
@@ -168,7 +148,7 @@ def error_line(fmt: str, reason: str, exported: int) -> bytes:
 
 
 class _Reader:
-    """The blocking half of an export, run in a thread: one poll, its lines, the guard's checks."""
+    """The blocking half of an export, run in a thread: a few polls, their lines, the guard's checks."""
 
     def __init__(
         self,
@@ -190,11 +170,34 @@ class _Reader:
         self.guard = kafka_scan.ReadGuard(self.consumer, topic, sum(e - s for s, e in left.values()))
         self.scanned = 0
         self.exported = 0
+        self.failure: Exception | None = None
         self.consumer.assign([TopicPartition(topic, p, s) for p, (s, _) in left.items()])
 
     def chunk(self) -> bytes:
-        left, guard, needle = self.left, self.guard, self.needle
+        """Lines of one poll after another, until about CHUNK_CHARS of them or the range's end."""
+        if self.failure is not None:
+            raise self.failure
         lines: list[str] = []
+        size = 0
+        for _ in range(MAX_POLLS):
+            start = len(lines)
+            try:
+                polled = self._poll(lines)
+            except (kafka_scan.Stopped, KafkaException) as exc:
+                if not lines:
+                    raise
+                # The lines read before it are written first; the next chunk tells the failure.
+                self.failure = exc
+                break
+            size += sum(map(len, lines[start:]))
+            if not self.left or polled < BATCH or size >= CHUNK_CHARS:
+                break
+        self.exported += len(lines)
+        return "".join(lines).encode()
+
+    def _poll(self, lines: list[str]) -> int:
+        """One poll's matching lines added to ``lines``; the number of messages it gave."""
+        left, guard, needle = self.left, self.guard, self.needle
         got = False
         # Any: the client's stubs make partition and offset optional; a message without error has both.
         polled_at = time.monotonic()
@@ -238,8 +241,7 @@ class _Reader:
                 left.pop(p, None)
         if left:
             guard.polled(got, self.scanned, waited)
-        self.exported += len(lines)
-        return "".join(lines).encode()
+        return len(batch)
 
     def close(self) -> None:
         self.consumer.close()
@@ -255,7 +257,7 @@ async def stream(
     *,
     needle: bytes | None = None,
 ) -> AsyncIterator[bytes]:
-    """The chosen range, matching messages only; the next batch is read only when this one is taken.
+    """The chosen range, matching messages only; the next chunk is read only when this one is taken.
     ``rules``: the masking rules its reader may not see through (filters then see the masked view).
     ``needle`` (``filters.raw_needle`` of the same filter) lets the reader test the bytes itself.
     A read that fails part-way (the topic deleted, the broker gone) ends with ``error_line``."""
@@ -269,7 +271,7 @@ async def stream(
     reader: _Reader | None = None
     try:
         reader = await sync_to_async(_Reader, thread_sensitive=False)(config, topic, left, match, fmt, needle, rules)
-        while left:
+        while left or reader.failure is not None:
             data = await sync_to_async(reader.chunk, thread_sensitive=False)()
             if data:
                 yield data

@@ -8,6 +8,7 @@ import csv
 import io
 import json
 import logging
+from binascii import b2a_base64
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -18,7 +19,7 @@ from streams.clusters import ClusterConfig
 from streams.errors import InvalidInput, NotFound
 from streams.masking import Rule, mask_headers
 from streams.payloads import header_pairs
-from streams.search import actions, jetstream_scan
+from streams.search import actions, jetstream_scan, plain_json
 from streams.search import jetstream_read as jr
 from streams.search.export import FORMATS, _text, _where
 from streams.search.filters import Matcher
@@ -26,9 +27,11 @@ from streams.search.filters import Matcher
 logger = logging.getLogger("streams.search")
 
 NATS_EXPORT = "nats.stream.export"
-# Messages and bytes per batch; two batches at most are held ahead of the client.
-BATCH = 500
+# Messages and bytes per batch (a batch is a chunk written); two batches at most are held ahead of the client.
+BATCH = 1000
 MAX_BYTES = 1024 * 1024
+# header_pairs' limit: a longer header value is cut, which the general path writes.
+HEADER_LIMIT = 4096
 IDLE_SECONDS = 5.0
 CSV_COLUMNS = ["seq", "subject", "timestamp", "value", "headers"]
 
@@ -68,6 +71,37 @@ def csv_row(item: jr.Item, config: ClusterConfig, schema_data: Any, rules: tuple
     return out.getvalue()
 
 
+def plain_line(item: jr.Item) -> str | None:
+    """The JSON line ``message`` gives where no schema decodes and no rule masks, written as text (the
+    export's cost per message); None for headers the general path cuts or gets as pairs."""
+    seq, subject, when, headers, data = item
+    pairs = "[]"
+    if headers:
+        if not isinstance(headers, dict):
+            return None
+        parts = []
+        for name, value in headers.items():
+            text = str(value)
+            raw = text.encode()
+            if len(raw) > HEADER_LIMIT:
+                return None
+            parts.append(
+                f'[{plain_json.quote(str(name)[:256])}, {{"text": {plain_json.quote(text)}, '
+                f'"base64": "{b2a_base64(raw, newline=False).decode("ascii")}"}}]'
+            )
+        pairs = f"[{', '.join(parts)}]"
+    return (
+        f'{{"seq": {seq}, "subject": {plain_json.quote(subject)}, "timestamp": {plain_json.string(jr.iso(when))}, '
+        f'"key": null, "headers": {pairs}, "value": {plain_json.payload(data)}, "truncated": false, '
+        f'"size": {0 if data is None else len(data)}}}\n'
+    )
+
+
+def plain(config: ClusterConfig, fmt: str, rules: jetstream_scan.SubjectRules) -> bool:
+    """Whether JSON Lines may be written by ``plain_line``."""
+    return fmt == "jsonl" and not config.decodes and not rules
+
+
 def lines(
     batch: list[jr.Item],
     config: ClusterConfig,
@@ -78,13 +112,17 @@ def lines(
     """The matching messages of a batch, written out as the reader may see them (blocking: a schema may ask
     its registry)."""
     readers = jetstream_scan.schema_readers(config)
+    direct = plain(config, fmt, rules)
     out: list[str] = []
     for item in batch:
         if not matches(item):
             continue
         if fmt == "jsonl":
-            message = jetstream_scan.message(item, config, None, rules)
-            out.append(json.dumps(message, ensure_ascii=False, default=str) + "\n")
+            written = plain_line(item) if direct else None
+            if written is None:
+                message = jetstream_scan.message(item, config, None, rules)
+                written = json.dumps(message, ensure_ascii=False, default=str) + "\n"
+            out.append(written)
         else:
             out.append(csv_row(item, config, readers(item[1]), rules(item[1])))
     return "".join(out).encode()
@@ -114,6 +152,9 @@ async def stream(
     nc = await jr.connect(config, timeout)
     reader: jr.StreamReader | None = None
     write = sync_to_async(lines, thread_sensitive=False)
+    # Nothing in the way that could block (a registry, jq): the lines are written on the loop, where the
+    # messages are read, rather than in a thread contending with it for the GIL.
+    inline = plain(config, fmt, rules) and not params["jq"]
     try:
         try:
             info = await jr.api(nc, f"STREAM.INFO.{name}", None, timeout, f"Stream {name!r}")
@@ -138,7 +179,10 @@ async def stream(
                 if reader.done:
                     return
                 continue
-            chunk = await write(batch, config, matches, fmt, rules)
+            if inline:
+                chunk = lines(batch, config, matches, fmt, rules)
+            else:
+                chunk = await write(batch, config, matches, fmt, rules)
             if chunk:
                 yield chunk
     finally:
