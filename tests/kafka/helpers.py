@@ -17,6 +17,7 @@ from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from tests.brokers import KAFKA_BROKER
+from tests.polling import wait_until
 
 Header = tuple[str, bytes | None]
 
@@ -29,7 +30,7 @@ def create_topic(bootstrap: str, name: str, partitions: int = 1) -> str:
     client = admin(bootstrap)  # kept referenced: a collected client cancels its futures
     futures = client.create_topics([NewTopic(name, partitions, 1)], operation_timeout=10, request_timeout=10)
     futures[name].result(10)
-    wait_for(lambda: name in client.list_topics(timeout=5).topics, what=f"topic {name}")
+    wait_until(lambda: name in client.list_topics(timeout=5).topics, message=f"topic {name}")
     return name
 
 
@@ -117,10 +118,3 @@ def live_member(bootstrap: str, group: str, topic: str, timeout: float = 20) -> 
         yield consumer
     finally:
         consumer.close()
-
-
-def wait_for(check: Any, *, what: str, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, f"{what} did not happen within {timeout} s"
-        time.sleep(0.1)

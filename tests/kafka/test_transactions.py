@@ -14,6 +14,7 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import NewTopic
 
 from tests.kafka import helpers as kh
+from tests.polling import wait_until
 
 COMMITTED = ["c0", "c1", "c2", "d0", "d1"]
 EVERY_RECORD = ["c0", "c1", "c2", "a0", "a1", "d0", "d1"]
@@ -181,7 +182,7 @@ def test_a_compacted_topic_browses_across_its_gaps(viewer_client, kafka_bootstra
     }
     client = kh.admin(kafka_bootstrap)
     client.create_topics([NewTopic(topic, 1, 1, config=configs)])[topic].result(10)
-    kh.wait_for(lambda: topic in client.list_topics(timeout=5).topics, what=f"topic {topic}")
+    wait_until(lambda: topic in client.list_topics(timeout=5).topics, message=f"topic {topic}")
     for round_ in range(6):
         for k in range(5):
             kh.produce(kafka_bootstrap, topic, [f"k{k}-r{round_}"], partition=0, key=f"k{k}")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from typing import Any
@@ -108,10 +107,3 @@ async def js_publish(url: str, items: list[tuple[str, bytes]]) -> list[int]:
 
 def texts(items: list[dict[str, Any]]) -> list[str | None]:
     return [item["value"]["text"] if item["value"] else None for item in items]
-
-
-async def eventually(check: Any, timeout: float = 10, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, f"{what} did not happen within {timeout} s"
-        await asyncio.sleep(0.05)

@@ -15,7 +15,8 @@ import pytest
 
 from streams.tail import hub as tail_hub
 from tests.nats.helpers import create_own_stream
-from tests.tail.helpers import eventually, js_publish, nats_publish, open_tail, texts
+from tests.polling import wait_until_async
+from tests.tail.helpers import js_publish, nats_publish, open_tail, texts
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -44,7 +45,7 @@ async def test_many_sockets_share_one_upstream_subscription(viewer, nats_urls, u
         await tail.close()
     assert await _subscriptions_on(monitor, pattern) == 1
     await tails[-1].close()
-    await eventually(lambda: pattern not in {u.spec.name for u in tail_hub.hub().upstreams.values()})
+    await wait_until_async(lambda: pattern not in {u.spec.name for u in tail_hub.hub().upstreams.values()})
     for _ in range(50):
         if await _subscriptions_on(monitor, pattern) == 0:
             break
@@ -247,4 +248,4 @@ async def test_a_socket_that_leaves_frames_unacknowledged_too_long_is_closed(vie
             closed = output
             break
     assert closed is not None and closed["code"] == 4408 and "acknowledgement" in closed["reason"]
-    await eventually(lambda: subject not in {u.spec.name for u in tail_hub.hub().upstreams.values()})
+    await wait_until_async(lambda: subject not in {u.spec.name for u in tail_hub.hub().upstreams.values()})

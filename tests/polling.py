@@ -1,0 +1,56 @@
+"""Waiting for a condition that nothing signals: poll it until it holds or the time is up.
+
+Where an event can be awaited (a frame, an ack, a message), await it instead of polling.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import time
+from collections.abc import Awaitable, Callable
+from typing import TypeVar, cast
+
+T = TypeVar("T")
+
+
+Message = str | Callable[[], str]
+
+
+def _timed_out(message: Message, timeout: float, last: object) -> AssertionError:
+    """``message`` may be a function: what it names (the last answer, a log) is only known at the end."""
+    said = message() if callable(message) else message
+    return AssertionError(f"{said} did not happen within {timeout} s; last value: {last!r}")
+
+
+def wait_until(
+    predicate: Callable[[], T | None], *, timeout: float = 10.0, interval: float = 0.1, message: Message = "the condition"
+) -> T:
+    """The first truthy value of ``predicate()``; an AssertionError naming the last value after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise _timed_out(message, timeout, value)
+        time.sleep(interval)
+
+
+async def wait_until_async(
+    predicate: Callable[[], T | None | Awaitable[T | None]],
+    *,
+    timeout: float = 10.0,
+    interval: float = 0.05,
+    message: Message = "the condition",
+) -> T:
+    """``wait_until`` on the event loop; ``predicate`` may be a plain function or a coroutine function."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = predicate()
+        value = cast(T, await result) if inspect.isawaitable(result) else cast(T, result)
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise _timed_out(message, timeout, value)
+        await asyncio.sleep(interval)
