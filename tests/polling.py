@@ -24,7 +24,11 @@ def _timed_out(message: Message, timeout: float, last: object) -> AssertionError
 
 
 def wait_until(
-    predicate: Callable[[], T | None], *, timeout: float = 10.0, interval: float = 0.1, message: Message = "the condition"
+    predicate: Callable[[], T | None],
+    *,
+    timeout: float = 10.0,
+    interval: float = 0.1,
+    message: Message = "the condition",
 ) -> T:
     """The first truthy value of ``predicate()``; an AssertionError naming the last value after ``timeout``."""
     deadline = time.monotonic() + timeout
@@ -38,7 +42,7 @@ def wait_until(
 
 
 async def wait_until_async(
-    predicate: Callable[[], T | None | Awaitable[T | None]],
+    predicate: Callable[[], T | Awaitable[T | None] | None],
     *,
     timeout: float = 10.0,
     interval: float = 0.05,

@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 import nats
 from confluent_kafka import Consumer, KafkaError, TopicPartition
+from django.test import Client as DjangoClient
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 
@@ -76,6 +77,28 @@ def read_topic_to_end(bootstrap: str, topic: str, partitions: list[int], *, time
     ends = [r for r in records if r.value == marker]
     assert len(ends) == len(partitions), f"{len(ends)} of {len(partitions)} markers read in {timeout} s"
     return [r for r in records if r.value != marker]
+
+
+def start_job(client: DjangoClient, path: str, body: dict[str, Any]) -> int:
+    response = client.post(path, body, content_type="application/json")
+    assert response.status_code == 202, response.content
+    return int(response.json()["job"])
+
+
+def job_answers(
+    client: DjangoClient, job: int, states: tuple[str, ...], *, timeout: float = 60, sending: bool = False
+) -> list[dict[str, Any]]:
+    """Every answer of GET /api/v1/jobs/{job} until it reaches one of ``states`` (and, with ``sending``,
+    has sent something: progress is what a test can wait for instead of a pause)."""
+    seen: list[dict[str, Any]] = []
+
+    def reached() -> bool:
+        answer = client.get(f"/api/v1/jobs/{job}").json()
+        seen.append(answer)
+        return answer["state"] in states and (not sending or answer["sent"] > 0)
+
+    wait_until(reached, timeout=timeout, interval=0.2, message=lambda: f"job {job} reaching {states}: {seen[-1]}")
+    return seen
 
 
 class _LoopClient:
