@@ -9,33 +9,38 @@ import asyncio
 import inspect
 import time
 from collections.abc import Awaitable, Callable
-from typing import TypeVar, cast
+from typing import Any, TypeVar, cast
 
 T = TypeVar("T")
-
 
 Message = str | Callable[[], str]
 
 
 def _timed_out(message: Message, timeout: float, last: object) -> AssertionError:
-    """``message`` may be a function: what it names (the last answer, a log) is only known at the end."""
+    """``message`` may be a function: what it names (a log, say) is only known at the end."""
     said = message() if callable(message) else message
     return AssertionError(f"{said} did not happen within {timeout} s; last value: {last!r}")
+
+
+def _holds(value: object, until: Callable[[Any], object] | None) -> bool:
+    return bool(until(value) if until is not None else value)
 
 
 def wait_until(
     predicate: Callable[[], T | None],
     *,
+    until: Callable[[T], object] | None = None,
     timeout: float = 10.0,
     interval: float = 0.1,
     message: Message = "the condition",
 ) -> T:
-    """The first truthy value of ``predicate()``; an AssertionError naming the last value after ``timeout``."""
+    """The first truthy value of ``predicate()`` (or the first that ``until`` accepts, so that a
+    timeout names the whole last answer); an AssertionError naming the last value after ``timeout``."""
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()
-        if value:
-            return value
+        if _holds(value, until):
+            return cast(T, value)
         if time.monotonic() >= deadline:
             raise _timed_out(message, timeout, value)
         time.sleep(interval)
@@ -44,6 +49,7 @@ def wait_until(
 async def wait_until_async(
     predicate: Callable[[], T | Awaitable[T | None] | None],
     *,
+    until: Callable[[T], object] | None = None,
     timeout: float = 10.0,
     interval: float = 0.05,
     message: Message = "the condition",
@@ -52,9 +58,9 @@ async def wait_until_async(
     deadline = time.monotonic() + timeout
     while True:
         result = predicate()
-        value = cast(T, await result) if inspect.isawaitable(result) else cast(T, result)
-        if value:
-            return value
+        value = await result if inspect.isawaitable(result) else result
+        if _holds(value, until):
+            return cast(T, value)
         if time.monotonic() >= deadline:
             raise _timed_out(message, timeout, value)
         await asyncio.sleep(interval)

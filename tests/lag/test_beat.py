@@ -6,10 +6,11 @@ import os
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
+
+from tests.polling import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -45,14 +46,19 @@ def test_beat_and_worker_sample_lag_into_the_database(tmp_path, redis_url, kafka
         stderr=subprocess.DEVNULL,
     )
     try:
-        deadline = time.monotonic() + 60
-        swept: set[str] = set()
-        while swept != {"kafka", "nats"} and time.monotonic() < deadline:
-            time.sleep(0.5)
+
+        def swept() -> set[str]:
             with sqlite3.connect(tmp_path / "beat.sqlite3", timeout=10) as db:
                 rows = db.execute("SELECT DISTINCT cluster FROM streams_lagsweep WHERE error = ''").fetchall()
-            swept = {row[0] for row in rows}
-        assert swept == {"kafka", "nats"}, "beat -> worker never stored a lag sweep of both clusters"
+            return {row[0] for row in rows}
+
+        wait_until(
+            swept,
+            until=lambda clusters: clusters == {"kafka", "nats"},
+            timeout=60,
+            interval=0.5,
+            message="beat -> worker storing a lag sweep of both clusters",
+        )
     finally:
         for proc in (beat, worker):
             proc.terminate()

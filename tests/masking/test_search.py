@@ -22,12 +22,13 @@ def search(client: Client, topic: str, body: dict[str, Any]) -> dict[str, Any]:
     response = client.post(f"/api/v1/clusters/kafka/topics/{topic}/search", body, content_type="application/json")
     assert response.status_code == 202, response.content
     url = response.json()["url"]
-
-    def ended() -> dict[str, Any] | None:
-        answer: dict[str, Any] = client.get(url).json()
-        return answer if answer["state"] != "running" else None
-
-    answer = wait_until(ended, timeout=60, interval=0.2, message=f"the search at {url} ending")
+    answer: dict[str, Any] = wait_until(
+        lambda: client.get(url).json(),
+        until=lambda answer: answer["state"] != "running",
+        timeout=60,
+        interval=0.2,
+        message=f"the search at {url} ending",
+    )
     assert answer["state"] == "done", answer
     return answer
 

@@ -11,12 +11,14 @@ from tests.polling import wait_until
 
 def search_answer(client: Client, search: int, timeout: float = 60, **query: Any) -> dict[str, Any]:
     """GET /api/v1/searches/{search} once it no longer runs."""
-
-    def ended() -> dict[str, Any] | None:
-        answer: dict[str, Any] = client.get(f"/api/v1/searches/{search}", query).json()
-        return answer if answer["state"] != "running" else None
-
-    return wait_until(ended, timeout=timeout, interval=0.2, message=f"search {search} ending")
+    answer: dict[str, Any] = wait_until(
+        lambda: client.get(f"/api/v1/searches/{search}", query).json(),
+        until=lambda answer: answer["state"] != "running",
+        timeout=timeout,
+        interval=0.2,
+        message=f"search {search} ending",
+    )
+    return answer
 
 
 def wait_scanning(client: Client, search: int, timeout: float = 30) -> None:

@@ -36,11 +36,13 @@ def run_from_form(client: Client, topic: str, form: dict[str, str | list[str]]) 
 
 
 def until_ended(client: Client, url: str, timeout: float = 60) -> str:
-    def ended() -> str | None:
-        panel = page_of(client, url, headers=HTMX_POLL)
-        return panel if 'data-state="running"' not in panel else None
-
-    return wait_until(ended, timeout=timeout, interval=0.3, message=f"the search at {url} ending")
+    return wait_until(
+        lambda: page_of(client, url, headers=HTMX_POLL),
+        until=lambda panel: 'data-state="running"' not in panel,
+        timeout=timeout,
+        interval=0.3,
+        message=f"the search at {url} ending",
+    )
 
 
 def test_topic_page_and_browser_lead_to_the_search_tab(viewer_client, kafka_bootstrap, unique):

@@ -6,7 +6,6 @@ import os
 import pickle
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -20,6 +19,7 @@ from django.core.cache import cache
 from console.sockets import HealthSocket
 from streams import health
 from streams.tasks import HEALTH_GROUP
+from tests.polling import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -67,12 +67,13 @@ def test_worker_and_beat_refresh_cluster_health_into_the_shared_cache(tmp_path, 
         stderr=subprocess.DEVNULL,
     )
     try:
-        deadline = time.monotonic() + 60
-        raw = None
-        while raw is None and time.monotonic() < deadline:
-            raw = r.get(key)
-            time.sleep(0.3)
-        assert raw is not None, "beat -> worker never stored a health check"
+        raw = wait_until(
+            lambda: r.get(key),
+            until=lambda raw: raw is not None,
+            timeout=60,
+            interval=0.3,
+            message="beat -> worker storing a health check",
+        )
         assert isinstance(raw, bytes)
         clusters = {c["slug"]: c for c in pickle.loads(raw)}  # noqa: S301 - our own cache entry
         assert clusters["kafka"]["reachable"] and clusters["nats"]["reachable"]
