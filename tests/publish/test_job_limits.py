@@ -3,6 +3,7 @@ read-only mode when it starts. The task body runs here, in-process, against the 
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -105,3 +106,19 @@ def test_a_queued_job_that_starts_in_read_only_mode_is_refused_and_sends_nothing
         assert (done.state, done.sent, done.started_at) == ("failed", 0, None) and done.finished_at
         assert done.error == "Refused: Streamdesk runs read-only (STREAMDESK_READ_ONLY); nothing was sent."
         assert seen.everything_before_now() == []
+
+
+def test_a_running_job_whose_worker_stopped_reporting_ends_failed_once_stale():
+    from asgiref.sync import async_to_sync
+
+    from streams.publish.actions import STALE_AFTER, expire_stale_jobs
+
+    running = job(Target.NATS, "nats", "t", 10)
+    PublishJob.objects.filter(pk=running.pk).update(state="running")
+    reported = PublishJob.objects.get(pk=running.pk).updated_at
+    async_to_sync(expire_stale_jobs)(now=reported + STALE_AFTER)
+    assert PublishJob.objects.get(pk=running.pk).state == "running"
+    async_to_sync(expire_stale_jobs)(now=reported + STALE_AFTER + timedelta(seconds=1))
+    stale = PublishJob.objects.get(pk=running.pk)
+    assert (stale.state, stale.finished_at) == ("failed", reported + STALE_AFTER + timedelta(seconds=1))
+    assert "stopped reporting" in stale.error

@@ -6,6 +6,7 @@ from __future__ import annotations
 import collections
 import threading
 import time
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -109,9 +110,11 @@ def test_two_processes_share_the_partitions_and_take_over_when_one_dies(
         kh.produce(kafka_bootstrap, source, [f"b{partition}-{i}" for i in range(10)], partition=partition)
     wait_until(lambda: len({line.rsplit(":", 1)[-1] for line in lines(calls)}) == 60, message="60 handled", timeout=30)
 
+    # The killed process's last heartbeat came before the takeover, the survivor's after it: half a
+    # second past the survivor's, only the killed one has been silent for longer than a second.
+    last = ConsumerInstance.objects.get(consumer__name=unique, pid=second.proc.pid).heartbeat_at
     with override_settings(WORKER_LOST_AFTER_SECONDS=1):
-        time.sleep(1.5)
-        mark_lost()
+        mark_lost(now=last + timedelta(seconds=0.5))
         dead = ConsumerInstance.objects.get(consumer__name=unique, pid=first.proc.pid)
         alive = ConsumerInstance.objects.get(consumer__name=unique, pid=second.proc.pid)
         assert (dead.state, alive.state) == ("lost", "running")

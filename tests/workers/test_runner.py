@@ -144,6 +144,6 @@ def test_beat_marks_silent_instances_lost_and_forgets_long_gone_ones(settings: A
         instance_id="ancient", heartbeat_at=now - timedelta(hours=2), state="stopped", **common
     )
     settings.WORKER_LOST_AFTER_SECONDS = 15
-    assert mark_lost() == (1, 1)
+    assert mark_lost(now=now) == (1, 1)
     states = dict(ConsumerInstance.objects.values_list("instance_id", "state"))
     assert states == {"fresh": "running", "silent": "lost"}
