@@ -15,7 +15,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,6 +28,7 @@ from dev import devstack
 from streams import adapters
 from streams.schemas import registry as schema_registry
 from tests.brokers import KAFKA_BROKER
+from tests.polling import wait_until
 from tests.schemas.standin import StandinRegistry
 
 EXTERNAL = {
@@ -257,11 +257,12 @@ def celery_worker(process_env: dict[str, str], redis_url: str, servers_dir: Path
     app.conf.broker_url = redis_url
     app._pool = None
     try:
-        deadline = time.monotonic() + 60
-        while b"ready." not in log.read_bytes():
+
+        def ready() -> bool:
             assert worker.poll() is None, log.read_text(errors="replace")[-3000:]
-            assert time.monotonic() < deadline, "the Celery worker did not start"
-            time.sleep(0.2)
+            return b"ready." in log.read_bytes()
+
+        wait_until(ready, timeout=60, interval=0.2, message="the Celery worker starting")
         yield worker
     finally:
         app.conf.broker_url = previous
