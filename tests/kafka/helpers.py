@@ -8,7 +8,6 @@ record. Elsewhere it batches as producers do, and the same assertions hold.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -111,10 +110,15 @@ def live_member(bootstrap: str, group: str, topic: str, timeout: float = 20) -> 
     )
     try:
         consumer.subscribe([topic])
-        deadline = time.monotonic() + timeout
-        while not consumer.assignment():
-            assert time.monotonic() < deadline, f"{group} got no assignment in {timeout} s"
+
+        def assigned() -> bool:
+            if consumer.assignment():
+                return True
             consumer.poll(0.2)
+            return False
+
+        # The consumer's poll is the pause between checks.
+        wait_until(assigned, timeout=timeout, interval=0, message=f"an assignment for {group}")
         yield consumer
     finally:
         consumer.close()
