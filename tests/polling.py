@@ -9,7 +9,7 @@ import asyncio
 import inspect
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar, cast, overload
 
 T = TypeVar("T")
 
@@ -46,21 +46,43 @@ def wait_until(
         time.sleep(interval)
 
 
+@overload
 async def wait_until_async(
-    predicate: Callable[[], T | Awaitable[T | None] | None],
+    predicate: Callable[[], Awaitable[T | None]],
     *,
     until: Callable[[T], object] | None = None,
     timeout: float = 10.0,
     interval: float = 0.05,
     message: Message = "the condition",
-) -> T:
+) -> T: ...
+
+
+@overload
+async def wait_until_async(
+    predicate: Callable[[], T | None],
+    *,
+    until: Callable[[T], object] | None = None,
+    timeout: float = 10.0,
+    interval: float = 0.05,
+    message: Message = "the condition",
+) -> T: ...
+
+
+async def wait_until_async(
+    predicate: Callable[[], Any],
+    *,
+    until: Callable[[Any], object] | None = None,
+    timeout: float = 10.0,
+    interval: float = 0.05,
+    message: Message = "the condition",
+) -> Any:
     """``wait_until`` on the event loop; ``predicate`` may be a plain function or a coroutine function."""
     deadline = time.monotonic() + timeout
     while True:
         result = predicate()
         value = await result if inspect.isawaitable(result) else result
         if _holds(value, until):
-            return cast(T, value)
+            return value
         if time.monotonic() >= deadline:
             raise _timed_out(message, timeout, value)
         await asyncio.sleep(interval)
