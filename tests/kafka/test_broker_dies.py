@@ -185,7 +185,7 @@ def test_a_broker_dies_and_returns_while_a_tail_and_a_managed_consumer_lose_noth
         runconsumers(STREAMDESK_CLUSTERS=str(clusters_file))
         tail.start()
         producer.start()
-        time.sleep(3)
+        time.sleep(3)  # traffic through the tail and the consumer before the kill
 
         victim = next(p["leader"] for p in partitions(web, source) if p["partition"] == 0)
         brokers.kill_broker(victim)
@@ -214,7 +214,7 @@ def test_a_broker_dies_and_returns_while_a_tail_and_a_managed_consumer_lose_noth
             interval=0.5,
         )
         assert victim in broker_ids(web)
-        time.sleep(2)
+        time.sleep(2)  # traffic with the broker back
     finally:
         producer.finish()
         try:

@@ -53,7 +53,7 @@ def test_pause_and_resume_from_the_workers_page(
             expect(page.locator(".banner.success")).to_contain_text("is pausing")
             expect(row.locator("[data-state]")).to_have_text("paused", timeout=10_000)
             kh.produce(kafka_bootstrap, source, ["three", "four"])
-            time.sleep(2)
+            time.sleep(2)  # a paused consumer shows only by doing nothing: no event follows what it must not take
             assert len(lines(calls)) == 2
             page.screenshot(path=str(tmp_path / "workers-paused.png"), full_page=True)
 

@@ -139,7 +139,7 @@ def test_a_paused_consumer_stays_paused_through_a_rebalance(
     wait_until(both_hold_partitions, message="the partitions shared, both paused", timeout=60)
     for partition in range(3):
         kh.produce(kafka_bootstrap, source, [f"p{partition}-{i}" for i in range(5)], partition=partition)
-    time.sleep(3)
+    time.sleep(3)  # a paused consumer shows only by doing nothing: no event follows what it must not take
     assert lines(calls) == []
     assert first.proc.poll() is None and second.proc.poll() is None
 

@@ -90,7 +90,7 @@ def test_pause_is_seen_on_the_server_and_stops_handler_calls_then_resume_drains(
     assert nh.consumer_info(url, stream, "worker")["paused"] is True
     wait_until(lambda: get(operator_client, unique)["state"] == "paused", message="paused", timeout=10)
     publish(url, f"{unique}.a", [f"during-{i}" for i in range(15)])
-    time.sleep(2.5)
+    time.sleep(2.5)  # a paused consumer shows only by doing nothing: no event follows what it must not take
     assert len(lines(calls)) == 10
     assert nh.consumer_info(url, stream, "worker")["num_pending"] == 15
     assert get(operator_client, unique)["lag"] == 15
@@ -115,7 +115,7 @@ def test_a_handler_slower_than_ack_wait_is_not_delivered_to_another_instance_mea
            handler="test.record", config={"path": str(calls), "sleep": 1.0}, batch_size=4)  # fmt: skip
     wait_until(lambda: nh.consumer_info(url, stream, "slow")["num_ack_pending"] == 0 and len(lines(calls)) >= 4,
                message="all handled and acknowledged", timeout=40)  # fmt: skip
-    time.sleep(2)
+    time.sleep(2)  # a redelivery after ack_wait would come unannounced: time for one to show, were there one
     # Each handled once, at its first attempt, by whichever instance fetched it.
     assert sorted(line.split(":", 1)[1] for line in lines(calls)) == [f"{i + 1}:1:m{i}" for i in range(4)]
     assert nh.consumer_info(url, stream, "slow")["num_redelivered"] == 0

@@ -121,7 +121,7 @@ def test_failures_stop_the_consumer_visibly_and_consume_nothing(
     stuck = failing("stuck")
     assert "no dead-letter destination" in stuck["last_error"]
     assert stuck["last_error_origin"] == {"cluster": "kafka", "topic": source, "partition": 0, "offset": 0}
-    time.sleep(2)
+    time.sleep(2)  # a stuck consumer shows only by doing nothing: time for it to go on, were it to
     # Two attempts at the first message and nothing after it; nothing committed by anyone.
     assert [line.split(":")[:3] for line in lines(calls)] == [["0", "0", "1"], ["0", "0", "2"]]
     for name in ("gone", "cfg", "stuck"):
@@ -154,7 +154,7 @@ def test_pause_stops_handler_calls_and_commits_while_lag_grows_then_resume_drain
     handled = len(lines(calls))
     committed = kh.committed(kafka_bootstrap, group, source, [0, 1])
     kh.produce(kafka_bootstrap, source, [f"during-{i}" for i in range(30)])
-    time.sleep(3)
+    time.sleep(3)  # a paused consumer shows only by doing nothing: no event follows what it must not take
     assert len(lines(calls)) == handled == 20
     assert kh.committed(kafka_bootstrap, group, source, [0, 1]) == committed
     paused = get(operator_client, unique)

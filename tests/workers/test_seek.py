@@ -67,7 +67,7 @@ def test_a_failed_seek_commits_nothing_past_the_message_it_was_for(
                 message="commit",
                 timeout=30,
             )
-            time.sleep(2)
+            time.sleep(2)  # a stuck consumer shows only by doing nothing: time for it to go on, were it to
             # Neither the unhandled message nor anything after it: m4 and m5 wait.
             assert kh.committed(kafka_bootstrap, f"{unique}-g", source, [0]) == {0: 1}
             copied = read_topic(kafka_bootstrap, copy, [0], expect=4, timeout=2)

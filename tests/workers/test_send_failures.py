@@ -99,7 +99,7 @@ def test_a_dead_letter_that_cannot_be_sent_either_stops_the_consumer_on_its_mess
     )
     assert "the dead letter could not be sent either" in worker["last_error"]
     assert worker["last_error_origin"]["offset"] == 1
-    time.sleep(3)
+    time.sleep(3)  # a stuck consumer shows only by doing nothing: time for it to go on, were it to
     # Stopped on it: committed up to it, the message after it sent once, nothing dead-lettered.
     assert kh.committed(kafka_bootstrap, f"{unique}-g", source, [0]) == {0: 1}
     assert [r.value for r in read_topic_to_end(kafka_bootstrap, copy, [0])] == [b"m0", b"m2"]
