@@ -78,6 +78,23 @@ class TailClient:
         await self.ws.disconnect()
 
 
+async def close_message(ws: WebsocketCommunicator, timeout: float = 10) -> dict[str, Any]:
+    """The application's close message, reading (and dropping) what it sends before it.
+
+    Each read waits for the next message, so this awaits the close rather than polling for it.
+    """
+    deadline = time.monotonic() + timeout
+    last: dict[str, Any] | None = None
+    while (left := deadline - time.monotonic()) > 0:
+        try:
+            last = await ws.receive_output(timeout=left)
+        except TimeoutError:
+            break
+        if last["type"] == "websocket.close":
+            return last
+    raise AssertionError(f"the socket was not closed within {timeout} s; the last message: {last!r}")
+
+
 async def open_tail(user: Any, cluster: str) -> TailClient:
     communicator = WebsocketCommunicator(URLRouter(websocket_urlpatterns), f"/ws/clusters/{cluster}/tail")
     communicator.scope["user"] = user

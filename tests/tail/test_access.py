@@ -17,6 +17,7 @@ from django.test import Client
 from console.asgi import application
 from streams.models import ApiToken
 from tests.polling import wait_until_async
+from tests.tail.helpers import close_message
 
 pytestmark = pytest.mark.django_db(transaction=True)
 ORIGIN = (b"origin", b"http://localhost")
@@ -50,12 +51,7 @@ async def _tail(*headers: tuple[bytes, bytes], path: str = "/ws/clusters/nats/ta
 
 
 async def _closed_with(communicator: WebsocketCommunicator, timeout: float = 10) -> int:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        output = await communicator.receive_output(timeout=deadline - time.monotonic())
-        if output["type"] == "websocket.close":
-            return int(output["code"])
-    raise AssertionError("the socket stayed open")
+    return int((await close_message(communicator, timeout))["code"])
 
 
 async def _still_open(communicator: WebsocketCommunicator, seconds: float) -> None:

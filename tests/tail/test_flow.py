@@ -16,7 +16,7 @@ import pytest
 from streams.tail import hub as tail_hub
 from tests.nats.helpers import create_own_stream
 from tests.polling import wait_until_async
-from tests.tail.helpers import js_publish, nats_publish, open_tail, texts
+from tests.tail.helpers import close_message, js_publish, nats_publish, open_tail, texts
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -244,11 +244,6 @@ async def test_a_socket_that_leaves_frames_unacknowledged_too_long_is_closed(vie
     tail = await open_tail(viewer, "nats")
     await tail.subscribe("subject", subject)
     await nats_publish(nats_urls[0], [(subject, b"unread")])
-    closed = None
-    for _ in range(100):
-        output = await tail.ws.receive_output(timeout=5)
-        if output["type"] == "websocket.close":
-            closed = output
-            break
+    closed = await close_message(tail.ws)
     assert closed is not None and closed["code"] == 4408 and "acknowledgement" in closed["reason"]
     await wait_until_async(lambda: subject not in {u.spec.name for u in tail_hub.hub().upstreams.values()})
