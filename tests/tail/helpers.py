@@ -61,7 +61,8 @@ class TailClient:
         return await self.until("status", timeout=timeout)
 
     async def quiet(self, seconds: float) -> list[dict[str, Any]]:
-        """Every frame within ``seconds`` (acking messages)."""
+        """Every frame within ``seconds`` (acking messages): for what only time shows (a stall, a
+        pause), or where no later frame could prove a frame will not come."""
         found = []
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:

@@ -55,6 +55,7 @@ async def _closed_with(communicator: WebsocketCommunicator, timeout: float = 10)
 
 
 async def _still_open(communicator: WebsocketCommunicator, seconds: float) -> None:
+    """No close within ``seconds``: staying open is the absence of an event, shown over several rechecks."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if await communicator.receive_nothing(timeout=0.1):
