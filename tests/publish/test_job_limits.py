@@ -122,3 +122,13 @@ def test_a_running_job_whose_worker_stopped_reporting_ends_failed_once_stale():
     stale = PublishJob.objects.get(pk=running.pk)
     assert (stale.state, stale.finished_at) == ("failed", reported + STALE_AFTER + timedelta(seconds=1))
     assert "stopped reporting" in stale.error
+
+
+def test_a_job_is_out_of_time_from_its_expiry_on_and_stays_so():
+    created = job(Target.NATS, "nats", "t", 10)
+    control = bulk.Control(created.pk, expires_at=100.0)
+    progress = bulk.Progress()
+    assert not control.tick(progress, force=True, now=99.9) and not control.expired
+    assert control.tick(progress, force=True, now=100.0) and control.expired
+    assert control.tick(progress, force=True, now=50.0), "an expired job does not come back to life"
+    assert not control.cancelled
