@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,6 +27,7 @@ from dev import devstack
 from streams import adapters
 from streams.schemas import registry as schema_registry
 from tests.brokers import KAFKA_BROKER
+from tests.processes import celery
 from tests.schemas.standin import StandinRegistry
 
 EXTERNAL = {
@@ -245,32 +244,16 @@ def celery_worker(process_env: dict[str, str], redis_url: str, servers_dir: Path
     """A real Celery worker on this run's Redis and database; tasks sent from here reach it."""
     from console.celery import app
 
-    log = servers_dir / f"celery-{os.getpid()}.log"
-    with log.open("wb") as out:
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "console", "worker", "--pool", "threads", "--concurrency", "2",
-             "--loglevel", "INFO", "--without-gossip", "--without-mingle", "-n", f"test-{os.getpid()}@%h"],
-            cwd=ROOT, env=process_env, stdout=out, stderr=subprocess.STDOUT,
-        )  # fmt: skip
     previous = app.conf.broker_url
     # Tasks sent from this process go to the worker's Redis (settings said "in-memory" at start-up).
     app.conf.broker_url = redis_url
     app._pool = None
     try:
-        deadline = time.monotonic() + 60
-        while b"ready." not in log.read_bytes():
-            assert worker.poll() is None, log.read_text(errors="replace")[-3000:]
-            assert time.monotonic() < deadline, "the Celery worker did not start"
-            time.sleep(0.2)
-        yield worker
+        with celery(process_env, servers_dir, name=f"test-{os.getpid()}", pool="threads", concurrency=2) as started:
+            yield started.worker
     finally:
         app.conf.broker_url = previous
         app._pool = None
-        worker.terminate()
-        try:
-            worker.wait(15)
-        except subprocess.TimeoutExpired:
-            worker.kill()
 
 
 @pytest.fixture

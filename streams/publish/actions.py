@@ -6,7 +6,7 @@ The audit record names the target, the size and the outcome, never the payload.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from asgiref.sync import sync_to_async
@@ -203,13 +203,14 @@ async def do_cancel_job(actor: audit.Actor, job_id: int) -> PublishJob:
     return await audit.perform(actor, JOB_CANCEL, run, target=f"job {job_id}")
 
 
-async def expire_stale_jobs() -> None:
-    """Running jobs whose Celery worker stopped reporting (killed, restarted) end as failed."""
-    cutoff = timezone.now() - STALE_AFTER
+async def expire_stale_jobs(now: datetime | None = None) -> None:
+    """Running jobs whose Celery worker stopped reporting (killed, restarted) by ``now`` end as failed."""
+    moment = now or timezone.now()
+    cutoff = moment - STALE_AFTER
     await PublishJob.objects.filter(state=PublishJob.State.RUNNING, updated_at__lt=cutoff).aupdate(
         state=PublishJob.State.FAILED,
         error="The Celery worker running this job stopped reporting; the counts are what it confirmed last.",
-        finished_at=timezone.now(),
+        finished_at=moment,
     )
 
 

@@ -82,9 +82,10 @@ class Control:
     def stop(self) -> bool:
         return self.cancelled or self.expired
 
-    def tick(self, progress: Progress, *, force: bool = False) -> bool:
-        """Report progress; True when sending should stop (cancelled, or out of time)."""
-        now = time.monotonic()
+    def tick(self, progress: Progress, *, force: bool = False, now: float | None = None) -> bool:
+        """Report progress; True when sending should stop (cancelled, or out of time at ``now``,
+        a monotonic time)."""
+        now = time.monotonic() if now is None else now
         if not force and now < self._next:
             return self.stop
         self._next = now + PROGRESS_SECONDS

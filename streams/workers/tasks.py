@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from celery import shared_task
 from django.conf import settings
@@ -14,9 +14,9 @@ from streams.workers.models import ConsumerInstance
 KEEP_GONE = timedelta(hours=1)
 
 
-def mark_lost() -> tuple[int, int]:
-    """Mark silent instances lost and forget long-gone ones; (marked, deleted)."""
-    moment = timezone.now()
+def mark_lost(now: datetime | None = None) -> tuple[int, int]:
+    """Mark instances silent at ``now`` lost and forget long-gone ones; (marked, deleted)."""
+    moment = now or timezone.now()
     silent_since = moment - timedelta(seconds=settings.WORKER_LOST_AFTER_SECONDS)
     marked = (
         ConsumerInstance.objects.filter(heartbeat_at__lt=silent_since)

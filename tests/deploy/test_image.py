@@ -16,7 +16,6 @@ import shlex
 import shutil
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,6 +23,7 @@ import httpx
 import pytest
 
 from dev import devstack
+from tests.polling import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = ROOT / "Dockerfile"
@@ -177,15 +177,21 @@ def test_the_image_layout_builds_checks_migrates_and_serves(app, image_venv):
     log = (app / "web.log").open("wb")
     proc = subprocess.Popen(argv, cwd=app, env=runtime, stdout=log, stderr=subprocess.STDOUT)
     try:
-        deadline = time.monotonic() + 60
-        while True:
+
+        def healthz() -> httpx.Response | None:
             assert proc.poll() is None, (app / "web.log").read_text()
             try:
-                answer = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
-                break
+                return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
             except httpx.HTTPError:
-                assert time.monotonic() < deadline, (app / "web.log").read_text()
-                time.sleep(0.3)
+                return None
+
+        answer = wait_until(
+            healthz,
+            until=lambda answer: answer is not None,
+            timeout=60,
+            interval=0.3,
+            message=lambda: f"the image's web answering; its log:\n{(app / 'web.log').read_text()}",
+        )
         assert answer.status_code == 200, answer.text
         assert answer.json() == {"status": "ok", "database": True}
         # Behind the TLS proxy: a plain-HTTP page request is sent to https, with the policy headers.

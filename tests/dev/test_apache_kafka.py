@@ -9,6 +9,7 @@ from confluent_kafka.admin import ResourceType as Resource
 
 from dev import apache_kafka as apache
 from tests.kafka import helpers as kh
+from tests.polling import wait_until
 
 
 def sasl_admin(kafka: apache.ApacheKafka, **overrides: str) -> AdminClient:
@@ -37,7 +38,7 @@ def test_a_broker_without_allow_everyone_grants_a_user_only_its_acls(servers_dir
         )  # fmt: skip
         broker = kh.admin(kafka.bootstrap)  # kept referenced: a collected client cancels its futures
         broker.create_acls([grant])[grant].result(10)
-        kh.wait_for(lambda: unique in reader.list_topics(timeout=5).topics, what="the granted topic")
+        wait_until(lambda: unique in reader.list_topics(timeout=5).topics, message="the granted topic")
         # The super user of the SASL listener needs no ACL.
         assert unique in sasl_admin(kafka).list_topics(timeout=10).topics
         refused = reader.delete_topics([unique], operation_timeout=10)[unique]

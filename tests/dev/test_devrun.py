@@ -7,7 +7,6 @@ import queue
 import re
 import signal
 import threading
-import time
 from pathlib import Path
 
 import httpx
@@ -15,6 +14,7 @@ import pytest
 from confluent_kafka import Consumer, TopicPartition
 
 from dev import devrun
+from tests.polling import wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("devrun")]
 
@@ -35,18 +35,20 @@ class DevRunProcess:
         self.lines.put(None)
 
     def wait_for(self, marker: str, timeout: float = READY_TIMEOUT) -> str:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        def marked() -> bool:
             try:
                 line = self.lines.get(timeout=0.5)
             except queue.Empty:
-                continue
-            if line is None:
-                break
+                return False
+            assert line is not None, f"devrun ended without {marker!r}:\n{''.join(self.output)}"
             self.output.append(line)
-            if marker in line:
-                return "".join(self.output)
-        raise AssertionError(f"no {marker!r} from devrun:\n{''.join(self.output)}")
+            return marker in line
+
+        # The read blocks until a line comes: no pause between reads.
+        wait_until(
+            marked, timeout=timeout, interval=0, message=lambda: f"{marker!r} from devrun:\n{''.join(self.output)}"
+        )
+        return "".join(self.output)
 
     def rest(self) -> str:
         self.proc.wait(30)
@@ -125,13 +127,15 @@ def test_make_run_serves_logs_in_seeds_and_stops_cleanly(tmp_path):
         assert client.get("/clusters").status_code == 200
 
         # The demo's managed consumers run: orders bridged to NATS, poison payments dead-lettered.
-        deadline = time.monotonic() + 60
-        while True:
-            workers = {w["name"]: w for w in client.get("/api/v1/workers").json()["items"]}
-            if workers["payments-check"]["dead_lettered"] >= 2 and workers["orders-to-nats"]["processed"] > 0:
-                break
-            assert time.monotonic() < deadline, workers
-            time.sleep(0.5)
+        wait_until(
+            lambda: {w["name"]: w for w in client.get("/api/v1/workers").json()["items"]},
+            until=lambda workers: (
+                workers["payments-check"]["dead_lettered"] >= 2 and workers["orders-to-nats"]["processed"] > 0
+            ),
+            timeout=60,
+            interval=0.5,
+            message="the demo's consumers bridging orders and dead-lettering payments",
+        )
 
         # The demo is there: a JetStream consumer with work pending, a Kafka group that lags.
         monitor = port_of(output, "NATS monitor")

@@ -8,7 +8,6 @@ record. Elsewhere it batches as producers do, and the same assertions hold.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -17,6 +16,7 @@ from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from tests.brokers import KAFKA_BROKER
+from tests.polling import wait_until
 
 Header = tuple[str, bytes | None]
 
@@ -29,7 +29,7 @@ def create_topic(bootstrap: str, name: str, partitions: int = 1) -> str:
     client = admin(bootstrap)  # kept referenced: a collected client cancels its futures
     futures = client.create_topics([NewTopic(name, partitions, 1)], operation_timeout=10, request_timeout=10)
     futures[name].result(10)
-    wait_for(lambda: name in client.list_topics(timeout=5).topics, what=f"topic {name}")
+    wait_until(lambda: name in client.list_topics(timeout=5).topics, message=f"topic {name}")
     return name
 
 
@@ -110,17 +110,15 @@ def live_member(bootstrap: str, group: str, topic: str, timeout: float = 20) -> 
     )
     try:
         consumer.subscribe([topic])
-        deadline = time.monotonic() + timeout
-        while not consumer.assignment():
-            assert time.monotonic() < deadline, f"{group} got no assignment in {timeout} s"
+
+        def assigned() -> bool:
+            if consumer.assignment():
+                return True
             consumer.poll(0.2)
+            return False
+
+        # The consumer's poll is the pause between checks.
+        wait_until(assigned, timeout=timeout, interval=0, message=f"an assignment for {group}")
         yield consumer
     finally:
         consumer.close()
-
-
-def wait_for(check: Any, *, what: str, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, f"{what} did not happen within {timeout} s"
-        time.sleep(0.1)

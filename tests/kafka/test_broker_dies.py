@@ -29,7 +29,8 @@ from dev.webprocess import WebProcess
 from streams import adapters
 from tests.brokers import KAFKA_BROKER
 from tests.kafka import helpers as kh
-from tests.workers.conftest import notify, runconsumers, wait_until  # noqa: F401 - fixtures
+from tests.polling import wait_until
+from tests.workers.conftest import notify, runconsumers  # noqa: F401 - fixtures
 from tests.workers.test_kafka import define
 
 pytestmark = [
@@ -184,7 +185,7 @@ def test_a_broker_dies_and_returns_while_a_tail_and_a_managed_consumer_lose_noth
         runconsumers(STREAMDESK_CLUSTERS=str(clusters_file))
         tail.start()
         producer.start()
-        time.sleep(3)
+        time.sleep(3)  # traffic through the tail and the consumer before the kill
 
         victim = next(p["leader"] for p in partitions(web, source) if p["partition"] == 0)
         brokers.kill_broker(victim)
@@ -195,7 +196,7 @@ def test_a_broker_dies_and_returns_while_a_tail_and_a_managed_consumer_lose_noth
             moved = all(p["leader"] != victim and victim not in p["isr"] and len(p["isr"]) == 2 for p in shown)
             return shown if moved else None
 
-        shown = wait_until(shrunk, what="the shrunk ISR and new leaders on the topic", timeout=30, every=0.5)
+        shown = wait_until(shrunk, message="the shrunk ISR and new leaders on the topic", timeout=30, interval=0.5)
         print(f"ISR shrink shown {time.monotonic() - killed_at:.1f} s after the kill: {shown}")
         assert victim not in broker_ids(web)
         with override_settings(STREAMDESK_CLUSTERS=str(clusters_file)):
@@ -208,19 +209,19 @@ def test_a_broker_dies_and_returns_while_a_tail_and_a_managed_consumer_lose_noth
         brokers.start_broker(victim)
         wait_until(
             lambda: all(len(p["isr"]) == 3 for p in partitions(web, source)),
-            what="the returned broker back in every ISR",
+            message="the returned broker back in every ISR",
             timeout=90,
-            every=0.5,
+            interval=0.5,
         )
         assert victim in broker_ids(web)
-        time.sleep(2)
+        time.sleep(2)  # traffic with the broker back
     finally:
         producer.finish()
         try:
             acked = producer.acked
             assert producer.sent > 0 and not producer.failed, producer.failed[:5]
             assert len(acked) == producer.sent
-            wait_until(lambda: acked <= tail.seen, what="every acknowledged message in the live tail", timeout=60)
+            wait_until(lambda: acked <= tail.seen, message="every acknowledged message in the live tail", timeout=60)
             assert tail.dropped == 0 and not tail.errors, (tail.dropped, tail.errors[:3])
             copied = read_values(bootstrap, copy, acked, timeout=90)
             assert acked <= copied, f"{len(acked - copied)} acknowledged messages never reached the copy"

@@ -110,7 +110,7 @@ def test_reset_to_a_time_and_one_partition(operator_client, kafka_bootstrap, uni
     topic, group = f"{unique}.t", f"{unique}-g"
     kh.create_topic(kafka_bootstrap, topic, partitions=2)
     kh.produce(kafka_bootstrap, topic, [b"old"] * 3, partition=0)
-    time.sleep(0.05)
+    time.sleep(0.05)  # a time strictly between the messages' timestamps: only the clock makes one
     middle = datetime.now(UTC)
     time.sleep(0.05)
     kh.produce(kafka_bootstrap, topic, [b"new"] * 2, partition=0)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import time
 from contextlib import ExitStack
 
 from confluent_kafka import Consumer
 
 from tests.kafka import helpers as kh
+from tests.polling import wait_until
 
 
 def _member(bootstrap: str, group: str, topic: str, client_id: str) -> Consumer:
@@ -27,11 +27,15 @@ def _member(bootstrap: str, group: str, topic: str, client_id: str) -> Consumer:
 
 
 def _poll_until(consumers: list[Consumer], done, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while not done():
-        assert time.monotonic() < deadline, "the group did not settle"
+    def settled() -> bool:
+        if done():
+            return True
         for c in consumers:
             c.poll(0.1)
+        return False
+
+    # The consumers' polls are the pause between checks.
+    wait_until(settled, timeout=timeout, interval=0, message="the group settling")
 
 
 def test_two_members_each_own_their_partitions(viewer_client, kafka_bootstrap, kafka_broker, unique):
@@ -62,12 +66,13 @@ def test_two_members_each_own_their_partitions(viewer_client, kafka_bootstrap, k
                 c.poll(0.1)
             return viewer_client.get(f"/api/v1/clusters/kafka/groups/{group}").json()
 
-        body = described()
-        deadline = time.monotonic() + 20
-        while len(body["members"]) != 2 or body["state"] != "STABLE":
-            assert time.monotonic() < deadline, body
-            time.sleep(0.5)
-            body = described()
+        body = wait_until(
+            described,
+            until=lambda body: len(body["members"]) == 2 and body["state"] == "STABLE",
+            timeout=20,
+            interval=0.5,
+            message="two members in a stable group",
+        )
         assert body["members_reported"] and body["members_note"] is None
         members = {m["client_id"]: m for m in body["members"]}
         assert set(members) == {f"{unique}-c1", f"{unique}-c2"}

@@ -52,7 +52,7 @@ def test_default_is_the_newest_across_all_partitions(viewer_client, kafka_bootst
 def test_from_a_timestamp(viewer_client, kafka_bootstrap, unique):
     kh.create_topic(kafka_bootstrap, unique)
     kh.produce(kafka_bootstrap, unique, [b"old"], partition=0)
-    time.sleep(0.05)
+    time.sleep(0.05)  # a time strictly between the messages' timestamps: only the clock makes one
     middle = datetime.now(UTC)
     time.sleep(0.05)
     kh.produce(kafka_bootstrap, unique, [b"new"], partition=0)

@@ -6,6 +6,7 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 
 from streams.models import AuditEvent
 from tests.kafka import helpers as kh
+from tests.polling import wait_until
 
 KEYS = [f"customer-{i}" for i in range(20)]
 
@@ -55,9 +56,9 @@ def test_growing_a_topic_moves_where_keys_land(operator_client, kafka_bootstrap,
     assert [p["partition"] for p in detail["partitions"]] == [0, 1, 2, 3]
     event = AuditEvent.objects.get(action="kafka.topic.add_partitions", target=unique)
     assert event.result == "ok" and event.params == {"count": 4}
-    kh.wait_for(
+    wait_until(
         lambda: len(kh.admin(kafka_bootstrap).list_topics(unique, timeout=5).topics[unique].partitions) == 4,
-        what="four partitions",
+        message="four partitions",
     )
     send_keyed(kafka_bootstrap, unique)
     seen = partitions_by_key(kafka_bootstrap, unique, 4)

@@ -7,6 +7,7 @@ import pytest
 from streams import adapters
 from streams.models import AuditEvent
 from tests.kafka import helpers as kh
+from tests.polling import wait_until
 
 
 def test_list_counts_messages_from_watermarks(viewer_client, kafka_bootstrap, unique):
@@ -153,7 +154,7 @@ def test_operator_deletes_a_topic(operator_client, kafka_bootstrap, unique):
     kh.create_topic(kafka_bootstrap, unique)
     response = operator_client.delete(f"/api/v1/clusters/kafka/topics/{unique}")
     assert response.status_code == 200 and response.json()["deleted"] == unique
-    kh.wait_for(lambda: unique not in kh.topics(kafka_bootstrap), what="deletion")
+    wait_until(lambda: unique not in kh.topics(kafka_bootstrap), message="deletion")
     assert operator_client.get(f"/api/v1/clusters/kafka/topics/{unique}").status_code == 404
     assert AuditEvent.objects.get(action="kafka.topic.delete", target=unique).result == "ok"
     again = operator_client.delete(f"/api/v1/clusters/kafka/topics/{unique}")
@@ -172,9 +173,9 @@ def test_adding_partitions_grows_the_topic_or_says_not_supported(
         assert response.status_code == 501 and "not supported by this broker" in response.json()["error"]
     elif kafka_broker == "apache":
         assert response.status_code == 200, response.content
-        kh.wait_for(
+        wait_until(
             lambda: len(kh.admin(kafka_bootstrap).list_topics(unique, timeout=5).topics[unique].partitions) == 3,
-            what="three partitions",
+            message="three partitions",
         )
     bad = operator_client.post(
         f"/api/v1/clusters/kafka/topics/{unique}/partitions", {"count": 1}, content_type="application/json"
@@ -226,7 +227,7 @@ def test_page_forms_create_then_delete_with_typed_confirmation(operator_client, 
 
     deleted = operator_client.post(f"/clusters/kafka/topics/{unique}/delete", {"confirm": unique}, follow=True)
     assert deleted.status_code == 200 and f"Topic {unique} deleted." in deleted.content.decode()
-    kh.wait_for(lambda: unique not in kh.topics(kafka_bootstrap), what="deletion")
+    wait_until(lambda: unique not in kh.topics(kafka_bootstrap), message="deletion")
 
 
 def test_viewer_cannot_post_page_forms(viewer_client, unique):

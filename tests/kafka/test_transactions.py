@@ -14,6 +14,7 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import NewTopic
 
 from tests.kafka import helpers as kh
+from tests.polling import wait_until
 
 COMMITTED = ["c0", "c1", "c2", "d0", "d1"]
 EVERY_RECORD = ["c0", "c1", "c2", "a0", "a1", "d0", "d1"]
@@ -124,15 +125,20 @@ def _consume_all(bootstrap: str, group: str, topic: str) -> Consumer:
         }
     )
     consumer.assign([TopicPartition(topic, 0, 0)])
-    deadline = time.monotonic() + 15
     last = None
-    while time.monotonic() < deadline:
+
+    def at_end() -> bool:
+        nonlocal last
         msg = consumer.poll(0.2)
         if msg is None:
-            continue
+            return False
         if msg.error():
-            break
+            return True
         last = msg
+        return False
+
+    # The consumer's poll is the pause between reads.
+    wait_until(at_end, timeout=15, interval=0, message=f"the end of {topic}")
     assert last is not None and last.value() == b"d1"
     return consumer
 
@@ -181,7 +187,7 @@ def test_a_compacted_topic_browses_across_its_gaps(viewer_client, kafka_bootstra
     }
     client = kh.admin(kafka_bootstrap)
     client.create_topics([NewTopic(topic, 1, 1, config=configs)])[topic].result(10)
-    kh.wait_for(lambda: topic in client.list_topics(timeout=5).topics, what=f"topic {topic}")
+    wait_until(lambda: topic in client.list_topics(timeout=5).topics, message=f"topic {topic}")
     for round_ in range(6):
         for k in range(5):
             kh.produce(kafka_bootstrap, topic, [f"k{k}-r{round_}"], partition=0, key=f"k{k}")
@@ -204,15 +210,19 @@ def _every_record(bootstrap: str, topic: str) -> list[tuple[int, str]]:
     )
     consumer.assign([TopicPartition(topic, 0, 0)])
     found: list[tuple[int, str]] = []
-    deadline = time.monotonic() + 10
+
+    def at_end() -> bool:
+        msg = consumer.poll(0.2)
+        if msg is None:
+            return False
+        if msg.error():
+            return True
+        found.append((msg.offset() or 0, (msg.value() or b"").decode()))
+        return False
+
     try:
-        while time.monotonic() < deadline:
-            msg = consumer.poll(0.2)
-            if msg is None:
-                continue
-            if msg.error():
-                break
-            found.append((msg.offset() or 0, (msg.value() or b"").decode()))
+        # The consumer's poll is the pause between reads.
+        wait_until(at_end, timeout=10, interval=0, message=f"the end of {topic}")
     finally:
         consumer.close()
     return found

@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import os
 import sqlite3
-import subprocess
-import sys
-import time
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.polling import wait_until
+from tests.processes import celery, migrate
 
 
 @pytest.mark.slow
@@ -28,36 +25,18 @@ def test_beat_and_worker_sample_lag_into_the_database(tmp_path, redis_url, kafka
         "NATS_MONITOR_URL": nats_urls[1],
         "STREAMDESK_LAG_SAMPLE_SECONDS": "1",
     }
-    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True, timeout=120)
-    celery = [sys.executable, "-m", "celery", "-A", "console"]
-    worker = subprocess.Popen(
-        [*celery, "worker", "--pool", "solo", "--loglevel", "WARNING", "-n", f"lag-{os.getpid()}@%h"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    beat = subprocess.Popen(
-        [*celery, "beat", "--loglevel", "WARNING", "-s", str(tmp_path / "beat-schedule")],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        swept: set[str] = set()
-        while swept != {"kafka", "nats"} and time.monotonic() < deadline:
-            time.sleep(0.5)
+    migrate(env)
+    with celery(env, tmp_path, name=f"lag-{os.getpid()}", beat=True):
+
+        def swept() -> set[str]:
             with sqlite3.connect(tmp_path / "beat.sqlite3", timeout=10) as db:
                 rows = db.execute("SELECT DISTINCT cluster FROM streams_lagsweep WHERE error = ''").fetchall()
-            swept = {row[0] for row in rows}
-        assert swept == {"kafka", "nats"}, "beat -> worker never stored a lag sweep of both clusters"
-    finally:
-        for proc in (beat, worker):
-            proc.terminate()
-        for proc in (beat, worker):
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+            return {row[0] for row in rows}
+
+        wait_until(
+            swept,
+            until=lambda clusters: clusters == {"kafka", "nats"},
+            timeout=60,
+            interval=0.5,
+            message="beat -> worker storing a lag sweep of both clusters",
+        )

@@ -16,7 +16,8 @@ from streams.masking import UNMASKED_READ
 from streams.models import AuditEvent
 from tests.masking.conftest import MASKED_ORDER_FIELDS, SECRET_CARD, SECRET_EMAIL, no_secret, order
 from tests.nats import helpers as h
-from tests.search.test_jetstream_search import start, wait
+from tests.search.helpers import search_answer
+from tests.search.test_jetstream_search import start
 from tests.search.test_kafka_export import body
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.xdist_group("celery"), pytest.mark.slow]
@@ -28,7 +29,7 @@ def url(nats_urls: tuple[str, str]) -> str:
 
 
 def searched(client: Client, stream: str, query: dict[str, Any]) -> dict[str, Any]:
-    answer = wait(client, start(client, stream, {"from": "beginning", **query}))
+    answer = search_answer(client, start(client, stream, {"from": "beginning", **query}))
     assert answer["state"] == "done", answer
     return answer
 

@@ -4,7 +4,6 @@ neither ``text`` nor ``jq`` finds a masked value; an operator's search finds it,
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
 
 import pytest
@@ -14,6 +13,7 @@ from streams.masking import UNMASKED_READ
 from streams.models import AuditEvent
 from tests.kafka import helpers as kh
 from tests.masking.conftest import MASKED_ORDER_FIELDS, SECRET_CARD, SECRET_EMAIL, no_secret, order
+from tests.polling import wait_until
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.xdist_group("celery"), pytest.mark.slow]
 
@@ -22,14 +22,15 @@ def search(client: Client, topic: str, body: dict[str, Any]) -> dict[str, Any]:
     response = client.post(f"/api/v1/clusters/kafka/topics/{topic}/search", body, content_type="application/json")
     assert response.status_code == 202, response.content
     url = response.json()["url"]
-    deadline = time.monotonic() + 60
-    while True:
-        answer: dict[str, Any] = client.get(url).json()
-        if answer["state"] != "running":
-            assert answer["state"] == "done", answer
-            return answer
-        assert time.monotonic() < deadline, answer
-        time.sleep(0.2)
+    answer: dict[str, Any] = wait_until(
+        lambda: client.get(url).json(),
+        until=lambda answer: answer["state"] != "running",
+        timeout=60,
+        interval=0.2,
+        message=f"the search at {url} ending",
+    )
+    assert answer["state"] == "done", answer
+    return answer
 
 
 def test_a_viewer_cannot_find_a_masked_value_by_text_or_jq(

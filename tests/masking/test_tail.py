@@ -21,6 +21,7 @@ from dev.webprocess import ROOT, WebProcess
 from tests.kafka.helpers import create_topic, produce
 from tests.masking.conftest import MASKED_ORDER_FIELDS, RULES_TOML, SECRET_EMAIL, no_secret, order
 from tests.nats.helpers import create_own_stream
+from tests.polling import wait_until_async
 from tests.tail.helpers import js_publish, nats_publish
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("tail-web")]
@@ -72,11 +73,14 @@ def _audited(web: WebProcess, target: str) -> list[tuple[str, str]]:
 
 async def unmasked_reads(web: WebProcess, target: str, expected: int = 1) -> list[tuple[str, str]]:
     """The web process's audit records of unmasked reads of ``target`` (it writes them as it goes)."""
-    for _ in range(50):
-        found = await asyncio.to_thread(_audited, web, target)
-        if len(found) >= expected:
-            break
-        await asyncio.sleep(0.1)
+    await wait_until_async(
+        lambda: asyncio.to_thread(_audited, web, target),
+        until=lambda found: len(found) >= expected,
+        timeout=5,
+        interval=0.1,
+        message=f"{expected} unmasked reads of {target} audited",
+    )
+    # A record too many would be written as the messages go, with nothing after it to wait for.
     await asyncio.sleep(0.3)
     return await asyncio.to_thread(_audited, web, target)
 

@@ -4,7 +4,6 @@ lists read with bounded concurrency and a bounded number of pages."""
 from __future__ import annotations
 
 import asyncio
-import time
 from typing import Any
 
 import httpx
@@ -13,6 +12,7 @@ from streams.clusters import ClusterConfig
 from streams.nats import adapter as nats_broker
 from streams.nats import connection, jetstream
 from streams.nats.adapter import NatsAdapter
+from tests.polling import wait_until
 
 
 def adapter_for(url: str, monitor_url: str, unique: str) -> NatsAdapter:
@@ -25,13 +25,14 @@ def streamdesk_connections(monitor_url: str) -> set[int]:
 
 
 def settled_connections(monitor_url: str, expected: int, before: set[int]) -> set[int]:
-    """The console's new connections, once the server shows ``expected`` of them (or after 2 s)."""
-    deadline = time.monotonic() + 2
-    while True:
-        new = streamdesk_connections(monitor_url) - before
-        if len(new) == expected or time.monotonic() > deadline:
-            return new
-        time.sleep(0.05)
+    """The console's new connections, once the server shows ``expected`` of them."""
+    return wait_until(
+        lambda: streamdesk_connections(monitor_url) - before,
+        until=lambda new: len(new) == expected,
+        timeout=2,
+        interval=0.05,
+        message=f"{expected} new connections of the console",
+    )
 
 
 def test_concurrent_first_calls_share_one_connection(nats_urls, unique):

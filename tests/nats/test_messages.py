@@ -61,7 +61,7 @@ def test_by_subject_filter(viewer_client, stream, unique):
 
 
 def test_by_start_time(viewer_client, url, stream, unique):
-    time.sleep(0.05)
+    time.sleep(0.05)  # a time strictly between the messages' timestamps: only the clock makes one
     since = datetime.now(UTC)
     time.sleep(0.05)
     h.publish(url, [(f"{unique}.late", b"late-1", None), (f"{unique}.late", b"late-2", None)])

@@ -10,6 +10,7 @@ from django.test import override_settings
 
 from dev import devstack
 from tests.nats import helpers as h
+from tests.polling import wait_until
 
 ENDPOINTS = (
     "clusters/nats/server",
@@ -74,9 +75,13 @@ def test_stopped_then_restarted_server_is_used_again(viewer_client, tmp_path, un
             assert page.status_code == 503 and b"Broker unavailable" in page.content
 
             server.start()
-            deadline = time.monotonic() + 20
-            while (back := viewer_client.get(api)).status_code != 200 and time.monotonic() < deadline:
-                time.sleep(0.3)
+            back = wait_until(
+                lambda: viewer_client.get(api),
+                until=lambda answer: answer.status_code == 200,
+                timeout=20,
+                interval=0.3,
+                message="the stream's API answering again",
+            )
             assert back.status_code == 200, back.content
             assert back.json()["messages"] == 1
             messages = viewer_client.get(f"{api}/messages").json()["messages"]
@@ -95,11 +100,12 @@ def test_cached_answers_are_dropped_the_moment_the_server_goes(viewer_client, tm
         with override_settings(NATS_URL=f"nats://127.0.0.1:{server.port}", NATS_MONITOR_URL=""):
             assert viewer_client.get("/api/v1/clusters/nats/streams").status_code == 200
             server.stop()
-            deadline = time.monotonic() + 5
-            status = 200
-            while status == 200 and time.monotonic() < deadline:
-                status = viewer_client.get("/api/v1/clusters/nats/streams").status_code
-                time.sleep(0.1)
+            status = wait_until(
+                lambda: viewer_client.get("/api/v1/clusters/nats/streams").status_code,
+                until=lambda status: status != 200,
+                timeout=5,
+                message="the streams listing no longer answering from its cache",
+            )
             assert status == 503
     finally:
         server.stop()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from urllib.parse import urlparse
 
 from django.test import override_settings
@@ -10,6 +9,7 @@ from django.test import override_settings
 from dev import devstack
 from streams.nats import adapter as nats_broker
 from tests.nats import helpers as h
+from tests.polling import wait_until
 
 # Shared fixtures: pytest finds fixtures among a module's names.
 
@@ -88,13 +88,13 @@ def test_a_client_that_stopped_reading_stands_out(viewer_client, url, unique):
             await nc.flush()
 
         h.run(url, flood)
-        deadline = time.monotonic() + 10
-        while True:
-            body = viewer_client.get("/api/v1/clusters/nats/connections", {"sort": "pending"}).json()
-            first = body["items"][0]
-            if first["pending_bytes"] > 0 or time.monotonic() > deadline:
-                break
-            time.sleep(0.2)
+        first = wait_until(
+            lambda: viewer_client.get("/api/v1/clusters/nats/connections", {"sort": "pending"}).json()["items"][0],
+            until=lambda first: first["pending_bytes"] > 0,
+            timeout=10,
+            interval=0.2,
+            message="a connection with bytes pending",
+        )
         assert first["name"] == f"stuck-{unique}"
         assert first["pending_bytes"] > 0 and first["level"] in ("warn", "down")
         page = viewer_client.get("/clusters/nats/connections").content.decode()

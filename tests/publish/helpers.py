@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import threading
 import time
+import uuid
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import nats
 from confluent_kafka import Consumer, KafkaError, TopicPartition
+from django.test import Client as DjangoClient
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 
+from tests.kafka.helpers import produce
 from tests.nats.helpers import FAIL_FAST
+from tests.polling import wait_until
 
 T = TypeVar("T")
 
@@ -28,14 +33,20 @@ class Record:
     headers: list[tuple[str, bytes]] = field(default_factory=list)
 
 
-def read_topic(bootstrap: str, topic: str, partitions: list[int], *, expect: int, timeout: float = 20) -> list[Record]:
-    """Every record of ``topic`` from the start, once ``expect`` have arrived (no group, no commit)."""
+def read_topic(
+    bootstrap: str, topic: str, partitions: list[int], *, expect: int, timeout: float = 20, until: bytes | None = None
+) -> list[Record]:
+    """Every record of ``topic`` from the start, once ``expect`` have arrived (no group, no commit).
+
+    With ``until``, only records of that value count towards ``expect``.
+    """
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "sd-test-reader", "enable.auto.commit": False})
     found: list[Record] = []
     try:
         consumer.assign([TopicPartition(topic, p, 0) for p in partitions])
         deadline = time.monotonic() + timeout
-        while len(found) < expect and time.monotonic() < deadline:
+        counted = 0
+        while counted < expect and time.monotonic() < deadline:
             for msg in consumer.consume(num_messages=1000, timeout=0.2):
                 err = msg.error()
                 if err is not None:
@@ -46,9 +57,48 @@ def read_topic(bootstrap: str, topic: str, partitions: list[int], *, expect: int
                 key, value = msg.key(), msg.value()
                 assert not isinstance(key, str) and not isinstance(value, str)
                 found.append(Record(msg.partition() or 0, msg.offset() or 0, key, value, headers))
+                counted += until is None or value == until
     finally:
         consumer.close()
     return found
+
+
+def read_topic_to_end(bootstrap: str, topic: str, partitions: list[int], *, timeout: float = 20) -> list[Record]:
+    """Every record of ``topic`` written before now, and only those.
+
+    A marker appended to each partition now comes after everything already written there, so
+    reading up to the markers proves nothing else arrived without waiting for it not to. The
+    markers stay in the topic: only for a topic that is read no more.
+    """
+    marker = f"end-of-{topic}-{uuid.uuid4()}".encode()
+    for partition in partitions:
+        produce(bootstrap, topic, [marker], partition=partition)
+    records = read_topic(bootstrap, topic, partitions, expect=len(partitions), timeout=timeout, until=marker)
+    ends = [r for r in records if r.value == marker]
+    assert len(ends) == len(partitions), f"{len(ends)} of {len(partitions)} markers read in {timeout} s"
+    return [r for r in records if r.value != marker]
+
+
+def start_job(client: DjangoClient, path: str, body: dict[str, Any]) -> int:
+    response = client.post(path, body, content_type="application/json")
+    assert response.status_code == 202, response.content
+    return int(response.json()["job"])
+
+
+def job_answers(
+    client: DjangoClient, job: int, states: tuple[str, ...], *, timeout: float = 60, sending: bool = False
+) -> list[dict[str, Any]]:
+    """Every answer of GET /api/v1/jobs/{job} until it reaches one of ``states`` (and, with ``sending``,
+    has sent something: progress is what a test can wait for instead of a pause)."""
+    seen: list[dict[str, Any]] = []
+
+    def reached() -> bool:
+        answer = client.get(f"/api/v1/jobs/{job}").json()
+        seen.append(answer)
+        return answer["state"] in states and (not sending or answer["sent"] > 0)
+
+    wait_until(reached, timeout=timeout, interval=0.2, message=lambda: f"job {job} reaching {states}: {seen[-1]}")
+    return seen
 
 
 class _LoopClient:
@@ -102,10 +152,38 @@ class Collector(_LoopClient):
         await nc.subscribe(self.subject, cb=keep)
 
     def wait_for(self, count: int, timeout: float = 10) -> list[Msg]:
-        deadline = time.monotonic() + timeout
-        while len(self.messages) < count and time.monotonic() < deadline:
-            time.sleep(0.05)
+        """The messages once at least ``count`` have arrived."""
+        wait_until(
+            lambda: len(self.messages) >= count,
+            timeout=timeout,
+            interval=0.05,
+            message=f"{count} messages on {self.subject}",
+        )
         return list(self.messages)
+
+    def everything_before_now(self, timeout: float = 10) -> list[Msg]:
+        """Every message the server took before now, and only those.
+
+        A marker sent now on the subject comes after them (one server delivers a subject in the order
+        it took the messages), so waiting for it proves nothing else came without waiting for it not to.
+        """
+        assert not {"*", ">"} & set(self.subject.split(".")), f"a marker needs a plain subject, not {self.subject}"
+        marker = f"end-of-{self.subject}-{uuid.uuid4()}".encode()
+        nc = self.nc
+        assert nc is not None
+
+        async def send() -> None:
+            await nc.publish(self.subject, marker)
+            await nc.flush()
+
+        self.submit(send())
+        wait_until(
+            lambda: any(m.data == marker for m in self.messages),
+            timeout=timeout,
+            interval=0.05,
+            message=f"the marker on {self.subject}",
+        )
+        return list(itertools.takewhile(lambda m: m.data != marker, self.messages))
 
 
 class Responder(_LoopClient):

@@ -3,6 +3,7 @@ read-only mode when it starts. The task body runs here, in-process, against the 
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -13,7 +14,7 @@ from streams.publish import bulk
 from streams.publish.models import PublishJob, Target
 from tests.kafka import helpers as kh
 from tests.nats import helpers as h
-from tests.publish.helpers import Collector, read_topic
+from tests.publish.helpers import Collector, read_topic_to_end
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -36,7 +37,7 @@ def test_a_kafka_message_grown_past_the_cap_ends_the_job_at_it(kafka_bootstrap, 
     done = finished(job(Target.KAFKA, "kafka", unique, 5000, **GROWING))
     assert (done.state, done.sent, done.failed) == ("failed", 1000, 0)
     assert done.error.startswith("Message 1000 (0-based) is 101 bytes; Streamdesk (STREAMDESK_PUBLISH_MAX_BYTES)")
-    records = read_topic(kafka_bootstrap, unique, [0], expect=1001, timeout=3)
+    records = read_topic_to_end(kafka_bootstrap, unique, [0])
     assert [r.value for r in records] == [f"{'x' * 97}{i}".encode() for i in range(1000)]
 
 
@@ -57,7 +58,7 @@ def test_a_nats_message_grown_past_the_cap_ends_the_job_at_it(nats_urls, unique)
         done = finished(job(Target.NATS, "nats", f"{unique}.core", 5000, **GROWING))
         assert (done.state, done.sent, done.failed) == ("failed", 1000, 0)
         assert "Message 1000 (0-based) is 101 bytes" in done.error
-        assert len(seen.wait_for(1001, timeout=2)) == 1000
+        assert len(seen.everything_before_now()) == 1000
 
     stream = h.create_own_stream(url, unique, [f"{unique}.js"])
     done = finished(job(Target.NATS, "nats", f"{unique}.js", 5000, mode="jetstream", **GROWING))
@@ -72,7 +73,7 @@ def test_the_servers_max_payload_applies_to_generated_nats_messages(nats_urls, u
     with Collector(nats_urls[0], f"{unique}.big") as seen, override_settings(PUBLISH_MAX_BYTES=10 * 1024 * 1024):
         huge: dict[str, Any] = {"value": "x" * (1024 * 1024 - 1) + "{{i}}", "encoding": "text", "headers": []}
         done = finished(job(Target.NATS, "nats", f"{unique}.big", 20, **huge))
-        assert len(seen.wait_for(11, timeout=2)) == 10
+        assert len(seen.everything_before_now()) == 10
     assert (done.state, done.sent) == ("failed", 10)
     limit = "this NATS server (max_payload) takes at most 1,048,576"
     assert f"Message 10 (0-based) is 1,048,577 bytes; {limit}" in done.error
@@ -84,11 +85,11 @@ def test_a_job_stops_itself_at_the_time_limit_and_counts_what_it_sent(nats_urls,
         done = finished(job(Target.NATS, "nats", f"{unique}.slow", 100_000, value="{{i}}", rate=200))
         assert done.state == "failed" and 50 < done.sent < 1000 and "time limit" in done.error
         assert "STREAMDESK_BULK_TIME_LIMIT_SECONDS" in done.error
-        assert len(seen.wait_for(done.sent + 1, timeout=2)) == done.sent
+        assert len(seen.everything_before_now()) == done.sent
     kh.create_topic(kafka_bootstrap, unique)
     done = finished(job(Target.KAFKA, "kafka", unique, 100_000, value="{{i}}", rate=200))
     assert done.state == "failed" and 50 < done.sent < 1000 and "time limit" in done.error
-    assert len(read_topic(kafka_bootstrap, unique, [0], expect=done.sent + 1, timeout=3)) == done.sent
+    assert len(read_topic_to_end(kafka_bootstrap, unique, [0])) == done.sent
 
 
 def test_celery_time_limits_back_the_jobs_own():
@@ -104,4 +105,30 @@ def test_a_queued_job_that_starts_in_read_only_mode_is_refused_and_sends_nothing
         done = finished(job(Target.NATS, "nats", f"{unique}.ro", 10, value="v"))
         assert (done.state, done.sent, done.started_at) == ("failed", 0, None) and done.finished_at
         assert done.error == "Refused: Streamdesk runs read-only (STREAMDESK_READ_ONLY); nothing was sent."
-        assert seen.wait_for(1, timeout=1) == []
+        assert seen.everything_before_now() == []
+
+
+def test_a_running_job_whose_worker_stopped_reporting_ends_failed_once_stale():
+    from asgiref.sync import async_to_sync
+
+    from streams.publish.actions import STALE_AFTER, expire_stale_jobs
+
+    running = job(Target.NATS, "nats", "t", 10)
+    PublishJob.objects.filter(pk=running.pk).update(state="running")
+    reported = PublishJob.objects.get(pk=running.pk).updated_at
+    async_to_sync(expire_stale_jobs)(now=reported + STALE_AFTER)
+    assert PublishJob.objects.get(pk=running.pk).state == "running"
+    async_to_sync(expire_stale_jobs)(now=reported + STALE_AFTER + timedelta(seconds=1))
+    stale = PublishJob.objects.get(pk=running.pk)
+    assert (stale.state, stale.finished_at) == ("failed", reported + STALE_AFTER + timedelta(seconds=1))
+    assert "stopped reporting" in stale.error
+
+
+def test_a_job_is_out_of_time_from_its_expiry_on_and_stays_so():
+    created = job(Target.NATS, "nats", "t", 10)
+    control = bulk.Control(created.pk, expires_at=100.0)
+    progress = bulk.Progress()
+    assert not control.tick(progress, force=True, now=99.9) and not control.expired
+    assert control.tick(progress, force=True, now=100.0) and control.expired
+    assert control.tick(progress, force=True, now=50.0), "an expired job does not come back to life"
+    assert not control.cancelled

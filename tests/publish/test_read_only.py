@@ -3,14 +3,12 @@ but an operator can still cancel a bulk job."""
 
 from __future__ import annotations
 
-import time
-
 import pytest
 from django.test import Client
 
 from streams.models import AuditEvent
 from streams.publish.models import MessageTemplate, PublishJob, Target
-from tests.publish.test_bulk import start, wait_until
+from tests.publish.helpers import job_answers, start_job
 
 REFUSED = "Streamdesk runs read-only (STREAMDESK_READ_ONLY); writes are switched off."
 
@@ -47,16 +45,15 @@ def test_an_operator_cancels_a_queued_job_in_read_only_mode(operator_client, vie
 @pytest.mark.xdist_group("celery")
 @pytest.mark.slow
 def test_a_running_job_is_cancelled_after_read_only_is_switched_on(celery_worker, operator_client, settings, unique):
-    job = start(
+    job = start_job(
         operator_client,
         "/api/v1/clusters/nats/publish",
         {"subject": f"{unique}.slow", "value": "{{i}}", "count": 100_000, "rate": 100},
     )
-    wait_until(operator_client, job, ("running",))
-    time.sleep(0.5)
+    job_answers(operator_client, job, ("running",), sending=True)
     settings.READ_ONLY = True
     assert operator_client.post(f"/api/v1/jobs/{job}/cancel").status_code == 202
-    final = wait_until(operator_client, job, ("cancelled", "done", "failed"))[-1]
+    final = job_answers(operator_client, job, ("cancelled", "done", "failed"))[-1]
     assert final["state"] == "cancelled" and 0 < final["sent"] < 100_000
 
 

@@ -64,11 +64,11 @@ def test_viewer_exports_a_filtered_range_as_jsonl_and_csv(viewer, viewer_client:
 def test_a_time_range_is_read_from_the_first_message_at_or_after_it(viewer_client: Client, url, unique):
     name = h.create_own_stream(url, unique)
     h.publish(url, [(f"{unique}.x", b"early %d" % i, None) for i in range(3)])
-    time.sleep(0.05)
+    time.sleep(0.05)  # a time strictly between the messages' timestamps: only the clock makes one
     middle = datetime.now(UTC)
     time.sleep(0.05)
     h.publish(url, [(f"{unique}.x", b"late %d" % i, None) for i in range(4)])
-    time.sleep(0.05)
+    time.sleep(0.05)  # a time strictly between the messages' timestamps: only the clock makes one
     after = datetime.now(UTC)
     api = f"/api/v1/clusters/nats/streams/{name}/export"
     for since in (

@@ -16,6 +16,8 @@ from nats.aio.client import Client as NatsClient
 from dev import devstack
 from streams.audit import AuditEvent
 from tests.nats import helpers as h
+from tests.polling import wait_until
+from tests.search.helpers import search_answer, wait_scanning
 from tests.search.test_kafka_export import body
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.xdist_group("celery"), pytest.mark.slow]
@@ -52,29 +54,10 @@ def start(client: Client, stream: str, body: dict[str, Any], cluster: str = "nat
     return int(response.json()["search"])
 
 
-def wait(client: Client, search: int, timeout: float = 60, **query: Any) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
-        answer = client.get(f"/api/v1/searches/{search}", query).json()
-        if answer["state"] != "running" or time.monotonic() > deadline:
-            return answer
-        time.sleep(0.2)
-
-
-def wait_scanning(client: Client, search: int) -> None:
-    deadline = time.monotonic() + 30
-    while client.get(f"/api/v1/searches/{search}").json()["scanned"] == 0:
-        assert time.monotonic() < deadline, "the search did not start scanning"
-        time.sleep(0.1)
-
-
 def no_consumers_left(url: str, name: str) -> bool:
-    deadline = time.monotonic() + 5
-    while h.stream_info(url, name)["state"]["consumer_count"]:
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.1)
-    return True
+    return wait_until(
+        lambda: h.stream_info(url, name)["state"]["consumer_count"] == 0, timeout=5, message=f"no consumers on {name}"
+    )
 
 
 def test_viewer_finds_text_and_jq_matches_with_subject_filters(celery_worker, viewer_client, url, unique):
@@ -87,7 +70,7 @@ def test_viewer_finds_text_and_jq_matches_with_subject_filters(celery_worker, vi
         ],
     )
     search = start(viewer_client, name, {"from": "beginning", "text": '"order": 142}'})
-    final = wait(viewer_client, search)
+    final = search_answer(viewer_client, search)
     assert final["state"] == "done", final
     assert (final["scanned"], final["matched"], final["progress"], final["kind"]) == (200, 1, 1.0, "nats")
     [found] = final["results"]
@@ -96,17 +79,17 @@ def test_viewer_finds_text_and_jq_matches_with_subject_filters(celery_worker, vi
     assert found["timestamp"].startswith(time.strftime("%Y-%m-%d", time.gmtime()))
     assert found["key"] is None
 
-    by_header = wait(viewer_client, start(viewer_client, name, {"text": "t-19", "subject": f"{unique}.b"}))
+    by_header = search_answer(viewer_client, start(viewer_client, name, {"text": "t-19", "subject": f"{unique}.b"}))
     assert (by_header["scanned"], by_header["matched"]) == (100, 6)  # t-19, t-191 ... t-199 odd ones
     assert {m["subject"] for m in by_header["results"]} == {f"{unique}.b"}
 
     jq = '.value.order % 50 == 0 and (.subject | endswith(".a")) and .seq > 0 and (.timestamp | length) > 0'
-    done = wait(viewer_client, start(viewer_client, name, {"jq": jq, "limit": 3}), page_size=2)
+    done = search_answer(viewer_client, start(viewer_client, name, {"jq": jq, "limit": 3}), page_size=2)
     assert (done["state"], done["matched"], done["total_results"], len(done["results"])) == ("done", 4, 3, 2)
 
-    ranged = wait(viewer_client, start(viewer_client, name, {"from": {"seq": 11}, "until": {"seq": 21}}))
+    ranged = search_answer(viewer_client, start(viewer_client, name, {"from": {"seq": 11}, "until": {"seq": 21}}))
     assert (ranged["scanned"], [m["seq"] for m in ranged["results"]]) == (10, list(range(11, 21)))
-    last = wait(viewer_client, start(viewer_client, name, {"from": {"last": 5}}))
+    last = search_answer(viewer_client, start(viewer_client, name, {"from": {"last": 5}}))
     assert [m["seq"] for m in last["results"]] == [196, 197, 198, 199, 200]
 
     assert AuditEvent.objects.filter(action="nats.stream.search", target=name).count() == 5
@@ -126,7 +109,7 @@ def test_the_stream_page_form_starts_a_search_and_lands_on_its_page(celery_worke
     query = parse_qs(urlsplit(page).query)
     assert urlsplit(page).path == f"/clusters/nats/streams/{name}/search"
     assert (query["from"], query["from_n"], query["text"]) == (["seq"], ["1"], ["bet"])
-    final = wait(viewer_client, int(query["search"][0]))
+    final = search_answer(viewer_client, int(query["search"][0]))
     assert (final["state"], [m["seq"] for m in final["results"]]) == ("done", [2])
     refused = viewer_client.post(f"/clusters/nats/streams/{name}/search", {"jq": ".a |||"})
     assert refused.status_code == 400 and b'data-field="jq"' in refused.content
@@ -137,7 +120,7 @@ def test_until_is_fixed_when_the_search_starts(celery_worker, viewer_client, url
     fill(url, [(f"{unique}.x", b"m%d" % i, None) for i in range(3000)])
     search = start(viewer_client, name, {"jq": SLOW})
     fill(url, [(f"{unique}.x", b"late", None) for _ in range(100)])
-    final = wait(viewer_client, search, timeout=90)
+    final = search_answer(viewer_client, search, timeout=90)
     assert (final["state"], final["scanned"]) == ("done", 3000), final
 
 
@@ -150,7 +133,7 @@ def test_cancel_ends_a_running_search_with_what_it_scanned(celery_worker, viewer
     # The fraction done counts the messages on the filter's subjects (the server's pending count), not sequences.
     assert running["progress"] == round(running["scanned"] / 2500, 4), running
     assert viewer_client.post(f"/api/v1/searches/{search}/cancel").status_code == 202
-    final = wait(viewer_client, search)
+    final = search_answer(viewer_client, search)
     assert final["state"] == "cancelled" and 0 < final["scanned"] < 2500, final
     assert no_consumers_left(url, name)
 
@@ -184,10 +167,10 @@ def test_search_and_export_leave_a_consuming_stream_untouched(
     fill(url, [(f"{unique}.{'odd' if i % 2 else 'even'}", b"job %d" % i, None) for i in range(1, 301)])
     before = h.stream_info(url, name)
 
-    search = wait(viewer_client, start(viewer_client, name, {"text": "job 1", "subject": f"{unique}.odd"}))
+    search = search_answer(viewer_client, start(viewer_client, name, {"text": "job 1", "subject": f"{unique}.odd"}))
     assert search["state"] == "done", search
     assert search["matched"] == len([i for i in range(1, 301, 2) if str(i).startswith("1")])
-    ranged = wait(viewer_client, start(viewer_client, name, {"from": {"seq": 290}, "until": "now"}))
+    ranged = search_answer(viewer_client, start(viewer_client, name, {"from": {"seq": 290}, "until": "now"}))
     assert [m["seq"] for m in ranged["results"]] == list(range(290, 301))
     exported = body(viewer_client.get(f"/api/v1/clusters/nats/streams/{name}/export"))
     assert len(exported.splitlines()) == 300
@@ -205,7 +188,7 @@ def test_a_stream_deleted_mid_search_fails_the_search_with_the_reason(celery_wor
     search = start(viewer_client, name, {"jq": SLOW})
     wait_scanning(viewer_client, search)
     h.run(url, lambda nc: h.api(nc, f"STREAM.DELETE.{name}"))
-    final = wait(viewer_client, search, timeout=90)
+    final = search_answer(viewer_client, search, timeout=90)
     assert final["state"] == "failed", final
     assert name in final["error"] and "deleted" in final["error"] and "scanned" in final["error"]
     assert 0 < final["scanned"] < 20_000
@@ -223,7 +206,7 @@ def test_a_server_that_stops_mid_search_fails_it_with_what_was_scanned(celery_wo
         search = start(viewer_client, name, {"jq": SLOW}, cluster="private-nats")
         wait_scanning(viewer_client, search)
         server.stop()
-        final = wait(viewer_client, search, timeout=90)
+        final = search_answer(viewer_client, search, timeout=90)
     finally:
         server.stop()
     assert final["state"] == "failed", final

@@ -4,7 +4,6 @@ on a real broker, and the search's row tells progress, matches and its end."""
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
 
 import pytest
@@ -12,6 +11,7 @@ from django.test import Client
 
 from streams.audit import AuditEvent
 from tests.kafka import helpers as kh
+from tests.search.helpers import search_answer, wait_scanning
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.xdist_group("celery"), pytest.mark.slow]
 
@@ -20,15 +20,6 @@ def start(client: Client, topic: str, body: dict[str, Any]) -> int:
     response = client.post(f"/api/v1/clusters/kafka/topics/{topic}/search", body, content_type="application/json")
     assert response.status_code == 202, response.content
     return int(response.json()["search"])
-
-
-def wait(client: Client, search: int, timeout: float = 60, **query: Any) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
-        answer = client.get(f"/api/v1/searches/{search}", query).json()
-        if answer["state"] != "running" or time.monotonic() > deadline:
-            return answer
-        time.sleep(0.2)
 
 
 def test_viewer_finds_substring_and_jq_matches_across_partitions(celery_worker, viewer_client, kafka_bootstrap, unique):
@@ -42,16 +33,16 @@ def test_viewer_finds_substring_and_jq_matches_across_partitions(celery_worker, 
             headers=[("trace", b"t-4711" if p == 1 else b"none")],
         )
     search = start(viewer_client, topic, {"from": "beginning", "text": '"order": 142,'})
-    final = wait(viewer_client, search)
+    final = search_answer(viewer_client, search)
     assert final["state"] == "done", final
     assert (final["scanned"], final["matched"], final["progress"]) == (200, 1, 1.0)
     assert [(m["partition"], m["offset"]) for m in final["results"]] == [(1, 42)]
 
-    by_header = wait(viewer_client, start(viewer_client, topic, {"from": "beginning", "text": "4711"}))
+    by_header = search_answer(viewer_client, start(viewer_client, topic, {"from": "beginning", "text": "4711"}))
     assert by_header["matched"] == 100
 
     jq = start(viewer_client, topic, {"from": "beginning", "jq": ".value.order % 50 == 0", "limit": 3})
-    done = wait(viewer_client, jq, page_size=2)
+    done = search_answer(viewer_client, jq, page_size=2)
     assert (done["state"], done["matched"], done["total_results"], len(done["results"])) == ("done", 4, 3, 2)
     assert AuditEvent.objects.filter(action="kafka.topic.search", target=topic).count() == 3
 
@@ -74,7 +65,7 @@ def test_a_search_belongs_to_its_user(celery_worker, viewer_client, operator, ka
     other.force_login(operator)
     assert other.get(f"/api/v1/searches/{search}").status_code == 404
     assert other.post(f"/api/v1/searches/{search}/cancel").status_code == 404
-    assert wait(viewer_client, search)["matched"] == 1
+    assert search_answer(viewer_client, search)["matched"] == 1
 
 
 # About a millisecond of jq per message, so that a few thousand messages keep a search running.
@@ -85,14 +76,11 @@ def test_cancel_ends_a_running_search_with_what_it_scanned(celery_worker, viewer
     topic = kh.create_topic(kafka_bootstrap, unique)
     kh.produce(kafka_bootstrap, topic, [f"m{i}" for i in range(20_000)])
     search = start(viewer_client, topic, {"from": "beginning", "jq": SLOW})
-    deadline = time.monotonic() + 30
-    while viewer_client.get(f"/api/v1/searches/{search}").json()["scanned"] == 0:
-        assert time.monotonic() < deadline
-        time.sleep(0.2)
+    wait_scanning(viewer_client, search)
     running = viewer_client.get(f"/api/v1/searches/{search}").json()
     assert running["state"] == "running" and 0 < running["progress"] < 1 and running["rate"] > 0
     assert viewer_client.post(f"/api/v1/searches/{search}/cancel").status_code == 202
-    final = wait(viewer_client, search)
+    final = search_answer(viewer_client, search)
     assert final["state"] == "cancelled" and 0 < final["scanned"] < 20_000
     assert viewer_client.post(f"/api/v1/searches/{search}/cancel").status_code == 409
 
@@ -105,13 +93,10 @@ def test_a_topic_deleted_mid_search_fails_the_search_with_the_reason(
     topic = kh.create_topic(kafka_bootstrap, unique)
     kh.produce(kafka_bootstrap, topic, [f"m{i}" for i in range(20_000)])
     search = start(viewer_client, topic, {"from": "beginning", "jq": SLOW})
-    deadline = time.monotonic() + 30
-    while viewer_client.get(f"/api/v1/searches/{search}").json()["scanned"] == 0:
-        assert time.monotonic() < deadline
-        time.sleep(0.2)
+    wait_scanning(viewer_client, search)
     client = kh.admin(kafka_bootstrap)
     client.delete_topics([topic], operation_timeout=10)[topic].result(10)
-    final = wait(viewer_client, search, timeout=90)
+    final = search_answer(viewer_client, search, timeout=90)
     assert final["state"] == "failed", final
     assert topic in final["error"] and "scanned" in final["error"] and final["scanned"] < 20_000
 

@@ -26,7 +26,7 @@ from streams.models import Cluster
 from streams.search.export import error_line
 from tests.brokers import KAFKA_BROKER
 from tests.kafka import helpers as kh
-from tests.search.test_kafka_search import wait
+from tests.search.helpers import search_answer, wait_scanning
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.xdist_group("celery"), pytest.mark.slow]
 
@@ -150,12 +150,9 @@ def test_a_broker_outage_mid_search_fails_it_with_what_was_scanned(celery_worker
     )  # fmt: skip
     assert response.status_code == 202, response.content
     search = int(response.json()["search"])
-    deadline = time.monotonic() + 30
-    while viewer_client.get(f"/api/v1/searches/{search}").json()["scanned"] == 0:
-        assert time.monotonic() < deadline
-        time.sleep(0.1)
+    wait_scanning(viewer_client, search)
     doomed.stop()
-    final = wait(viewer_client, search, timeout=120)
+    final = search_answer(viewer_client, search, timeout=120)
     assert final["state"] == "failed", final
     assert 0 < final["scanned"] < total
     error = final["error"]

@@ -6,7 +6,6 @@ from __future__ import annotations
 import html
 import json
 import re
-import time
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -15,6 +14,7 @@ from django.test import Client
 from streams.audit import AuditEvent
 from tests.kafka import helpers as kh
 from tests.nats import helpers as h
+from tests.polling import wait_until
 from tests.search.test_kafka_search import SLOW
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.xdist_group("celery"), pytest.mark.slow]
@@ -36,12 +36,13 @@ def run_from_form(client: Client, topic: str, form: dict[str, str | list[str]]) 
 
 
 def until_ended(client: Client, url: str, timeout: float = 60) -> str:
-    deadline = time.monotonic() + timeout
-    while True:
-        panel = page_of(client, url, headers=HTMX_POLL)
-        if 'data-state="running"' not in panel or time.monotonic() > deadline:
-            return panel
-        time.sleep(0.3)
+    return wait_until(
+        lambda: page_of(client, url, headers=HTMX_POLL),
+        until=lambda panel: 'data-state="running"' not in panel,
+        timeout=timeout,
+        interval=0.3,
+        message=f"the search at {url} ending",
+    )
 
 
 def test_topic_page_and_browser_lead_to_the_search_tab(viewer_client, kafka_bootstrap, unique):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from typing import Any
@@ -62,7 +61,8 @@ class TailClient:
         return await self.until("status", timeout=timeout)
 
     async def quiet(self, seconds: float) -> list[dict[str, Any]]:
-        """Every frame within ``seconds`` (acking messages)."""
+        """Every frame within ``seconds`` (acking messages): for what only time shows (a stall, a
+        pause), or where no later frame could prove a frame will not come."""
         found = []
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
@@ -77,6 +77,23 @@ class TailClient:
 
     async def close(self) -> None:
         await self.ws.disconnect()
+
+
+async def close_message(ws: WebsocketCommunicator, timeout: float = 10) -> dict[str, Any]:
+    """The application's close message, reading (and dropping) what it sends before it.
+
+    Each read waits for the next message, so this awaits the close rather than polling for it.
+    """
+    deadline = time.monotonic() + timeout
+    last: dict[str, Any] | None = None
+    while (left := deadline - time.monotonic()) > 0:
+        try:
+            last = await ws.receive_output(timeout=left)
+        except TimeoutError:
+            break
+        if last["type"] == "websocket.close":
+            return last
+    raise AssertionError(f"the socket was not closed within {timeout} s; the last message: {last!r}")
 
 
 async def open_tail(user: Any, cluster: str) -> TailClient:
@@ -108,10 +125,3 @@ async def js_publish(url: str, items: list[tuple[str, bytes]]) -> list[int]:
 
 def texts(items: list[dict[str, Any]]) -> list[str | None]:
     return [item["value"]["text"] if item["value"] else None for item in items]
-
-
-async def eventually(check: Any, timeout: float = 10, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, f"{what} did not happen within {timeout} s"
-        await asyncio.sleep(0.05)

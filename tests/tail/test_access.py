@@ -4,7 +4,6 @@ the access is gone: logout (4401), a deleted or deactivated token user (4401), a
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from typing import Any
@@ -17,6 +16,8 @@ from django.test import Client
 
 from console.asgi import application
 from streams.models import ApiToken
+from tests.polling import wait_until_async
+from tests.tail.helpers import close_message
 
 pytestmark = pytest.mark.django_db(transaction=True)
 ORIGIN = (b"origin", b"http://localhost")
@@ -50,15 +51,11 @@ async def _tail(*headers: tuple[bytes, bytes], path: str = "/ws/clusters/nats/ta
 
 
 async def _closed_with(communicator: WebsocketCommunicator, timeout: float = 10) -> int:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        output = await communicator.receive_output(timeout=deadline - time.monotonic())
-        if output["type"] == "websocket.close":
-            return int(output["code"])
-    raise AssertionError("the socket stayed open")
+    return int((await close_message(communicator, timeout))["code"])
 
 
 async def _still_open(communicator: WebsocketCommunicator, seconds: float) -> None:
+    """No close within ``seconds``: staying open is the absence of an event, shown over several rechecks."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if await communicator.receive_nothing(timeout=0.1):
@@ -128,11 +125,13 @@ async def test_a_closed_socket_frees_its_place_and_its_upstream(viewer, settings
     tail = await _tail(ORIGIN, cookie)
     await sync_to_async(viewer.groups.clear)()
     assert await _closed_with(tail) == 4403
-    for _ in range(50):
-        if viewer.pk not in tail_hub.hub().sockets and "a.>" not in {
-            u.spec.name for u in tail_hub.hub().upstreams.values()
-        }:
-            break
-        await asyncio.sleep(0.05)
+    await wait_until_async(
+        lambda: (
+            viewer.pk not in tail_hub.hub().sockets
+            and "a.>" not in {u.spec.name for u in tail_hub.hub().upstreams.values()}
+        ),
+        timeout=2.5,
+        message="the closed socket and its upstream released",
+    )
     assert viewer.pk not in tail_hub.hub().sockets
     assert "a.>" not in {u.spec.name for u in tail_hub.hub().upstreams.values()}

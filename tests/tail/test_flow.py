@@ -15,7 +15,8 @@ import pytest
 
 from streams.tail import hub as tail_hub
 from tests.nats.helpers import create_own_stream
-from tests.tail.helpers import eventually, js_publish, nats_publish, open_tail, texts
+from tests.polling import wait_until_async
+from tests.tail.helpers import close_message, js_publish, nats_publish, open_tail, texts
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -44,12 +45,14 @@ async def test_many_sockets_share_one_upstream_subscription(viewer, nats_urls, u
         await tail.close()
     assert await _subscriptions_on(monitor, pattern) == 1
     await tails[-1].close()
-    await eventually(lambda: pattern not in {u.spec.name for u in tail_hub.hub().upstreams.values()})
-    for _ in range(50):
-        if await _subscriptions_on(monitor, pattern) == 0:
-            break
-        await asyncio.sleep(0.1)
-    assert await _subscriptions_on(monitor, pattern) == 0, "the upstream subscription outlived its last socket"
+    await wait_until_async(lambda: pattern not in {u.spec.name for u in tail_hub.hub().upstreams.values()})
+    await wait_until_async(
+        lambda: _subscriptions_on(monitor, pattern),
+        until=lambda count: count == 0,
+        timeout=5,
+        interval=0.1,
+        message="the upstream subscription ending with its last socket",
+    )
 
 
 async def test_a_stalled_socket_drops_its_oldest_and_says_how_many(viewer, nats_urls, unique, settings):
@@ -144,12 +147,13 @@ async def test_pause_keeps_the_cursor_and_loses_nothing_within_the_buffer(viewer
     await js_publish(url, [(f"{unique}.a", b"before")])
     assert texts(await tail.collect(1)) == ["before"]
     await tail.send(action="pause")
+    paused_at = len(tail.frames)
     await js_publish(url, [(f"{unique}.a", b"p%d" % i) for i in range(50)])
-    frames = await tail.quiet(0.6)
-    assert not [f for f in frames if f["type"] == "messages"]
-    status = await tail.status()
-    while status["matched"] < 51:
-        status = await tail.status()
+    # Status frames until the tail has matched all 50: they are then buffered, none of them sent.
+    status = await wait_until_async(
+        tail.status, until=lambda status: status["matched"] >= 51, interval=0, message="51 matched"
+    )
+    assert not [f for f in tail.frames[paused_at:] if f["type"] == "messages"]
     assert status["paused"] is True and status["buffered"] == 50
     await tail.send(action="resume")
     assert texts(await tail.collect(51))[1:] == [f"p{i}" for i in range(50)]
@@ -179,7 +183,7 @@ async def test_stream_from_a_time(viewer, nats_urls, unique):
     url = nats_urls[0]
     name = await asyncio.to_thread(create_own_stream, url, unique)
     await js_publish(url, [(f"{unique}.x", b"old")])
-    await asyncio.sleep(0.05)
+    await asyncio.sleep(0.05)  # a time strictly between the two messages' timestamps: only the clock makes one
     since = datetime.now(UTC).isoformat()
     await asyncio.sleep(0.05)
     await js_publish(url, [(f"{unique}.x", b"new")])
@@ -240,11 +244,6 @@ async def test_a_socket_that_leaves_frames_unacknowledged_too_long_is_closed(vie
     tail = await open_tail(viewer, "nats")
     await tail.subscribe("subject", subject)
     await nats_publish(nats_urls[0], [(subject, b"unread")])
-    closed = None
-    for _ in range(100):
-        output = await tail.ws.receive_output(timeout=5)
-        if output["type"] == "websocket.close":
-            closed = output
-            break
+    closed = await close_message(tail.ws)
     assert closed is not None and closed["code"] == 4408 and "acknowledgement" in closed["reason"]
-    await eventually(lambda: subject not in {u.spec.name for u in tail_hub.hub().upstreams.values()})
+    await wait_until_async(lambda: subject not in {u.spec.name for u in tail_hub.hub().upstreams.values()})

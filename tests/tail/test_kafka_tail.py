@@ -61,7 +61,7 @@ async def test_topic_from_a_time_and_chosen_partitions(viewer, kafka_bootstrap, 
     topic = await _topic(kafka_bootstrap, unique, partitions=2)
     await _produce(kafka_bootstrap, topic, [b"early-0"], partition=0)
     await _produce(kafka_bootstrap, topic, [b"early-1"], partition=1)
-    await asyncio.sleep(0.05)
+    await asyncio.sleep(0.05)  # a time strictly between the two messages' timestamps: only the clock makes one
     since = datetime.now(UTC)
     await asyncio.sleep(0.05)
     await _produce(kafka_bootstrap, topic, [b"late-0"], partition=0)
@@ -71,6 +71,7 @@ async def test_topic_from_a_time_and_chosen_partitions(viewer, kafka_bootstrap, 
     assert subscribed["type"] == "subscribed", subscribed
     assert subscribed["start"] == {"offsets": {"1": 1}}
     assert texts(await tail.collect(1)) == ["late-1"]
+    # A read of the partition not asked for has no message after it to wait for: a while without one.
     assert not [f for f in await tail.quiet(0.5) if f["type"] == "messages"]
     await tail.close()
 
@@ -120,6 +121,7 @@ async def test_no_group_is_created_and_nothing_committed(viewer, kafka_bootstrap
     await _produce(kafka_bootstrap, topic, [b"x"])
     await tail.collect(1)
     await tail.close()
+    # The reader thread closes its consumer after the socket went; a commit on close would come then.
     await asyncio.sleep(0.5)
     after = await asyncio.to_thread(_group_ids, kafka_bootstrap)
     assert not {g for g in after - before if "streamdesk" in g}, after - before

@@ -183,7 +183,7 @@ async def test_a_slow_client_is_told_how_many_changes_it_lost(web: WebProcess, n
 
         # Nothing read, nothing acknowledged while the changes arrive.
         await _kv(url, bucket, flood)
-        await asyncio.sleep(2)
+        await asyncio.sleep(2)  # unread, the changes pile up on the server: only time makes them
         items: list[dict[str, Any]] = []
         dropped = 0
         async with asyncio.timeout(30):

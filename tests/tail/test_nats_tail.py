@@ -7,6 +7,7 @@ import asyncio
 import pytest
 
 from tests.nats.helpers import create_own_stream, stream_info
+from tests.polling import wait_until_async
 from tests.tail.helpers import js_publish, nats_publish, open_tail, texts
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -44,11 +45,13 @@ async def test_stream_from_beginning_with_a_subject_filter(viewer, nats_urls, un
 
 
 async def _no_consumers_left(url, name):
-    for _ in range(50):
-        if (await asyncio.to_thread(stream_info, url, name))["state"]["consumer_count"] == 0:
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError("the tail consumer was left behind")
+    await wait_until_async(
+        lambda: asyncio.to_thread(stream_info, url, name),
+        until=lambda info: info["state"]["consumer_count"] == 0,
+        timeout=5,
+        interval=0.1,
+        message="the tail consumer leaving with the socket",
+    )
 
 
 async def test_a_work_queue_stream_is_not_tailed_because_that_would_consume_it(viewer, nats_urls, unique):

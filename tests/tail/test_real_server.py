@@ -19,6 +19,7 @@ from websockets.exceptions import ConnectionClosed
 from dev.webprocess import WebProcess
 from tests.kafka.helpers import create_topic, produce
 from tests.nats.helpers import create_own_stream, stream_info
+from tests.polling import wait_until_async
 from tests.tail.helpers import js_publish, nats_publish, texts
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("tail-web")]
@@ -85,7 +86,7 @@ async def test_kafka_topic(web, kafka_bootstrap, unique, start, expected):
 async def test_kafka_topic_from_a_time(web, kafka_bootstrap, unique):
     topic = await asyncio.to_thread(create_topic, kafka_bootstrap, unique)
     await asyncio.to_thread(produce, kafka_bootstrap, topic, [b"before"])
-    await asyncio.sleep(0.05)
+    await asyncio.sleep(0.05)  # a time strictly between the two messages' timestamps: only the clock makes one
     since = datetime.now(UTC).isoformat()
     await asyncio.sleep(0.05)
     await asyncio.to_thread(produce, kafka_bootstrap, topic, [b"after"])
@@ -117,7 +118,7 @@ async def test_jetstream_stream_from_a_time_with_a_subject_filter(web, nats_urls
     url = nats_urls[0]
     name = await asyncio.to_thread(create_own_stream, url, unique)
     await js_publish(url, [(f"{unique}.x", b"before")])
-    await asyncio.sleep(0.05)
+    await asyncio.sleep(0.05)  # a time strictly between the two messages' timestamps: only the clock makes one
     since = datetime.now(UTC).isoformat()
     await asyncio.sleep(0.05)
     await js_publish(url, [(f"{unique}.y", b"other subject"), (f"{unique}.x", b"after")])
@@ -157,11 +158,13 @@ async def test_kill_9_leaves_no_consumer_and_no_group(web, nats_urls, kafka_boot
         web.kill()
     try:
         # The server deletes the idle ephemeral consumer by itself (inactive_threshold, 2 s here).
-        for _ in range(100):
-            if (await asyncio.to_thread(stream_info, url, name))["state"]["consumer_count"] == 0:
-                break
-            await asyncio.sleep(0.2)
-        assert (await asyncio.to_thread(stream_info, url, name))["state"]["consumer_count"] == 0
+        await wait_until_async(
+            lambda: asyncio.to_thread(stream_info, url, name),
+            until=lambda info: info["state"]["consumer_count"] == 0,
+            timeout=20,
+            interval=0.2,
+            message="the server deleting the idle tail consumer",
+        )
         from tests.tail.test_kafka_tail import _group_ids
 
         assert not {g for g in await asyncio.to_thread(_group_ids, kafka_bootstrap) if "streamdesk" in g}
@@ -214,11 +217,10 @@ async def test_the_socket_limit_per_user_holds_in_the_web_process(web):
     finally:
         for ws in sockets:
             await ws.close()
-    for _ in range(50):  # Daphne hands the closes to the application in its own time
-        if await refused() is None:
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError("closed sockets were still counted")
+    # Daphne hands the closes to the application in its own time.
+    await wait_until_async(
+        refused, until=lambda code: code is None, timeout=10, interval=0.1, message="closed sockets no longer counted"
+    )
 
 
 async def test_daphne_drops_a_frame_over_a_megabyte_before_the_application_sees_it(web):

@@ -93,6 +93,7 @@ async def test_no_more_than_the_window_is_in_flight_and_acks_open_it():
     sub = Subscriber(send, limits=Limits(window=2, frame_bytes=30, frame_interval=0.0))
     sub.start()
     sub.offer(_items(*(f"m{i:02d}xxxxxxxxxxxxxxx" for i in range(10))))
+    # Each pause lets the subscriber's task send what the window allows; the counts show it sent no more.
     await asyncio.sleep(0.05)
     assert [f["seq"] for f in sent] == [1, 2]
     assert sub.ack(1, token(1))

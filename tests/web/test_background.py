@@ -4,10 +4,6 @@ from __future__ import annotations
 
 import os
 import pickle
-import subprocess
-import sys
-import time
-from pathlib import Path
 
 import pytest
 import redis
@@ -20,8 +16,8 @@ from django.core.cache import cache
 from console.sockets import HealthSocket
 from streams import health
 from streams.tasks import HEALTH_GROUP
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.polling import wait_until
+from tests.processes import celery, migrate
 
 
 def test_beat_schedules_the_health_task():
@@ -50,40 +46,18 @@ def test_worker_and_beat_refresh_cluster_health_into_the_shared_cache(tmp_path, 
     r = redis.Redis.from_url(redis_url)
     key = "streamdesk:1:cluster-health"
     r.delete(key)
-    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True, timeout=120)
-    celery = [sys.executable, "-m", "celery", "-A", "console"]
-    worker = subprocess.Popen(
-        [*celery, "worker", "--pool", "solo", "--loglevel", "WARNING", "-n", f"test-{os.getpid()}@%h"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    beat = subprocess.Popen(
-        [*celery, "beat", "--loglevel", "WARNING", "-s", str(tmp_path / "beat-schedule")],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        raw = None
-        while raw is None and time.monotonic() < deadline:
-            raw = r.get(key)
-            time.sleep(0.3)
-        assert raw is not None, "beat -> worker never stored a health check"
+    migrate(env)
+    with celery(env, tmp_path, name=f"health-{os.getpid()}", beat=True):
+        raw = wait_until(
+            lambda: r.get(key),
+            until=lambda raw: raw is not None,
+            timeout=60,
+            interval=0.3,
+            message="beat -> worker storing a health check",
+        )
         assert isinstance(raw, bytes)
         clusters = {c["slug"]: c for c in pickle.loads(raw)}  # noqa: S301 - our own cache entry
         assert clusters["kafka"]["reachable"] and clusters["nats"]["reachable"]
-    finally:
-        for proc in (beat, worker):
-            proc.terminate()
-        for proc in (beat, worker):
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
 
 
 async def test_redis_channel_layer_delivers_group_messages(redis_url):

@@ -8,6 +8,7 @@ import pytest
 from django.test import override_settings
 
 from dev import devstack
+from tests.polling import wait_until
 
 
 def test_api_lists_both_default_clusters_reachable(viewer_client):
@@ -65,9 +66,13 @@ def test_nats_stopped_mid_way_then_back_without_restart(viewer_client, tmp_path)
             down = _nats(viewer_client)
             assert down["reachable"] is False and down["error"]
             server.start()
-            deadline = time.monotonic() + 15
-            while not (state := _nats(viewer_client))["reachable"] and time.monotonic() < deadline:
-                time.sleep(0.3)
+            state = wait_until(
+                lambda: _nats(viewer_client),
+                until=lambda state: state["reachable"],
+                timeout=15,
+                interval=0.3,
+                message="NATS reachable again",
+            )
             assert state["reachable"] is True
     finally:
         server.stop()

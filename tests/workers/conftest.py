@@ -5,7 +5,6 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +15,7 @@ from django.test import override_settings
 
 import tests.workers.handlers  # noqa: F401 - registers the test handlers in this process too
 from tests.conftest import ROOT
+from tests.polling import wait_until
 
 RUNNER_ENV = {
     "STREAMDESK_HANDLER_MODULES": "tests.workers.handlers",
@@ -67,11 +67,12 @@ def runconsumers(process_env: dict[str, str], tmp_path: Path) -> Iterator[Callab
             )
         runner = RunnerProcess(proc, log)
         started.append(runner)
-        deadline = time.monotonic() + 30
-        while ": running" not in runner.output():
+
+        def running() -> bool:
             assert proc.poll() is None, runner.output()[-3000:]
-            assert time.monotonic() < deadline, "runconsumers did not start"
-            time.sleep(0.1)
+            return ": running" in runner.output()
+
+        wait_until(running, timeout=30, message="runconsumers started")
         return runner
 
     yield start
@@ -88,16 +89,6 @@ def notify(redis_url: str) -> Iterator[None]:
     """Actions in this process wake the runners through the test Redis."""
     with override_settings(REDIS_URL=redis_url, HANDLER_MODULES=["tests.workers.handlers"]):
         yield
-
-
-def wait_until(check: Callable[[], Any], *, what: str, timeout: float = 30.0, every: float = 0.1) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"{what} did not happen within {timeout} s"
-        time.sleep(every)
 
 
 def lines(path: Path) -> list[str]:

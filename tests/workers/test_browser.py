@@ -11,8 +11,9 @@ import pytest
 
 from streams.workers.models import ManagedConsumer
 from tests.kafka import helpers as kh
+from tests.polling import wait_until
 from tests.web.test_browser import CHROMIUM, CHROMIUM_ARGS
-from tests.workers.conftest import lines, wait_until
+from tests.workers.conftest import lines
 
 pytestmark = [
     pytest.mark.browser,
@@ -33,7 +34,7 @@ def test_pause_and_resume_from_the_workers_page(
     )  # fmt: skip
     kh.produce(kafka_bootstrap, source, ["one", "two"])
     runconsumers()
-    wait_until(lambda: len(lines(calls)) == 2, what="the first two handled")
+    wait_until(lambda: len(lines(calls)) == 2, message="the first two handled", timeout=30)
     from playwright.sync_api import expect, sync_playwright
 
     with sync_playwright() as playwright:
@@ -52,13 +53,13 @@ def test_pause_and_resume_from_the_workers_page(
             expect(page.locator(".banner.success")).to_contain_text("is pausing")
             expect(row.locator("[data-state]")).to_have_text("paused", timeout=10_000)
             kh.produce(kafka_bootstrap, source, ["three", "four"])
-            time.sleep(2)
+            time.sleep(2)  # a paused consumer shows only by doing nothing: no event follows what it must not take
             assert len(lines(calls)) == 2
             page.screenshot(path=str(tmp_path / "workers-paused.png"), full_page=True)
 
             row.get_by_role("button", name=f"Resume {unique}").click()
             expect(row.locator("[data-state]")).to_have_text("running", timeout=10_000)
-            wait_until(lambda: len(lines(calls)) == 4, what="the two sent during the pause handled")
+            wait_until(lambda: len(lines(calls)) == 4, message="the two sent during the pause handled", timeout=30)
             expect(row.locator("[data-processed]")).to_have_text("4", timeout=10_000)
         finally:
             browser.close()

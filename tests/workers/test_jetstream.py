@@ -12,8 +12,9 @@ from django.test import Client
 
 from tests.kafka import helpers as kh
 from tests.nats import helpers as nh
+from tests.polling import wait_until
 from tests.publish.helpers import Collector, read_topic
-from tests.workers.conftest import lines, wait_until
+from tests.workers.conftest import lines
 from tests.workers.test_kafka import define, get
 
 pytestmark = [
@@ -59,11 +60,17 @@ def test_bridge_to_kafka_and_dead_letters_to_a_subject(
     assert first["streamdesk-origin-stream"] == stream and first["trace"] == "t"
     info = nh.consumer_info(url, stream, "bridge")
     assert info["config"]["filter_subject"] == f"{unique}.orders" and info["config"]["ack_policy"] == "explicit"
-    wait_until(lambda: nh.consumer_info(url, stream, "bridge")["num_ack_pending"] == 0, what="all acknowledged")
+    wait_until(
+        lambda: nh.consumer_info(url, stream, "bridge")["num_ack_pending"] == 0, message="all acknowledged", timeout=30
+    )
     assert nh.consumer_info(url, stream, "bridge")["num_pending"] == 0
-    wait_until(lambda: nh.consumer_info(url, stream, "check")["num_ack_pending"] == 0, what="letters acknowledged")
+    wait_until(
+        lambda: nh.consumer_info(url, stream, "check")["num_ack_pending"] == 0,
+        message="letters acknowledged",
+        timeout=30,
+    )
     check = wait_until(lambda: (w := get(operator_client, f"{unique}-check"))["dead_lettered"] == 11 and w,
-                       what="counts")  # fmt: skip
+                       message="counts", timeout=30)  # fmt: skip
     assert check["lag"] == 0 and check["state"] == "running"
 
 
@@ -76,21 +83,21 @@ def test_pause_is_seen_on_the_server_and_stops_handler_calls_then_resume_drains(
            handler="test.arecord", config={"path": str(calls)}, batch_size=5)  # fmt: skip
     publish(url, f"{unique}.a", [f"before-{i}" for i in range(10)])
     runconsumers()
-    wait_until(lambda: len(lines(calls)) == 10, what="the first 10 handled")
+    wait_until(lambda: len(lines(calls)) == 10, message="the first 10 handled", timeout=30)
 
     paused = operator_client.post(f"/api/v1/workers/{unique}/pause")
     assert paused.status_code == 202 and paused.json()["pause_mode"] == "server"
     assert nh.consumer_info(url, stream, "worker")["paused"] is True
-    wait_until(lambda: get(operator_client, unique)["state"] == "paused", what="paused", timeout=10)
+    wait_until(lambda: get(operator_client, unique)["state"] == "paused", message="paused", timeout=10)
     publish(url, f"{unique}.a", [f"during-{i}" for i in range(15)])
-    time.sleep(2.5)
+    time.sleep(2.5)  # a paused consumer shows only by doing nothing: no event follows what it must not take
     assert len(lines(calls)) == 10
     assert nh.consumer_info(url, stream, "worker")["num_pending"] == 15
     assert get(operator_client, unique)["lag"] == 15
 
     assert operator_client.post(f"/api/v1/workers/{unique}/resume").status_code == 202
     assert not nh.consumer_info(url, stream, "worker").get("paused")
-    wait_until(lambda: len(lines(calls)) == 25, what="drained after resume")
+    wait_until(lambda: len(lines(calls)) == 25, message="drained after resume", timeout=30)
     assert [line.rsplit(":", 1)[-1] for line in lines(calls)][10:] == [f"during-{i}" for i in range(15)]
 
 
@@ -107,8 +114,8 @@ def test_a_handler_slower_than_ack_wait_is_not_delivered_to_another_instance_mea
     define(operator_client, name=unique, cluster="nats", stream=stream, durable="slow", start="earliest",
            handler="test.record", config={"path": str(calls), "sleep": 1.0}, batch_size=4)  # fmt: skip
     wait_until(lambda: nh.consumer_info(url, stream, "slow")["num_ack_pending"] == 0 and len(lines(calls)) >= 4,
-               what="all handled and acknowledged", timeout=40)  # fmt: skip
-    time.sleep(2)
+               message="all handled and acknowledged", timeout=40)  # fmt: skip
+    time.sleep(2)  # a redelivery after ack_wait would come unannounced: time for one to show, were there one
     # Each handled once, at its first attempt, by whichever instance fetched it.
     assert sorted(line.split(":", 1)[1] for line in lines(calls)) == [f"{i + 1}:1:m{i}" for i in range(4)]
     assert nh.consumer_info(url, stream, "slow")["num_redelivered"] == 0

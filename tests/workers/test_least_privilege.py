@@ -10,8 +10,8 @@ from django.test import Client
 
 from tests.kafka import helpers as kh
 from tests.kafka.least_privilege import LeastPrivilege, least_clusters, least_privilege  # noqa: F401 - fixtures
+from tests.polling import wait_until
 from tests.publish.helpers import read_topic
-from tests.workers.conftest import wait_until
 from tests.workers.test_kafka import define, done
 
 pytestmark = [
@@ -40,6 +40,6 @@ def test_a_managed_consumer_forwards_and_commits_with_the_operate_list(
     assert sorted(r.value or b"" for r in copied) == sorted(f"m{i}".encode() for i in range(10))
     wait_until(
         lambda: done(kh.committed(bootstrap, f"{unique}-fwd", source, [0, 1])) == 10,
-        what="the group's commits",
+        message="the group's commits",
         timeout=30,
     )

@@ -15,6 +15,7 @@ from streams.workers.loop import ConsumerLoop, ErrorNote, State
 from streams.workers.models import ConsumerInstance, ManagedConsumer
 from streams.workers.runner import Runner
 from streams.workers.tasks import mark_lost
+from tests.polling import wait_until
 
 pytestmark = pytest.mark.django_db
 
@@ -43,11 +44,18 @@ def consumer(name: str, **fields: Any) -> ManagedConsumer:
 
 
 def settle(r: Runner) -> None:
-    for loop in [*r.loops.values(), *r.retired]:
-        deadline = time.monotonic() + 5
-        while loop.is_alive() and loop.stopping and time.monotonic() < deadline:
-            time.sleep(0.01)
-    time.sleep(0.05)
+    """Every loop told to stop has stopped, and every other one is in the state it was told."""
+
+    def settled() -> bool:
+        for loop in [*r.loops.values(), *r.retired]:
+            if loop.stopping:
+                if loop.is_alive():
+                    return False
+            elif loop.state != (State.PAUSED if loop.want_paused else State.RUNNING):
+                return False
+        return True
+
+    wait_until(settled, timeout=5, interval=0.01, message="the loops settled")
 
 
 def test_reconcile_follows_the_definitions() -> None:
@@ -144,6 +152,6 @@ def test_beat_marks_silent_instances_lost_and_forgets_long_gone_ones(settings: A
         instance_id="ancient", heartbeat_at=now - timedelta(hours=2), state="stopped", **common
     )
     settings.WORKER_LOST_AFTER_SECONDS = 15
-    assert mark_lost() == (1, 1)
+    assert mark_lost(now=now) == (1, 1)
     states = dict(ConsumerInstance.objects.values_list("instance_id", "state"))
     assert states == {"fresh": "running", "silent": "lost"}

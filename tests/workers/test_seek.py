@@ -15,8 +15,8 @@ from streams.workers.kafka_loop import KafkaLoop
 from streams.workers.loop import Spec
 from streams.workers.message import Destination
 from tests.kafka import helpers as kh
+from tests.polling import wait_until
 from tests.publish.helpers import Collector, read_topic
-from tests.workers.conftest import wait_until
 from tests.workers.test_send_failures import TOO_LARGE_FOR_KAFKA
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.xdist_group("workers")]
@@ -55,11 +55,19 @@ def test_a_failed_seek_commits_nothing_past_the_message_it_was_for(
     with Collector(nats_urls[0], f"dead.{unique}") as dead:
         loop.start()
         try:
-            wait_until(lambda: loop.error is not None and "seek to offset 1" in loop.error.message, what="seek failed")
+            wait_until(
+                lambda: loop.error is not None and "seek to offset 1" in loop.error.message,
+                message="seek failed",
+                timeout=30,
+            )
             kh.produce(kafka_bootstrap, source, [b"m4", b"m5"])
-            wait_until(lambda: loop.state == "failing", what="failing while it cannot seek")
-            wait_until(lambda: kh.committed(kafka_bootstrap, f"{unique}-g", source, [0]) == {0: 1}, what="commit")
-            time.sleep(2)
+            wait_until(lambda: loop.state == "failing", message="failing while it cannot seek", timeout=30)
+            wait_until(
+                lambda: kh.committed(kafka_bootstrap, f"{unique}-g", source, [0]) == {0: 1},
+                message="commit",
+                timeout=30,
+            )
+            time.sleep(2)  # a stuck consumer shows only by doing nothing: time for it to go on, were it to
             # Neither the unhandled message nor anything after it: m4 and m5 wait.
             assert kh.committed(kafka_bootstrap, f"{unique}-g", source, [0]) == {0: 1}
             copied = read_topic(kafka_bootstrap, copy, [0], expect=4, timeout=2)
@@ -67,11 +75,15 @@ def test_a_failed_seek_commits_nothing_past_the_message_it_was_for(
             assert dead.messages == []
 
             FlakySeek.failing = False
-            wait_until(lambda: kh.committed(kafka_bootstrap, f"{unique}-g", source, [0]) == {0: 6}, what="drained")
+            wait_until(
+                lambda: kh.committed(kafka_bootstrap, f"{unique}-g", source, [0]) == {0: 6},
+                message="drained",
+                timeout=30,
+            )
             assert [m.data for m in dead.wait_for(1)] == [TOO_LARGE_FOR_KAFKA]
             copied = read_topic(kafka_bootstrap, copy, [0], expect=5, timeout=10)
             assert [r.value for r in copied] == [b"m0", b"m2", b"m3", b"m4", b"m5"]
-            wait_until(lambda: loop.state == "running", what="running again")
+            wait_until(lambda: loop.state == "running", message="running again", timeout=30)
         finally:
             loop.request_stop()
             loop.join(20)

@@ -16,9 +16,9 @@ from django.test import Client
 from streams.handlers import validate
 from streams.workers import registry as handlers
 from tests.kafka import helpers as kh
+from tests.polling import wait_until
 from tests.publish.helpers import read_topic
 from tests.schemas.standin import StandinRegistry
-from tests.workers.conftest import wait_until
 from tests.workers.test_units import kafka_message
 
 ORDER = json.dumps({"type": "record", "name": "Order", "fields": [{"name": "id", "type": "long"}]})
@@ -124,6 +124,7 @@ def test_a_runner_dead_letters_poison_by_the_registry_schema(
     assert all(dict(r.headers)["streamdesk-attempts"] == b"1" for r in letters)
     worker = wait_until(
         lambda: (w := operator_client.get(f"/api/v1/workers/{unique}").json())["dead_lettered"] == 2 and w,
-        what="counts",
+        message="counts",
+        timeout=30,
     )
     assert worker["processed"] == 3
