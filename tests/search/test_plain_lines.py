@@ -13,6 +13,7 @@ from streams.clusters import ClusterConfig
 from streams.payloads import DISPLAY_LIMIT
 from streams.search import jetstream_export, jetstream_scan, kafka_scan
 from streams.search.export import plain_line
+from tests.kafka.records import FakeRecord
 
 KAFKA = ClusterConfig(slug="k", kind="kafka", name="k", servers=("x:1",))
 NATS = ClusterConfig(slug="n", kind="nats", name="n", servers=("nats://x:1",))
@@ -27,29 +28,6 @@ PAYLOADS: list[bytes | None] = [
 ]
 
 
-class FakeKafkaMessage:
-    def __init__(self, key: bytes | None, value: bytes | None, headers: Any, stamp: tuple[int, int]) -> None:
-        self._key, self._value, self._headers, self._stamp = key, value, headers, stamp
-
-    def headers(self) -> Any:
-        return self._headers
-
-    def timestamp(self) -> tuple[int, int]:
-        return self._stamp
-
-    def partition(self) -> int:
-        return 2
-
-    def offset(self) -> int:
-        return 123_456_789
-
-    def key(self) -> bytes | None:
-        return self._key
-
-    def value(self) -> bytes | None:
-        return self._value
-
-
 def general_kafka(msg: Any) -> str:
     return json.dumps(kafka_scan._message(msg, KAFKA, "t", None), ensure_ascii=False, default=str) + "\n"
 
@@ -61,15 +39,15 @@ def general_kafka(msg: Any) -> str:
 )
 @pytest.mark.parametrize("stamp", [(1, 1_764_720_000_123), (0, -1), (2, 0), (1, -5)])
 def test_kafka_plain_line_is_the_general_line(value, headers, stamp):
-    msg = FakeKafkaMessage(b"order-7", value, headers, stamp)
+    msg = FakeRecord(value, b"order-7", headers, stamp, offset=123_456_789)
     assert plain_line(msg) == general_kafka(msg)
 
 
 def test_kafka_keys_of_every_kind_and_a_long_header():
     for key in PAYLOADS:
-        msg = FakeKafkaMessage(key, b"v", [("h", b"x")], (1, 1_000))
+        msg = FakeRecord(b"v", key, [("h", b"x")], (1, 1_000), offset=123_456_789)
         assert plain_line(msg) == general_kafka(msg)
-    assert plain_line(FakeKafkaMessage(None, b"v", [("big", b"x" * (DISPLAY_LIMIT + 1))], (1, 1_000))) is None
+    assert plain_line(FakeRecord(b"v", None, [("big", b"x" * (DISPLAY_LIMIT + 1))], (1, 1_000))) is None
 
 
 def general_nats(item: Any) -> str:

@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import random
 from datetime import UTC, datetime
-from typing import Any
 
 from streams.clusters import ClusterConfig
 from streams.payloads import Payload
 from streams.schemas.decode import decode_payload, decoded_payload
 from streams.tail.messages import TAIL_DISPLAY_LIMIT, _encode, iso_from_ms, kafka_item
+from tests.kafka.records import FakeRecord
+
+STAMP = (1, 1_764_710_000_123)
 
 
 def _reference_iso(stamp_ms: int) -> str | None:
@@ -38,32 +40,6 @@ def test_the_encoder_writes_what_json_dumps_writes():
     assert _encode(value) == reference(value)
 
 
-class _Record:
-    def __init__(self, key: bytes | None, value: bytes | None, headers: Any = None) -> None:
-        self._key, self._value, self._headers = key, value, headers
-
-    def key(self) -> bytes | None:
-        return self._key
-
-    def value(self) -> bytes | None:
-        return self._value
-
-    def timestamp(self) -> tuple[int, int]:
-        return 1, 1_764_710_000_123
-
-    def topic(self) -> str:
-        return "orders"
-
-    def partition(self) -> int:
-        return 2
-
-    def offset(self) -> int:
-        return 41
-
-    def headers(self) -> Any:
-        return self._headers
-
-
 def test_one_payload_with_its_decoding_is_the_general_path():
     cluster = ClusterConfig(slug="k", kind="kafka", name="k", servers=("x:1",), schema_registry_url="http://unused")
     for data in (None, b"", b"plain", b"\x00\x00", b"{" * (TAIL_DISPLAY_LIMIT + 5), b"\x00" * (TAIL_DISPLAY_LIMIT + 1)):
@@ -81,13 +57,13 @@ def test_one_payload_with_its_decoding_is_the_general_path():
 
 def test_a_record_without_headers_is_the_record_with_an_empty_list():
     cluster = ClusterConfig(slug="k", kind="kafka", name="k", servers=("x:1",), schema_registry_url="http://unused")
-    bare = kafka_item(_Record(b"k1", b'{"a": 1}'), cluster)
-    empty = kafka_item(_Record(b"k1", b'{"a": 1}', []), cluster)
+    bare = kafka_item(FakeRecord(b'{"a": 1}', b"k1", stamp=STAMP), cluster)
+    empty = kafka_item(FakeRecord(b'{"a": 1}', b"k1", [], STAMP), cluster)
     assert bare.json == empty.json
     assert bare.haystack == empty.haystack == (b"k1", b'{"a": 1}')
     shown = json.loads(bare.json)
     assert shown["timestamp"] == "2025-12-02T21:13:20.123000+00:00"
     assert shown["value"] == {"text": '{"a": 1}', "base64": "eyJhIjogMX0=", "decoded": None, "decode_error": None}
-    with_headers = json.loads(kafka_item(_Record(None, b"v", [("h", b"x"), (b"n", None)]), cluster).json)
+    with_headers = json.loads(kafka_item(FakeRecord(b"v", None, [("h", b"x"), (b"n", None)], STAMP), cluster).json)
     assert with_headers["key"] is None
     assert with_headers["headers"] == [["h", {"text": "x", "base64": "eA=="}], ["n", None]]

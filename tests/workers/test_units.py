@@ -14,6 +14,7 @@ from streams.workers.loop import backoff_seconds, dead_letter_headers
 from streams.workers.message import Destination, HandlerConfig, KafkaMessage, NatsMessage
 from streams.workers.outputs import nats_headers
 from streams.workers.state import Beat, derive_state
+from tests.kafka.records import FakeRecord
 
 NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 LOST = timedelta(seconds=15)
@@ -52,32 +53,6 @@ def test_backoff_doubles_and_is_capped() -> None:
     assert backoff_seconds(10_000, 1, 5) == 0.005
 
 
-class FakeKafka:
-    def __init__(self, value: bytes | None, headers: list[tuple[str, bytes | None]] | None = None) -> None:
-        self._value, self._headers = value, headers
-
-    def key(self) -> bytes:
-        return b"k"
-
-    def value(self) -> bytes | None:
-        return self._value
-
-    def topic(self) -> str:
-        return "orders"
-
-    def partition(self) -> int:
-        return 2
-
-    def offset(self) -> int:
-        return 41
-
-    def timestamp(self) -> tuple[int, int]:
-        return 1, 1_700_000_000_000
-
-    def headers(self) -> list[tuple[str, bytes | None]] | None:
-        return self._headers
-
-
 class Outbox:
     def __init__(self) -> None:
         self.sent: list[tuple[Destination, bytes | None, bytes | None, list[tuple[str, bytes]], Any]] = []
@@ -88,7 +63,7 @@ class Outbox:
 
 def kafka_message(value: bytes | None, config: dict[str, Any], **kw: Any) -> tuple[KafkaMessage, Outbox]:
     outbox = Outbox()
-    message = KafkaMessage(FakeKafka(value, kw.get("headers")), "kafka", "c1", HandlerConfig(config), outbox)  # type: ignore[arg-type]
+    message = KafkaMessage(FakeRecord(value, headers=kw.get("headers")), "kafka", "c1", HandlerConfig(config), outbox)  # type: ignore[arg-type]
     return message, outbox
 
 
@@ -262,7 +237,7 @@ def test_forward_takes_a_whole_lane_in_one_call_and_leaves_what_it_cannot_send()
     outbox = Refusing()
     config = HandlerConfig({"cluster": "kafka", "topic": "copy"})
     make = bound(KafkaMessage, cluster="kafka", consumer="c1", config=config, outbox=outbox)
-    lane = [FakeKafka(b"a", [("h", b"1")]), FakeKafka(b"b"), FakeKafka(b"bad"), FakeKafka(b"c")]
+    lane = [FakeRecord(b"a", headers=[("h", b"1")]), FakeRecord(b"b"), FakeRecord(b"bad"), FakeRecord(b"c")]
     assert _forward_lane(make, lane) == 2
     copy = Destination("kafka", topic="copy")
     assert [(d, k, v) for d, k, v, _, _ in outbox.sent] == [(copy, b"k", b"a"), (copy, b"k", b"b")]
