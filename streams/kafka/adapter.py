@@ -16,6 +16,7 @@ from streams import adapters
 from streams.errors import NotFound, NotSupported
 from streams.kafka import browse
 from streams.kafka.client import (
+    UNAVAILABLE_CODES,
     error_of,
     gather_futures,
 )
@@ -292,11 +293,28 @@ class KafkaAdapter(KafkaConnection):
         """
         self._notice_client_errors()
         if fresh:
-            return await self._committed(groups, fresh=True)
-        return dict(await self._sweep("offsets", groups, lambda: self._committed(groups, fresh=False)))
+            return (await self._committed(groups, fresh=True))[0]
 
-    async def _committed(self, groups: Sequence[str], *, fresh: bool) -> dict[str, dict[TopicPartitionKey, int]]:
+        async def load() -> dict[str, dict[TopicPartitionKey, int]]:
+            return (await self._committed(groups, fresh=False))[0]
+
+        return dict(await self._sweep("offsets", groups, load))
+
+    async def committed_some(self, groups: Sequence[str]) -> tuple[dict[str, dict[TopicPartitionKey, int]], list[str]]:
+        """Committed offsets of the groups that answered, and the groups that did not.
+
+        For views that are still right with some groups missing (a topic's readers): one
+        group's slow coordinator or refused read must not blank the whole table.
+        """
+        self._notice_client_errors()
+        found, failed = await self._committed(groups, fresh=False, partial=True)
+        return found, sorted(failed)
+
+    async def _committed(
+        self, groups: Sequence[str], *, fresh: bool, partial: bool = False
+    ) -> tuple[dict[str, dict[TopicPartitionKey, int]], dict[str, BaseException]]:
         found: dict[str, dict[TopicPartitionKey, int]] = {}
+        failed: dict[str, BaseException] = {}
         missing = []
         for group in dict.fromkeys(groups):
             hit = None if fresh else self.cache.get(("offsets", group))
@@ -307,17 +325,26 @@ class KafkaAdapter(KafkaConnection):
         if missing:
             # A silent broker is caught by the wait for each answer (``drain``); this budget only bounds the
             # whole batch, so it grows with it: a sweep of 50,000 groups takes far longer than one deadline.
-            budget = self.timeout * 2 + len(missing) * 0.005
-            found.update(await self.call(self._fetch_committed, missing, what="committed offsets", timeout=budget))
-        return found
+            budget = self.timeout * 3 + len(missing) * 0.005
+            read, failed = await self.call(
+                self._fetch_committed, missing, partial, what="committed offsets", timeout=budget
+            )
+            found.update(read)
+        return found, failed
 
-    def _fetch_committed(self, groups: Sequence[str]) -> dict[str, dict[TopicPartitionKey, int]]:
+    def _fetch_committed(
+        self, groups: Sequence[str], partial: bool
+    ) -> tuple[dict[str, dict[TopicPartitionKey, int]], dict[str, BaseException]]:
+        """One OffsetFetch per group; a group whose answer timed out or whose coordinator was
+        unavailable is asked once more (a loaded broker drops some of 32 concurrent requests)."""
         admin = self.admin
         ttl = self.ttl
         out: dict[str, dict[TopicPartitionKey, int]] = {}
+        failed: dict[str, BaseException] = {}
+        retry: list[str] = []
         pending: dict[Future[Any], str] = {}
 
-        def drain(until: int) -> None:
+        def drain(until: int, *, last_try: bool) -> None:
             while len(pending) > until:
                 done, _ = wait(list(pending), timeout=self.timeout + 0.2, return_when=FIRST_COMPLETED)
                 if not done:
@@ -328,9 +355,14 @@ class KafkaAdapter(KafkaConnection):
                         answer = future.result()
                     except KafkaException as exc:
                         err = error_of(exc)
-                        if err is None or err.code() != KafkaError.GROUP_ID_NOT_FOUND:
-                            raise
-                        offsets: dict[TopicPartitionKey, int] = {}
+                        if err is not None and err.code() == KafkaError.GROUP_ID_NOT_FOUND:
+                            offsets: dict[TopicPartitionKey, int] = {}
+                        elif err is not None and err.code() in UNAVAILABLE_CODES and not last_try:
+                            retry.append(group)
+                            continue
+                        else:
+                            failed[group] = exc
+                            continue
                     else:
                         offsets = {
                             (tp.topic, tp.partition): tp.offset
@@ -340,12 +372,20 @@ class KafkaAdapter(KafkaConnection):
                     out[group] = offsets
                     self.cache.put(("offsets", group), offsets, ttl)
 
-        for group in groups:
-            drain(GROUP_FETCH_PARALLELISM - 1)
-            request = [ConsumerGroupTopicPartitions(group)]
-            pending[admin.list_consumer_group_offsets(request, request_timeout=self.timeout)[group]] = group
-        drain(0)
-        return out
+        def ask(batch: Sequence[str], *, last_try: bool) -> None:
+            for group in batch:
+                drain(GROUP_FETCH_PARALLELISM - 1, last_try=last_try)
+                request = [ConsumerGroupTopicPartitions(group)]
+                pending[admin.list_consumer_group_offsets(request, request_timeout=self.timeout)[group]] = group
+            drain(0, last_try=last_try)
+
+        ask(groups, last_try=False)
+        if retry:
+            again, retry[:] = list(retry), []
+            ask(again, last_try=True)
+        if failed and not partial:
+            raise next(iter(failed.values()))
+        return out, failed
 
     async def alter_group_offsets(self, group: str, offsets: Mapping[TopicPartitionKey, int]) -> None:
         """Commit ``offsets`` for an inactive group (OffsetCommit from outside the group)."""

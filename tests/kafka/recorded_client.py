@@ -153,6 +153,8 @@ class SlowOffsetFetch:
         self.in_flight = 0
         self.peak = 0
         self.asked: list[str] = []
+        # group -> the refusals its next answers bring, in order (then an answer)
+        self.refusals: dict[str, list[KafkaException]] = {}
 
     def poll(self, timeout: float = -1) -> int:
         return 0
@@ -168,7 +170,12 @@ class SlowOffsetFetch:
         def answer() -> None:
             with self.lock:
                 self.in_flight -= 1
-            future.set_result(ConsumerGroupTopicPartitions(group, [TopicPartition(TOPIC, 0, 5)]))
+                refused = self.refusals.get(group)
+                refusal = refused.pop(0) if refused else None
+            if refusal is not None:
+                future.set_exception(refusal)
+            else:
+                future.set_result(ConsumerGroupTopicPartitions(group, [TopicPartition(TOPIC, 0, 5)]))
 
         threading.Timer(0.005, answer).start()
         return {group: future}

@@ -17,6 +17,7 @@ from confluent_kafka import KafkaError
 
 from streams import adapters
 from streams.clusters import ClusterConfig
+from streams.errors import BrokerUnavailable
 from streams.kafka.adapter import GROUP_FETCH_PARALLELISM, KafkaAdapter
 from streams.models import AuditEvent
 from tests.kafka import recorded_client
@@ -226,6 +227,38 @@ async def test_group_offsets_go_out_concurrently_but_bounded_and_are_cached():
         assert 1 < admin.peak <= GROUP_FETCH_PARALLELISM
         await adapter.committed(groups)
         assert len(admin.asked) == 200  # the second sweep came from the cache
+    finally:
+        adapter.close()
+
+
+async def test_a_group_whose_answer_timed_out_is_asked_once_more():
+    admin = SlowOffsetFetch()
+    admin.refusals["group-3"] = [refusal(KafkaError._TIMED_OUT, "Failed while waiting for response from broker")]
+    adapter = KafkaAdapter(ClusterConfig(slug="recorded", kind="kafka", name="Recorded", servers=("kafka-1:9092",)))
+    adapter._admin = admin  # type: ignore[assignment]
+    try:
+        committed = await adapter.committed([f"group-{i}" for i in range(10)])
+        assert committed["group-3"] == {(TOPIC, 0): 5}
+        assert admin.asked.count("group-3") == 2 and admin.asked.count("group-4") == 1
+    finally:
+        adapter.close()
+
+
+async def test_groups_that_do_not_answer_twice_fail_a_sweep_but_not_a_partial_read():
+    admin = SlowOffsetFetch()
+    timed_out = refusal(KafkaError._TIMED_OUT, "Failed while waiting for response from broker")
+    denied = refusal(KafkaError.GROUP_AUTHORIZATION_FAILED, "Group authorization failed")
+    admin.refusals = {"group-1": [timed_out, timed_out], "group-2": [denied]}
+    adapter = KafkaAdapter(ClusterConfig(slug="recorded", kind="kafka", name="Recorded", servers=("kafka-1:9092",)))
+    adapter._admin = admin  # type: ignore[assignment]
+    try:
+        groups = [f"group-{i}" for i in range(5)]
+        found, unanswered = await adapter.committed_some(groups)
+        assert sorted(found) == ["group-0", "group-3", "group-4"] and unanswered == ["group-1", "group-2"]
+        assert admin.asked.count("group-2") == 1  # a refusal is not asked again
+        admin.refusals = {"group-1": [timed_out, timed_out]}
+        with pytest.raises(BrokerUnavailable):
+            await adapter.committed(["group-1"], fresh=True)
     finally:
         adapter.close()
 

@@ -32,16 +32,22 @@ def _socket(web: WebProcess, cluster: str, token: str | None = None) -> Any:
 
 async def _read(ws: ClientConnection, count: int, timeout: float = 20) -> list[dict[str, Any]]:
     items: list[dict[str, Any]] = []
+    others: list[dict[str, Any]] = []
     dropped = 0
-    async with asyncio.timeout(timeout):
-        while len(items) + dropped < count:
-            frame = json.loads(await ws.recv())
-            if frame["type"] == "messages":
-                items.extend(frame["items"])
-                dropped = frame["total_dropped"]
-                await ws.send(json.dumps({"action": "ack", "seq": frame["seq"], "token": frame["token"]}))
-            elif frame["type"] == "error":
-                raise AssertionError(frame)
+    try:
+        async with asyncio.timeout(timeout):
+            while len(items) + dropped < count:
+                frame = json.loads(await ws.recv())
+                if frame["type"] == "messages":
+                    items.extend(frame["items"])
+                    dropped = frame["total_dropped"]
+                    await ws.send(json.dumps({"action": "ack", "seq": frame["seq"], "token": frame["token"]}))
+                elif frame["type"] == "error":
+                    raise AssertionError(frame)
+                else:
+                    others.append(frame)
+    except TimeoutError:
+        raise TimeoutError(f"{len(items)} of {count} items in {timeout} s: {items}; other frames: {others}") from None
     assert dropped == 0
     return items
 

@@ -131,9 +131,13 @@ async def _readers(
     """Groups with commits on this topic and their lag on it (Kafka keeps no reverse index)."""
     try:
         listings = await adapter.groups()
-        committed = await adapter.committed([g.group for g in listings])
+        committed, unanswered = await adapter.committed_some([g.group for g in listings])
     except StreamdeskError as exc:
         return [], f"Consumer groups unavailable: {exc.message}"
+    note = None
+    if unanswered:
+        shown = ", ".join(unanswered[:5]) + (f" and {len(unanswered) - 5} more" if len(unanswered) > 5 else "")
+        note = f"Committed offsets of {len(unanswered)} group(s) could not be read, so they may be missing: {shown}."
     rows = []
     for group, offsets in committed.items():
         mine = {k: v for k, v in offsets.items() if k[0] == info.name}
@@ -148,7 +152,7 @@ async def _readers(
             "uncommitted": g.uncommitted,
         }
         for g in sort_by_lag(rows)
-    ], None
+    ], note
 
 
 @described(answers={200: Deleted})
