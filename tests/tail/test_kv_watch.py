@@ -16,7 +16,7 @@ from websockets.asyncio.client import ClientConnection
 
 from dev.webprocess import WebProcess
 from tests.nats.helpers import FAIL_FAST
-from tests.tail.test_real_server import _read, _socket, _subscribed
+from tests.tail.test_real_server import _read, _read_or_drop, _socket, _subscribed
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("tail-web")]
 
@@ -190,15 +190,7 @@ async def test_a_slow_client_is_told_how_many_changes_it_lost(web: WebProcess, n
         # Nothing read, nothing acknowledged while the changes arrive.
         await _kv(url, bucket, flood)
         await asyncio.sleep(2)  # unread, the changes pile up on the server: only time makes them
-        items: list[dict[str, Any]] = []
-        dropped = 0
-        async with asyncio.timeout(30):
-            while len(items) + dropped < count:
-                frame = json.loads(await ws.recv())
-                if frame["type"] == "messages":
-                    items.extend(frame["items"])
-                    dropped = frame["total_dropped"]
-                    await ws.send(json.dumps({"action": "ack", "seq": frame["seq"], "token": frame["token"]}))
+        items, dropped = await _read_or_drop(ws, count, timeout=30)
     assert len(items) + dropped == count
     assert dropped > 0
     kept = [int(i["value"]["text"]) for i in items]

@@ -31,6 +31,13 @@ def _socket(web: WebProcess, cluster: str, token: str | None = None) -> Any:
 
 
 async def _read(ws: ClientConnection, count: int, timeout: float = 20) -> list[dict[str, Any]]:
+    items, dropped = await _read_or_drop(ws, count, timeout)
+    assert dropped == 0
+    return items
+
+
+async def _read_or_drop(ws: ClientConnection, count: int, timeout: float) -> tuple[list[dict[str, Any]], int]:
+    """Reads until `count` changes were delivered or counted as dropped, acknowledging each frame."""
     items: list[dict[str, Any]] = []
     others: list[dict[str, Any]] = []
     dropped = 0
@@ -48,8 +55,7 @@ async def _read(ws: ClientConnection, count: int, timeout: float = 20) -> list[d
                     others.append(frame)
     except TimeoutError:
         raise TimeoutError(f"{len(items)} of {count} items in {timeout} s: {items}; other frames: {others}") from None
-    assert dropped == 0
-    return items
+    return items, dropped
 
 
 async def _subscribed(ws: ClientConnection, frame: dict[str, Any]) -> dict[str, Any]:
