@@ -33,7 +33,7 @@ check: $(STAMP) lint typecheck
 # (FUZZ_EXAMPLES generated calls per operation); prints the statuses each operation met.
 FUZZ_EXAMPLES ?= 200
 fuzz: $(STAMP)
-	STREAMDESK_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest -n 0 -s tests/web/test_openapi.py $(PYTEST_ARGS)
+	STREAMDESK_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest -n 0 -s --timeout 0 tests/web/test_openapi.py $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

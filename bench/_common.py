@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import platform
+import socket
 import statistics
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -23,6 +24,41 @@ def median_seconds(run: Callable[[], Any], times: int, before: Callable[[], None
         run()
         samples.append(time.perf_counter() - started)
     return statistics.median(samples)
+
+
+def rss_mb(pid: int) -> float:
+    """A process's resident memory, in MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def read_whole_body(port: int, path: str, token: str) -> tuple[int, int, bytes, float]:
+    """GET ``path`` over HTTP/1.0 from a bare socket, read as fast as it arrives: (lines, bytes,
+    last 4 KB, seconds). No HTTP library in the way, so the figure is the server's."""
+    sock = socket.create_connection(("127.0.0.1", port))
+    request = f"GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
+    started = time.perf_counter()
+    try:
+        sock.sendall(request.encode())
+        head = b""
+        while b"\r\n\r\n" not in head:
+            received = sock.recv(65536)
+            if not received:
+                raise ConnectionError(f"closed before the headers: {head[:300]!r}")
+            head += received
+        status, body = head.split(b"\r\n\r\n", 1)
+        if b" 200 " not in status.split(b"\r\n", 1)[0]:
+            raise AssertionError(head[:300])
+        lines, size, last = body.count(b"\n"), len(body), body[-4096:]
+        while chunk := sock.recv(1 << 20):
+            lines += chunk.count(b"\n")
+            size += len(chunk)
+            last = (last + chunk)[-4096:]
+    finally:
+        sock.close()
+    return lines, size, last, time.perf_counter() - started
 
 
 def ms(seconds: float) -> str:

@@ -20,14 +20,13 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import socket
 import tempfile
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
-from bench._common import django_on, machine
+from bench._common import django_on, machine, read_whole_body, rss_mb
 
 MESSAGES = int(os.environ.get("STREAMDESK_BENCH_SEARCH_MESSAGES") or 1_000_000)
 STREAM = "BENCH_ORDERS"
@@ -117,13 +116,6 @@ def search(body: dict[str, Any]) -> tuple[float, int]:
     return MESSAGES / elapsed, done.matched
 
 
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
-
-
 def export(web: Any) -> tuple[float, float]:
     """Messages a second of a JSON Lines export read at full speed from Daphne; the web process's RSS growth."""
     before = rss_mb(web.pid)
@@ -138,24 +130,9 @@ def export(web: Any) -> tuple[float, float]:
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
-    sock = socket.create_connection(("127.0.0.1", web.port))
-    request = (
-        f"GET /api/v1/clusters/nats/streams/{STREAM}/export?format=jsonl HTTP/1.0\r\n"
-        f"Host: 127.0.0.1\r\nAuthorization: Bearer {web.token}\r\nConnection: close\r\n\r\n"
+    lines, _, _, elapsed = read_whole_body(
+        web.port, f"/api/v1/clusters/nats/streams/{STREAM}/export?format=jsonl", web.token
     )
-    started = time.perf_counter()
-    sock.sendall(request.encode())
-    lines = 0
-    head = b""
-    while b"\r\n\r\n" not in head:
-        head += sock.recv(65536)
-    assert b" 200 " in head.split(b"\r\n", 1)[0], head[:300]
-    rest = head.split(b"\r\n\r\n", 1)[1]
-    lines += rest.count(b"\n")
-    while chunk := sock.recv(1 << 20):
-        lines += chunk.count(b"\n")
-    elapsed = time.perf_counter() - started
-    sock.close()
     stop.set()
     sampler.join()
     assert lines == MESSAGES, lines

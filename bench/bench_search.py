@@ -27,7 +27,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench._common import batched_producer_config, django_on, kafka_label, kafka_server, machine
+from bench._common import (
+    batched_producer_config,
+    django_on,
+    kafka_label,
+    kafka_server,
+    machine,
+    read_whole_body,
+    rss_mb,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 MESSAGES = int(os.environ.get("STREAMDESK_BENCH_SEARCH_MESSAGES", "1000000"))
@@ -127,17 +135,8 @@ def search(ranges: dict[str, list[int]], text: str | None, jq: str | None, max_s
     return {"scanned": row.scanned, "matched": row.matched, "seconds": seconds}
 
 
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
-
-
 def export(workdir: Path, bootstrap: str) -> dict[str, Any]:
-    """The whole range as JSON Lines through Daphne, read as fast as the client can."""
-    import httpx
-
+    """The whole range as JSON Lines through Daphne, read as fast as a bare socket can."""
     from dev.webprocess import WebProcess
 
     web = WebProcess(workdir / "web", {"KAFKA_BOOTSTRAP_SERVERS": bootstrap}).prepare().start()
@@ -152,18 +151,9 @@ def export(workdir: Path, bootstrap: str) -> dict[str, Any]:
 
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
-        lines, size, last = 0, 0, b""
-        started = time.perf_counter()
-        with httpx.stream(
-            "GET", f"{web.url}/api/v1/clusters/kafka/topics/{TOPIC}/export", params={"format": "jsonl"},
-            headers={"Authorization": f"Bearer {web.token}"}, timeout=60,
-        ) as response:  # fmt: skip
-            assert response.status_code == 200, response.read()[:300]
-            for chunk in response.iter_raw(1 << 20):
-                lines += chunk.count(b"\n")
-                size += len(chunk)
-                last = (last + chunk)[-4096:]
-        seconds = time.perf_counter() - started
+        lines, size, last, seconds = read_whole_body(
+            web.port, f"/api/v1/clusters/kafka/topics/{TOPIC}/export?format=jsonl", web.token
+        )
         done.set()
         sampler.join()
         peak[0] = max(peak[0], rss_mb(web.pid))

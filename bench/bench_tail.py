@@ -32,7 +32,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench._common import command, kafka_label, kafka_server, machine
+from bench._common import command, kafka_label, kafka_server, machine, rss_mb
 
 ROOT = Path(__file__).resolve().parents[1]
 SIZE = 100
@@ -54,13 +54,6 @@ TICK = os.sysconf("SC_CLK_TCK")
 
 def log(text: str) -> None:
     print(f"[bench_tail] {text}", file=sys.stderr, flush=True)
-
-
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
 
 
 def cpu_seconds(pid: int) -> float:

@@ -4,6 +4,13 @@ librdkafka calls block, so each one runs on a bounded thread pool with a deadlin
 broker that does not answer becomes ``BrokerUnavailable`` instead of a hung request.
 librdkafka reconnects on its own with backoff. Answers are cached briefly and dropped
 at once when the client reports the brokers gone or a call fails.
+
+librdkafka aborts the process when a client is destroyed on one of its own threads. An
+admin call's answer runs Python code on the client's background thread, and the garbage
+collector may run there; a client that was only reachable through a reference cycle would
+then be destroyed on that thread. So the clients hold their connection only weakly, a
+closed connection never makes new ones, and every client a connection lets go of is
+destroyed on ``streams.kafka.reaper``'s thread.
 """
 
 from __future__ import annotations
@@ -11,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+import weakref
 from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -22,6 +30,7 @@ from django.conf import settings
 from streams.clusters import ClusterConfig
 from streams.errors import BrokerUnavailable
 from streams.health import ClusterHealth, measure
+from streams.kafka import reaper
 from streams.kafka.client import UNAVAILABLE_CODES, client_config, translate, translate_write
 from streams.ttlcache import TTLCache
 
@@ -34,8 +43,16 @@ REFUSAL_MEMORY_SECONDS = 60.0
 REFUSAL_CODES = frozenset({KafkaError._AUTHENTICATION, KafkaError._SSL})
 
 
-def _release(client: AdminClient) -> None:
-    """Holds the last reference to a retired client, so it is destroyed on a pool thread."""
+def _error_callback(connection: KafkaConnection) -> Callable[[KafkaError], None]:
+    """The clients' ``error_cb``, holding ``connection`` weakly so that no cycle keeps a client alive."""
+    ref = weakref.ref(connection)
+
+    def on_error(error: KafkaError) -> None:
+        target = ref()
+        if target is not None:
+            target._on_client_error(error)
+
+    return on_error
 
 
 class KafkaConnection:
@@ -59,18 +76,25 @@ class KafkaConnection:
         # Moves on with every write; see ``_sweep``.
         self._epoch = 0
         self._refused: tuple[float, str] | None = None
+        self._closed = False
+
+    def _ensure_open(self) -> None:
+        if self._closed:
+            raise BrokerUnavailable(f"Kafka client of {self.config.slug} was restarting; try again")
 
     @property
     def admin(self) -> AdminClient:
         with self._lock:
+            self._ensure_open()
             if self._admin is None:
-                self._admin = AdminClient(client_config(self.config) | {"error_cb": self._on_client_error})
+                self._admin = AdminClient(client_config(self.config) | {"error_cb": _error_callback(self)})
             return self._admin
 
     @property
     def producer(self) -> Producer:
         """The cluster's producer for single publishes: nothing lingers, nothing is retried past the deadline."""
         with self._lock:
+            self._ensure_open()
             if self._producer is None:
                 deadline_ms = int(self.timeout * 1000)
                 self._producer = Producer(
@@ -82,7 +106,7 @@ class KafkaConnection:
                         # reported as failed is never delivered later.
                         "message.timeout.ms": deadline_ms,
                         "message.max.bytes": settings.PUBLISH_MAX_BYTES + 64 * 1024,
-                        "error_cb": self._on_client_error,
+                        "error_cb": _error_callback(self),
                     }
                 )
             return self._producer
@@ -143,17 +167,11 @@ class KafkaConnection:
                 return
             self._admin = None
             self._retired_at = now
-            done = [client for until, client in self._retired if until <= now]
+            done: list[object] = [client for until, client in self._retired if until <= now]
             self._retired = [(until, c) for until, c in self._retired if until > now]
             self._retired.append((now + self.timeout * 10, old))
         del old
-        for client in done:
-            try:
-                # Destroying a client waits for its threads: do it on the pool, not the loop.
-                self._executor.submit(_release, client)
-            except RuntimeError:  # the pool is shut down: the adapter is closing anyway
-                break
-        done.clear()
+        reaper.destroy(done)
 
     # -- caching -------------------------------------------------------------------------
 
@@ -198,8 +216,25 @@ class KafkaConnection:
 
         return await measure(self.config, roundtrip)
 
-    def close(self) -> None:
-        self._executor.shutdown(wait=False, cancel_futures=True)
+    def _hand_over(self) -> list[object]:
+        """Take the clients out; the connection makes no new ones after this."""
+        self._closed = True
+        clients: list[object] = [c for c in (self._admin, self._producer) if c is not None]
+        clients += [client for _, client in self._retired]
         self._admin = None
         self._producer = None
-        self._retired.clear()
+        self._retired = []
+        return clients
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
+        with self._lock:
+            clients = self._hand_over()
+        reaper.destroy(clients)
+
+    def __del__(self) -> None:
+        # Reached without close() (a connection built for one use, or freed by the garbage
+        # collector on whichever thread it runs). No lock: the collector may run on a thread
+        # that holds it.
+        if not getattr(self, "_closed", True):
+            reaper.destroy(self._hand_over())

@@ -3,20 +3,21 @@
 Kafka answers an offset past the end with OFFSET_OUT_OF_RANGE, so offsets are held to
 each partition's high watermark; a time becomes offsets through ListOffsets (a
 partition with no record at or after it is purged whole). Some brokers (tansu) drop
-the connection on DeleteRecords: that is answered at once, not waited out.
+the connection on DeleteRecords: that is answered at once, not waited out. The request
+itself is sent from a child process (``streams.kafka.isolated``).
 """
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from confluent_kafka import KafkaError, TopicPartition
+from confluent_kafka import KafkaError
 
 from streams.errors import BrokerUnavailable, InvalidInput
-from streams.kafka.client import error_of, gather_futures
+from streams.kafka import isolated
+from streams.kafka.client import client_config, error_of
 
 if TYPE_CHECKING:
     from streams.kafka.adapter import KafkaAdapter
@@ -70,26 +71,27 @@ async def purge(adapter: KafkaAdapter, req: PurgeRequest) -> list[Purged]:
     what = f"purge {req.topic}"
 
     def run() -> list[Purged]:
-        futures = adapter.admin.delete_records(
-            [TopicPartition(req.topic, p, o) for p, o in sorted(targets.items())],
-            request_timeout=adapter.timeout,
-            operation_timeout=adapter.timeout,
-        )
-        results, failures = gather_futures(futures, time.monotonic() + adapter.timeout)
-        for exc in failures.values():
-            err = error_of(exc)
+        try:
+            lows, failures = isolated.delete_records(
+                client_config(adapter.config), [(req.topic, p, o) for p, o in sorted(targets.items())], adapter.timeout
+            )
+        except isolated.ChildFailed as exc:
+            raise BrokerUnavailable(
+                f"DeleteRecords got no answer ({what}): {exc}. Some records may have been deleted; "
+                "the topic page shows where each partition now starts."
+            ) from exc
+        for refused in failures.values():
+            err = error_of(refused)
             if err is not None and err.code() in DROPPED:
                 raise BrokerUnavailable(
                     f"DeleteRecords got no answer ({what}): the broker dropped the connection or named no "
                     f"leader; it may not support deleting records ({err.str()})."
                 )
-            raise exc
-        return sorted(
-            (Purged(partition=tp.partition, low=int(answer.low_watermark)) for tp, answer in results.items()),
-            key=lambda p: p.partition,
-        )
+            raise refused
+        return [Purged(partition=p, low=low) for p, low in sorted(lows.items())]
 
     try:
-        return await adapter.call(run, what=what)
+        # The child process starts in about 0.2 s before its request's own deadline begins.
+        return await adapter.call(run, what=what, timeout=adapter.timeout + 2)
     finally:
         adapter.invalidate("wm", req.topic)

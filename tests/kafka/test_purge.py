@@ -9,6 +9,7 @@ from confluent_kafka import Producer
 from django.conf import settings
 from django.test import override_settings
 
+from streams.kafka import isolated
 from streams.models import AuditEvent
 from tests.kafka import helpers as kh
 
@@ -141,3 +142,16 @@ def test_writes_to_a_down_broker_are_503_and_audited(operator_client, dead_port,
     assert purged.status_code == 503 and configs.status_code == 503 and elapsed < 16
     results = {e.action: e.result for e in AuditEvent.objects.filter(target=unique)}
     assert results == {"kafka.topic.purge": "error", "kafka.topic.alter_configs": "error"}
+
+
+def test_the_child_process_that_sends_delete_records_reports_its_own_failure():
+    # A setting librdkafka refuses makes the child end with a traceback: a ChildFailed, not a hang.
+    with pytest.raises(isolated.ChildFailed, match="exit status 1"):
+        isolated.delete_records({"bootstrap.servers": "127.0.0.1:1", "socket.timeout.ms": "soon"}, [("t", 0, 1)], 1)
+
+
+def test_the_child_process_answers_a_broker_that_is_down_per_partition(dead_port):
+    started = time.monotonic()
+    lows, failures = isolated.delete_records({"bootstrap.servers": f"127.0.0.1:{dead_port}"}, [("t", 0, 1)], 1)
+    assert lows == {} and list(failures) == [0]
+    assert time.monotonic() - started < 11
