@@ -8,11 +8,12 @@ record. Elsewhere it batches as producers do, and the same assertions hold.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from tests.brokers import KAFKA_BROKER
@@ -86,11 +87,27 @@ def commit(bootstrap: str, group: str, offsets: Mapping[tuple[str, int], int]) -
         consumer.close()
 
 
+# Answers of a group coordinator that is moving or loading, while another client commits: ask again.
+COORDINATOR_BUSY = {
+    KafkaError.NOT_COORDINATOR,
+    KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+    KafkaError.COORDINATOR_NOT_AVAILABLE,
+}
+
+
 def committed(bootstrap: str, group: str, topic: str, partitions: Sequence[int]) -> dict[int, int]:
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False})
     try:
-        answer = consumer.committed([TopicPartition(topic, p) for p in partitions], timeout=10)
-        return {tp.partition: tp.offset for tp in answer}
+        attempts = 0
+        while True:
+            try:
+                answer = consumer.committed([TopicPartition(topic, p) for p in partitions], timeout=10)
+                return {tp.partition: tp.offset for tp in answer}
+            except KafkaException as exc:
+                attempts += 1
+                if attempts >= 5 or exc.args[0].code() not in COORDINATOR_BUSY:
+                    raise
+            time.sleep(0.2)
     finally:
         consumer.close()
 

@@ -47,7 +47,8 @@ def test_kafka_header_names_nats_refuses_are_percent_encoded_and_nothing_is_sent
     assert [m.data for m in got] == [b"m0", b"m1", b"m2", b"m3", b"m4"]
     headers = got[2].headers or {}
     assert headers["bad%20name"] == "1" and headers["%C3%BCn%C3%AF%3Ax"] == "2" and headers["ok%25"] == "3"
-    worker = get(operator_client, unique)
+    # The state comes with the next heartbeat, which may follow the work it describes.
+    worker = wait_until(lambda: get(operator_client, unique), until=lambda w: w["state"] != "starting")
     assert worker["state"] == "running" and worker["failed"] == 0
 
 
