@@ -337,7 +337,7 @@ class KafkaAdapter(KafkaConnection):
     ) -> tuple[dict[str, dict[TopicPartitionKey, int]], dict[str, BaseException]]:
         """One OffsetFetch per group; a group whose answer timed out or whose coordinator was
         unavailable is asked once more (a loaded broker drops some of 32 concurrent requests)."""
-        admin = self.admin
+        admin = self.offsets_client
         ttl = self.ttl
         out: dict[str, dict[TopicPartitionKey, int]] = {}
         failed: dict[str, BaseException] = {}

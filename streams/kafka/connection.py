@@ -32,6 +32,7 @@ from streams.errors import BrokerUnavailable
 from streams.health import ClusterHealth, measure
 from streams.kafka import reaper
 from streams.kafka.client import UNAVAILABLE_CODES, client_config, translate, translate_write
+from streams.kafka.offset_reader import OffsetReader
 from streams.ttlcache import TTLCache
 
 T = TypeVar("T")
@@ -68,6 +69,7 @@ class KafkaConnection:
         )
         self._admin: AdminClient | None = None
         self._producer: Producer | None = None
+        self._offsets: OffsetReader | None = None
         self._retired_at = float("-inf")
         self._retired: list[tuple[float, AdminClient]] = []
         self._lock = threading.Lock()
@@ -89,6 +91,15 @@ class KafkaConnection:
             if self._admin is None:
                 self._admin = AdminClient(client_config(self.config) | {"error_cb": _error_callback(self)})
             return self._admin
+
+    @property
+    def offsets_client(self) -> OffsetReader:
+        """Where committed offsets are asked (``streams.kafka.offset_reader``: a child process)."""
+        with self._lock:
+            self._ensure_open()
+            if self._offsets is None:
+                self._offsets = OffsetReader(client_config(self.config))
+            return self._offsets
 
     @property
     def producer(self) -> Producer:
@@ -224,6 +235,9 @@ class KafkaConnection:
         self._admin = None
         self._producer = None
         self._retired = []
+        if self._offsets is not None:
+            self._offsets.close()
+            self._offsets = None
         return clients
 
     def close(self) -> None:

@@ -118,6 +118,9 @@ class RecordedAdmin:
         desc = ConsumerGroupDescription(GROUP, False, members, "range", self.group_state, Node(2, "kafka-2", 9092))
         return {g: done(desc) for g in ids}
 
+    def close(self) -> None:
+        """Standing in for the offsets reader too, which a closed adapter closes."""
+
     def list_consumer_group_offsets(self, requests: list[Any], request_timeout: float = -1) -> dict[str, Future[Any]]:
         group = requests[0].group_id
         self.reads.append("offsets")
@@ -158,6 +161,9 @@ class SlowOffsetFetch:
 
     def poll(self, timeout: float = -1) -> int:
         return 0
+
+    def close(self) -> None:
+        """Standing in for the offsets reader too, which a closed adapter closes."""
 
     def list_consumer_group_offsets(self, requests: list[Any], request_timeout: float = -1) -> dict[str, Future[Any]]:
         group = requests[0].group_id

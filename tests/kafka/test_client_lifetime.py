@@ -14,10 +14,13 @@ import sys
 from pathlib import Path
 
 import pytest
+from confluent_kafka import ConsumerGroupTopicPartitions, KafkaError, KafkaException
 
 from streams.clusters import ClusterConfig
 from streams.errors import BrokerUnavailable
 from streams.kafka.adapter import KafkaAdapter
+from streams.kafka.offset_reader import OffsetReader
+from tests.kafka import helpers as kh
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -65,3 +68,40 @@ def test_a_closed_connection_makes_no_new_clients(dead_port):
         _ = adapter.admin
     with pytest.raises(BrokerUnavailable, match="restarting"):
         _ = adapter.producer
+
+
+def _group_offsets(reader: OffsetReader, group: str) -> list[tuple[str, int, int]]:
+    answer = reader.list_consumer_group_offsets([ConsumerGroupTopicPartitions(group)], 10)[group].result(15)
+    return [(tp.topic, tp.partition, tp.offset) for tp in answer.topic_partitions]
+
+
+def test_committed_offsets_are_read_again_after_the_reader_process_died(kafka_bootstrap, unique):
+    topic = kh.create_topic(kafka_bootstrap, unique)
+    kh.produce(kafka_bootstrap, topic, [b"a", b"b"])
+    kh.commit(kafka_bootstrap, f"{unique}-g", {(topic, 0): 1})
+    reader = OffsetReader({"bootstrap.servers": kafka_bootstrap})
+    try:
+        assert _group_offsets(reader, f"{unique}-g") == [(topic, 0, 1)]
+        child = reader._proc
+        assert child is not None
+        child.kill()  # as a segmentation fault in librdkafka ends it
+        child.wait(10)
+        assert _group_offsets(reader, f"{unique}-g") == [(topic, 0, 1)]
+        assert reader._proc is not child
+    finally:
+        reader.close()
+
+
+def test_a_request_the_dead_reader_held_fails_as_a_transport_failure_at_once(dead_port):
+    reader = OffsetReader({"bootstrap.servers": f"127.0.0.1:{dead_port}"})
+    try:
+        pending = reader.list_consumer_group_offsets([ConsumerGroupTopicPartitions("g")], 60)["g"]
+        child = reader._proc
+        assert child is not None
+        child.kill()
+        with pytest.raises(KafkaException) as failed:
+            pending.result(10)
+        assert failed.value.args[0].code() == KafkaError._TRANSPORT
+        assert "signal 9" in failed.value.args[0].str()
+    finally:
+        reader.close()

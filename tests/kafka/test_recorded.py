@@ -35,7 +35,7 @@ def recorded(monkeypatch) -> Iterator[RecordedAdmin]:
             return real(config)
         if config.slug not in built:
             adapter = KafkaAdapter(config)
-            adapter._admin = admin  # type: ignore[assignment]
+            adapter._admin = adapter._offsets = admin  # type: ignore[assignment]
             built[config.slug] = adapter
         return built[config.slug]
 
@@ -219,7 +219,7 @@ def test_create_partitions_success_and_unsupported(operator_client, recorded):
 async def test_group_offsets_go_out_concurrently_but_bounded_and_are_cached():
     admin = SlowOffsetFetch()
     adapter = KafkaAdapter(ClusterConfig(slug="recorded", kind="kafka", name="Recorded", servers=("kafka-1:9092",)))
-    adapter._admin = admin  # type: ignore[assignment]
+    adapter._admin = adapter._offsets = admin  # type: ignore[assignment]
     try:
         groups = [f"group-{i}" for i in range(200)]
         committed = await adapter.committed(groups)
@@ -235,7 +235,7 @@ async def test_a_group_whose_answer_timed_out_is_asked_once_more():
     admin = SlowOffsetFetch()
     admin.refusals["group-3"] = [refusal(KafkaError._TIMED_OUT, "Failed while waiting for response from broker")]
     adapter = KafkaAdapter(ClusterConfig(slug="recorded", kind="kafka", name="Recorded", servers=("kafka-1:9092",)))
-    adapter._admin = admin  # type: ignore[assignment]
+    adapter._admin = adapter._offsets = admin  # type: ignore[assignment]
     try:
         committed = await adapter.committed([f"group-{i}" for i in range(10)])
         assert committed["group-3"] == {(TOPIC, 0): 5}
@@ -250,7 +250,7 @@ async def test_groups_that_do_not_answer_twice_fail_a_sweep_but_not_a_partial_re
     denied = refusal(KafkaError.GROUP_AUTHORIZATION_FAILED, "Group authorization failed")
     admin.refusals = {"group-1": [timed_out, timed_out], "group-2": [denied]}
     adapter = KafkaAdapter(ClusterConfig(slug="recorded", kind="kafka", name="Recorded", servers=("kafka-1:9092",)))
-    adapter._admin = admin  # type: ignore[assignment]
+    adapter._admin = adapter._offsets = admin  # type: ignore[assignment]
     try:
         groups = [f"group-{i}" for i in range(5)]
         found, unanswered = await adapter.committed_some(groups)
@@ -266,7 +266,7 @@ async def test_groups_that_do_not_answer_twice_fail_a_sweep_but_not_a_partial_re
 async def test_concurrent_identical_sweeps_share_one_load():
     admin = SlowOffsetFetch()
     adapter = KafkaAdapter(ClusterConfig(slug="recorded", kind="kafka", name="Recorded", servers=("kafka-1:9092",)))
-    adapter._admin = admin  # type: ignore[assignment]
+    adapter._admin = adapter._offsets = admin  # type: ignore[assignment]
     try:
         groups = [f"group-{i}" for i in range(50)]
         first, second = await asyncio.gather(adapter.committed(groups), adapter.committed(groups[::-1]))
@@ -281,7 +281,7 @@ async def test_concurrent_identical_sweeps_share_one_load():
 async def test_concurrent_watermark_and_describe_sweeps_share_one_load():
     admin = RecordedAdmin()
     adapter = KafkaAdapter(ClusterConfig(slug="recorded", kind="kafka", name="Recorded", servers=("kafka-1:9092",)))
-    adapter._admin = admin  # type: ignore[assignment]
+    adapter._admin = adapter._offsets = admin  # type: ignore[assignment]
     try:
         info = (await adapter.metadata()).topics[TOPIC]
         marks = await asyncio.gather(*(adapter.watermarks([info]) for _ in range(3)))
