@@ -150,7 +150,7 @@ def test_a_broker_outage_mid_search_fails_it_with_what_was_scanned(celery_worker
     )  # fmt: skip
     assert response.status_code == 202, response.content
     search = int(response.json()["search"])
-    wait_scanning(viewer_client, search)
+    wait_scanning(viewer_client, search, timeout=60)  # the Celery worker may still be on a test before
     doomed.stop()
     final = search_answer(viewer_client, search, timeout=120)
     assert final["state"] == "failed", final
