@@ -16,12 +16,11 @@ import os
 import subprocess
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException
 
-ROOT = Path(__file__).resolve().parents[2]
+from streams.kafka import child
 
 
 class ChildFailed(Exception):
@@ -32,16 +31,14 @@ def delete_records(
     conf: dict[str, Any], targets: list[tuple[str, int, int]], timeout: float
 ) -> tuple[dict[int, int], dict[int, KafkaException]]:
     """Each partition's new low watermark, and the partitions the broker refused (as the client's exceptions)."""
-    plain = {k: v for k, v in conf.items() if isinstance(v, str | int | float | bool)}
-    request = json.dumps({"conf": plain, "targets": targets, "timeout": timeout})
-    env = os.environ | {"PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH", "")]))}
+    request = json.dumps({"conf": child.settings(conf), "targets": targets, "timeout": timeout})
     try:
         done = subprocess.run(
             [sys.executable, "-m", "streams.kafka.isolated"],
             input=request,
             capture_output=True,
             text=True,
-            env=env,
+            env=child.environment(),
             timeout=timeout + 10,
         )
     except subprocess.TimeoutExpired as exc:

@@ -22,12 +22,11 @@ import sys
 import threading
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import IO, Any
 
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
-ROOT = Path(__file__).resolve().parents[2]
+from streams.kafka import child
 
 
 @dataclass
@@ -45,7 +44,7 @@ class OffsetReader:
     """``list_consumer_group_offsets`` as the AdminClient has it, answered by a child process."""
 
     def __init__(self, conf: dict[str, Any]) -> None:
-        self._conf = {k: v for k, v in conf.items() if isinstance(v, str | int | float | bool)}
+        self._conf = child.settings(conf)
         self._lock = threading.Lock()
         # Writes have their own lock: a write may wait for the child, which may wait for the
         # reader thread, which takes ``_lock``.
@@ -56,14 +55,13 @@ class OffsetReader:
         self._closed = False
 
     def _start(self) -> subprocess.Popen[str]:
-        env = os.environ | {"PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
         proc = subprocess.Popen(
             [sys.executable, "-m", "streams.kafka.offset_reader"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             text=True,
-            env=env,
+            env=child.environment(),
         )
         assert proc.stdin is not None
         proc.stdin.write(json.dumps(self._conf) + "\n")
