@@ -136,10 +136,10 @@ def _sweep(config: Any, at: datetime) -> dict[str, float]:
 
     steps: dict[str, float] = {}
     wall, cpu = time.perf_counter(), time.process_time()
-    reading = asyncio.run(sampling.read_cluster(config, at))
-    assert not reading.error, reading.error
-    steps["read"] = time.perf_counter() - wall
     with sampling.collector_paused():
+        reading = asyncio.run(sampling.read_cluster(config, at))
+        assert not reading.error, reading.error
+        steps["read"] = time.perf_counter() - wall
         mark = time.perf_counter()
         sweep, fresh = sampling.store(reading)
         steps["store"] = time.perf_counter() - mark

@@ -6,7 +6,8 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, wait
+from concurrent.futures import Future
+from queue import Empty, SimpleQueue
 from typing import Any, TypeVar
 
 from confluent_kafka import ConsumerGroupTopicPartitions, KafkaError, KafkaException, TopicPartition
@@ -22,6 +23,7 @@ from streams.kafka.client import (
 )
 from streams.kafka.connection import KafkaConnection
 from streams.kafka.convert import configs_from, group_from_description, listing_from, metadata_from
+from streams.kafka.offset_reader import IN_FLIGHT
 from streams.kafka.types import (
     BrowseResult,
     ClusterMetadata,
@@ -39,8 +41,11 @@ T = TypeVar("T")
 
 logger = logging.getLogger("streams.kafka")
 
-# OffsetFetch is one group per request; this many go out at once.
-GROUP_FETCH_PARALLELISM = 32
+# OffsetFetch is one group per request; the offsets reader keeps this many at the broker at once
+# (streams.kafka.offset_reader.IN_FLIGHT) and a read hands it groups in batches, a window of them waiting.
+GROUP_FETCH_PARALLELISM = IN_FLIGHT
+GROUP_FETCH_BATCH = 64
+GROUP_FETCH_WINDOW = 256
 
 
 class KafkaAdapter(KafkaConnection):
@@ -335,49 +340,65 @@ class KafkaAdapter(KafkaConnection):
     def _fetch_committed(
         self, groups: Sequence[str], partial: bool
     ) -> tuple[dict[str, dict[TopicPartitionKey, int]], dict[str, BaseException]]:
-        """One OffsetFetch per group; a group whose answer timed out or whose coordinator was
-        unavailable is asked once more (a loaded broker drops some of 32 concurrent requests)."""
-        admin = self.offsets_client
+        """One OffsetFetch per group, GROUP_FETCH_BATCH groups handed to the offsets reader at a time and at most
+        GROUP_FETCH_WINDOW waiting (the reader keeps GROUP_FETCH_PARALLELISM of them at the broker); a group whose
+        answer timed out or whose coordinator was unavailable is asked once more (a loaded broker drops some of
+        the concurrent requests)."""
+        reader = self.offsets_client
         ttl = self.ttl
         out: dict[str, dict[TopicPartitionKey, int]] = {}
         failed: dict[str, BaseException] = {}
         retry: list[str] = []
-        pending: dict[Future[Any], str] = {}
+        # Answers in the order they come, whatever the number waiting: no wait() over every pending future.
+        answered: SimpleQueue[tuple[str, Future[Any]]] = SimpleQueue()
 
-        def drain(until: int, *, last_try: bool) -> None:
-            while len(pending) > until:
-                done, _ = wait(list(pending), timeout=self.timeout + 0.2, return_when=FIRST_COMPLETED)
-                if not done:
-                    raise TimeoutError("committed offsets")
-                for future in done:
-                    group = pending.pop(future)
-                    try:
-                        answer = future.result()
-                    except KafkaException as exc:
-                        err = error_of(exc)
-                        if err is not None and err.code() == KafkaError.GROUP_ID_NOT_FOUND:
-                            offsets: dict[TopicPartitionKey, int] = {}
-                        elif err is not None and err.code() in UNAVAILABLE_CODES and not last_try:
-                            retry.append(group)
-                            continue
-                        else:
-                            failed[group] = exc
-                            continue
-                    else:
-                        offsets = {
-                            (tp.topic, tp.partition): tp.offset
-                            for tp in answer.topic_partitions or ()
-                            if tp.error is None and tp.offset >= 0
-                        }
-                    out[group] = offsets
-                    self.cache.put(("offsets", group), offsets, ttl)
+        def take(group: str, future: Future[Any], *, last_try: bool) -> None:
+            try:
+                answer = future.result()
+            except KafkaException as exc:
+                err = error_of(exc)
+                if err is not None and err.code() == KafkaError.GROUP_ID_NOT_FOUND:
+                    offsets: dict[TopicPartitionKey, int] = {}
+                elif err is not None and err.code() in UNAVAILABLE_CODES and not last_try:
+                    retry.append(group)
+                    return
+                else:
+                    failed[group] = exc
+                    return
+            else:
+                offsets = {
+                    (tp.topic, tp.partition): tp.offset
+                    for tp in answer.topic_partitions or ()
+                    if tp.error is None and tp.offset >= 0
+                }
+            out[group] = offsets
+            self.cache.put(("offsets", group), offsets, ttl)
 
         def ask(batch: Sequence[str], *, last_try: bool) -> None:
-            for group in batch:
-                drain(GROUP_FETCH_PARALLELISM - 1, last_try=last_try)
-                request = [ConsumerGroupTopicPartitions(group)]
-                pending[admin.list_consumer_group_offsets(request, request_timeout=self.timeout)[group]] = group
-            drain(0, last_try=last_try)
+            waiting = 0
+            for start in range(0, len(batch), GROUP_FETCH_BATCH):
+                while waiting > GROUP_FETCH_WINDOW - GROUP_FETCH_BATCH:
+                    take(*next_answer(), last_try=last_try)
+                    waiting -= 1
+                names = batch[start : start + GROUP_FETCH_BATCH]
+                futures = reader.list_consumer_group_offsets(
+                    [ConsumerGroupTopicPartitions(g) for g in names], request_timeout=self.timeout
+                )
+                for group in names:
+                    futures[group].add_done_callback(delivered(group))
+                waiting += len(names)
+            for _ in range(waiting):
+                take(*next_answer(), last_try=last_try)
+
+        def delivered(group: str) -> Any:
+            return lambda future: answered.put((group, future))
+
+        def next_answer() -> tuple[str, Future[Any]]:
+            # A silent broker is caught here: every answer comes within a deadline of the one before.
+            try:
+                return answered.get(timeout=self.timeout + 0.2)
+            except Empty:
+                raise TimeoutError("committed offsets") from None
 
         ask(groups, last_try=False)
         if retry:

@@ -121,6 +121,24 @@ def group_lag(
     return GroupLag(group, tuple(rows))
 
 
+def committed_rows(
+    committed: Mapping[TopicPartitionKey, int],
+    watermarks: Mapping[TopicPartitionKey, Watermark],
+    partitions_of: Mapping[str, Sequence[int]],
+) -> list[tuple[str, int, int | None, int | None]]:
+    """``(topic, partition, committed, high)`` of each partition ``group_lag`` lists for a group with no
+    assignments, in its order: what a lag sample keeps, without a PartitionLag for each of a sweep's rows."""
+    keys = {k for k, offset in committed.items() if offset >= 0}
+    for topic in {t for t, _ in keys}:
+        keys.update((topic, p) for p in partitions_of.get(topic, ()))
+    rows = []
+    for key in sorted(keys):
+        offset = committed.get(key)
+        mark = watermarks.get(key)
+        rows.append((key[0], key[1], None if offset is None or offset < 0 else offset, mark.high if mark else None))
+    return rows
+
+
 def topics_of(committed: Iterable[Mapping[TopicPartitionKey, int]]) -> set[str]:
     return {topic for offsets in committed for (topic, _), offset in offsets.items() if offset >= 0}
 

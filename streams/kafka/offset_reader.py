@@ -8,8 +8,9 @@ so they are asked of a child process instead; when it dies, the requests it held
 transport failure (asked again by the caller, of a new child) and the web process lives on.
 
 Protocol, one JSON object a line: the client settings first, then ``{"id", "group", "timeout"}``
-requests on stdin; ``{"id", "offsets": [[topic, partition, offset], ...]}`` or
-``{"id", "error": [code, reason]}`` answers on stdout, in any order.
+requests on stdin, any number of them (the child keeps ``IN_FLIGHT`` at the broker); ``{"id",
+"offsets": [[topic, partition, offset], ...]}`` or ``{"id", "error": [code, reason]}`` answers on
+stdout, in any order.
 """
 
 from __future__ import annotations
@@ -27,6 +28,9 @@ from typing import IO, Any
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
 from streams.kafka import child
+
+# OffsetFetch requests at the broker at once, whatever the number asked for.
+IN_FLIGHT = 32
 
 
 @dataclass
@@ -133,12 +137,18 @@ class OffsetReader:
                 pass
 
 
-def _serve(requests: IO[str], answers: IO[str]) -> None:
+def _serve(requests: IO[str], answers: IO[str], admin: Any = None) -> None:
+    """Answer ``requests`` until they end, IN_FLIGHT of them at the broker at a time and the rest waiting their
+    turn here, in order (a batch of thousands must not land on the group coordinator at once)."""
     from confluent_kafka import ConsumerGroupTopicPartitions
-    from confluent_kafka.admin import AdminClient
 
-    admin = AdminClient(json.loads(requests.readline()))
+    settings = json.loads(requests.readline())
+    if admin is None:
+        from confluent_kafka.admin import AdminClient
+
+        admin = AdminClient(settings)
     lock = threading.Lock()
+    slots = threading.BoundedSemaphore(IN_FLIGHT)
 
     def answer(ident: int, future: Future[Any]) -> None:
         try:
@@ -154,6 +164,8 @@ def _serve(requests: IO[str], answers: IO[str]) -> None:
             body = {"id": ident, "error": [err.code(), err.str()]}
         except Exception as exc:  # noqa: BLE001 - any other failure is still an answer
             body = {"id": ident, "error": [KafkaError._FAIL, str(exc)]}
+        finally:
+            slots.release()
         with lock:
             answers.write(json.dumps(body) + "\n")
             answers.flush()
@@ -161,6 +173,7 @@ def _serve(requests: IO[str], answers: IO[str]) -> None:
     for text in requests:
         request = json.loads(text)
         ident, group = int(request["id"]), str(request["group"])
+        slots.acquire()
         futures = admin.list_consumer_group_offsets(
             [ConsumerGroupTopicPartitions(group)], request_timeout=float(request["timeout"])
         )

@@ -1,7 +1,8 @@
 """One lag sweep per cluster: read every group's (or JetStream consumer's) position, store it, judge it.
 
-Kafka: ListGroups, Metadata, one OffsetFetch per group (32 in flight) and two ListOffsets for every partition
-committed to, through the same batched code as the pages (``sweep_lags``), always fresh. NATS: every consumer of
+Kafka: ListGroups, Metadata, one OffsetFetch per group (32 at the broker at once) and two ListOffsets for every
+partition committed to, through the same adapter reads as the pages, always fresh, and a row for each partition
+``group_lag`` would list (``committed_rows``). NATS: every consumer of
 every stream (``all_consumers``). The clusters are read at the same time; then each sweep is written in one
 transaction (a sweep row and its sample rows, inserted by ``executemany``: ``bulk``), evaluated (``evaluate``)
 and its status changes recorded and alerted (``alerts``). A cluster that does not answer gets a sweep row with
@@ -18,6 +19,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import NamedTuple
 
 from django.db import transaction
 
@@ -25,7 +27,8 @@ from streams import adapters
 from streams.aio import gather_strict
 from streams.clusters import ClusterConfig
 from streams.errors import StreamdeskError
-from streams.kafka.groups import sweep_lags
+from streams.kafka.groups import partitions_of, read_watermarks
+from streams.kafka.lag import committed_rows, topics_of
 from streams.lag import alerts, bulk, evaluate
 from streams.lag.models import MAX_NAME, LagSample, LagSeries, LagSweep
 from streams.lag.overview import all_consumers
@@ -36,8 +39,7 @@ SERIES_FIELDS = ("cluster", "kind", "consumer", "source", "partition")
 SAMPLE_FIELDS = ("sweep_id", "series_id", "committed", "end_offset", "pending", "ack_pending")
 
 
-@dataclass(frozen=True)
-class SampleRow:
+class SampleRow(NamedTuple):
     consumer: str
     source: str
     partition: int
@@ -59,6 +61,11 @@ class Reading:
     warning: str = ""
     seconds: float = 0.0
 
+    def __repr__(self) -> str:
+        # asyncio.run() formats the repr of its task's result when it restores the SIGINT handler: a
+        # sweep's rows written out in full would cost a second at 50,000 groups.
+        return f"<Reading {self.config.slug} at {self.at.isoformat()}: {len(self.rows)} rows, error {self.error!r}>"
+
 
 @dataclass(frozen=True)
 class SweepResult:
@@ -74,13 +81,21 @@ class SweepResult:
 async def read_kafka(config: ClusterConfig) -> tuple[list[SampleRow], int, str]:
     adapter = adapters.kafka(config)
     md, listings = await gather_strict(adapter.metadata(fresh=True), adapter.groups(fresh=True))
-    sweep = await sweep_lags(adapter, md, [g.group for g in listings], fresh=True)
-    rows = [
-        SampleRow(group, p.topic, p.partition, p.committed, p.high)
-        for group, lag in sweep.lags.items()
-        for p in lag.partitions
-    ]
-    return rows, sum(1 for lag in sweep.lags.values() if lag.partitions), sweep.warning or ""
+    names = [g.group for g in listings]
+    committed = await adapter.committed(names, fresh=True)
+    topics = topics_of(committed.values())
+    marks, warning = await read_watermarks(
+        adapter, [md.topics[t] for t in sorted(topics) if t in md.topics], fresh=True
+    )
+    layout = partitions_of(md, topics)
+    rows: list[SampleRow] = []
+    subjects = 0
+    for group in names:
+        found = committed_rows(committed.get(group, {}), marks, layout)
+        if found:
+            subjects += 1
+            rows.extend(SampleRow(group, topic, partition, offset, high) for topic, partition, offset, high in found)
+    return rows, subjects, warning or ""
 
 
 async def read_nats(config: ClusterConfig) -> tuple[list[SampleRow], int, str]:
@@ -174,18 +189,18 @@ def sample(configs: Sequence[ClusterConfig], at: datetime | None = None) -> list
         return list(await asyncio.gather(*(read_cluster(c, when) for c in configs)))
 
     results = []
-    for reading in asyncio.run(read_all()) if configs else []:
-        started = time.monotonic()
-        with collector_paused():
-            results.append(_settle(reading, when, started))
+    with collector_paused():
+        for reading in asyncio.run(read_all()) if configs else []:
+            results.append(_settle(reading, when, time.monotonic()))
     return results
 
 
 @contextmanager
 def collector_paused() -> Iterator[None]:
-    """Python's cycle collector off while a sweep is written and judged: the sweep allocates hundreds of
-    thousands of small objects next to the held window, and each of its passes would walk them all, which
-    costs a third of the evaluation. Whatever cycles it leaves are collected once the collector resumes."""
+    """Python's cycle collector off while a sweep is read, written and judged: the sweep allocates hundreds of
+    thousands of small objects next to the held window, and each of its passes would walk them all (at 50,000
+    groups some 1,500 passes cost 2.5 s of the read, and a third of the evaluation). Whatever cycles it leaves
+    are collected once the collector resumes."""
     was = gc.isenabled()
     gc.disable()
     try:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import json
+import threading
 import time
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
@@ -71,11 +73,15 @@ def parse_query(query: Any) -> dict[str, Any]:
 
 
 def export_config(cluster_conf: dict[str, Any]) -> dict[str, Any]:
+    """A search's consumer with a small prefetch queue: what an export holds however slowly it is read."""
     return {
         **kafka_scan.scan_config(cluster_conf),
         "fetch.max.bytes": 4 * 1024 * 1024,
         "max.partition.fetch.bytes": 1024 * 1024,
         "queued.max.messages.kbytes": 4096,
+        # A queue this small is full after each fetch; librdkafka then holds the partition's next fetch back
+        # for this long (1 s by default), and the export would wait on it rather than on its client.
+        "fetch.queue.backoff.ms": 5,
     }
 
 
@@ -171,10 +177,16 @@ class _Reader:
         self.scanned = 0
         self.exported = 0
         self.failure: Exception | None = None
+        # A chunk read ahead may still be running when the export ends: the consumer is closed after it.
+        self.busy = threading.Lock()
         self.consumer.assign([TopicPartition(topic, p, s) for p, (s, _) in left.items()])
 
     def chunk(self) -> bytes:
         """Lines of one poll after another, until about CHUNK_CHARS of them or the range's end."""
+        with self.busy:
+            return self._chunk()
+
+    def _chunk(self) -> bytes:
         if self.failure is not None:
             raise self.failure
         lines: list[str] = []
@@ -244,7 +256,8 @@ class _Reader:
         return len(batch)
 
     def close(self) -> None:
-        self.consumer.close()
+        with self.busy:
+            self.consumer.close()
 
 
 async def stream(
@@ -257,7 +270,8 @@ async def stream(
     *,
     needle: bytes | None = None,
 ) -> AsyncIterator[bytes]:
-    """The chosen range, matching messages only; the next chunk is read only when this one is taken.
+    """The chosen range, matching messages only. The next chunk is read while this one is written, and no
+    further: one chunk ahead of the client at most, however slowly it reads.
     ``rules``: the masking rules its reader may not see through (filters then see the masked view).
     ``needle`` (``filters.raw_needle`` of the same filter) lets the reader test the bytes itself.
     A read that fails part-way (the topic deleted, the broker gone) ends with ``error_line``."""
@@ -269,10 +283,15 @@ async def stream(
     if not left:
         return
     reader: _Reader | None = None
+    ahead: asyncio.Future[bytes] | None = None
     try:
         reader = await sync_to_async(_Reader, thread_sensitive=False)(config, topic, left, match, fmt, needle, rules)
-        while left or reader.failure is not None:
-            data = await sync_to_async(reader.chunk, thread_sensitive=False)()
+        read = sync_to_async(reader.chunk, thread_sensitive=False)
+        ahead = asyncio.ensure_future(read())
+        while ahead is not None:
+            data = await ahead
+            # The reader's thread is done with ``left`` once its chunk is in.
+            ahead = asyncio.ensure_future(read()) if left or reader.failure is not None else None
             if data:
                 yield data
     except kafka_scan.Stopped as exc:
@@ -280,5 +299,9 @@ async def stream(
     except KafkaException as exc:
         yield error_line(fmt, f"Export cut short: Kafka: {exc}", reader.exported if reader else 0)
     finally:
+        if ahead is not None and ahead.done() and not ahead.cancelled():
+            ahead.exception()  # a chunk read ahead for a client that has gone: its failure is not news
+        elif ahead is not None:
+            ahead.cancel()
         if reader is not None:
             await sync_to_async(reader.close, thread_sensitive=False)()

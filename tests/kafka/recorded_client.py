@@ -122,10 +122,13 @@ class RecordedAdmin:
         """Standing in for the offsets reader too, which a closed adapter closes."""
 
     def list_consumer_group_offsets(self, requests: list[Any], request_timeout: float = -1) -> dict[str, Future[Any]]:
-        group = requests[0].group_id
-        self.reads.append("offsets")
-        tps = [TopicPartition(TOPIC, 0, 100), TopicPartition(TOPIC, 1, 80)] if group == GROUP else []
-        return {group: done(ConsumerGroupTopicPartitions(group, tps))}
+        out: dict[str, Future[Any]] = {}
+        for request in requests:
+            group = request.group_id
+            self.reads.append("offsets")
+            tps = [TopicPartition(TOPIC, 0, 100), TopicPartition(TOPIC, 1, 80)] if group == GROUP else []
+            out[group] = done(ConsumerGroupTopicPartitions(group, tps))
+        return out
 
     def alter_consumer_group_offsets(self, requests: list[Any], request_timeout: float = -1) -> dict[str, Future[Any]]:
         request = requests[0]
@@ -166,7 +169,10 @@ class SlowOffsetFetch:
         """Standing in for the offsets reader too, which a closed adapter closes."""
 
     def list_consumer_group_offsets(self, requests: list[Any], request_timeout: float = -1) -> dict[str, Future[Any]]:
-        group = requests[0].group_id
+        """Like the offsets reader: any number of groups at once, each answered on its own."""
+        return {request.group_id: self._one(request.group_id) for request in requests}
+
+    def _one(self, group: str) -> Future[Any]:
         future: Future[Any] = Future()
         with self.lock:
             self.in_flight += 1
@@ -184,4 +190,4 @@ class SlowOffsetFetch:
                 future.set_result(ConsumerGroupTopicPartitions(group, [TopicPartition(TOPIC, 0, 5)]))
 
         threading.Timer(0.005, answer).start()
-        return {group: future}
+        return future

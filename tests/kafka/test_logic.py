@@ -20,7 +20,7 @@ from streams.errors import BrokerUnavailable, Conflict, InvalidInput, NotFound, 
 from streams.kafka.browse import SCAN_BUDGET, matches, read_ranges
 from streams.kafka.client import translate, translate_write
 from streams.kafka.convert import configs_from, group_from_description, metadata_from
-from streams.kafka.lag import group_lag, partition_lag, sort_by_lag
+from streams.kafka.lag import committed_rows, group_lag, partition_lag, sort_by_lag
 from streams.kafka.names import collides, parse_configs, topic_name_problem, validate_topic_name
 from streams.kafka.offsets import plan_reset
 from streams.kafka.types import GroupDescription, MemberInfo, Watermark
@@ -98,6 +98,24 @@ def test_group_lag_includes_assigned_partitions_and_members():
     rows = {(p.topic, p.partition): p for p in lag.partitions}
     assert rows[("u", 0)].member == "client-1" and rows[("u", 0)].committed is None
     assert lag.total == 0 and lag.topics == ["t", "u"]
+
+
+@pytest.mark.parametrize(
+    "committed",
+    [
+        {},
+        {("t", 0): 4},
+        {("t", 1): -1, ("t", 0): 2},
+        {("gone", 0): 7, ("u", 0): 0, ("t", 2): 9},
+        {("t", 0): -1},
+    ],
+)
+def test_a_sweep_s_rows_are_the_partitions_group_lag_lists(committed):
+    marks = {("t", 0): Watermark(0, 10), ("t", 1): Watermark(0, 3), ("u", 0): Watermark(2, 2)}
+    layout = {"t": [0, 1, 2], "u": [0]}
+    lag = group_lag("g", committed, marks, layout)
+    expected = [(p.topic, p.partition, p.committed, p.high) for p in lag.partitions]
+    assert committed_rows(committed, marks, layout) == expected
 
 
 def test_sort_by_lag_largest_first_then_name_and_uncommitted_last():
