@@ -81,7 +81,8 @@ def table(rows: Iterable[tuple[str, float, str, str]]) -> list[str]:
 
 @contextmanager
 def django_on(workdir: Path, brokers: dict[str, str]) -> Iterator[None]:
-    """Django set up for the test client, on a migrated SQLite database in ``workdir``.
+    """Django set up for the test client, on a migrated SQLite database in ``workdir``, its startup objects
+    frozen as in the web process.
 
     Only the brokers given (settings variables such as ``NATS_URL``) are configured, so
     the caller's environment cannot point the benchmark elsewhere. The adapters are
@@ -109,6 +110,9 @@ def django_on(workdir: Path, brokers: dict[str, str]) -> Iterator[None]:
 
         setup_test_environment()
         call_command("migrate", verbosity=0)
+        from console.heap import freeze_startup_objects
+
+        freeze_startup_objects()  # as console.asgi does in the web process
         yield
     finally:
         from streams import adapters

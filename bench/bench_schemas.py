@@ -115,8 +115,9 @@ def page_figures(bootstrap: str, registry_url: str, runs: int) -> dict[str, floa
             started = time.perf_counter()
             get(path, **params)
             samples[key].append(time.perf_counter() - started)
-    figures = {key: statistics.median(values) for key, values in samples.items()}
-    return figures
+    for key, values in samples.items():
+        log(f"{key}: {', '.join(f'{v * 1000:.0f}' for v in sorted(values))} ms")
+    return {key: statistics.median(values) for key, values in samples.items()}
 
 
 def micro_figures(registry_url: str, runs: int) -> dict[str, float]:

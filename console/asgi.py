@@ -26,6 +26,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from console.backpressure import Backpressure  # noqa: E402
 from console.daphne_uploads import stop_form_parsing  # noqa: E402
+from console.heap import freeze_startup_objects  # noqa: E402
 from console.routing import websocket_urlpatterns  # noqa: E402
 from console.socket_auth import OriginOrBearer  # noqa: E402
 
@@ -37,3 +38,5 @@ application = ProtocolTypeRouter(
         "websocket": OriginOrBearer(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
     }
 )
+
+freeze_startup_objects()
