@@ -25,7 +25,8 @@ def run_search(search_id: int) -> None:
     params = search.params
     try:
         kind = "nats" if search.kind == "nats" else "kafka"
-        config = adapters.get_config(search.cluster, kind)
+        # Read afresh: a cluster added or edited in the admin just before the search is the one it names.
+        config = adapters.find(search.cluster, adapters.clusters(fresh=True), kind)
         match = matcher(params.get("text"), params.get("jq"))
         # The rules that covered the topic or stream for its user, as they were when it started.
         rules = masking.from_specs(params.get("mask") or ())

@@ -21,9 +21,14 @@ def search_answer(client: Client, search: int, timeout: float = 60, **query: Any
     return answer
 
 
-def wait_scanning(client: Client, search: int, timeout: float = 30) -> None:
-    wait_until(
-        lambda: client.get(f"/api/v1/searches/{search}").json()["scanned"] > 0,
+def wait_scanning(client: Client, search: int, timeout: float = 30) -> dict[str, Any]:
+    """The search's answer once it has scanned a message; a search that ended first fails at once,
+    naming how it ended."""
+    answer: dict[str, Any] = wait_until(
+        lambda: client.get(f"/api/v1/searches/{search}").json(),
+        until=lambda answer: answer["scanned"] > 0 or answer["state"] != "running",
         timeout=timeout,
         message=f"search {search} scanning",
     )
+    assert answer["scanned"] > 0, answer
+    return answer

@@ -9,7 +9,9 @@ from typing import Any
 import pytest
 from django.test import Client
 
+from streams import adapters
 from streams.audit import AuditEvent
+from streams.models import Cluster
 from tests.kafka import helpers as kh
 from tests.search.helpers import search_answer, wait_scanning
 
@@ -66,6 +68,25 @@ def test_a_search_belongs_to_its_user(celery_worker, viewer_client, operator, ka
     assert other.get(f"/api/v1/searches/{search}").status_code == 404
     assert other.post(f"/api/v1/searches/{search}/cancel").status_code == 404
     assert search_answer(viewer_client, search)["matched"] == 1
+
+
+def test_a_cluster_added_just_before_a_search_is_the_one_it_reads(
+    celery_worker, viewer_client, kafka_bootstrap, unique
+):
+    """The worker reads clusters afresh for a search: the one before it (a second earlier) must not
+    leave it a list without the cluster just added."""
+    topic = kh.create_topic(kafka_bootstrap, unique)
+    kh.produce(kafka_bootstrap, topic, ["a", "b"])
+    assert search_answer(viewer_client, start(viewer_client, topic, {"from": "beginning"}))["state"] == "done"
+    slug = f"added-{unique}"
+    Cluster.objects.create(slug=slug, kind="kafka", name="Added", servers=kafka_bootstrap)
+    adapters.clusters(fresh=True)
+    response = viewer_client.post(
+        f"/api/v1/clusters/{slug}/topics/{topic}/search", {"from": "beginning"}, content_type="application/json"
+    )
+    assert response.status_code == 202, response.content
+    final = search_answer(viewer_client, int(response.json()["search"]))
+    assert (final["state"], final["scanned"]) == ("done", 2), final
 
 
 # About a millisecond of jq per message, so that a few thousand messages keep a search running.
