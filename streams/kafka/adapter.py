@@ -10,12 +10,12 @@ from concurrent.futures import Future
 from queue import Empty, SimpleQueue
 from typing import Any, TypeVar
 
-from confluent_kafka import ConsumerGroupTopicPartitions, KafkaError, KafkaException, TopicPartition
+from confluent_kafka import ConsumerGroupTopicPartitions, IsolationLevel, KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import ConfigResource, NewPartitions, NewTopic, OffsetSpec, ResourceType
 
 from streams import adapters
-from streams.errors import NotFound, NotSupported
-from streams.kafka import browse
+from streams.errors import BrokerUnavailable, NotFound, NotSupported, StreamdeskError
+from streams.kafka import browse, offsets_log
 from streams.kafka.client import (
     UNAVAILABLE_CODES,
     error_of,
@@ -46,10 +46,17 @@ logger = logging.getLogger("streams.kafka")
 GROUP_FETCH_PARALLELISM = IN_FLIGHT
 GROUP_FETCH_BATCH = 64
 GROUP_FETCH_WINDOW = 256
+# A lag sweep's read of ``__consumer_offsets`` (all of it, the first time); past this the sweep asks
+# OffsetFetch and the next one reads on from there.
+OFFSETS_LOG_READ_SECONDS = 20.0
+# After the log was refused (no ACL, say), how long sweeps ask OffsetFetch before trying it again.
+OFFSETS_LOG_RETRY_SECONDS = 300.0
 
 
 class KafkaAdapter(KafkaConnection):
     """Topics, watermarks, consumer groups, offsets and the message browser."""
+
+    _log_refused_until = float("-inf")
 
     # -- topics --------------------------------------------------------------------------
 
@@ -407,6 +414,63 @@ class KafkaAdapter(KafkaConnection):
         if failed and not partial:
             raise next(iter(failed.values()))
         return out, failed
+
+    async def committed_for_sweep(
+        self, groups: Sequence[str], md: ClusterMetadata
+    ) -> dict[str, dict[TopicPartitionKey, int]]:
+        """Committed offsets of ``groups`` for a lag sweep: read from ``__consumer_offsets`` where this
+        client may (``streams.kafka.offsets_log``), else asked of OffsetFetch, group by group."""
+        found = await self._committed_from_log(groups, md)
+        if found is not None:
+            return found
+        return await self.committed(groups, fresh=True)
+
+    async def _committed_from_log(
+        self, groups: Sequence[str], md: ClusterMetadata
+    ) -> dict[str, dict[TopicPartitionKey, int]] | None:
+        info = md.topics.get(offsets_log.TOPIC)
+        if info is None or not info.partitions or time.monotonic() < self._log_refused_until:
+            return None
+        log = self.offsets_log
+        try:
+            ends = await self.call(self._stable_ends, info, what="the ends of __consumer_offsets")
+        except BrokerUnavailable:
+            raise
+        except StreamdeskError as exc:
+            self._log_refused(exc)
+            return None
+        budget = max(self.timeout * 2, OFFSETS_LOG_READ_SECONDS)
+        try:
+            found = await self.call(
+                log.catch_up, ends, groups, time.monotonic() + budget, what="__consumer_offsets", timeout=budget + 1
+            )
+        except offsets_log.Unreadable as exc:
+            self._log_refused(exc)
+            return None
+        if found is None:
+            logger.info(
+                "%s: __consumer_offsets not read to its end within %.0f s; asking OffsetFetch", self.config.slug, budget
+            )
+        return found
+
+    def _log_refused(self, exc: Exception) -> None:
+        logger.warning(
+            "%s: cannot read __consumer_offsets (%s); lag sweeps ask OffsetFetch for %.0f s", self.config.slug, exc,
+            OFFSETS_LOG_RETRY_SECONDS,
+        )  # fmt: skip
+        self._log_refused_until = time.monotonic() + OFFSETS_LOG_RETRY_SECONDS
+
+    def _stable_ends(self, info: TopicInfo) -> dict[int, int]:
+        """The last stable offset of each partition: where a ``read_committed`` read of it ends."""
+        futures = self.admin.list_offsets(
+            {TopicPartition(info.name, p): OffsetSpec.latest() for p in info.partition_ids},
+            isolation_level=IsolationLevel.READ_COMMITTED,
+            request_timeout=self.timeout,
+        )
+        results, failures = gather_futures(futures, time.monotonic() + self.timeout)
+        if failures:
+            raise next(iter(failures.values()))
+        return {tp.partition: max(answer.offset, 0) for tp, answer in results.items()}
 
     async def alter_group_offsets(self, group: str, offsets: Mapping[TopicPartitionKey, int]) -> None:
         """Commit ``offsets`` for an inactive group (OffsetCommit from outside the group)."""

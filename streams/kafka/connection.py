@@ -33,6 +33,7 @@ from streams.health import ClusterHealth, measure
 from streams.kafka import reaper
 from streams.kafka.client import UNAVAILABLE_CODES, client_config, translate, translate_write
 from streams.kafka.offset_reader import OffsetReader
+from streams.kafka.offsets_log import OffsetsLog
 from streams.ttlcache import TTLCache
 
 T = TypeVar("T")
@@ -70,6 +71,7 @@ class KafkaConnection:
         self._admin: AdminClient | None = None
         self._producer: Producer | None = None
         self._offsets: OffsetReader | None = None
+        self._offsets_log: OffsetsLog | None = None
         self._retired_at = float("-inf")
         self._retired: list[tuple[float, AdminClient]] = []
         self._lock = threading.Lock()
@@ -100,6 +102,15 @@ class KafkaConnection:
             if self._offsets is None:
                 self._offsets = OffsetReader(client_config(self.config))
             return self._offsets
+
+    @property
+    def offsets_log(self) -> OffsetsLog:
+        """Every group's commits as ``__consumer_offsets`` has them, for lag sweeps (``streams.kafka.offsets_log``)."""
+        with self._lock:
+            self._ensure_open()
+            if self._offsets_log is None:
+                self._offsets_log = OffsetsLog(client_config(self.config))
+            return self._offsets_log
 
     @property
     def producer(self) -> Producer:
@@ -238,6 +249,9 @@ class KafkaConnection:
         if self._offsets is not None:
             self._offsets.close()
             self._offsets = None
+        if self._offsets_log is not None:
+            clients += self._offsets_log.hand_over()
+            self._offsets_log = None
         return clients
 
     def close(self) -> None:

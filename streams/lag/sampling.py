@@ -82,7 +82,7 @@ async def read_kafka(config: ClusterConfig) -> tuple[list[SampleRow], int, str]:
     adapter = adapters.kafka(config)
     md, listings = await gather_strict(adapter.metadata(fresh=True), adapter.groups(fresh=True))
     names = [g.group for g in listings]
-    committed = await adapter.committed(names, fresh=True)
+    committed = await adapter.committed_for_sweep(names, md)
     topics = topics_of(committed.values())
     marks, warning = await read_watermarks(
         adapter, [md.topics[t] for t in sorted(topics) if t in md.topics], fresh=True

@@ -4,11 +4,23 @@ publishing and topic changes; and the read-only user really cannot write."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
+from asgiref.sync import async_to_sync
 from confluent_kafka import KafkaError, KafkaException, Producer
-from confluent_kafka.admin import AdminClient
+from confluent_kafka.admin import (
+    AclBinding,
+    AclBindingFilter,
+    AclOperation,
+    AclPermissionType,
+    AdminClient,
+    ResourcePatternType,
+    ResourceType,
+)
 
 from streams import adapters
+from streams.kafka.adapter import KafkaAdapter
 from streams.lag import sampling
 from tests.kafka import helpers as kh
 from tests.kafka.least_privilege import least_clusters, least_privilege  # noqa: F401 - fixtures
@@ -49,6 +61,8 @@ def test_the_read_list_browses_configs_messages_groups_and_lag(viewer_client, le
     [result] = sampling.sample([config])
     assert result.ok, result.error
     assert result.rows >= 1
+    # ``TOPIC * READ`` covers __consumer_offsets: the sweep read the group's commit there.
+    assert adapters.kafka(config).offsets_log.offsets.by_group[group] == {(topic, 0): 1}
 
 
 @pytest.mark.django_db(transaction=True)
@@ -97,3 +111,32 @@ def test_the_operate_list_publishes_creates_and_resets(operator_client, least_cl
     )
     assert reset.status_code == 200, reset.content
     assert kh.committed(least_clusters.kafka.bootstrap, f"{filled}-group", filled, [0]) == {0: 0}
+
+
+@pytest.mark.django_db
+def test_a_sweep_refused_the_offsets_log_asks_each_group(least_clusters, filled):  # noqa: F811
+    """ACLs scoped so that __consumer_offsets is listed but not readable: the sweep asks OffsetFetch,
+    and does not try the log again at every sweep."""
+    admin = kh.admin(least_clusters.kafka.bootstrap)
+    deny = AclBinding(
+        ResourceType.TOPIC, "__consumer_offsets", ResourcePatternType.LITERAL, "User:sd-reader", "*",
+        AclOperation.READ, AclPermissionType.DENY,
+    )  # fmt: skip
+    for future in admin.create_acls([deny]).values():
+        future.result(15)
+    adapter = KafkaAdapter(adapters.find("least-read", adapters.clusters(fresh=True)))
+    try:
+        group = f"{filled}-group"
+        md = async_to_sync(adapter.metadata)(fresh=True)
+        assert "__consumer_offsets" in md.topics
+        assert async_to_sync(adapter.committed_for_sweep)([group], md) == {group: {(filled, 0): 1}}
+        assert adapter._log_refused_until > time.monotonic() + 60
+        assert not adapter.offsets_log.offsets.by_group
+    finally:
+        adapter.close()
+        pattern = AclBindingFilter(
+            ResourceType.TOPIC, "__consumer_offsets", ResourcePatternType.LITERAL, "User:sd-reader", "*",
+            AclOperation.READ, AclPermissionType.DENY,
+        )  # fmt: skip
+        for future in admin.delete_acls([pattern]).values():
+            future.result(15)
