@@ -187,3 +187,22 @@ def batched_producer_config(bootstrap: str) -> dict[str, Any]:
     if kafka_name() == "tansu":
         return {"bootstrap.servers": bootstrap, "linger.ms": 0, "batch.num.messages": 1}
     return {"bootstrap.servers": bootstrap, "linger.ms": 20}
+
+
+def commit_offsets(admin: Any, commits: Iterable[tuple[str, list[Any]]], in_flight: int = 128) -> int:
+    """Commit each (group, [TopicPartition with offset]) from outside the group through ``admin``,
+    ``in_flight`` requests at a time; how many groups committed."""
+    from confluent_kafka import ConsumerGroupTopicPartitions
+
+    pending: list[Any] = []
+    count = 0
+    for group, tps in commits:
+        pending.extend(admin.alter_consumer_group_offsets([ConsumerGroupTopicPartitions(group, tps)]).values())
+        count += 1
+        if len(pending) >= in_flight:
+            for future in pending:
+                future.result(60)
+            pending = []
+    for future in pending:
+        future.result(60)
+    return count

@@ -19,6 +19,7 @@ from typing import Any
 from bench._common import (
     batched_producer_config,
     command,
+    commit_offsets,
     django_on,
     kafka_label,
     kafka_server,
@@ -40,7 +41,7 @@ TARGETS = {"lag_cold": 2.0, "lag_cached": 0.050, "topics_page": 0.300}
 
 def _seed(bootstrap: str) -> tuple[list[str], list[str]]:
     """100 topics x 3 partitions with records, 1,000 groups committed on them, 5,000 more topics."""
-    from confluent_kafka import ConsumerGroupTopicPartitions, Producer, TopicPartition
+    from confluent_kafka import Producer, TopicPartition
     from confluent_kafka.admin import AdminClient, NewTopic
 
     admin = AdminClient({"bootstrap.servers": bootstrap})
@@ -60,17 +61,17 @@ def _seed(bootstrap: str) -> tuple[list[str], list[str]]:
         producer.poll(0)
     assert producer.flush(60) == 0
     groups = [f"group-{i:04d}" for i in range(GROUPS)]
-    pending = []
-    for i, group in enumerate(groups):
-        topic = lag_topics[i % LAG_TOPICS]
-        tps = [TopicPartition(topic, p, i % RECORDS_PER_PARTITION) for p in range(PARTITIONS)]
-        pending.extend(admin.alter_consumer_group_offsets([ConsumerGroupTopicPartitions(group, tps)]).values())
-        if len(pending) >= 64:
-            for future in pending:
-                future.result(60)
-            pending = []
-    for future in pending:
-        future.result(60)
+    commit_offsets(
+        admin,
+        (
+            (
+                group,
+                [TopicPartition(lag_topics[i % LAG_TOPICS], p, i % RECORDS_PER_PARTITION) for p in range(PARTITIONS)],
+            )
+            for i, group in enumerate(groups)
+        ),
+        in_flight=64,
+    )
     # After the commits: Apache Kafka, busy creating 5,000 topics' logs, times out offset commits meanwhile.
     for start in range(0, len(page_topics), 500):
         futures = admin.create_topics(

@@ -27,6 +27,7 @@ from typing import Any
 from bench._common import (
     batched_producer_config,
     command,
+    commit_offsets,
     django_on,
     kafka_label,
     kafka_server,
@@ -52,7 +53,7 @@ TARGETS = {"sweep": 10.0 if GROUPS <= 10_000 else 30.0, "history": 0.100, "overv
 
 def _seed(bootstrap: str) -> list[str]:
     """100 topics x 3 partitions with records; 10,000 groups committed on them."""
-    from confluent_kafka import ConsumerGroupTopicPartitions, Producer, TopicPartition
+    from confluent_kafka import Producer, TopicPartition
     from confluent_kafka.admin import AdminClient, NewTopic
 
     admin = AdminClient({"bootstrap.servers": bootstrap})
@@ -67,40 +68,31 @@ def _seed(bootstrap: str) -> list[str]:
         producer.poll(0)
     assert producer.flush(60) == 0
     groups = [f"group-{i:05d}" for i in range(GROUPS)]
-    pending = []
-    for i, group in enumerate(groups):
-        tps = [TopicPartition(topics[i % TOPICS], p, i % RECORDS_PER_PARTITION) for p in range(PARTITIONS)]
-        pending.extend(admin.alter_consumer_group_offsets([ConsumerGroupTopicPartitions(group, tps)]).values())
-        if len(pending) >= 128:
-            for future in pending:
-                future.result(30)
-            pending = []
-    for future in pending:
-        future.result(30)
+    commit_offsets(
+        admin,
+        (
+            (group, [TopicPartition(topics[i % TOPICS], p, i % RECORDS_PER_PARTITION) for p in range(PARTITIONS)])
+            for i, group in enumerate(groups)
+        ),
+    )
     return groups
 
 
 def _recommit(bootstrap: str, groups: list[str], round_: int) -> int:
     """A RECOMMIT_SHARE of the groups (a different slice each round) commits new offsets; how many."""
-    from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
+    from confluent_kafka import TopicPartition
     from confluent_kafka.admin import AdminClient
 
     admin = AdminClient({"bootstrap.servers": bootstrap})
     count = max(1, int(len(groups) * RECOMMIT_SHARE))
     start = (round_ * count) % len(groups)
-    chosen = [(start + k) % len(groups) for k in range(count)]
-    pending = []
-    for i in chosen:
+
+    def commits(k: int) -> tuple[str, list[TopicPartition]]:
+        i = (start + k) % len(groups)
         offset = (i + round_ + 1) % (RECORDS_PER_PARTITION + 1)
-        tps = [TopicPartition(f"lag-{i % TOPICS:03d}", p, offset) for p in range(PARTITIONS)]
-        pending.extend(admin.alter_consumer_group_offsets([ConsumerGroupTopicPartitions(groups[i], tps)]).values())
-        if len(pending) >= 128:
-            for future in pending:
-                future.result(30)
-            pending = []
-    for future in pending:
-        future.result(30)
-    return count
+        return groups[i], [TopicPartition(f"lag-{i % TOPICS:03d}", p, offset) for p in range(PARTITIONS)]
+
+    return commit_offsets(admin, (commits(k) for k in range(count)))
 
 
 def _bare_offsets(bootstrap: str, groups: list[str], in_flight: int = 32) -> float:

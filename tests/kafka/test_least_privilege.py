@@ -118,10 +118,11 @@ def test_a_sweep_refused_the_offsets_log_asks_each_group(least_clusters, filled)
     """ACLs scoped so that __consumer_offsets is listed but not readable: the sweep asks OffsetFetch,
     and does not try the log again at every sweep."""
     admin = kh.admin(least_clusters.kafka.bootstrap)
-    deny = AclBinding(
+    denied = (
         ResourceType.TOPIC, "__consumer_offsets", ResourcePatternType.LITERAL, "User:sd-reader", "*",
         AclOperation.READ, AclPermissionType.DENY,
     )  # fmt: skip
+    deny = AclBinding(*denied)
     for future in admin.create_acls([deny]).values():
         future.result(15)
     adapter = KafkaAdapter(adapters.find("least-read", adapters.clusters(fresh=True)))
@@ -134,9 +135,6 @@ def test_a_sweep_refused_the_offsets_log_asks_each_group(least_clusters, filled)
         assert not adapter.offsets_log.offsets.by_group
     finally:
         adapter.close()
-        pattern = AclBindingFilter(
-            ResourceType.TOPIC, "__consumer_offsets", ResourcePatternType.LITERAL, "User:sd-reader", "*",
-            AclOperation.READ, AclPermissionType.DENY,
-        )  # fmt: skip
+        pattern = AclBindingFilter(*denied)
         for future in admin.delete_acls([pattern]).values():
             future.result(15)
