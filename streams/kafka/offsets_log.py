@@ -31,7 +31,7 @@ TOPIC = "__consumer_offsets"
 # partition), 2 a group's metadata; later ones belong to the newer group protocols.
 OFFSET_COMMIT_KEYS = frozenset({0, 1})
 CONSUME_BATCH = 10_000
-POLL_SECONDS = 0.2
+POLL_SECONDS = 0.05
 
 _INT16 = struct.Struct(">h")
 _INT32 = struct.Struct(">i")
