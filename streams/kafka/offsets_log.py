@@ -12,7 +12,6 @@ Where the topic cannot be read (not listed, or not authorized), the sweep asks O
 
 from __future__ import annotations
 
-import logging
 import struct
 import sys
 import threading
@@ -23,8 +22,6 @@ from typing import Any
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
 
 from streams.kafka.types import TopicPartitionKey
-
-logger = logging.getLogger("streams.kafka")
 
 TOPIC = "__consumer_offsets"
 # Key record types (the key's leading int16): 0 and 1 are an offset commit (group, topic,
@@ -37,7 +34,6 @@ _INT16 = struct.Struct(">h")
 _INT32 = struct.Struct(">i")
 # Every version of OffsetCommitValue (0 to 4) starts with its version and the offset.
 _VALUE_HEAD = struct.Struct(">hq")
-
 
 UNREADABLE_CODES = frozenset(
     {
@@ -180,7 +176,7 @@ class OffsetsLog:
                     continue  # transient: librdkafka reconnects by itself; the deadline bounds it
                 if at > reached.get(p, 0):
                     reached[p] = at
-                if p in pending and at >= ends.get(p, 0):
+                if p in pending and at >= ends[p]:
                     pending.discard(p)
         return offsets.of(groups)
 
