@@ -237,8 +237,10 @@ async def test_the_socket_limit_per_user_holds_in_the_web_process(web):
 
 async def test_daphne_drops_a_frame_over_a_megabyte_before_the_application_sees_it(web):
     async with _socket(web, "nats") as ws:
-        await ws.send("x" * (2 * 1024 * 1024))
-        with pytest.raises(ConnectionClosed) as closed:
+        # Autobahn fails the connection (1009) as soon as the frame's length is read: the client may be
+        # cut off while it is still sending, or before it reads the close frame.
+        with pytest.raises((ConnectionClosed, ConnectionResetError)) as closed:
+            await ws.send("x" * (2 * 1024 * 1024))
             await asyncio.wait_for(ws.recv(), 10)
-    # Autobahn fails the connection (1009); the client may be cut off before it reads the close frame.
-    assert closed.value.rcvd is None or closed.value.rcvd.code == 1009
+    if isinstance(closed.value, ConnectionClosed):
+        assert closed.value.rcvd is None or closed.value.rcvd.code == 1009
